@@ -1,0 +1,57 @@
+/**
+ * Berth's settings, read from the environment with defaults (the README's configuration table).
+ */
+import { Config, Duration } from "effect"
+
+export interface OrchestratorSettings {
+  /** How long a deployment may wait for all its instances to run before it fails. */
+  readonly readinessTimeout: Duration.Duration
+  /** How often Krane is asked about a deployment's instances while waiting. */
+  readonly pollInterval: Duration.Duration
+  readonly openApiPath: string
+  readonly scrapeTimeout: Duration.Duration
+  readonly scrapeMaxBytes: number
+  /** Attempts of a failing step before the deployment fails (exponential backoff between them). */
+  readonly stepAttempts: number
+  readonly stepBackoff: Duration.Duration
+  readonly mailboxCapacity: number
+  /** A project actor with nothing to do stops after this long; its next message starts it again. */
+  readonly idleTimeout: Duration.Duration
+  /** A snapshot is written after this many envelopes since the last one. */
+  readonly snapshotEvery: number
+}
+
+const positiveInt = (name: string, fallback: number) =>
+  Config.integer(name).pipe(
+    Config.withDefault(fallback),
+    Config.validate({ message: `${name} must be a positive integer`, validation: (n) => n > 0 })
+  )
+
+export const orchestratorSettings: Config.Config<OrchestratorSettings> = Config.all({
+  readinessTimeout: Config.duration("BERTH_READINESS_TIMEOUT").pipe(Config.withDefault(Duration.minutes(5))),
+  pollInterval: Config.duration("BERTH_POLL_INTERVAL").pipe(Config.withDefault(Duration.seconds(1))),
+  openApiPath: Config.string("BERTH_OPENAPI_PATH").pipe(
+    Config.withDefault("/openapi.yaml"),
+    Config.validate({ message: "BERTH_OPENAPI_PATH must start with /", validation: (p) => p.startsWith("/") })
+  ),
+  scrapeTimeout: Config.duration("BERTH_SCRAPE_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30))),
+  scrapeMaxBytes: positiveInt("BERTH_SCRAPE_MAX_BYTES", 10 * 1024 * 1024),
+  stepAttempts: positiveInt("BERTH_STEP_ATTEMPTS", 5),
+  stepBackoff: Config.duration("BERTH_STEP_BACKOFF").pipe(Config.withDefault(Duration.millis(500))),
+  mailboxCapacity: positiveInt("BERTH_MAILBOX_CAPACITY", 256),
+  idleTimeout: Config.duration("BERTH_ACTOR_IDLE").pipe(Config.withDefault(Duration.minutes(2))),
+  snapshotEvery: positiveInt("BERTH_SNAPSHOT_EVERY", 100)
+})
+
+export const defaultOrchestratorSettings: OrchestratorSettings = {
+  readinessTimeout: Duration.minutes(5),
+  pollInterval: Duration.seconds(1),
+  openApiPath: "/openapi.yaml",
+  scrapeTimeout: Duration.seconds(30),
+  scrapeMaxBytes: 10 * 1024 * 1024,
+  stepAttempts: 5,
+  stepBackoff: Duration.millis(500),
+  mailboxCapacity: 256,
+  idleTimeout: Duration.minutes(2),
+  snapshotEvery: 100
+}

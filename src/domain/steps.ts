@@ -1,0 +1,96 @@
+/**
+ * The step plan: which side effects a project's state asks for now. The actor runs what this says
+ * after every decision and after rehydration, which is how a new process resumes in-flight work:
+ * a step whose result was never recorded is simply due again (so every step must be idempotent).
+ */
+import type { DeploySource } from "./commands.js"
+import { planRoutes, routeTableWith, type RouteTable } from "./routes.js"
+import type { DomainAssignment } from "./events.js"
+import { allInstancesRunning, isTerminal, type DeploymentState, type ProjectState } from "./state.js"
+
+export type Step =
+  | {
+      readonly kind: "krane-create"
+      readonly deploymentId: string
+      readonly namespace: string
+      readonly source: DeploySource
+      readonly replicas: number
+      readonly port: number
+      readonly cpuMillicores: number
+      readonly memorySizeMib: number
+      readonly env: Readonly<Record<string, string>>
+    }
+  | {
+      readonly kind: "await-instances"
+      readonly deploymentId: string
+      readonly namespace: string
+      readonly readyDeadlineAt: number
+    }
+  | {
+      readonly kind: "scrape-openapi"
+      readonly deploymentId: string
+      readonly path: string | undefined
+      readonly addresses: ReadonlyArray<string>
+    }
+  | {
+      readonly kind: "assign-domains"
+      readonly deploymentId: string
+      readonly assign: ReadonlyArray<DomainAssignment>
+      readonly withheld: ReadonlyArray<DomainAssignment>
+      readonly table: RouteTable
+    }
+
+/** A stable key per step and deployment: the actor runs at most one of each at a time. */
+export const stepKey = (step: Step): string => `${step.kind}:${step.deploymentId}`
+
+const stepFor = (state: ProjectState, deployment: DeploymentState): Step | undefined => {
+  const project = state.project
+  if (project === null || isTerminal(deployment.status)) return undefined
+  if (deployment.status === "building") {
+    return {
+      kind: "krane-create",
+      deploymentId: deployment.id,
+      namespace: project.workspace,
+      source: deployment.source,
+      replicas: deployment.replicas,
+      port: deployment.port,
+      cpuMillicores: deployment.cpuMillicores,
+      memorySizeMib: deployment.memorySizeMib,
+      env: deployment.env
+    }
+  }
+  if (deployment.status !== "deploying") return undefined
+  if (!allInstancesRunning(deployment)) {
+    return {
+      kind: "await-instances",
+      deploymentId: deployment.id,
+      namespace: deployment.kraneNamespace ?? project.workspace,
+      readyDeadlineAt: deployment.readyDeadlineAt ?? 0
+    }
+  }
+  if (deployment.spec === "pending") {
+    return {
+      kind: "scrape-openapi",
+      deploymentId: deployment.id,
+      path: project.openApiPath,
+      addresses: deployment.instances.map((instance) => instance.address)
+    }
+  }
+  const plan = planRoutes(state, deployment.id)
+  return {
+    kind: "assign-domains",
+    deploymentId: deployment.id,
+    assign: plan.assign,
+    withheld: plan.withheld,
+    table: routeTableWith(state, deployment.id, plan.assign)
+  }
+}
+
+export const nextSteps = (state: ProjectState): ReadonlyArray<Step> =>
+  Object.values(state.deployments).flatMap((deployment) => {
+    const step = stepFor(state, deployment)
+    return step === undefined ? [] : [step]
+  })
+
+export const hasWorkInFlight = (state: ProjectState): boolean =>
+  Object.values(state.deployments).some((deployment) => !isTerminal(deployment.status))

@@ -1,0 +1,31 @@
+/**
+ * Every NATS name Berth uses, in one place: streams, subjects, buckets. Part of the wire contract.
+ */
+export const streams = {
+  commands: "BERTH_COMMANDS",
+  events: "BERTH_EVENTS",
+  deadLetters: "BERTH_DLQ"
+} as const
+
+export const subjects = {
+  command: (projectId: string) => `berth.cmd.${projectId}`,
+  commandsAll: "berth.cmd.>",
+  events: (projectId: string) => `berth.evt.${projectId}`,
+  eventsAll: "berth.evt.>",
+  deadLetter: (reason: string) => `berth.dlq.${reason}`,
+  deadLettersAll: "berth.dlq.>"
+} as const
+
+export const buckets = {
+  /** projectId -> snapshot of the project's state at a version. */
+  snapshots: "berth_snapshots",
+  /** projectId -> the project's route table (RoutingService). */
+  routes: "berth_routes",
+  /** projectId -> marker present while the project has deployments in flight (resumed at start). */
+  inflight: "berth_inflight",
+  /** Object store: OpenAPI documents scraped from deployments. */
+  openApi: "berth_openapi"
+} as const
+
+/** The project id is the last token of a project subject. */
+export const projectIdOfSubject = (subject: string): string => subject.slice(subject.lastIndexOf(".") + 1)
