@@ -7,7 +7,7 @@
  */
 import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream"
 import { headers as natsHeaders } from "@nats-io/transport-node"
-import { Effect, Either, Layer, ParseResult, Schema, Stream } from "effect"
+import { Effect, Either, Layer, ParseResult, Schema } from "effect"
 import { Command, CommandHeader, commandTypes } from "../domain/commands.js"
 import { Nats, NatsError } from "../eventstore/Nats.js"
 import { projectIdOfSubject, streams, subjects } from "../eventstore/subjects.js"
@@ -25,10 +25,13 @@ type Triage =
   | { readonly _tag: "Reject"; readonly header: CommandHeader; readonly reason: DeadLetterReason; readonly code: string; readonly message: string }
   | { readonly _tag: "DeadLetter"; readonly reason: DeadLetterReason; readonly message: string }
 
-const formatIssues = (error: ParseResult.ParseError): string =>
-  ParseResult.ArrayFormatter.formatErrorSync(error)
+/** One line per problem; the "Expected undefined" half of every optional field's union is noise. */
+const formatIssues = (error: ParseResult.ParseError): string => {
+  const lines = ParseResult.ArrayFormatter.formatErrorSync(error)
+    .filter((issue) => !issue.message.startsWith("Expected undefined"))
     .map((issue) => (issue.path.length > 0 ? `${issue.path.join(".")}: ${issue.message}` : issue.message))
-    .join("; ")
+  return [...new Set(lines)].join("; ") || "invalid command"
+}
 
 const decodeHeader = Schema.decodeUnknownEither(CommandHeader)
 const decodeCommand = Schema.decodeUnknownEither(Command, { errors: "all", onExcessProperty: "ignore" })
@@ -151,11 +154,23 @@ export const makeCommandIntake = Effect.gen(function* () {
       try: async () => (await js.consumers.get(streams.commands, intakeConsumer)).consume({ max_messages: 256 }),
       catch: (cause) => new NatsError({ operation: "consume commands", cause })
     }),
-    (consumer) => Effect.promise(() => consumer.close().then(() => undefined))
+    (consumer) => Effect.sync(() => consumer.stop())
   )
 
-  yield* Stream.fromAsyncIterable(messages, (cause) => new NatsError({ operation: "command intake loop", cause })).pipe(
-    Stream.runForEach(intake),
+  // A plain pull loop rather than Stream.fromAsyncIterable: the iterator's return() would wait for the
+  // pending pull to expire, holding shutdown for up to 30 s.
+  const iterator = messages[Symbol.asyncIterator]()
+  const nextMessage = Effect.tryPromise({
+    try: () => iterator.next(),
+    catch: (cause) => new NatsError({ operation: "command intake loop", cause })
+  })
+  yield* Effect.gen(function* () {
+    for (;;) {
+      const next = yield* nextMessage
+      if (next.done === true) return
+      yield* intake(next.value)
+    }
+  }).pipe(
     Effect.tapError((error) => Effect.logError("command intake stopped", error.message)),
     Effect.forkScoped
   )

@@ -74,7 +74,8 @@ const awaitInstances = (
         return yield* report({ type: "ReadinessTimedOut", deploymentId: step.deploymentId }, true)
       }
       const polled = yield* krane.getDeployment(step.namespace, step.deploymentId).pipe(
-        Effect.map((instances) => instances.map(toInstance)),
+        // Sorted, so the same instances in another order are not a change worth an event.
+        Effect.map((instances) => instances.map(toInstance).sort((a, b) => a.id.localeCompare(b.id))),
         Effect.catchTag("KraneDeploymentNotFound", () => Effect.succeed<ReadonlyArray<Instance>>([])),
         Effect.either
       )

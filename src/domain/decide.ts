@@ -6,7 +6,7 @@ import { Data, Either } from "effect"
 import type { Command, CreateProject, Deploy } from "./commands.js"
 import type { EventOf, ProjectEvent } from "./events.js"
 import { environmentOf } from "./routes.js"
-import { allInstancesRunning, isTerminal, type DeploymentState, type ProjectState } from "./state.js"
+import { allInstancesRunning, currentStep, isTerminal, type DeploymentState, type ProjectState } from "./state.js"
 import type { StepResult } from "./stepResults.js"
 
 export class Rejection extends Data.TaggedError("Rejection")<{
@@ -36,8 +36,9 @@ const accept = (...events: ReadonlyArray<ProjectEvent>): Decision => Either.righ
 const nothing: Decision = Either.right([])
 const reject = (code: Rejection["code"], message: string): Decision => Either.left(new Rejection({ code, message }))
 
-const duplicates = (values: ReadonlyArray<string>): ReadonlyArray<string> =>
-  values.filter((value, index) => values.indexOf(value) !== index)
+const duplicates = (values: ReadonlyArray<string>): ReadonlyArray<string> => [
+  ...new Set(values.filter((value, index) => values.indexOf(value) !== index))
+]
 
 const createProject = (state: ProjectState, command: CreateProject): Decision => {
   if (state.project !== null) return reject("project_exists", `project already exists: ${command.projectId}`)
@@ -45,6 +46,10 @@ const createProject = (state: ProjectState, command: CreateProject): Decision =>
   if (duplicateIds.length > 0) return reject("invalid_input", `duplicate environment id: ${duplicateIds.join(", ")}`)
   const duplicateSlugs = duplicates(command.environments.map((e) => e.slug))
   if (duplicateSlugs.length > 0) return reject("invalid_input", `duplicate environment slug: ${duplicateSlugs.join(", ")}`)
+  // One live pointer and one live hostname per project: two production environments would fight over both.
+  if (command.environments.filter((e) => e.kind === "production").length > 1) {
+    return reject("invalid_input", "a project has at most one production environment")
+  }
   return accept({
     type: "ProjectCreated",
     projectId: command.projectId,
@@ -169,6 +174,8 @@ const stepResult = (state: ProjectState, result: StepResult, context: DecideCont
       return accept(assigned, { type: "DeploymentReady", deploymentId: id }, ...goLive(state, deployment))
     }
     case "StepFailed":
+      // A failure report from a step the deployment has already moved past is stale.
+      if (currentStep(deployment) !== result.step) return nothing
       return accept({ type: "DeploymentFailed", deploymentId: id, step: result.step, reason: result.reason })
   }
 }

@@ -45,12 +45,14 @@ export const fitLabel = (label: string): string => {
 }
 
 /**
- * Ids are case-sensitive but hostnames are not: Unkey lower-cases `d_AbC` and `d_abc` to the same
- * name (spec 5.2). An id with capitals gets a deterministic suffix of the exact id instead.
+ * Ids are case-sensitive and may use `_` and `-` freely, but a hostname label is lower-case and
+ * sluggify folds `_` into `-`: Unkey maps `d_AbC` and `d_abc` to one name (spec 5.2). A conventional id
+ * (lower-case, single underscores, e.g. `dep_1`) keeps its plain slug; any other id gets a
+ * deterministic suffix of the exact id, so distinct ids always get distinct hostnames.
  */
 export const deploymentLabel = (deploymentId: string): string => {
   const slug = sluggify(deploymentId)
-  return /[A-Z]/.test(deploymentId) ? `${slug}-${stableHash(deploymentId).slice(-4)}` : slug
+  return slug.replace(/-/g, "_") === deploymentId ? slug : `${slug}-${stableHash(deploymentId).slice(-4)}`
 }
 
 export interface DomainInputs {

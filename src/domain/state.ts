@@ -74,6 +74,15 @@ export const allInstancesRunning = (deployment: DeploymentState): boolean =>
   deployment.instances.length >= deployment.replicas &&
   deployment.instances.every((instance) => instance.status === "RUNNING")
 
+/** The step a deployment is waiting on, if any. */
+export const currentStep = (deployment: DeploymentState): StepName | undefined => {
+  if (isTerminal(deployment.status)) return undefined
+  if (deployment.status === "pending" || deployment.status === "building") return "krane-create"
+  if (!allInstancesRunning(deployment)) return "await-instances"
+  if (deployment.spec === "pending") return "scrape-openapi"
+  return "assign-domains"
+}
+
 const updateDeployment = (
   state: ProjectState,
   deploymentId: string,

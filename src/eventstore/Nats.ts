@@ -1,10 +1,20 @@
 /**
  * The NATS connection as a service: one connection with its JetStream client and manager, connected
- * when the layer is built and drained when its scope closes. `ensureStreams` declares Berth's streams.
+ * when the layer is built (streams ensured) and drained when its scope closes.
  */
-import { jetstream, JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager, jetstreamManager, StorageType, type StreamConfig } from "@nats-io/jetstream"
+import {
+  jetstream,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  jetstreamManager,
+  type JetStreamClient,
+  type JetStreamManager,
+  RetentionPolicy,
+  StorageType,
+  type StreamConfig
+} from "@nats-io/jetstream"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
-import { Context, Data, Effect, Layer } from "effect"
+import { Context, Data, Duration, Effect, Layer } from "effect"
 import { streams, subjects } from "./subjects.js"
 
 export class NatsError extends Data.TaggedError("NatsError")<{ readonly operation: string; readonly cause: unknown }> {
@@ -21,42 +31,57 @@ export interface NatsService {
 
 const natsError = (operation: string) => (cause: unknown) => new NatsError({ operation, cause })
 
-/** Creates each stream, or updates its subjects when it already exists. */
+const streamConfigs: ReadonlyArray<Partial<StreamConfig> & { readonly name: string }> = [
+  { name: streams.commands, subjects: [subjects.commandsAll] },
+  // The system of record, kept forever; direct get lets a cold actor find its head in one round trip.
+  { name: streams.events, subjects: [subjects.eventsAll], allow_direct: true },
+  { name: streams.deadLetters, subjects: [subjects.deadLettersAll] }
+]
+
+/** Creates each stream, or brings an existing one's settings up to date. Safe on every start. */
 export const ensureStreams = (jsm: JetStreamManager): Effect.Effect<void, NatsError> =>
   Effect.forEach(
-    [
-      { name: streams.commands, subjects: [subjects.commandsAll] },
-      { name: streams.events, subjects: [subjects.eventsAll] },
-      { name: streams.deadLetters, subjects: [subjects.deadLettersAll] }
-    ],
-    ({ name, subjects: streamSubjects }) =>
+    streamConfigs,
+    (wanted) =>
       Effect.tryPromise({
         try: async () => {
           try {
-            const info = await jsm.streams.info(name)
-            const config: StreamConfig = { ...info.config, subjects: streamSubjects }
-            await jsm.streams.update(name, config)
+            const info = await jsm.streams.info(wanted.name)
+            await jsm.streams.update(wanted.name, { ...info.config, ...wanted })
           } catch (e) {
             if (!(e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound)) throw e
-            await jsm.streams.add({ name, subjects: streamSubjects, storage: StorageType.File })
+            await jsm.streams.add({ ...wanted, storage: StorageType.File, retention: RetentionPolicy.Limits })
           }
         },
-        catch: natsError(`ensure stream ${name}`)
+        catch: natsError(`ensure stream ${wanted.name}`)
       }),
     { discard: true }
   )
 
 export class Nats extends Context.Tag("berth/Nats")<Nats, NatsService>() {
-  /** Connects to `url` for the life of the scope (drained on release). */
+  /** Connects to `url` for the life of the scope (drained on release) and ensures the streams. */
   static layer(url: string): Layer.Layer<Nats, NatsError> {
     return Layer.scoped(
       Nats,
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const nc = yield* Effect.acquireRelease(
-          Effect.tryPromise({ try: () => connect({ servers: url, name: "berth" }), catch: natsError(`connect ${url}`) }),
-          (nc) => Effect.promise(() => nc.drain().catch(() => nc.close())).pipe(Effect.ignore)
+          Effect.tryPromise({
+            try: () => connect({ servers: url, name: "berth", maxReconnectAttempts: -1 }),
+            catch: natsError(`connect to NATS at ${url}`)
+          }),
+          (connection) =>
+            Effect.promise(() => connection.drain()).pipe(
+              Effect.timeout(Duration.seconds(2)),
+              Effect.tap(() => Effect.logDebug("nats drained")),
+              Effect.catchAll(() => Effect.promise(() => connection.close())),
+              Effect.ignore
+            )
         )
-        const jsm = yield* Effect.tryPromise({ try: () => jetstreamManager(nc), catch: natsError("jetstream manager") })
+        const jsm = yield* Effect.tryPromise({
+          try: () => jetstreamManager(nc),
+          catch: natsError("JetStream is not enabled on this server")
+        })
+        yield* ensureStreams(jsm)
         return { nc, js: jetstream(nc), jsm }
       })
     )

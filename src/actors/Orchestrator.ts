@@ -1,0 +1,22 @@
+/**
+ * The orchestrator as one Layer: command intake -> actor system -> event store, with the step
+ * adapters (routing, OpenAPI scraping). Needs a NATS connection and a Krane.
+ */
+import { Layer } from "effect"
+import type { OrchestratorSettings } from "../config.js"
+import { HttpOpenApiScraperLive } from "../adapters/openapi/HttpOpenApiScraper.js"
+import { KvRoutingServiceLive } from "../adapters/routing/KvRoutingService.js"
+import { EventStoreLive } from "../eventstore/EventStore.js"
+import { ActorSystemLive } from "./ActorSystem.js"
+import { CommandIntakeLive } from "./CommandIntake.js"
+
+/** Everything the actors need except Krane and NATS; routing is exposed for callers that read it. */
+export const StepAdaptersLive = (settings: OrchestratorSettings) =>
+  Layer.mergeAll(
+    EventStoreLive,
+    KvRoutingServiceLive,
+    HttpOpenApiScraperLive({ timeout: settings.scrapeTimeout, maxBytes: settings.scrapeMaxBytes })
+  )
+
+export const OrchestratorLive = (settings: OrchestratorSettings) =>
+  CommandIntakeLive.pipe(Layer.provideMerge(ActorSystemLive(settings)), Layer.provideMerge(StepAdaptersLive(settings)))

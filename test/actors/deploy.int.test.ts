@@ -1,0 +1,91 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { makeFakeKrane } from "../support/FakeKrane.js"
+import { startAppServer, type AppServer } from "../support/appServer.js"
+import { connectClient, createProjectCommand, deployCommand, startOrchestrator, type Client } from "../support/orchestrator.js"
+import { startTestNats, type TestNats } from "../support/servers.js"
+
+let nats: TestNats
+let client: Client
+let app: AppServer
+
+beforeAll(async () => {
+  nats = await startTestNats()
+  client = await connectClient(nats.url)
+  app = await startAppServer()
+})
+afterAll(async () => {
+  await client?.close()
+  await app?.close()
+  await nats?.stop()
+})
+
+const types = (events: ReadonlyArray<{ type: string }>) => events.map((event) => event.type)
+
+describe("a Deploy published as raw JSON", () => {
+  it("travels every step to ready and live, recording each as an event", async () => {
+    const krane = makeFakeKrane()
+    krane.setInstanceAddress(() => app.address)
+    krane.setReadyAfterPolls(2)
+    const orchestrator = await startOrchestrator(nats.url, krane.layer)
+    try {
+      await client.publish("proj_happy", createProjectCommand("proj_happy"))
+      await client.publish("proj_happy", deployCommand("proj_happy", "dep_1", { replicas: 2 }))
+      const events = await client.waitForEvent("proj_happy", (event) => event.type === "LiveSwitched")
+      expect(types(events)).toEqual([
+        "ProjectCreated",
+        "DeploymentRequested",
+        "DeploymentBuilding",
+        "KraneDeploymentCreated",
+        "InstancesObserved",
+        "InstancesObserved",
+        "OpenApiSpecCaptured",
+        "DomainsAssigned",
+        "DeploymentReady",
+        "LiveSwitched"
+      ])
+      const assigned = events.find((event) => event.type === "DomainsAssigned")
+      expect(assigned).toMatchObject({
+        domains: [
+          { hostname: "shop-git-a1b2c3d-acme.berth.test", sticky: "none" },
+          { hostname: "shop-git-main-acme.berth.test", sticky: "branch" },
+          { hostname: "shop-production-acme.berth.test", sticky: "environment" },
+          { hostname: "shop-acme.berth.test", sticky: "live" },
+          { hostname: "shop-dep-1-acme.berth.test", sticky: "deployment" }
+        ]
+      })
+      expect(events.at(-1)).toEqual({ type: "LiveSwitched", from: null, to: "dep_1", reason: "deploy" })
+      expect(krane.createCalls).toMatchObject([{ deploymentId: "dep_1", namespace: "acme", replicas: 2, command: ["node", "server.js"] }])
+    } finally {
+      await orchestrator.stop()
+    }
+  })
+
+  it("rejects commands a publisher can learn from, and is not fooled by redelivery", async () => {
+    const krane = makeFakeKrane()
+    const orchestrator = await startOrchestrator(nats.url, krane.layer)
+    try {
+      await client.publish("proj_rej", deployCommand("proj_rej", "dep_x"))
+      await client.publish("proj_rej", createProjectCommand("proj_rej"))
+      await client.publish("proj_rej", createProjectCommand("proj_rej"))
+      await client.publish("proj_rej", { ...deployCommand("proj_rej", "dep_y"), commandId: "cmd_y", environmentId: "env_nope" })
+      await client.publish("proj_rej", { ...deployCommand("proj_rej", "dep_z"), commandId: "cmd_z", replicas: 0 })
+      const events = await client.waitForEvent("proj_rej", (event) => event.type === "CommandRejected" && event.commandId === "cmd_z")
+      const rejections = events.filter((event) => event.type === "CommandRejected")
+      expect(rejections).toEqual([
+        { type: "CommandRejected", commandId: "cmd_dep_x", commandType: "Deploy", code: "project_not_found", message: "project not found: proj_rej" },
+        {
+          type: "CommandRejected",
+          commandId: "cmd_y",
+          commandType: "Deploy",
+          code: "environment_not_found",
+          message: "environment 'env_nope' not found in workspace 'acme'"
+        },
+        { type: "CommandRejected", commandId: "cmd_z", commandType: "Deploy", code: "invalid_input", message: "replicas: replicas must be between 1 and 64" }
+      ])
+      // The second CreateProject has the same commandId: a redelivery, decided once.
+      expect(events.filter((event) => event.type === "ProjectCreated")).toHaveLength(1)
+    } finally {
+      await orchestrator.stop()
+    }
+  })
+})
