@@ -6,7 +6,9 @@ import { Layer } from "effect"
 import type { OrchestratorSettings } from "../config.js"
 import { HttpOpenApiScraperLive } from "../adapters/openapi/HttpOpenApiScraper.js"
 import { KvRoutingServiceLive } from "../adapters/routing/KvRoutingService.js"
-import { EventStoreLive } from "../eventstore/EventStore.js"
+import { EventStore, EventStoreLive } from "../eventstore/EventStore.js"
+import type { OpenApiScraper } from "../adapters/openapi/OpenApiScraper.js"
+import type { RoutingService } from "../adapters/routing/RoutingService.js"
 import { ActorSystemLive } from "./ActorSystem.js"
 import { CommandIntakeLive } from "./CommandIntake.js"
 
@@ -18,5 +20,10 @@ export const StepAdaptersLive = (settings: OrchestratorSettings) =>
     HttpOpenApiScraperLive({ timeout: settings.scrapeTimeout, maxBytes: settings.scrapeMaxBytes })
   )
 
-export const OrchestratorLive = (settings: OrchestratorSettings) =>
-  CommandIntakeLive.pipe(Layer.provideMerge(ActorSystemLive(settings)), Layer.provideMerge(StepAdaptersLive(settings)))
+/** The orchestrator over given step adapters (tests wrap them to stop a process mid-step). */
+export const OrchestratorWith = <E, R>(
+  settings: OrchestratorSettings,
+  adapters: Layer.Layer<EventStore | RoutingService | OpenApiScraper, E, R>
+) => CommandIntakeLive.pipe(Layer.provideMerge(ActorSystemLive(settings)), Layer.provideMerge(adapters))
+
+export const OrchestratorLive = (settings: OrchestratorSettings) => OrchestratorWith(settings, StepAdaptersLive(settings))

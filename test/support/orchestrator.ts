@@ -8,7 +8,11 @@ import { Duration, Layer, ManagedRuntime } from "effect"
 import type { Krane } from "../../src/adapters/krane/Krane.js"
 import { defaultOrchestratorSettings, type OrchestratorSettings } from "../../src/config.js"
 import type { EventEnvelope, ProjectEvent } from "../../src/domain/events.js"
-import { OrchestratorLive } from "../../src/actors/Orchestrator.js"
+import { OrchestratorWith } from "../../src/actors/Orchestrator.js"
+import { HttpOpenApiScraperLive } from "../../src/adapters/openapi/HttpOpenApiScraper.js"
+import { KvRoutingServiceLive } from "../../src/adapters/routing/KvRoutingService.js"
+import type { RoutingService } from "../../src/adapters/routing/RoutingService.js"
+import { EventStoreLive } from "../../src/eventstore/EventStore.js"
 import { ensureStreams, Nats } from "../../src/eventstore/Nats.js"
 import { streams, subjects } from "../../src/eventstore/subjects.js"
 import { Effect } from "effect"
@@ -28,9 +32,14 @@ export const startOrchestrator = async (
   natsUrl: string,
   krane: Layer.Layer<Krane>,
   settings: OrchestratorSettings = fastSettings,
-  decorate: <A, E, R>(layer: Layer.Layer<A, E, R>) => Layer.Layer<A, E, R> = (layer) => layer
+  routing: Layer.Layer<RoutingService, unknown, Nats> = KvRoutingServiceLive
 ): Promise<RunningOrchestrator> => {
-  const layer = decorate(OrchestratorLive(settings)).pipe(Layer.provide(krane), Layer.provide(Nats.layer(natsUrl)))
+  const adapters = Layer.mergeAll(
+    EventStoreLive,
+    routing,
+    HttpOpenApiScraperLive({ timeout: settings.scrapeTimeout, maxBytes: settings.scrapeMaxBytes })
+  )
+  const layer = OrchestratorWith(settings, adapters).pipe(Layer.provide(krane), Layer.provideMerge(Nats.layer(natsUrl)))
   const runtime = ManagedRuntime.make(layer)
   await runtime.runtime()
   return { stop: () => runtime.dispose() }

@@ -1,0 +1,74 @@
+/**
+ * Serves the status API over HTTP (NodeHttpServer): BerthApi's handlers, the OpenAPI document at
+ * GET /openapi.json, Swagger UI at /docs, and RFC 9457 problem+json for unknown routes, request
+ * decoding failures and defects.
+ */
+import { createServer } from "node:http"
+import { HttpApiBuilder, HttpApiSwagger, HttpApp, HttpMiddleware, HttpServer, type HttpServerError, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Effect, Layer } from "effect"
+import type { Database } from "../projections/Database.js"
+import { BerthApi } from "./BerthApi.js"
+import { DeploymentsLive, ProjectsLive } from "./handlers.js"
+import { problemBody, problemContentType } from "./problems.js"
+
+export interface ApiServerOptions {
+  /** 0 picks a free port (read it from HttpServer.HttpServer's address). */
+  readonly port: number
+  /** Default 127.0.0.1; "0.0.0.0" to listen on every interface. */
+  readonly host?: string
+}
+
+const titles: Readonly<Record<number, string>> = {
+  400: "Bad Request",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  500: "Internal Server Error",
+  503: "Service Unavailable"
+}
+
+const problemResponse = (status: number, detail: string) =>
+  HttpServerResponse.json(problemBody(status, titles[status] ?? "Error", detail), { status, contentType: problemContentType })
+
+const decodeErrorMessage = (body: Uint8Array): string | undefined => {
+  try {
+    const parsed: unknown = JSON.parse(new TextDecoder().decode(body))
+    return typeof parsed === "object" && parsed !== null && "_tag" in parsed && parsed._tag === "HttpApiDecodeError" &&
+        "message" in parsed && typeof parsed.message === "string"
+      ? parsed.message
+      : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Errors the API definition does not describe, rewritten just before they are sent: an empty 4xx/5xx
+ * (unknown route, defect) and the framework's request-decoding 400 become problem documents.
+ */
+const toProblem: HttpApp.PreResponseHandler = (request, response) => {
+  if (response.status < 400) return Effect.succeed(response)
+  if (response.body._tag === "Empty") {
+    const detail = response.status === 404 ? `no route for ${request.method} ${request.url}` : titles[response.status] ?? "error"
+    return problemResponse(response.status, detail).pipe(Effect.orDie)
+  }
+  if (response.status === 400 && response.body._tag === "Uint8Array" && response.body.contentType.startsWith("application/json")) {
+    const message = decodeErrorMessage(response.body.body)
+    if (message !== undefined) return problemResponse(400, message).pipe(Effect.orDie)
+  }
+  return Effect.succeed(response)
+}
+
+export const ApiLive = HttpApiBuilder.api(BerthApi).pipe(Layer.provide([ProjectsLive, DeploymentsLive]))
+
+export const ApiServer = {
+  /** The API served for the life of the layer; also exposes the HttpServer (for its bound address). */
+  layer: (options: ApiServerOptions): Layer.Layer<HttpServer.HttpServer, HttpServerError.ServeError, Database> =>
+    HttpApiBuilder.serve((app) => HttpMiddleware.logger(HttpApp.withPreResponseHandler(app, toProblem))).pipe(
+      Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
+      Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
+      Layer.provide(ApiLive),
+      HttpServer.withLogAddress,
+      Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port, host: options.host ?? "127.0.0.1" }))
+    )
+}

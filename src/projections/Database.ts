@@ -1,0 +1,36 @@
+/**
+ * The read-model database as a service: one postgres.js pool built from a URL, ended when the
+ * layer's scope closes.
+ */
+import { Context, Data, Effect, Layer } from "effect"
+import postgres from "postgres"
+
+export type Sql = postgres.Sql
+export type TxSql = postgres.TransactionSql
+
+export class DatabaseError extends Data.TaggedError("DatabaseError")<{ readonly operation: string; readonly cause: unknown }> {
+  override get message(): string {
+    return `${this.operation}: ${this.cause instanceof Error ? this.cause.message : String(this.cause)}`
+  }
+}
+
+/** Runs a postgres.js promise, failing with a DatabaseError naming the operation. */
+export const query = <A>(operation: string, run: () => Promise<A>): Effect.Effect<A, DatabaseError> =>
+  Effect.tryPromise({ try: run, catch: (cause) => new DatabaseError({ operation, cause }) })
+
+export interface DatabaseOptions {
+  /** Pool size; default 10. */
+  readonly max?: number
+}
+
+export class Database extends Context.Tag("berth/Database")<Database, { readonly sql: Sql }>() {
+  static layer(url: string, options: DatabaseOptions = {}): Layer.Layer<Database> {
+    return Layer.scoped(
+      Database,
+      Effect.acquireRelease(
+        Effect.sync(() => ({ sql: postgres(url, { max: options.max ?? 10, onnotice: () => {} }) })),
+        ({ sql }) => Effect.promise(() => sql.end({ timeout: 5 }))
+      )
+    )
+  }
+}

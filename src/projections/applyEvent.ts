@@ -1,0 +1,205 @@
+/**
+ * How one envelope changes the read model: plain SQL statements for the caller's transaction. No
+ * statement depends on another's result (conditions live in the SQL), so the caller can pipeline them
+ * on the transaction's connection, in order. The caller owns ordering and the checkpoint; OpenAPI
+ * document bytes are fetched beforehand and handed in.
+ */
+import type postgres from "postgres"
+import type { EventEnvelope, EventOf, ProjectEvent, StepName } from "../domain/events.js"
+import type { TxSql } from "./Database.js"
+
+/** The bytes of an OpenAPI document by object name, or null when the object store has no such object. */
+export type SpecContents = (objectName: string) => Uint8Array | null
+
+export interface AppliedEnvelope {
+  readonly streamSeq: number
+  readonly envelope: EventEnvelope
+}
+
+/** Statements not yet sent: postgres.js sends a query when it is first awaited. */
+export type Statements = Array<postgres.PendingQuery<postgres.Row[]>>
+
+const startStep = (tx: TxSql, deploymentId: string, step: StepName, at: Date) =>
+  tx`insert into deployment_steps (deployment_id, step, started_at)
+     values (${deploymentId}, ${step}, ${at})
+     on conflict (deployment_id, step) do nothing`
+
+/** Ends a step (starting it at the same moment if it never started); the first end wins. */
+const endStep = (tx: TxSql, deploymentId: string, step: StepName, at: Date, error: string | null = null) =>
+  tx`insert into deployment_steps (deployment_id, step, started_at, ended_at, error)
+     values (${deploymentId}, ${step}, ${at}, ${at}, ${error})
+     on conflict (deployment_id, step) do update
+       set ended_at = coalesce(deployment_steps.ended_at, excluded.ended_at),
+           error = coalesce(excluded.error, deployment_steps.error)`
+
+const projectCreated = (tx: TxSql, e: EventOf<"ProjectCreated">, at: Date, seq: number): Statements => [
+  tx`insert into projects (project_id, workspace, slug, apex_domain, default_branch, openapi_path, created_at, updated_at, version)
+    values (${e.projectId}, ${e.workspace}, ${e.slug}, ${e.apexDomain}, ${e.defaultBranch}, ${e.openApiPath ?? null}, ${at}, ${at}, ${seq})
+    on conflict (project_id) do nothing`,
+  ...e.environments.map((env) =>
+    tx`insert into environments (environment_id, project_id, slug, kind)
+      values (${env.id}, ${e.projectId}, ${env.slug}, ${env.kind})
+      on conflict (project_id, environment_id) do update set slug = excluded.slug, kind = excluded.kind`
+  )
+]
+
+const deploymentRequested = (tx: TxSql, projectId: string, e: EventOf<"DeploymentRequested">, at: Date) =>
+  tx`insert into deployments (deployment_id, project_id, environment_id, status, source, git_sha, git_branch, git_message,
+      replicas, port, created_at, updated_at)
+    values (${e.deploymentId}, ${projectId}, ${e.environmentId}, 'pending', ${tx.json(e.source)}, ${e.git?.sha ?? null},
+      ${e.git?.branch ?? null}, ${e.git?.message ?? null}, ${e.replicas}, ${e.port}, ${at}, ${at})
+    on conflict (deployment_id) do nothing`
+
+/** The instance set is replaced; once every replica runs, await-instances ends and scrape-openapi starts. */
+const instancesObserved = (tx: TxSql, e: EventOf<"InstancesObserved">, at: Date): Statements => {
+  const statements: Statements = [
+    tx`delete from instances where deployment_id = ${e.deploymentId}`,
+    ...e.instances.map((instance) =>
+      tx`insert into instances (instance_id, deployment_id, address, status, updated_at)
+        values (${instance.id}, ${e.deploymentId}, ${instance.address}, ${instance.status}, ${at})
+        on conflict (deployment_id, instance_id) do update set address = excluded.address, status = excluded.status`
+    )
+  ]
+  if (!e.instances.every((instance) => instance.status === "RUNNING")) return statements
+  const allUp = () => tx`exists (select 1 from deployments where deployment_id = ${e.deploymentId} and replicas <= ${e.instances.length})`
+  return [
+    ...statements,
+    tx`update deployment_steps set ended_at = coalesce(ended_at, ${at})
+        where deployment_id = ${e.deploymentId} and step = 'await-instances' and ${allUp()}`,
+    tx`insert into deployment_steps (deployment_id, step, started_at)
+        select ${e.deploymentId}, 'scrape-openapi', ${at} where ${allUp()}
+        on conflict (deployment_id, step) do nothing`
+  ]
+}
+
+const specCaptured = (tx: TxSql, e: EventOf<"OpenApiSpecCaptured">, at: Date, specs: SpecContents): Statements => {
+  const content = specs(e.objectName)
+  return [
+    tx`insert into openapi_specs (deployment_id, path, object_name, content, size_bytes, sha256, captured_at)
+      values (${e.deploymentId}, ${e.path}, ${e.objectName}, ${content === null ? null : Buffer.from(content)}, ${e.sizeBytes},
+        ${e.sha256}, ${at})
+      on conflict (deployment_id) do update set path = excluded.path, object_name = excluded.object_name, content = excluded.content,
+        size_bytes = excluded.size_bytes, sha256 = excluded.sha256, captured_at = excluded.captured_at`,
+    endStep(tx, e.deploymentId, "scrape-openapi", at),
+    startStep(tx, e.deploymentId, "assign-domains", at)
+  ]
+}
+
+const domainsAssigned = (tx: TxSql, projectId: string, e: EventOf<"DomainsAssigned">, at: Date): Statements => [
+  ...e.domains.map((domain) =>
+    tx`insert into domains (hostname, project_id, environment_id, deployment_id, sticky, updated_at)
+      select ${domain.hostname}, ${projectId}, d.environment_id, d.deployment_id, ${domain.sticky}, ${at}
+        from deployments d where d.deployment_id = ${e.deploymentId}
+      on conflict (hostname) do update set project_id = excluded.project_id, environment_id = excluded.environment_id,
+        deployment_id = excluded.deployment_id, sticky = excluded.sticky, updated_at = excluded.updated_at`
+  ),
+  endStep(tx, e.deploymentId, "assign-domains", at)
+]
+
+const eventStatements = (tx: TxSql, projectId: string, event: ProjectEvent, at: Date, seq: number, specs: SpecContents): Statements => {
+  switch (event.type) {
+    case "ProjectCreated":
+      return projectCreated(tx, event, at, seq)
+    case "DeploymentRequested":
+      return [deploymentRequested(tx, projectId, event, at)]
+    case "DeploymentBuilding":
+      // Sources are images or commands: building starts and ends at once, and Krane creation begins.
+      return [
+        tx`update deployments set status = 'building', building_at = ${at}, updated_at = ${at} where deployment_id = ${event.deploymentId}`,
+        endStep(tx, event.deploymentId, "build", at),
+        startStep(tx, event.deploymentId, "krane-create", at)
+      ]
+    case "KraneDeploymentCreated":
+      return [
+        tx`update deployments set status = 'deploying', deploying_at = ${at}, updated_at = ${at} where deployment_id = ${event.deploymentId}`,
+        endStep(tx, event.deploymentId, "krane-create", at),
+        startStep(tx, event.deploymentId, "await-instances", at)
+      ]
+    case "InstancesObserved":
+      return instancesObserved(tx, event, at)
+    case "OpenApiSpecCaptured":
+      return specCaptured(tx, event, at, specs)
+    case "OpenApiSpecNotFound":
+      return [endStep(tx, event.deploymentId, "scrape-openapi", at), startStep(tx, event.deploymentId, "assign-domains", at)]
+    case "DomainsAssigned":
+      return domainsAssigned(tx, projectId, event, at)
+    case "DeploymentReady":
+      return [tx`update deployments set status = 'ready', ready_at = ${at}, updated_at = ${at} where deployment_id = ${event.deploymentId}`]
+    case "LiveSwitched":
+      return [
+        tx`update projects set live_deployment_id = ${event.to}, rolled_back = ${event.reason === "rollback"} where project_id = ${projectId}`,
+        // go-live is recorded when the deployment first goes live (a later rollback to it keeps that record).
+        endStep(tx, event.to, "go-live", at)
+      ]
+    case "DeploymentFailed":
+      return [
+        tx`update deployments set status = 'failed', updated_at = ${at}, failed_at = ${at},
+            failed_step = ${event.step}, failure_reason = ${event.reason}
+          where deployment_id = ${event.deploymentId}`,
+        endStep(tx, event.deploymentId, event.step, at, event.reason)
+      ]
+    case "CommandRejected":
+      return [] // audit only
+  }
+}
+
+/** The objects an envelope needs fetched from the OpenAPI bucket before it is applied. */
+export const specObjectNames = (envelope: EventEnvelope): ReadonlyArray<string> =>
+  envelope.events.flatMap((event) => (event.type === "OpenApiSpecCaptured" ? [event.objectName] : []))
+
+/** Every statement of one envelope's effects, in order; the last sets the project's version. */
+export const envelopeStatements = (tx: TxSql, { envelope, streamSeq }: AppliedEnvelope, specs: SpecContents): Statements => {
+  const at = new Date(envelope.at)
+  return [
+    ...envelope.events.flatMap((event) => eventStatements(tx, envelope.projectId, event, at, streamSeq, specs)),
+    tx`update projects set version = ${streamSeq}, updated_at = ${at} where project_id = ${envelope.projectId}`
+  ]
+}
+
+export interface AuditRow {
+  readonly streamSeq: number
+  readonly idx: number
+  readonly projectId: string
+  readonly eventType: string
+  readonly commandId: string | null
+  readonly at: Date
+  readonly payload: unknown
+}
+
+/** The audit rows of one envelope: every event, at (stream sequence, index in the envelope). */
+export const auditRows = ({ envelope, streamSeq }: AppliedEnvelope): ReadonlyArray<AuditRow> =>
+  envelope.events.map((event, idx) => ({
+    streamSeq,
+    idx,
+    projectId: envelope.projectId,
+    eventType: event.type,
+    commandId: envelope.commandId,
+    at: new Date(envelope.at),
+    payload: event
+  }))
+
+/** One statement appending many audit rows (the log is append-only: a row already there is kept). */
+export const auditStatement = (tx: TxSql, rows: ReadonlyArray<AuditRow>) =>
+  tx`insert into audit_events (stream_seq, idx, project_id, event_type, command_id, at, payload)
+    select s, i, p, t, c, to_timestamp(a / 1000.0), j::jsonb
+      from unnest(${rows.map((r) => r.streamSeq)}::bigint[], ${rows.map((r) => r.idx)}::int[], ${rows.map((r) => r.projectId)}::text[],
+        ${rows.map((r) => r.eventType)}::text[], ${rows.map((r) => r.commandId)}::text[], ${rows.map((r) => r.at.getTime())}::float8[],
+        ${rows.map((r) => JSON.stringify(r.payload))}::text[]) as u(s, i, p, t, c, a, j)
+    on conflict (stream_seq, idx) do nothing`
+
+/** A message that is not a valid envelope: kept in the audit log (type 'Undecodable'), otherwise ignored. */
+export const undecodableAuditRow = (undecodable: {
+  readonly streamSeq: number
+  readonly projectId: string
+  readonly at: Date
+  readonly raw: string
+  readonly error: string
+}): AuditRow => ({
+  streamSeq: undecodable.streamSeq,
+  idx: 0,
+  projectId: undecodable.projectId,
+  eventType: "Undecodable",
+  commandId: null,
+  at: undecodable.at,
+  payload: { raw: undecodable.raw, error: undecodable.error }
+})

@@ -1,0 +1,195 @@
+/**
+ * Read-model queries for the status API. Rows are mapped into the view types of views.ts; a missing
+ * project or deployment is `Option.none()`.
+ */
+import { Effect, Option, Schema } from "effect"
+import { DeploySource } from "../domain/commands.js"
+import type { StepName } from "../domain/events.js"
+import type { DeploymentStatus } from "../domain/state.js"
+import { Database, type DatabaseError, query } from "./Database.js"
+import type { DeploymentPage, DeploymentSummary, DeploymentView, ProjectView, StepView } from "./views.js"
+
+export class InvalidCursor extends Schema.TaggedError<InvalidCursor>()("InvalidCursor", { cursor: Schema.String }) {}
+
+const stepOrder: ReadonlyArray<StepName> = ["build", "krane-create", "await-instances", "scrape-openapi", "assign-domains", "go-live"]
+
+interface ProjectRow {
+  project_id: string
+  workspace: string
+  slug: string
+  apex_domain: string
+  default_branch: string
+  openapi_path: string | null
+  live_deployment_id: string | null
+  rolled_back: boolean
+  version: string
+  created_at: Date
+  updated_at: Date
+}
+
+interface DeploymentRow {
+  deployment_id: string
+  project_id: string
+  environment_id: string
+  status: DeploymentStatus
+  source: unknown
+  git_sha: string | null
+  git_branch: string | null
+  git_message: string | null
+  replicas: number
+  port: number
+  failed_step: string | null
+  failure_reason: string | null
+  created_at: Date
+  updated_at: Date
+  building_at: Date | null
+  deploying_at: Date | null
+  ready_at: Date | null
+  failed_at: Date | null
+  is_live: boolean
+}
+
+const gitOf = (row: Pick<DeploymentRow, "git_sha" | "git_branch" | "git_message">) =>
+  row.git_sha === null ? null : { sha: row.git_sha, branch: row.git_branch, message: row.git_message }
+
+export const getProject = (projectId: string): Effect.Effect<Option.Option<ProjectView>, DatabaseError, Database> =>
+  Effect.gen(function*() {
+    const { sql } = yield* Database
+    const rows = yield* query("get project", () => sql<Array<ProjectRow>>`
+      select project_id, workspace, slug, apex_domain, default_branch, openapi_path, live_deployment_id, rolled_back,
+             version::text, created_at, updated_at
+        from projects where project_id = ${projectId}`)
+    const row = rows[0]
+    if (row === undefined) return Option.none()
+    const environments = yield* query("get environments", () => sql<Array<{ environment_id: string; slug: string; kind: "production" | "preview" }>>`
+      select environment_id, slug, kind from environments where project_id = ${projectId}
+       order by kind = 'production' desc, slug, environment_id`)
+    return Option.some({
+      projectId: row.project_id,
+      workspace: row.workspace,
+      slug: row.slug,
+      apexDomain: row.apex_domain,
+      defaultBranch: row.default_branch,
+      openApiPath: row.openapi_path,
+      environments: environments.map((e) => ({ environmentId: e.environment_id, slug: e.slug, kind: e.kind })),
+      liveDeploymentId: row.live_deployment_id,
+      rolledBack: row.rolled_back,
+      version: Number(row.version),
+      createdAt: row.created_at,
+      updatedAt: row.updated_at
+    })
+  }).pipe(Effect.withSpan("queries.getProject", { attributes: { projectId } }))
+
+/** Keyset cursor: the (created_at, deployment_id) of the last row of the previous page. */
+const encodeCursor = (row: { created_at: Date; deployment_id: string }): string =>
+  Buffer.from(JSON.stringify([row.created_at.getTime(), row.deployment_id])).toString("base64url")
+
+const CursorJson = Schema.parseJson(Schema.Tuple(Schema.Number, Schema.String))
+
+const decodeCursor = (cursor: string): Effect.Effect<{ readonly at: Date; readonly id: string }, InvalidCursor> =>
+  Schema.decodeUnknown(CursorJson)(Buffer.from(cursor, "base64url").toString("utf8")).pipe(
+    Effect.map(([at, id]) => ({ at: new Date(at), id })),
+    Effect.mapError(() => new InvalidCursor({ cursor }))
+  )
+
+export interface ListDeploymentsOptions {
+  /** Page size, 1..100; default 20. */
+  readonly limit?: number | undefined
+  readonly cursor?: string | undefined
+}
+
+/** A project's deployments, newest first; `Option.none()` when the project does not exist. */
+export const listDeployments = (
+  projectId: string,
+  options: ListDeploymentsOptions = {}
+): Effect.Effect<Option.Option<DeploymentPage>, DatabaseError | InvalidCursor, Database> =>
+  Effect.gen(function*() {
+    const { sql } = yield* Database
+    const limit = Math.min(Math.max(Math.trunc(options.limit ?? 20), 1), 100)
+    const after = options.cursor === undefined ? undefined : yield* decodeCursor(options.cursor)
+    const project = yield* query("get project live", () => sql<Array<{ live_deployment_id: string | null }>>`
+      select live_deployment_id from projects where project_id = ${projectId}`)
+    const live = project[0]
+    if (live === undefined) return Option.none()
+    const rows = yield* query("list deployments", () => sql<Array<Omit<DeploymentRow, "is_live">>>`
+      select * from deployments
+       where project_id = ${projectId}
+         ${after === undefined ? sql`` : sql`and (created_at, deployment_id) < (${after.at}, ${after.id})`}
+       order by created_at desc, deployment_id desc
+       limit ${limit + 1}`)
+    const page = rows.slice(0, limit)
+    const last = page[page.length - 1]
+    const deployments: Array<DeploymentSummary> = page.map((row) => ({
+      deploymentId: row.deployment_id,
+      projectId: row.project_id,
+      environmentId: row.environment_id,
+      status: row.status,
+      git: gitOf(row),
+      isLive: row.deployment_id === live.live_deployment_id,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at
+    }))
+    return Option.some({ deployments, nextCursor: rows.length > limit && last !== undefined ? encodeCursor(last) : null })
+  }).pipe(Effect.withSpan("queries.listDeployments", { attributes: { projectId } }))
+
+const decodeSource = Schema.decodeUnknown(DeploySource)
+
+export const getDeployment = (deploymentId: string): Effect.Effect<Option.Option<DeploymentView>, DatabaseError, Database> =>
+  Effect.gen(function*() {
+    const { sql } = yield* Database
+    const rows = yield* query("get deployment", () => sql<Array<DeploymentRow>>`
+      select d.*, coalesce(p.live_deployment_id = d.deployment_id, false) as is_live
+        from deployments d left join projects p on p.project_id = d.project_id
+       where d.deployment_id = ${deploymentId}`)
+    const row = rows[0]
+    if (row === undefined) return Option.none()
+    const [steps, instances, domains, specs] = yield* Effect.all([
+      query("get steps", () => sql<Array<{ step: StepName; started_at: Date; ended_at: Date | null; error: string | null }>>`
+        select step, started_at, ended_at, error from deployment_steps where deployment_id = ${deploymentId}`),
+      query("get instances", () => sql<Array<{ instance_id: string; address: string; status: string; updated_at: Date }>>`
+        select instance_id, address, status, updated_at from instances where deployment_id = ${deploymentId} order by instance_id`),
+      query("get domains", () => sql<Array<{ hostname: string; sticky: string; environment_id: string; updated_at: Date }>>`
+        select hostname, sticky, environment_id, updated_at from domains where deployment_id = ${deploymentId} order by hostname`),
+      query("get openapi", () => sql<Array<{ path: string; size_bytes: number; sha256: string; captured_at: Date; stored: boolean }>>`
+        select path, size_bytes, sha256, captured_at, content is not null as stored from openapi_specs where deployment_id = ${deploymentId}`)
+    ], { concurrency: "unbounded" })
+    const source = yield* Effect.orDie(decodeSource(row.source))
+    const timeline: Array<StepView> = steps
+      .map((s) => ({ step: s.step, startedAt: s.started_at, endedAt: s.ended_at, error: s.error }))
+      .sort((a, b) => stepOrder.indexOf(a.step) - stepOrder.indexOf(b.step))
+    const spec = specs[0]
+    return Option.some({
+      deploymentId: row.deployment_id,
+      projectId: row.project_id,
+      environmentId: row.environment_id,
+      status: row.status,
+      isLive: row.is_live,
+      source,
+      git: gitOf(row),
+      replicas: row.replicas,
+      port: row.port,
+      failure: row.failed_step === null ? null : { step: row.failed_step, reason: row.failure_reason ?? "" },
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+      buildingAt: row.building_at,
+      deployingAt: row.deploying_at,
+      readyAt: row.ready_at,
+      failedAt: row.failed_at,
+      steps: timeline,
+      instances: instances.map((i) => ({ instanceId: i.instance_id, address: i.address, status: i.status, updatedAt: i.updated_at })),
+      domains: domains.map((d) => ({ hostname: d.hostname, sticky: d.sticky, environmentId: d.environment_id, updatedAt: d.updated_at })),
+      openApiCaptured: spec !== undefined,
+      openApi: spec === undefined
+        ? null
+        : { path: spec.path, sizeBytes: spec.size_bytes, sha256: spec.sha256, capturedAt: spec.captured_at, stored: spec.stored }
+    })
+  }).pipe(Effect.withSpan("queries.getDeployment", { attributes: { deploymentId } }))
+
+/** The stored OpenAPI document of a deployment, if captured and present. */
+export const getOpenApiDocument = (deploymentId: string): Effect.Effect<Option.Option<Uint8Array>, DatabaseError, Database> =>
+  Effect.gen(function*() {
+    const { sql } = yield* Database
+    const rows = yield* query("get openapi document", () => sql<Array<{ content: Buffer | null }>>`
+      select content from openapi_specs where deployment_id = ${deploymentId}`)
+    return Option.fromNullable(rows[0]?.content ?? null).pipe(Option.map((b) => new Uint8Array(b)))
+  })

@@ -1,0 +1,167 @@
+/**
+ * Durability: the process stops (every actor and step fiber interrupted, nothing kept in memory) while
+ * a deployment is at each of its steps; a new process resumes it from the log and finishes it, with
+ * no step's event written twice and Krane's create issued only for the same deploymentId.
+ */
+import { Kvm } from "@nats-io/kv"
+import { Effect, Layer } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { makeKvRoutingService } from "../../src/adapters/routing/KvRoutingService.js"
+import { RoutingService } from "../../src/adapters/routing/RoutingService.js"
+import type { ProjectEvent } from "../../src/domain/events.js"
+import { Nats } from "../../src/eventstore/Nats.js"
+import { buckets } from "../../src/eventstore/subjects.js"
+import { makeFakeKrane, type FakeKrane } from "../support/FakeKrane.js"
+import { startAppServer, type AppServer } from "../support/appServer.js"
+import { connectClient, createProjectCommand, deployCommand, startOrchestrator, type Client } from "../support/orchestrator.js"
+import { startTestNats, type TestNats } from "../support/servers.js"
+
+let nats: TestNats
+let client: Client
+let app: AppServer
+
+beforeAll(async () => {
+  nats = await startTestNats()
+  client = await connectClient(nats.url)
+  app = await startAppServer()
+})
+afterAll(async () => {
+  await client?.close()
+  await app?.close()
+  await nats?.stop()
+})
+
+/** A RoutingService that performs the write and then hangs: the side effect happened, its event did not. */
+const routingThatHangsAfterWriting = Layer.effect(
+  RoutingService,
+  Effect.gen(function* () {
+    const { nc } = yield* Nats
+    const kv = yield* Effect.promise(() => new Kvm(nc).create(buckets.routes, { history: 5 }))
+    const real = makeKvRoutingService(kv)
+    return RoutingService.of({ ...real, writeTable: (table, version) => real.writeTable(table, version).pipe(Effect.zipRight(Effect.never)) })
+  })
+)
+
+const lifecycleOnce = [
+  "DeploymentRequested",
+  "DeploymentBuilding",
+  "KraneDeploymentCreated",
+  "DomainsAssigned",
+  "DeploymentReady",
+  "LiveSwitched"
+] as const
+
+const expectEachStepRecordedOnce = (events: ReadonlyArray<ProjectEvent>) => {
+  for (const type of lifecycleOnce) {
+    expect(events.filter((event) => event.type === type), `${type} in ${JSON.stringify(events.map((e) => e.type))}`).toHaveLength(1)
+  }
+  expect(events.filter((event) => event.type === "OpenApiSpecCaptured" || event.type === "OpenApiSpecNotFound")).toHaveLength(1)
+  const observed = events.filter((event) => event.type === "InstancesObserved").map((event) => JSON.stringify(event))
+  expect(new Set(observed).size, "no identical InstancesObserved twice").toBe(observed.length)
+}
+
+interface Scenario {
+  readonly step: string
+  /** Arranges the first process so that it is caught at the step. */
+  readonly arrange: (krane: FakeKrane) => void
+  /** True once the first process is at the step. */
+  readonly reached: (events: ReadonlyArray<ProjectEvent>, krane: FakeKrane) => boolean
+  /** Lets the second process get past the step. */
+  readonly release: (krane: FakeKrane) => void
+  readonly firstRouting?: boolean
+}
+
+const has = (events: ReadonlyArray<ProjectEvent>, type: ProjectEvent["type"]) => events.some((event) => event.type === type)
+
+const scenarios: ReadonlyArray<Scenario> = [
+  {
+    step: "krane-create (issued, result not recorded)",
+    arrange: (krane) => krane.closeGate(),
+    reached: (_events, krane) => krane.createCalls.length > 0,
+    release: (krane) => krane.openGate()
+  },
+  {
+    step: "await-instances (instances pending)",
+    arrange: (krane) => krane.neverReady(),
+    reached: (events) => has(events, "InstancesObserved"),
+    release: (krane) => krane.setReadyAfterPolls(0)
+  },
+  {
+    step: "scrape-openapi (request in flight)",
+    arrange: () => app.setDelayMs(60_000),
+    reached: (events) => has(events, "InstancesObserved") && app.requests() > 0,
+    release: () => app.setDelayMs(0)
+  },
+  {
+    step: "assign-domains (route table written, event not recorded)",
+    arrange: () => undefined,
+    reached: (events) => has(events, "OpenApiSpecCaptured"),
+    release: () => undefined,
+    firstRouting: true
+  }
+]
+
+const waitUntil = async (condition: () => Promise<boolean>, what: string, timeoutMs = 15_000) => {
+  const deadline = Date.now() + timeoutMs
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+describe("a deployment interrupted by a process stop", () => {
+  scenarios.forEach((scenario, index) => {
+    it(`resumes and finishes when stopped at ${scenario.step}`, async () => {
+      const projectId = `proj_resume_${index}`
+      const krane = makeFakeKrane({ gate: true })
+      krane.openGate()
+      krane.setInstanceAddress(() => app.address)
+      scenario.arrange(krane)
+      const first = await startOrchestrator(
+        nats.url,
+        krane.layer,
+        undefined,
+        scenario.firstRouting === true ? routingThatHangsAfterWriting : undefined
+      )
+      await client.publish(projectId, createProjectCommand(projectId))
+      await client.publish(projectId, deployCommand(projectId, "dep_1"))
+      await waitUntil(async () => scenario.reached(await client.events(projectId), krane), scenario.step)
+      await first.stop()
+      const before = await client.events(projectId)
+      expect(has(before, "DeploymentReady")).toBe(false)
+
+      scenario.release(krane)
+      const second = await startOrchestrator(nats.url, krane.layer)
+      try {
+        const events = await client.waitForEvent(projectId, (event) => event.type === "LiveSwitched")
+        expectEachStepRecordedOnce(events)
+        expect(new Set(krane.createCalls.map((call) => call.deploymentId))).toEqual(new Set(["dep_1"]))
+        // The readiness deadline recorded before the stop still stands after it.
+        const created = events.filter((event) => event.type === "KraneDeploymentCreated")
+        expect(created).toHaveLength(1)
+      } finally {
+        await second.stop()
+      }
+    })
+  })
+
+  it("does not apply a redelivered command twice", async () => {
+    const krane = makeFakeKrane()
+    const orchestrator = await startOrchestrator(nats.url, krane.layer)
+    try {
+      await client.publish("proj_dup", createProjectCommand("proj_dup"))
+      await client.publish("proj_dup", deployCommand("proj_dup", "dep_1"))
+      await client.publish("proj_dup", deployCommand("proj_dup", "dep_1"))
+      await client.publish("proj_dup", { ...deployCommand("proj_dup", "dep_1"), commandId: "cmd_other" })
+      const events = await client.waitForEvent("proj_dup", (event) => event.type === "CommandRejected")
+      expect(events.filter((event) => event.type === "DeploymentRequested")).toHaveLength(1)
+      expect(events.find((event) => event.type === "CommandRejected")).toMatchObject({
+        commandId: "cmd_other",
+        code: "deployment_exists",
+        message: "deployment already exists: dep_1"
+      })
+    } finally {
+      await orchestrator.stop()
+    }
+  })
+})

@@ -1,0 +1,23 @@
+/**
+ * Migrations: applied once, in order, recorded in schema_migrations, even when two processes race.
+ */
+import { Effect } from "effect"
+import postgres from "postgres"
+import { expect, it } from "vitest"
+import { migrateWith } from "../../src/projections/migrate.js"
+import { freshDatabase } from "../support/servers.js"
+
+it("applies each migration once when two migrators race", async () => {
+  const url = await freshDatabase("mig")
+  const a = postgres(url, { onnotice: () => {} })
+  const b = postgres(url, { onnotice: () => {} })
+  try {
+    const [ranA, ranB] = await Promise.all([Effect.runPromise(migrateWith(a)), Effect.runPromise(migrateWith(b))])
+    expect([...ranA, ...ranB]).toEqual([1])
+    expect(await a`select version, name from schema_migrations order by version`).toEqual([{ version: 1, name: "read_model" }])
+    expect(await Effect.runPromise(migrateWith(a))).toEqual([])
+  } finally {
+    await a.end()
+    await b.end()
+  }
+})
