@@ -16,6 +16,9 @@ const isExecutable = (file) => {
   }
 }
 
+// The tests always start their own servers, whatever the environment points at.
+const forTests = process.argv.includes("--for-tests")
+
 const pathDirs = () => (process.env.PATH ?? "").split(delimiter).filter((d) => d !== "")
 
 const findNats = () =>
@@ -34,8 +37,8 @@ const findPostgres = () => {
 }
 
 const needed = [
-  { name: "nats-server", pkg: "nats-server", find: findNats, skip: process.env.NATS_URL },
-  { name: "PostgreSQL", pkg: "postgresql", find: findPostgres, skip: process.env.DATABASE_URL }
+  { name: "nats-server", pkg: "nats-server", find: findNats, skip: !forTests && process.env.NATS_URL },
+  { name: "PostgreSQL", pkg: "postgresql", find: findPostgres, skip: !forTests && process.env.DATABASE_URL }
 ].filter((dep) => !dep.skip && dep.find() === undefined)
 
 if (needed.length > 0) {
@@ -56,4 +59,17 @@ if (needed.length > 0) {
   for (const dep of still) console.error(`Missing ${dep.name}. Install it with: sudo apt-get install -y ${dep.pkg}`)
   if (still.length > 0) process.exit(1)
   console.log("ensure-deps: installed")
+}
+
+// A fresh clone has no node_modules: install the locked dependencies so `npm start` / `npm test`
+// are the only commands a new user needs.
+const projectRoot = new URL("..", import.meta.url).pathname
+if (!isExecutable(join(projectRoot, "node_modules", ".bin", "tsx"))) {
+  console.log("ensure-deps: installing npm dependencies (npm ci)")
+  try {
+    execSync("npm ci --no-audit --no-fund", { stdio: "inherit", cwd: projectRoot })
+  } catch {
+    console.error("ensure-deps: npm ci failed")
+    process.exit(1)
+  }
 }

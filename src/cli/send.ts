@@ -1,0 +1,72 @@
+/**
+ * `npm run send -- <command.json | '{"type":...}'> [--follow]`: publishes one command to
+ * berth.cmd.<projectId> with a plain NATS client and prints what Berth decided (the events, or the
+ * rejection). With --follow, keeps printing the project's events until the deployment it started
+ * is live, ready or failed. NATS_URL, or the URL `npm start` wrote to .berth/run.json.
+ */
+import { existsSync, readFileSync } from "node:fs"
+import { resolve } from "node:path"
+import { connect } from "@nats-io/transport-node"
+import { jetstream } from "@nats-io/jetstream"
+import { subjects } from "../eventstore/subjects.js"
+
+interface Envelope {
+  readonly commandId: string | null
+  readonly events: ReadonlyArray<{ readonly type: string; readonly deploymentId?: string } & Record<string, unknown>>
+}
+
+const fail = (message: string): never => {
+  console.error(`berth send: ${message}`)
+  process.exit(1)
+}
+
+const natsUrl = (): string => {
+  if (process.env["NATS_URL"] !== undefined) return process.env["NATS_URL"]
+  const runFile = resolve(process.env["BERTH_DATA_DIR"] ?? ".berth", "run.json")
+  if (!existsSync(runFile)) return fail(`no NATS_URL and no ${runFile}: start Berth with \`npm start\` first`)
+  const run: unknown = JSON.parse(readFileSync(runFile, "utf8"))
+  if (typeof run === "object" && run !== null && "natsUrl" in run && typeof run.natsUrl === "string") return run.natsUrl
+  return fail(`${runFile} holds no natsUrl`)
+}
+
+const args = process.argv.slice(2)
+const follow = args.includes("--follow")
+const input = args.find((arg) => !arg.startsWith("--")) ?? fail("give a command: a JSON file or inline JSON")
+const text = input.trimStart().startsWith("{") ? input : existsSync(input) ? readFileSync(input, "utf8") : fail(`no such file: ${input}`)
+let command: Record<string, unknown> = {}
+try {
+  command = JSON.parse(text) as Record<string, unknown>
+} catch (error) {
+  fail(`not JSON: ${error instanceof Error ? error.message : String(error)}`)
+}
+const projectId = typeof command["projectId"] === "string" ? command["projectId"] : fail("the command has no projectId")
+const commandId = typeof command["commandId"] === "string" ? command["commandId"] : fail("the command has no commandId")
+const deploymentId = typeof command["deploymentId"] === "string" ? command["deploymentId"] : undefined
+
+const nc = await connect({ servers: natsUrl() })
+const subscription = nc.subscribe(subjects.events(projectId))
+const ack = await jetstream(nc).publish(subjects.command(projectId), JSON.stringify(command))
+console.log(`published ${String(command["type"])} ${commandId} to ${subjects.command(projectId)} (stream seq ${ack.seq})`)
+
+const timer = setTimeout(() => fail("no decision within 30 s: is Berth running?"), 30_000)
+let decided = false
+for await (const message of subscription) {
+  const envelope = message.json<Envelope>()
+  const mine = envelope.commandId === commandId
+  if (!decided && !mine) continue
+  decided = true
+  for (const event of envelope.events) {
+    const { type, ...rest } = event
+    console.log(`  ${type.padEnd(24)} ${JSON.stringify(rest)}`)
+    if (type === "CommandRejected" && mine) process.exitCode = 1
+  }
+  const finished = envelope.events.some(
+    (event) =>
+      (event.type === "DeploymentFailed" && event.deploymentId === deploymentId) ||
+      (event.type === "DeploymentReady" && event.deploymentId === deploymentId)
+  )
+  if (!follow || deploymentId === undefined || finished || process.exitCode === 1) break
+  timer.refresh()
+}
+clearTimeout(timer)
+await nc.close()

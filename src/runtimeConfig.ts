@@ -1,0 +1,36 @@
+/**
+ * Where Berth's parts are: external services when their URLs are given, otherwise the ones
+ * `npm start` runs itself under the data dir. Read with Config, validated at start.
+ */
+import { Config, Option } from "effect"
+
+export interface RuntimeConfig {
+  readonly natsUrl: Option.Option<string>
+  readonly databaseUrl: Option.Option<string>
+  readonly kraneUrl: Option.Option<string>
+  readonly apiPort: number
+  readonly apiHost: string
+  readonly dataDir: string
+}
+
+const url = (name: string, schemes: ReadonlyArray<string>) =>
+  Config.option(
+    Config.string(name).pipe(
+      Config.validate({
+        message: `${name} must be a URL starting with ${schemes.join(" or ")}`,
+        validation: (value) => schemes.some((scheme) => value.startsWith(scheme))
+      })
+    )
+  )
+
+export const runtimeConfig: Config.Config<RuntimeConfig> = Config.all({
+  natsUrl: url("NATS_URL", ["nats://", "tls://", "ws://", "wss://"]),
+  databaseUrl: url("DATABASE_URL", ["postgres://", "postgresql://"]),
+  kraneUrl: url("KRANE_URL", ["http://", "https://"]),
+  apiPort: Config.port("BERTH_API_PORT").pipe(Config.withDefault(8787)),
+  apiHost: Config.string("BERTH_API_HOST").pipe(Config.withDefault("127.0.0.1")),
+  dataDir: Config.string("BERTH_DATA_DIR").pipe(Config.withDefault(".berth"))
+})
+
+/** Preferred ports for the servers Berth starts itself; taken ports fall back to free ones. */
+export const localPorts = { nats: 4322, postgres: 5442, kraneLocal: 7070 } as const

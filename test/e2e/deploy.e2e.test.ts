@@ -1,0 +1,139 @@
+/**
+ * The whole system as a user meets it: Berth runs as a process (`tsx src/main.ts`) on a real
+ * nats-server and PostgreSQL; another service publishes raw JSON commands with a plain NATS client;
+ * the deployment is seen ready and live through the status API and in PostgreSQL. Krane is the
+ * programmable fake behind the real Connect-JSON client.
+ */
+import postgres from "postgres"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { makeFakeKrane } from "../support/FakeKrane.js"
+import { startFakeKraneHttpServer, type FakeKraneHttpServer } from "../support/FakeKraneHttpServer.js"
+import { startAppServer, type AppServer } from "../support/appServer.js"
+import { startBerth } from "../support/berthProcess.js"
+import { connectClient, createProjectCommand, deployCommand, type Client } from "../support/orchestrator.js"
+import { freshDatabase, startTestNats, type TestNats } from "../support/servers.js"
+
+let nats: TestNats
+let client: Client
+let app: AppServer
+let krane: FakeKraneHttpServer
+let databaseUrl: string
+let sql: postgres.Sql
+
+beforeAll(async () => {
+  nats = await startTestNats()
+  client = await connectClient(nats.url)
+  app = await startAppServer()
+  krane = await startFakeKraneHttpServer({ krane: makeFakeKrane() })
+  krane.krane.setInstanceAddress(() => app.address)
+  databaseUrl = await freshDatabase("e2e")
+  sql = postgres(databaseUrl, { onnotice: () => {} })
+})
+afterAll(async () => {
+  await sql?.end()
+  await client?.close()
+  await krane?.close()
+  await app?.close()
+  await nats?.stop()
+})
+
+const getJson = async (url: string): Promise<{ status: number; contentType: string | null; body: unknown }> => {
+  const response = await fetch(url)
+  return { status: response.status, contentType: response.headers.get("content-type"), body: await response.json() }
+}
+
+const eventually = async <A>(probe: () => Promise<A>, done: (value: A) => boolean, what: string, timeoutMs = 30_000) => {
+  const deadline = Date.now() + timeoutMs
+  let last: A = await probe()
+  while (!done(last)) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last seen: ${JSON.stringify(last, null, 2)}`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    last = await probe()
+  }
+  return last
+}
+
+describe("Berth end to end", () => {
+  it("takes raw JSON commands to a live deployment visible in the API and PostgreSQL", async () => {
+    const berth = await startBerth({ NATS_URL: nats.url, DATABASE_URL: databaseUrl, KRANE_URL: krane.url })
+    try {
+      await client.publish("proj_e2e", createProjectCommand("proj_e2e"))
+      await client.publish("proj_e2e", deployCommand("proj_e2e", "dep_e2e_1", { replicas: 2 }))
+
+      const deployment = await eventually(
+        () => getJson(`${berth.api}/v1/deployments/dep_e2e_1`),
+        (response) => response.status === 200 && (response.body as { isLive?: boolean }).isLive === true,
+        "dep_e2e_1 to be live"
+      )
+      expect(deployment.body).toMatchObject({
+        deploymentId: "dep_e2e_1",
+        projectId: "proj_e2e",
+        status: "ready",
+        isLive: true,
+        openApiCaptured: true
+      })
+      const body = deployment.body as {
+        instances: ReadonlyArray<{ status: string; address: string }>
+        domains: ReadonlyArray<{ hostname: string; sticky: string }>
+        steps: ReadonlyArray<{ step: string; endedAt: unknown; error: unknown }>
+      }
+      expect(body.instances).toHaveLength(2)
+      expect(body.instances.every((instance) => instance.status === "RUNNING")).toBe(true)
+      expect(body.domains.map((domain) => [domain.hostname, domain.sticky]).sort()).toEqual(
+        [
+          ["shop-acme.berth.test", "live"],
+          ["shop-dep-e2e-1-acme.berth.test", "deployment"],
+          ["shop-git-a1b2c3d-acme.berth.test", "none"],
+          ["shop-git-main-acme.berth.test", "branch"],
+          ["shop-production-acme.berth.test", "environment"]
+        ].sort()
+      )
+      expect(body.steps.map((step) => step.step)).toEqual(
+        expect.arrayContaining(["build", "krane-create", "await-instances", "scrape-openapi", "assign-domains"])
+      )
+
+      const project = await getJson(`${berth.api}/v1/projects/proj_e2e`)
+      expect(project.body).toMatchObject({ projectId: "proj_e2e", liveDeploymentId: "dep_e2e_1", rolledBack: false })
+
+      const rows = await sql`select status from deployments where deployment_id = 'dep_e2e_1'`
+      expect(rows).toEqual([{ status: "ready" }])
+      const live = await sql`select live_deployment_id from projects where project_id = 'proj_e2e'`
+      expect(live).toEqual([{ live_deployment_id: "dep_e2e_1" }])
+      const domains = await sql`select count(*)::int as n from domains where deployment_id = 'dep_e2e_1'`
+      expect(domains).toEqual([{ n: 5 }])
+      const spec = await sql`select size_bytes from openapi_specs where deployment_id = 'dep_e2e_1'`
+      expect(spec).toHaveLength(1)
+
+      const missing = await getJson(`${berth.api}/v1/deployments/dep_nope`)
+      expect(missing.status).toBe(404)
+      expect(missing.contentType).toContain("application/problem+json")
+    } finally {
+      await berth.kill()
+    }
+  })
+
+  it("finishes a deployment after the process is killed with SIGKILL mid-way", async () => {
+    krane.krane.neverReady()
+    const first = await startBerth({ NATS_URL: nats.url, DATABASE_URL: databaseUrl, KRANE_URL: krane.url })
+    await client.publish("proj_kill", createProjectCommand("proj_kill"))
+    await client.publish("proj_kill", deployCommand("proj_kill", "dep_kill_1"))
+    await client.waitForEvent("proj_kill", (event) => event.type === "InstancesObserved")
+    await first.kill("SIGKILL")
+
+    krane.krane.setReadyAfterPolls(0)
+    const second = await startBerth({ NATS_URL: nats.url, DATABASE_URL: databaseUrl, KRANE_URL: krane.url })
+    try {
+      const events = await client.waitForEvent("proj_kill", (event) => event.type === "LiveSwitched", 30_000)
+      expect(events.filter((event) => event.type === "KraneDeploymentCreated")).toHaveLength(1)
+      expect(events.filter((event) => event.type === "DeploymentReady")).toHaveLength(1)
+      const deployment = await eventually(
+        () => getJson(`${second.api}/v1/deployments/dep_kill_1`),
+        (response) => (response.body as { isLive?: boolean }).isLive === true,
+        "dep_kill_1 to be live after the restart"
+      )
+      expect(deployment.body).toMatchObject({ status: "ready", isLive: true })
+    } finally {
+      await second.kill()
+    }
+  })
+})
