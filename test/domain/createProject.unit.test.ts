@@ -96,6 +96,12 @@ const cases: ReadonlyArray<Case> = [
     given: [],
     when: createProject({ environments: [production, production] }),
     then: rejected("invalid_input", "duplicate environment id: env_prod")
+  },
+  {
+    name: "two production environments would fight over the live hostname and pointer",
+    given: [],
+    when: createProject({ environments: [production, { id: "env_prod_2", slug: "prod-two", kind: "production" }] }),
+    then: rejected("invalid_input", "a project has at most one production environment")
   }
 ]
 

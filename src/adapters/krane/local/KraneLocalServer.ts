@@ -1,0 +1,197 @@
+/**
+ * krane-local's server: krane.v1.DeploymentService as Connect unary JSON on node:http, running
+ * deployments as local processes through a ProcessDriver. Owns request validation and the mapping
+ * between wire messages and the driver. `startKraneLocal` is the scoped resource: closing its scope
+ * closes the server and stops every process it started.
+ */
+import { mkdirSync } from "node:fs"
+import { createServer, type Server } from "node:http"
+import type { AddressInfo } from "node:net"
+import { resolve } from "node:path"
+import { Effect, FiberSet, Option, type Schema, type Scope } from "effect"
+import type { KraneInstance } from "../Krane.js"
+import {
+  CreateDeploymentRequest,
+  DeleteDeploymentRequest,
+  GetDeploymentRequest,
+  SERVICE_PATH,
+  decodeWire,
+  instanceStatusToWire,
+  type CreateDeploymentResponse,
+  type GetDeploymentResponse,
+  type KraneMethod,
+  type WireDeployment
+} from "../KraneWire.js"
+import { ConnectFailure, connectListener, type UnaryHandler } from "./ConnectJson.js"
+import { KraneLocalError, describeCause } from "./KraneLocalError.js"
+import { makeProcessDriver, type ProcessDriver, type RunRequest } from "./ProcessDriver.js"
+
+export interface KraneLocalOptions {
+  /** Preferred port; 0 (the default) picks a free one, as does a preferred port that is taken (logged). */
+  readonly port?: number
+  /** Default 127.0.0.1. */
+  readonly host?: string
+  /** Instance logs live under `<dataDir>/logs`. Created when missing. */
+  readonly dataDir: string
+  /** HTTP path probed for readiness; default "/". */
+  readonly healthPath?: string
+  /** SIGTERM-to-SIGKILL grace when stopping an instance; default 5000. */
+  readonly gracePeriodMs?: number
+  /** Working directory of the processes; default process.cwd(). */
+  readonly cwd?: string
+}
+
+export interface KraneLocal {
+  /** Base URL for ConnectKrane, e.g. http://127.0.0.1:7070 */
+  readonly url: string
+  readonly port: number
+}
+
+/** A guard against a typo launching a fork bomb on a laptop. */
+const MAX_REPLICAS = 64
+
+const invalid = (message: string) => new ConnectFailure({ code: "invalid_argument", message })
+
+const decode =
+  <A, I>(schema: Schema.Schema<A, I>) =>
+  (request: unknown): Effect.Effect<A, ConnectFailure> =>
+    decodeWire(schema)(request).pipe(Effect.mapError((error) => invalid(error.message)))
+
+const runRequestOf = (deployment: WireDeployment): Effect.Effect<RunRequest, ConnectFailure> => {
+  const [file, ...args] = deployment.command ?? []
+  if (deployment.deploymentId === "") return Effect.fail(invalid("deployment.deploymentId is required"))
+  if (deployment.replicas > MAX_REPLICAS) return Effect.fail(invalid(`krane-local runs at most ${MAX_REPLICAS} replicas`))
+  if (file === undefined || file === "") {
+    return Effect.fail(
+      (deployment.image ?? "") !== ""
+        ? new ConnectFailure({
+            code: "failed_precondition",
+            message: "image sources are unsupported by krane-local: give the deployment a command"
+          })
+        : invalid("deployment has neither a command nor an image")
+    )
+  }
+  return Effect.succeed({
+    namespace: deployment.namespace,
+    deploymentId: deployment.deploymentId,
+    command: [file, ...args],
+    replicas: deployment.replicas,
+    env: deployment.env ?? {}
+  })
+}
+
+const overallStatus = (instances: ReadonlyArray<KraneInstance>) =>
+  instances.length > 0 && instances.every((i) => i.status === "RUNNING") ? "DEPLOYMENT_STATUS_RUNNING" : "DEPLOYMENT_STATUS_PENDING"
+
+const routes = (driver: ProcessDriver): ReadonlyMap<string, UnaryHandler> => {
+  const createDeployment: UnaryHandler = (request) =>
+    decode(CreateDeploymentRequest)(request).pipe(
+      Effect.flatMap(({ deployment }) => runRequestOf(deployment)),
+      Effect.flatMap((run) =>
+        driver.start(run).pipe(
+          Effect.mapError((error) => new ConnectFailure({ code: "unavailable", message: error.message })),
+          Effect.flatMap((outcome) => {
+            if (outcome === "terminating") {
+              return Effect.fail(
+                new ConnectFailure({ code: "aborted", message: `deployment ${run.deploymentId} is being deleted; retry once it is gone` })
+              )
+            }
+            return driver.instances(run.namespace, run.deploymentId).pipe(
+              Effect.map((found): typeof CreateDeploymentResponse.Encoded => ({
+                status: outcome === "started" ? "DEPLOYMENT_STATUS_PENDING" : overallStatus(Option.getOrElse(found, () => []))
+              }))
+            )
+          })
+        )
+      )
+    )
+
+  const getDeployment: UnaryHandler = (request) =>
+    decode(GetDeploymentRequest)(request).pipe(
+      Effect.flatMap(({ namespace, deploymentId }) =>
+        driver.instances(namespace, deploymentId).pipe(
+          Effect.flatMap(
+            Option.match({
+              onNone: () => Effect.fail(new ConnectFailure({ code: "not_found", message: `deployment not found: ${deploymentId}` })),
+              onSome: (instances) =>
+                Effect.succeed<typeof GetDeploymentResponse.Encoded>({
+                  instances: instances.map((i) => ({ id: i.id, address: i.address, status: instanceStatusToWire(i.status) }))
+                })
+            })
+          )
+        )
+      )
+    )
+
+  // Answers once the processes have exited (up to the grace period plus a SIGKILL), so a caller that
+  // recreates the same deployment afterwards is not told it is still terminating.
+  const deleteDeployment: UnaryHandler = (request) =>
+    decode(DeleteDeploymentRequest)(request).pipe(
+      Effect.flatMap(({ namespace, deploymentId }) => driver.stop(namespace, deploymentId)),
+      Effect.as({})
+    )
+
+  const methods: ReadonlyArray<readonly [KraneMethod, UnaryHandler]> = [
+    ["CreateDeployment", createDeployment],
+    ["GetDeployment", getDeployment],
+    ["DeleteDeployment", deleteDeployment]
+  ]
+  return new Map(methods.map(([method, handler]) => [`${SERVICE_PATH}/${method}`, handler]))
+}
+
+const listen = (server: Server, port: number, host: string): Effect.Effect<number, NodeJS.ErrnoException> =>
+  Effect.async<number, NodeJS.ErrnoException>((resume) => {
+    const onError = (error: NodeJS.ErrnoException) => {
+      server.off("listening", onListening)
+      resume(Effect.fail(error))
+    }
+    const onListening = () => {
+      server.off("error", onError)
+      resume(Effect.succeed((server.address() as AddressInfo).port))
+    }
+    server.once("error", onError)
+    server.once("listening", onListening)
+    server.listen(port, host)
+  })
+
+const close = (server: Server): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    server.closeAllConnections()
+    server.close(() => resume(Effect.void))
+  })
+
+/** Starts krane-local; the scope's release closes the server, then stops every process it started. */
+export const startKraneLocal = (options: KraneLocalOptions): Effect.Effect<KraneLocal, KraneLocalError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const host = options.host ?? "127.0.0.1"
+    const preferred = options.port ?? 0
+    const healthPath = options.healthPath ?? "/"
+    if (!healthPath.startsWith("/")) return yield* new KraneLocalError({ message: `healthPath must start with /: ${healthPath}` })
+    const dataDir = resolve(options.dataDir)
+    yield* Effect.try({
+      try: () => mkdirSync(dataDir, { recursive: true }),
+      catch: (cause) => new KraneLocalError({ message: `cannot create data dir ${dataDir}: ${describeCause(cause)}` })
+    })
+
+    const driver = yield* makeProcessDriver({ dataDir, healthPath, gracePeriodMs: options.gracePeriodMs, cwd: options.cwd })
+    // Requests run as fibers of this scope: closing it interrupts any still in flight.
+    const runFork = yield* FiberSet.makeRuntime<never>()
+    const server = createServer(connectListener(routes(driver), (effect) => void runFork(effect)))
+
+    const port = yield* Effect.acquireRelease(
+      listen(server, preferred, host).pipe(
+        Effect.catchAll((error) =>
+          error.code === "EADDRINUSE" && preferred !== 0
+            ? Effect.logWarning(`krane-local: port ${preferred} is in use; using a free one`).pipe(
+                Effect.zipRight(listen(server, 0, host))
+              )
+            : Effect.fail(error)
+        ),
+        Effect.mapError((error) => new KraneLocalError({ message: `cannot listen on ${host}:${preferred}: ${error.message}` }))
+      ),
+      () => close(server)
+    )
+    const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`
+    yield* Effect.logInfo(`krane-local listening on ${url}`)
+    return { url, port }
+  })

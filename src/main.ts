@@ -1,0 +1,102 @@
+/**
+ * Composition root: `npm start`. Starts (or connects to) NATS with JetStream, PostgreSQL and a Krane,
+ * then runs the orchestrator (command intake, project actors), the projector and the status API.
+ * Reads like a table of contents of the system; everything it starts stops on Ctrl-C.
+ */
+import { mkdirSync, writeFileSync, rmSync } from "node:fs"
+import { join, resolve } from "node:path"
+import { fileURLToPath } from "node:url"
+import { NodeRuntime } from "@effect/platform-node"
+import { ConfigError, Console, Effect, Layer, Option } from "effect"
+import { OrchestratorLive } from "./actors/Orchestrator.js"
+import { ConnectKrane } from "./adapters/krane/ConnectKrane.js"
+import { startKraneLocal } from "./adapters/krane/local/KraneLocalServer.js"
+import { ApiServer } from "./api/server.js"
+import { orchestratorSettings } from "./config.js"
+import { Nats } from "./eventstore/Nats.js"
+import { choosePort } from "./local/binaries.js"
+import { startNatsServer } from "./local/NatsServer.js"
+import { startPostgresServer } from "./local/PostgresServer.js"
+import { Database } from "./projections/Database.js"
+import { Projector } from "./projections/Projector.js"
+import { localPorts, runtimeConfig } from "./runtimeConfig.js"
+
+const projectRoot = fileURLToPath(new URL("..", import.meta.url))
+
+/** An external service when its URL is given, else one of ours under the data dir. */
+const natsUrlFor = (given: Option.Option<string>, dataDir: string) =>
+  Option.match(given, {
+    onSome: Effect.succeed,
+    onNone: () =>
+      startNatsServer({ dataDir: join(dataDir, "nats"), port: localPorts.nats, configPath: join(projectRoot, "nats.conf") }).pipe(
+        Effect.map((server) => server.url)
+      )
+  })
+
+const databaseUrlFor = (given: Option.Option<string>, dataDir: string) =>
+  Option.match(given, {
+    onSome: Effect.succeed,
+    onNone: () =>
+      startPostgresServer({ dataDir: join(dataDir, "postgres"), port: localPorts.postgres }).pipe(Effect.map((server) => server.url))
+  })
+
+const kraneUrlFor = (given: Option.Option<string>, dataDir: string) =>
+  Option.match(given, {
+    onSome: Effect.succeed,
+    onNone: () =>
+      startKraneLocal({ dataDir: join(dataDir, "krane-local"), port: localPorts.kraneLocal, cwd: projectRoot }).pipe(
+        Effect.map((server) => server.url)
+      )
+  })
+
+const banner = (urls: { api: string; nats: string; database: string; krane: string; runFile: string }) => `
+Berth is running.
+  status API   ${urls.api}   (OpenAPI: ${urls.api}/openapi.json, docs: ${urls.api}/docs)
+  NATS         ${urls.nats}   (commands: berth.cmd.<projectId>, events: berth.evt.<projectId>)
+  PostgreSQL   ${urls.database}
+  Krane        ${urls.krane}
+
+Send a first command (in another terminal):
+  npm run send -- examples/commands/create-project.json
+  npm run send -- examples/commands/deploy.json --follow
+  curl -s ${urls.api}/v1/deployments/dep_hello_1
+
+Ctrl-C stops everything Berth started. (Connection details: ${urls.runFile})
+`
+
+const program = Effect.gen(function* () {
+  const config = yield* runtimeConfig
+  const settings = yield* orchestratorSettings
+  const dataDir = resolve(projectRoot, config.dataDir)
+  mkdirSync(dataDir, { recursive: true })
+
+  const natsUrl = yield* natsUrlFor(config.natsUrl, dataDir)
+  const databaseUrl = yield* databaseUrlFor(config.databaseUrl, dataDir)
+  const kraneUrl = yield* kraneUrlFor(config.kraneUrl, dataDir)
+  const apiPort = yield* choosePort(config.apiPort, "status API")
+
+  const berth = Layer.mergeAll(
+    OrchestratorLive(settings),
+    Projector.layer(),
+    ApiServer.layer({ port: apiPort, host: config.apiHost })
+  ).pipe(Layer.provide(ConnectKrane.layer(kraneUrl)), Layer.provide(Nats.layer(natsUrl)), Layer.provide(Database.layer(databaseUrl)))
+  yield* Layer.build(berth)
+
+  const api = `http://${config.apiHost}:${apiPort}`
+  const runFile = join(dataDir, "run.json")
+  yield* Effect.acquireRelease(
+    Effect.sync(() => writeFileSync(runFile, JSON.stringify({ api, natsUrl, databaseUrl, kraneUrl }, null, 2))),
+    () => Effect.sync(() => rmSync(runFile, { force: true }))
+  )
+  yield* Console.log(banner({ api, nats: natsUrl, database: databaseUrl, krane: kraneUrl, runFile }))
+  return yield* Effect.never
+})
+
+/** Configuration mistakes are one clear line, not a stack trace. */
+const explainConfigErrors = Effect.catchIf(ConfigError.isConfigError, (error) =>
+  Console.error(`Berth cannot start: configuration error: ${String(error)}`).pipe(
+    Effect.andThen(Effect.sync(() => void (process.exitCode = 2)))
+  )
+)
+
+program.pipe(Effect.scoped, explainConfigErrors, NodeRuntime.runMain)
