@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync, rmSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { NodeRuntime } from "@effect/platform-node"
-import { ConfigError, Console, Effect, Layer, Option } from "effect"
+import { ConfigError, Console, Context, Effect, Layer, Option } from "effect"
 import { OrchestratorLive } from "./actors/Orchestrator.js"
 import { ConnectKrane } from "./adapters/krane/ConnectKrane.js"
 import { startKraneLocal } from "./adapters/krane/local/KraneLocalServer.js"
@@ -80,7 +80,15 @@ const program = Effect.gen(function* () {
     Projector.layer(),
     ApiServer.layer({ port: apiPort, host: config.apiHost })
   ).pipe(Layer.provide(ConnectKrane.layer(kraneUrl)), Layer.provide(Nats.layer(natsUrl)), Layer.provide(Database.layer(databaseUrl)))
-  yield* Layer.build(berth)
+  const context = yield* Layer.build(berth)
+
+  // The running projector rebuilds (it pauses its own consumer), so nothing races the replay.
+  if (process.argv.includes("--rebuild-read-model")) {
+    const projector = Context.get(context, Projector)
+    yield* Console.log("rebuilding the read model from BERTH_EVENTS …")
+    yield* projector.rebuild
+    yield* Console.log(`read model rebuilt up to stream sequence ${yield* projector.checkpoint}`)
+  }
 
   const api = `http://${config.apiHost}:${apiPort}`
   const runFile = join(dataDir, "run.json")

@@ -61,36 +61,36 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
 
     const spawn = (projectId: string) =>
       Effect.gen(function* () {
-      const queue = yield* Queue.bounded<MailboxItem>(settings.mailboxCapacity)
-      const entry: ActorEntry = { queue, pending: 0 }
-      const tryPassivate = lock.withPermits(1)(
-        Effect.gen(function* () {
-          if (entry.pending > 0 || (yield* Queue.size(queue)) > 0) return false
-          actors.delete(projectId)
-          return true
-        })
-      )
-      const retire = lock.withPermits(1)(
-        Effect.gen(function* () {
-          if (actors.get(projectId) === entry) actors.delete(projectId)
-          // Whoever still waits on this actor learns it stopped; their commands are redelivered.
-          const left = yield* Queue.takeAll(queue)
-          for (const item of left) {
-            if (item.kind === "command" || item.kind === "invalid") {
-              yield* Deferred.fail(item.reply, new Error(`actor for ${projectId} stopped`))
+        const queue = yield* Queue.bounded<MailboxItem>(settings.mailboxCapacity)
+        const entry: ActorEntry = { queue, pending: 0 }
+        const tryPassivate = lock.withPermits(1)(
+          Effect.gen(function* () {
+            if (entry.pending > 0 || (yield* Queue.size(queue)) > 0) return false
+            actors.delete(projectId)
+            return true
+          })
+        )
+        const retire = lock.withPermits(1)(
+          Effect.gen(function* () {
+            if (actors.get(projectId) === entry) actors.delete(projectId)
+            // Whoever still waits on this actor learns it stopped; their commands are redelivered.
+            const left = yield* Queue.takeAll(queue)
+            for (const item of left) {
+              if (item.kind === "command" || item.kind === "invalid") {
+                yield* Deferred.fail(item.reply, new Error(`actor for ${projectId} stopped`))
+              }
             }
-          }
-        })
-      )
-      yield* runProjectActor(projectId, queue, settings, { markInFlight, tryPassivate }).pipe(
-        Effect.tapErrorCause((cause) => Effect.logError("project actor stopped", cause)),
-        Effect.ensuring(retire),
-        Effect.provide(context),
-        Effect.forkIn(scope)
-      )
-      actors.set(projectId, entry)
-      return entry
-    })
+          })
+        )
+        yield* runProjectActor(projectId, queue, settings, { markInFlight, tryPassivate }).pipe(
+          Effect.tapErrorCause((cause) => Effect.logError("project actor stopped", cause)),
+          Effect.ensuring(retire),
+          Effect.provide(context),
+          Effect.forkIn(scope)
+        )
+        actors.set(projectId, entry)
+        return entry
+      })
 
     const tell = (projectId: string, item: MailboxItem) =>
       Effect.gen(function* () {

@@ -5,10 +5,10 @@
  * is live, ready or failed. NATS_URL, or the URL `npm start` wrote to .berth/run.json.
  */
 import { existsSync, readFileSync } from "node:fs"
-import { resolve } from "node:path"
 import { connect } from "@nats-io/transport-node"
 import { jetstream } from "@nats-io/jetstream"
 import { subjects } from "../eventstore/subjects.js"
+import { findUrl, runFilePath } from "./runFile.js"
 
 interface Envelope {
   readonly commandId: string | null
@@ -20,14 +20,8 @@ const fail = (message: string): never => {
   process.exit(1)
 }
 
-const natsUrl = (): string => {
-  if (process.env["NATS_URL"] !== undefined) return process.env["NATS_URL"]
-  const runFile = resolve(process.env["BERTH_DATA_DIR"] ?? ".berth", "run.json")
-  if (!existsSync(runFile)) return fail(`no NATS_URL and no ${runFile}: start Berth with \`npm start\` first`)
-  const run: unknown = JSON.parse(readFileSync(runFile, "utf8"))
-  if (typeof run === "object" && run !== null && "natsUrl" in run && typeof run.natsUrl === "string") return run.natsUrl
-  return fail(`${runFile} holds no natsUrl`)
-}
+const natsUrl = (): string =>
+  findUrl("NATS_URL") ?? fail(`no NATS_URL and no ${runFilePath()}: start Berth with \`npm start\` first`)
 
 const args = process.argv.slice(2)
 const follow = args.includes("--follow")
