@@ -79,16 +79,19 @@ export const spawnInstance = (spec: InstanceSpec): LocalInstance => {
       }
     }
 
+    const awaitExit = Effect.interruptible(Deferred.await(exited))
     const stop = (graceMs: number): Effect.Effect<void> =>
       Effect.gen(function* () {
         stopping = true
         if (exitedWith !== undefined) return
         signal("SIGTERM")
-        const gone = yield* Deferred.await(exited).pipe(Effect.timeoutOption(Duration.millis(graceMs)))
+        // `interruptible`: a timeout works by interrupting the wait, and a caller in an uninterruptible
+        // region (a scope's release) would otherwise make the wait outlast the grace period.
+        const gone = yield* awaitExit.pipe(Effect.timeoutOption(Duration.millis(graceMs)))
         if (Option.isSome(gone)) return
         yield* Effect.logWarning(`${spec.id} did not exit within ${graceMs} ms of SIGTERM; sending SIGKILL`)
         signal("SIGKILL")
-        const killed = yield* Deferred.await(exited).pipe(Effect.timeoutOption(KILL_WAIT))
+        const killed = yield* awaitExit.pipe(Effect.timeoutOption(KILL_WAIT))
         if (Option.isNone(killed)) yield* Effect.logError(`${spec.id} (pid ${pid}) is still running after SIGKILL`)
       })
 

@@ -157,10 +157,11 @@ export const makeProcessDriver = (options: ProcessDriverOptions): Effect.Effect<
               Deferred.unsafeDone(stopped, Exit.void)
             })
           ),
-          Effect.annotateLogs({ namespace: deployment.namespace, deploymentId: deployment.deploymentId }),
-          Effect.uninterruptible
+          Effect.annotateLogs({ namespace: deployment.namespace, deploymentId: deployment.deploymentId })
         )
-        return FiberSet.run(fibers, work).pipe(Effect.as(stopped))
+        // Forked from an uninterruptible region (here, or the scope's release), the fiber would inherit
+        // that. Nothing interrupts it early: the scope's release awaits every stop before closing `fibers`.
+        return FiberSet.run(fibers, Effect.interruptible(work)).pipe(Effect.as(stopped))
       }).pipe(Effect.uninterruptible, Effect.flatMap(Deferred.await))
 
     const start = (request: RunRequest): Effect.Effect<StartOutcome, KraneLocalError> =>
