@@ -1,7 +1,17 @@
 /**
  * Berth's settings, read from the environment with defaults (the README's configuration table).
  */
-import { Config, Duration } from "effect"
+import { Config, Duration, Option } from "effect"
+
+/** Steps with their own retry policy (await-instances is bounded by the readiness deadline instead). */
+export const retriedSteps = ["krane-create", "scrape-openapi", "assign-domains", "compensate"] as const
+export type RetriedStep = (typeof retriedSteps)[number]
+
+/** A step's own attempts and backoff; what it leaves out comes from stepAttempts / stepBackoff. */
+export interface RetryPolicy {
+  readonly attempts?: number
+  readonly backoff?: Duration.Duration
+}
 
 export interface OrchestratorSettings {
   /** How long a deployment may wait for all its instances to run before it fails. */
@@ -14,6 +24,8 @@ export interface OrchestratorSettings {
   /** Attempts of a failing step before the deployment fails (exponential backoff between them). */
   readonly stepAttempts: number
   readonly stepBackoff: Duration.Duration
+  /** Per-step overrides of stepAttempts / stepBackoff. */
+  readonly stepRetries: Readonly<Partial<Record<RetriedStep, RetryPolicy>>>
   readonly mailboxCapacity: number
   /** A project actor with nothing to do stops after this long; its next message starts it again. */
   readonly idleTimeout: Duration.Duration
@@ -38,6 +50,36 @@ export const orchestratorSettings: Config.Config<OrchestratorSettings> = Config.
   scrapeMaxBytes: positiveInt("BERTH_SCRAPE_MAX_BYTES", 10 * 1024 * 1024),
   stepAttempts: positiveInt("BERTH_STEP_ATTEMPTS", 5),
   stepBackoff: Config.duration("BERTH_STEP_BACKOFF").pipe(Config.withDefault(Duration.millis(500))),
+  stepRetries: Config.all(
+    Object.fromEntries(
+      retriedSteps.map((step) => {
+        const suffix = step.toUpperCase().replace(/-/g, "_")
+        return [
+          step,
+          Config.all({
+            attempts: Config.option(
+              Config.integer(`BERTH_STEP_ATTEMPTS_${suffix}`).pipe(
+                Config.validate({ message: `BERTH_STEP_ATTEMPTS_${suffix} must be a positive integer`, validation: (n) => n > 0 })
+              )
+            ),
+            backoff: Config.option(Config.duration(`BERTH_STEP_BACKOFF_${suffix}`))
+          })
+        ]
+      })
+    ) as Record<RetriedStep, Config.Config<{ attempts: Option.Option<number>; backoff: Option.Option<Duration.Duration> }>>
+  ).pipe(
+    Config.map((policies) =>
+      Object.fromEntries(
+        Object.entries(policies).map(([step, policy]) => [
+          step,
+          {
+            ...(Option.isSome(policy.attempts) ? { attempts: policy.attempts.value } : {}),
+            ...(Option.isSome(policy.backoff) ? { backoff: policy.backoff.value } : {})
+          }
+        ])
+      )
+    )
+  ),
   mailboxCapacity: positiveInt("BERTH_MAILBOX_CAPACITY", 256),
   idleTimeout: Config.duration("BERTH_ACTOR_IDLE").pipe(Config.withDefault(Duration.minutes(2))),
   snapshotEvery: positiveInt("BERTH_SNAPSHOT_EVERY", 100)
@@ -51,6 +93,7 @@ export const defaultOrchestratorSettings: OrchestratorSettings = {
   scrapeMaxBytes: 10 * 1024 * 1024,
   stepAttempts: 5,
   stepBackoff: Duration.millis(500),
+  stepRetries: {},
   mailboxCapacity: 256,
   idleTimeout: Duration.minutes(2),
   snapshotEvery: 100

@@ -8,6 +8,7 @@ import { Context, Deferred, Duration, Effect, Layer, Queue, Schedule } from "eff
 import type { OrchestratorSettings } from "../config.js"
 import type { Command, CommandHeader } from "../domain/commands.js"
 import { EventStore } from "../eventstore/EventStore.js"
+import type { RoutingService } from "../adapters/routing/RoutingService.js"
 import { Nats, NatsError } from "../eventstore/Nats.js"
 import { buckets } from "../eventstore/subjects.js"
 import type { MailboxItem, Outcome } from "./mailbox.js"
@@ -41,7 +42,7 @@ const resumeSweepEvery = Duration.seconds(30)
 export const makeActorSystem = (settings: OrchestratorSettings) =>
   Effect.gen(function* () {
     const { nc } = yield* Nats
-    const context = yield* Effect.context<EventStore | StepRequirements>()
+    const context = yield* Effect.context<EventStore | RoutingService | StepRequirements>()
     const scope = yield* Effect.scope
     const inflight: KV = yield* Effect.tryPromise({
       try: () => new Kvm(nc).create(buckets.inflight, { history: 1 }),

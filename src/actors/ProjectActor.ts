@@ -1,18 +1,26 @@
 /**
  * One project's actor: rehydrates from the log, then handles its mailbox one message at a time —
- * decide, append (expected version), evolve — and starts the steps the new state asks for in child
- * fibers, which report back through the mailbox. So a deployment in progress never blocks a decision.
- * It never performs a side effect itself, and never writes state anywhere but the log.
+ * decide, append (expected version), evolve — and starts the slow steps the new state asks for in
+ * child fibers, which report back through the mailbox. So a deployment in progress never blocks a
+ * decision. Route-table writes are the exception: they are quick, and the actor makes them itself so
+ * that every write is derived from the latest state and they happen in decision order.
+ * It never writes state anywhere but the log.
  */
-import { Clock, Deferred, Duration, Effect, Either, Queue, Schedule } from "effect"
+import { Clock, Deferred, Duration, Effect, Either, Fiber, Queue, Schedule } from "effect"
 import type { OrchestratorSettings } from "../config.js"
-import { decide, type Message } from "../domain/decide.js"
+import { Krane } from "../adapters/krane/Krane.js"
+import { RoutingService } from "../adapters/routing/RoutingService.js"
+import type { Promote, Rollback } from "../domain/commands.js"
+import { decide, type Message, type Rejection } from "../domain/decide.js"
 import type { ProjectEvent } from "../domain/events.js"
-import { evolveAll, type ProjectState } from "../domain/state.js"
-import { hasWorkInFlight, nextSteps, stepKey } from "../domain/steps.js"
+import type { RouteTable } from "../domain/routes.js"
+import { evolveAll, routesHeldBy, type ProjectState } from "../domain/state.js"
+import { hasWorkInFlight, nextSteps, stepKey, type Step } from "../domain/steps.js"
+import type { StepResult } from "../domain/stepResults.js"
+import { planPromote, planRollback, switchEvents } from "../domain/switches.js"
 import { EventStore } from "../eventstore/EventStore.js"
 import type { MailboxItem, Outcome } from "./mailbox.js"
-import { runStep, type Report } from "./StepRunner.js"
+import { retryFor, runStep, type Report } from "./StepRunner.js"
 
 export interface ActorHooks {
   /** Records whether the project has work in flight, so a new process knows whom to resume. */
@@ -23,7 +31,11 @@ export interface ActorHooks {
 
 const maxConflictRetries = 5
 const appendRetry = Schedule.exponential(Duration.millis(100)).pipe(Schedule.intersect(Schedule.recurs(4)))
+/** Steps that only read: safe to interrupt when their deployment is cancelled. */
+const interruptibleKinds: ReadonlyArray<Step["kind"]> = ["await-instances", "scrape-openapi"]
+const instanceCheckTimeout = Duration.seconds(5)
 
+type Work = Exclude<MailboxItem, { kind: "wake" }>
 type Decided = { readonly events: ReadonlyArray<ProjectEvent>; readonly outcome: (version: number) => Outcome }
 
 export const runProjectActor = (
@@ -34,13 +46,15 @@ export const runProjectActor = (
 ) =>
   Effect.gen(function* () {
     const store = yield* EventStore
+    const routing = yield* RoutingService
+    const krane = yield* Krane
     const scope = yield* Effect.scope
     const loaded = yield* store.load(projectId)
     let state: ProjectState = loaded.state
     let version = loaded.version
     let sinceSnapshot = loaded.envelopesSinceSnapshot
     let inFlightMarked: boolean | undefined
-    const running = new Set<string>()
+    const running = new Map<string, { readonly step: Step; readonly fiber: Fiber.RuntimeFiber<void> }>()
     yield* Effect.logDebug("actor started").pipe(Effect.annotateLogs({ version }))
 
     const report =
@@ -48,20 +62,17 @@ export const runProjectActor = (
       (result, final) =>
         Queue.offer(mailbox, { kind: "step", key, final, result }).pipe(Effect.asVoid)
 
+    const busy = (deploymentId: string) => [...running.values()].some((entry) => entry.step.deploymentId === deploymentId)
+
     const launchDueSteps = Effect.gen(function* () {
-      const routingBusy = [...running].some((key) => key.startsWith("assign-domains:"))
-      let routingClaimed = routingBusy
       for (const step of nextSteps(state)) {
         const key = stepKey(step)
-        if (running.has(key)) continue
-        // Route writes are serialised per project: each is derived from the state it was planned at.
-        if (step.kind === "assign-domains") {
-          if (routingClaimed) continue
-          routingClaimed = true
-        }
-        running.add(key)
+        // Route writes are made inline (see routeInline); a compensation waits for the step in flight
+        // to reach its boundary, so it never races a Krane create.
+        if (step.kind === "assign-domains" || running.has(key)) continue
+        if (step.kind === "compensate" && busy(step.deploymentId)) continue
         const replicas = state.deployments[step.deploymentId]?.replicas ?? 1
-        yield* runStep(step, { settings, basedOnVersion: version, replicas }, report(key)).pipe(
+        const fiber = yield* runStep(step, { settings, replicas }, report(key)).pipe(
           Effect.catchAllCause((cause) =>
             report(key)(
               {
@@ -75,6 +86,19 @@ export const runProjectActor = (
           ),
           Effect.forkIn(scope)
         )
+        running.set(key, { step, fiber })
+      }
+    })
+
+    /** A cancelled deployment's read-only steps stop now; a Krane create finishes first. */
+    const stopStepsOfFinished = Effect.gen(function* () {
+      for (const [key, entry] of running) {
+        const deployment = state.deployments[entry.step.deploymentId]
+        const finished = deployment === undefined || deployment.status === "cancelled" || deployment.status === "failed"
+        if (finished && interruptibleKinds.includes(entry.step.kind)) {
+          running.delete(key)
+          yield* Fiber.interrupt(entry.fiber)
+        }
       }
     })
 
@@ -94,43 +118,122 @@ export const runProjectActor = (
       )
     })
 
-    const decideItem = (item: Exclude<MailboxItem, { kind: "wake" }>, now: number): Decided => {
-      if (item.kind === "invalid") {
-        if (state.handledCommands[item.header.commandId] === true) return { events: [], outcome: unchanged }
-        return rejected(item.header.commandId, item.header.type, item.code, item.message)
-      }
-      const message: Message = item.kind === "command" ? item.command : item.result
-      const decision = decide(state, message, { now, readinessTimeoutMs: Duration.toMillis(settings.readinessTimeout) })
-      if (Either.isLeft(decision)) {
-        const commandType = item.kind === "command" ? item.command.type : item.result.type
-        const commandId = item.kind === "command" ? item.command.commandId : ""
-        return rejected(commandId, commandType, decision.left.code, decision.left.message)
-      }
-      return { events: decision.right, outcome: (v) => ({ _tag: "Appended", version: v }) }
-    }
+    const writeRoutes = (table: RouteTable) =>
+      routing.writeTable(table, version).pipe(
+        Effect.retry({ schedule: retryFor(settings, "assign-domains"), while: (error) => error._tag === "RoutingUnavailable" }),
+        Effect.mapError((error) =>
+          error._tag === "StaleRouteTable"
+            ? `the route table was written by a newer decision (version ${error.storedVersion})`
+            : error.message
+        ),
+        Effect.either
+      )
 
     const unchanged = (v: number): Outcome => ({ _tag: "Unchanged", version: v })
+    const accepted = (events: ReadonlyArray<ProjectEvent>): Decided => ({ events, outcome: (v) => ({ _tag: "Appended", version: v }) })
     const rejected = (commandId: string, commandType: string, code: string, message: string): Decided => ({
       events: [{ type: "CommandRejected", commandId, commandType, code, message }],
       outcome: (v) => ({ _tag: "Rejected", version: v, code, message })
     })
+    const rejection = (commandId: string, commandType: string, error: Rejection) =>
+      rejected(commandId, commandType, error.code, error.message)
+
+    /** Running instances of a switch target, as Krane reports them now (recorded ones if it cannot say). */
+    const runningInstancesOf = (deploymentId: string) =>
+      Effect.gen(function* () {
+        const recorded = state.deployments[deploymentId]
+        const namespace = recorded?.kraneNamespace ?? state.project?.workspace ?? ""
+        const fallback = recorded?.instances.filter((i) => i.status === "RUNNING").length ?? 0
+        return yield* krane.getDeployment(namespace, deploymentId).pipe(
+          Effect.timeout(instanceCheckTimeout),
+          Effect.map((instances) => instances.filter((i) => i.status === "RUNNING").length),
+          Effect.catchTag("KraneDeploymentNotFound", () => Effect.succeed(0)),
+          Effect.catchAll((error) =>
+            Effect.logWarning("could not ask Krane about the target's instances; using the recorded ones", String(error)).pipe(
+              Effect.as(fallback)
+            )
+          )
+        )
+      })
+
+    /** Rollback and Promote: validate, move the sticky hostnames in one write, then record. */
+    const decideSwitch = (command: Rollback | Promote) =>
+      Effect.gen(function* () {
+        const targetId = command.type === "Rollback" ? command.targetDeploymentId : command.deploymentId
+        const runningCount = state.deployments[targetId] === undefined ? 0 : yield* runningInstancesOf(targetId)
+        const plan = command.type === "Rollback" ? planRollback(state, command, runningCount) : planPromote(state, command, runningCount)
+        if (Either.isLeft(plan)) return rejection(command.commandId, command.type, plan.left)
+        if (plan.right._tag === "Confirm") return accepted(switchEvents(plan.right, 0))
+        const current = state.routes
+        const table: RouteTable = {
+          projectId,
+          routes: Object.fromEntries(
+            Object.entries(current).map(([hostname, route]) => [
+              hostname,
+              plan.right._tag === "Move" && plan.right.domains.some((d) => d.hostname === hostname)
+                ? { ...route, deploymentId: plan.right.targetId }
+                : route
+            ])
+          ),
+          upstreams: upstreamsFor(state, [...Object.values(current).map((r) => r.deploymentId), plan.right.targetId])
+        }
+        const written = yield* writeRoutes(table)
+        if (Either.isLeft(written)) {
+          // One atomic write: when it fails nothing moved, so there is nothing to undo.
+          return rejected(command.commandId, command.type, "routing_failed", `failed to switch domains: ${written.left}`)
+        }
+        return accepted(switchEvents(plan.right, written.right))
+      })
+
+    /** Compensation's last part: release the hostnames the deployment alone held, then record. */
+    const decideCompensated = (result: Extract<StepResult, { type: "Compensated" }>, now: number) =>
+      Effect.gen(function* () {
+        const held = routesHeldBy(state, result.deploymentId)
+        if (held.length === 0) return decidedAt(result, now)
+        const routes = Object.fromEntries(Object.entries(state.routes).filter(([hostname]) => !held.includes(hostname)))
+        const written = yield* writeRoutes({ projectId, routes, upstreams: upstreamsFor(state, Object.values(routes).map((r) => r.deploymentId)) })
+        return Either.isRight(written)
+          ? decidedAt({ ...result, releasedDomains: held }, now)
+          : decidedAt({ ...result, problem: `could not release ${held.join(", ")}: ${written.left}` }, now)
+      })
+
+    const decideWork = (item: Work, now: number) => {
+      if (item.kind === "invalid") {
+        if (state.handledCommands[item.header.commandId] === true) return Effect.succeed<Decided>({ events: [], outcome: unchanged })
+        return Effect.succeed(rejected(item.header.commandId, item.header.type, item.code, item.message))
+      }
+      if (item.kind === "step") {
+        if (item.result.type === "Compensated") return decideCompensated(item.result, now)
+        return Effect.succeed(decidedAt(item.result, now))
+      }
+      const command = item.command
+      if (state.handledCommands[command.commandId] === true) return Effect.succeed<Decided>({ events: [], outcome: unchanged })
+      if (command.type === "Rollback" || command.type === "Promote") return decideSwitch(command)
+      return Effect.succeed(decidedAt(command, now, command.commandId))
+    }
+
+    const decidedAt = (message: Message, now: number, commandId = ""): Decided =>
+      Either.match(decide(state, message, { now, readinessTimeoutMs: Duration.toMillis(settings.readinessTimeout) }), {
+        onLeft: (error) => rejection(commandId, message.type, error),
+        onRight: accepted
+      })
 
     /** Decide and append; on a version conflict, reload the project and decide again. */
-    const handle = (item: Exclude<MailboxItem, { kind: "wake" }>) =>
+    const handle = (item: Work) =>
       Effect.gen(function* () {
         const commandId = item.kind === "step" ? null : item.kind === "command" ? item.command.commandId : item.header.commandId
         for (let attempt = 0; ; attempt++) {
           const now = yield* Clock.currentTimeMillis
-          const decided = decideItem(item, now)
-          if (decided.events.length === 0) return unchanged(version)
+          const outcome = yield* decideWork(item, now)
+          if (outcome.events.length === 0) return unchanged(version)
           const appended = yield* store
-            .append(projectId, version, { commandId, at: now, events: decided.events })
+            .append(projectId, version, { commandId, at: now, events: outcome.events })
             .pipe(Effect.retry({ schedule: appendRetry, while: (e) => e._tag === "NatsError" }), Effect.either)
           if (Either.isRight(appended)) {
             version = appended.right
-            state = evolveAll(state, decided.events, commandId)
+            state = evolveAll(state, outcome.events, commandId)
             sinceSnapshot++
-            return decided.outcome(version)
+            return outcome.outcome(version)
           }
           if (appended.left._tag === "NatsError" || attempt >= maxConflictRetries) return yield* appended.left
           yield* Effect.logWarning("version conflict: another writer appended to this project; reloading")
@@ -139,6 +242,23 @@ export const runProjectActor = (
           version = reloaded.version
         }
       })
+
+    /** Assigns the domains of every deployment whose turn it is, one route write at a time. */
+    const routeInline = Effect.gen(function* () {
+      for (;;) {
+        const step = nextSteps(state).find((s): s is Extract<Step, { kind: "assign-domains" }> => s.kind === "assign-domains")
+        if (step === undefined) return
+        const written = yield* writeRoutes(step.table)
+        const result: StepResult = Either.isRight(written)
+          ? { type: "RoutesWritten", deploymentId: step.deploymentId, domains: step.assign, withheld: step.withheld, routeRevision: written.right }
+          : { type: "StepFailed", deploymentId: step.deploymentId, step: "assign-domains", reason: `failed to assign domains: ${written.left}` }
+        const recorded = yield* handle({ kind: "step", key: stepKey(step), final: true, result }).pipe(Effect.either)
+        if (Either.isLeft(recorded)) {
+          yield* Effect.logError("could not record the route assignment; will retry", recorded.left.message)
+          return yield* Effect.sleep(Duration.millis(200))
+        }
+      }
+    })
 
     const process = (item: MailboxItem) =>
       Effect.gen(function* () {
@@ -157,8 +277,15 @@ export const runProjectActor = (
         }
       })
 
-    yield* syncInFlight
-    yield* launchDueSteps
+    const afterEachMessage = Effect.gen(function* () {
+      yield* routeInline
+      yield* stopStepsOfFinished
+      yield* maybeSnapshot
+      yield* syncInFlight
+      yield* launchDueSteps
+    })
+
+    yield* afterEachMessage
     for (;;) {
       const next = yield* Queue.take(mailbox).pipe(Effect.timeout(settings.idleTimeout), Effect.option)
       if (next._tag === "None") {
@@ -166,12 +293,16 @@ export const runProjectActor = (
         continue
       }
       yield* process(next.value)
-      yield* maybeSnapshot
-      yield* syncInFlight
-      yield* launchDueSteps
+      yield* afterEachMessage
     }
-  }).pipe(
-    Effect.annotateLogs({ projectId }),
-    Effect.withSpan("ProjectActor", { attributes: { projectId } }),
-    Effect.scoped
+  }).pipe(Effect.annotateLogs({ projectId }), Effect.withSpan("ProjectActor", { attributes: { projectId } }), Effect.scoped)
+
+/** deploymentId -> addresses of its running instances, for every deployment a route points at. */
+const upstreamsFor = (state: ProjectState, deploymentIds: ReadonlyArray<string>) =>
+  Object.fromEntries(
+    [...new Set(deploymentIds)].flatMap((id) => {
+      const deployment = state.deployments[id]
+      if (deployment === undefined) return []
+      return [[id, deployment.instances.filter((i) => i.status === "RUNNING").map((i) => i.address)] as const]
+    })
   )

@@ -5,19 +5,21 @@
  * schedule, and giving up is reported as StepFailed with a reason a user can act on.
  */
 import { Clock, Duration, Effect, Schedule } from "effect"
-import type { OrchestratorSettings } from "../config.js"
+import type { OrchestratorSettings, RetriedStep } from "../config.js"
 import { Krane, type KraneDeploymentSpec, type KraneInstance } from "../adapters/krane/Krane.js"
 import { OpenApiScraper } from "../adapters/openapi/OpenApiScraper.js"
-import { RoutingService } from "../adapters/routing/RoutingService.js"
 import type { Instance } from "../domain/events.js"
 import type { Step } from "../domain/steps.js"
 import type { StepResult } from "../domain/stepResults.js"
 
 export type Report = (result: StepResult, final: boolean) => Effect.Effect<void>
 
-/** Exponential backoff from `stepBackoff`, at most `stepAttempts` tries in all. */
-export const stepRetry = (settings: OrchestratorSettings) =>
-  Schedule.exponential(settings.stepBackoff).pipe(Schedule.intersect(Schedule.recurs(settings.stepAttempts - 1)))
+/** Exponential backoff, at most `attempts` tries in all: the step's own policy, else the defaults. */
+export const retryFor = (settings: OrchestratorSettings, step: RetriedStep) => {
+  const policy = settings.stepRetries[step]
+  const attempts = policy?.attempts ?? settings.stepAttempts
+  return Schedule.exponential(policy?.backoff ?? settings.stepBackoff).pipe(Schedule.intersect(Schedule.recurs(attempts - 1)))
+}
 
 const describe = (error: { readonly message: string }): string => error.message
 
@@ -36,7 +38,7 @@ const kraneCreate = (step: Extract<Step, { kind: "krane-create" }>, settings: Or
     }
     const what = "image" in step.source ? `image ${step.source.image}` : `command ${step.source.command.join(" ")}`
     yield* krane.createDeployment(spec).pipe(
-      Effect.retry({ schedule: stepRetry(settings), while: (error) => error._tag === "KraneUnavailable" }),
+      Effect.retry({ schedule: retryFor(settings, "krane-create"), while: (error) => error._tag === "KraneUnavailable" }),
       Effect.matchEffect({
         onSuccess: () => report({ type: "KraneCreated", deploymentId: step.deploymentId, namespace: step.namespace }, true),
         onFailure: (error) =>
@@ -115,7 +117,7 @@ const scrapeOpenApi = (step: Extract<Step, { kind: "scrape-openapi" }>, settings
     const scraper = yield* OpenApiScraper
     const path = step.path ?? settings.openApiPath
     const outcome = yield* scraper.scrape(step.deploymentId, step.addresses, path).pipe(
-      Effect.retry(stepRetry(settings)),
+      Effect.retry(retryFor(settings, "scrape-openapi")),
       Effect.catchAll((error) => Effect.succeed({ _tag: "NotFound" as const, reason: `could not fetch: ${error.message}` }))
     )
     const result: StepResult =
@@ -125,53 +127,34 @@ const scrapeOpenApi = (step: Extract<Step, { kind: "scrape-openapi" }>, settings
     yield* report(result, true)
   })
 
-const assignDomains = (
-  step: Extract<Step, { kind: "assign-domains" }>,
-  basedOnVersion: number,
-  settings: OrchestratorSettings,
-  report: Report
-) =>
+/** Deletes the Krane deployment of a failed or cancelled deployment (idempotent: unknown = deleted). */
+const compensate = (step: Extract<Step, { kind: "compensate" }>, settings: OrchestratorSettings, report: Report) =>
   Effect.gen(function* () {
-    const routing = yield* RoutingService
-    yield* routing.writeTable(step.table, basedOnVersion).pipe(
-      Effect.retry({ schedule: stepRetry(settings), while: (error) => error._tag === "RoutingUnavailable" }),
-      Effect.matchEffect({
-        onSuccess: (revision) =>
-          report(
-            {
-              type: "RoutesWritten",
-              deploymentId: step.deploymentId,
-              domains: step.assign,
-              withheld: step.withheld,
-              routeRevision: revision
-            },
-            true
-          ),
-        onFailure: (error) =>
-          report(
-            {
-              type: "StepFailed",
-              deploymentId: step.deploymentId,
-              step: "assign-domains",
-              reason:
-                error._tag === "StaleRouteTable"
-                  ? `failed to assign domains: the route table was written by a newer decision (version ${error.storedVersion})`
-                  : `failed to assign domains: ${error.message}`
-            },
-            true
-          )
-      })
+    const krane = yield* Krane
+    const deleted = yield* krane.deleteDeployment(step.namespace, step.deploymentId).pipe(
+      Effect.retry({ schedule: retryFor(settings, "compensate"), while: (error) => error._tag === "KraneUnavailable" }),
+      Effect.either
+    )
+    yield* report(
+      {
+        type: "Compensated",
+        deploymentId: step.deploymentId,
+        kraneDeleted: deleted._tag === "Right",
+        releasedDomains: [],
+        ...(deleted._tag === "Left"
+          ? { problem: `krane DeleteDeployment failed, delete ${step.namespace}/${step.deploymentId} by hand: ${describe(deleted.left)}` }
+          : {})
+      },
+      true
     )
   })
 
 export interface StepContext {
   readonly settings: OrchestratorSettings
-  /** The project version the step was planned at. */
-  readonly basedOnVersion: number
   readonly replicas: number
 }
 
-export type StepRequirements = Krane | OpenApiScraper | RoutingService
+export type StepRequirements = Krane | OpenApiScraper
 
 export const runStep = (step: Step, context: StepContext, report: Report): Effect.Effect<void, never, StepRequirements> => {
   const run: Effect.Effect<void, never, StepRequirements> = (() => {
@@ -182,8 +165,11 @@ export const runStep = (step: Step, context: StepContext, report: Report): Effec
         return awaitInstances(step, context.replicas, context.settings, report)
       case "scrape-openapi":
         return scrapeOpenApi(step, context.settings, report)
+      case "compensate":
+        return compensate(step, context.settings, report)
       case "assign-domains":
-        return assignDomains(step, context.basedOnVersion, context.settings, report)
+        // Route writes are the actor's own (ProjectActor.routeInline), never a fiber's.
+        return Effect.dieMessage("assign-domains is not a fiber step")
     }
   })()
   return run.pipe(Effect.withSpan(`step.${step.kind}`, { attributes: { deploymentId: step.deploymentId } }))

@@ -1,14 +1,20 @@
 /**
- * The status API's contract (HttpApi): read endpoints over the read model. Handlers live in
- * handlers.ts, serving in server.ts; the OpenAPI document is derived from this definition.
+ * The status API's contract (HttpApi): read endpoints over the read model, and command endpoints that
+ * publish to BERTH_COMMANDS. Handlers live in handlers.ts, serving in server.ts; the OpenAPI document
+ * is derived from this definition.
  */
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
-import { DeploymentPage, DeploymentView, ProjectView } from "../projections/views.js"
-import { BadRequestProblem, NotFoundProblem } from "./problems.js"
+import { DeploymentId, ProjectId } from "../domain/ids.js"
+import { DeploymentPage, DeploymentView, EventPage, ProjectView } from "../projections/views.js"
+import { BadRequestProblem, ConflictProblem, NotFoundProblem, ServiceUnavailableProblem } from "./problems.js"
+import { CancelRequest, CommandAccepted, DeployRequest, PromoteRequest, RollbackAccepted, RollbackRequest } from "./requests.js"
 
 const ProjectIdPath = Schema.Struct({ projectId: Schema.String })
 const DeploymentIdPath = Schema.Struct({ deploymentId: Schema.String })
+/** Command endpoints name a subject token: the ids must be tokens. */
+const CommandProjectPath = Schema.Struct({ projectId: ProjectId })
+const CommandDeploymentPath = Schema.Struct({ deploymentId: DeploymentId })
 
 export const ListDeploymentsParams = Schema.Struct({
   limit: Schema.optional(
@@ -20,13 +26,40 @@ export const ListDeploymentsParams = Schema.Struct({
   cursor: Schema.optional(Schema.String.annotations({ description: "nextCursor of the previous page" }))
 })
 
+export const ListEventsParams = Schema.Struct({
+  limit: Schema.optional(
+    Schema.compose(
+      Schema.String.annotations({ description: "events per page, 1-500 (default 50); a page never splits an envelope" }),
+      Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 500))
+    )
+  ),
+  after: Schema.optional(
+    Schema.compose(
+      Schema.String.annotations({ description: "a stream sequence: nextCursor of the previous page (default 0)" }),
+      Schema.NumberFromString.pipe(Schema.int(), Schema.nonNegative())
+    )
+  )
+})
+
+const asynchronous =
+  "Publishes the command to berth.cmd.<projectId> (stream BERTH_COMMANDS) and answers 202 with its ids. " +
+  "202 means published, not applied: Berth's project actor makes the final decision. Its outcome appears in " +
+  "GET /v1/projects/{projectId}/events (the events with this commandId, or a CommandRejected with it) and in " +
+  "the deployment resource. 400/404/409 answer requests that are malformed or contradict the read model."
+
+/** The cancel body is optional: the derived document would mark it required. */
+const optionalBody = (operation: Record<string, unknown>): Record<string, unknown> => {
+  const body = operation["requestBody"]
+  return typeof body === "object" && body !== null ? { ...operation, requestBody: { ...body, required: false } } : operation
+}
+
 export class ProjectsGroup extends HttpApiGroup.make("projects")
   .add(
     HttpApiEndpoint.get("getProject", "/v1/projects/:projectId")
       .setPath(ProjectIdPath)
       .addSuccess(ProjectView)
       .addError(NotFoundProblem)
-      .annotate(OpenApi.Summary, "A project, its environments and live deployment")
+      .annotate(OpenApi.Summary, "A project, its environments, live deployment and recent live history")
   )
   .add(
     HttpApiEndpoint.get("listDeployments", "/v1/projects/:projectId/deployments")
@@ -36,6 +69,56 @@ export class ProjectsGroup extends HttpApiGroup.make("projects")
       .addError(NotFoundProblem)
       .addError(BadRequestProblem)
       .annotate(OpenApi.Summary, "A project's deployments, newest first, paged by cursor")
+  )
+  .add(
+    HttpApiEndpoint.get("listEvents", "/v1/projects/:projectId/events")
+      .setPath(ProjectIdPath)
+      .setUrlParams(ListEventsParams)
+      .addSuccess(EventPage)
+      .addError(NotFoundProblem)
+      .addError(BadRequestProblem)
+      .annotate(OpenApi.Summary, "A project's audit trail: every event, oldest first, paged by stream sequence")
+  )
+  .add(
+    HttpApiEndpoint.post("deploy", "/v1/projects/:projectId/deployments")
+      .setPath(CommandProjectPath)
+      .setPayload(DeployRequest)
+      .addSuccess(CommandAccepted, { status: 202 })
+      .addError(BadRequestProblem)
+      .addError(NotFoundProblem)
+      .addError(ConflictProblem)
+      .addError(ServiceUnavailableProblem)
+      .annotate(OpenApi.Summary, "Deploy: publish a Deploy command")
+      .annotate(
+        OpenApi.Description,
+        `${asynchronous} 404 when the project or environment is unknown; 409 when the deploymentId already exists.`
+      )
+  )
+  .add(
+    HttpApiEndpoint.post("rollback", "/v1/projects/:projectId/rollback")
+      .setPath(CommandProjectPath)
+      .setPayload(RollbackRequest)
+      .addSuccess(RollbackAccepted, { status: 202 })
+      .addError(BadRequestProblem)
+      .addError(NotFoundProblem)
+      .addError(ServiceUnavailableProblem)
+      .annotate(OpenApi.Summary, "Rollback: point the live and environment hostnames back at an earlier deployment")
+      .annotate(
+        OpenApi.Description,
+        `${asynchronous} The source defaults to the live deployment (400 when there is none); 404 when the project, ` +
+          "target or source is unknown in this project. After a rollback new deployments do not go live until a Promote."
+      )
+  )
+  .add(
+    HttpApiEndpoint.post("promote", "/v1/projects/:projectId/promote")
+      .setPath(CommandProjectPath)
+      .setPayload(PromoteRequest)
+      .addSuccess(CommandAccepted, { status: 202 })
+      .addError(BadRequestProblem)
+      .addError(NotFoundProblem)
+      .addError(ServiceUnavailableProblem)
+      .annotate(OpenApi.Summary, "Promote: make a ready deployment live (or confirm a rollback)")
+      .annotate(OpenApi.Description, `${asynchronous} 404 when the project or deployment is unknown in this project.`)
   )
   .annotate(OpenApi.Title, "Projects")
 {}
@@ -47,6 +130,22 @@ export class DeploymentsGroup extends HttpApiGroup.make("deployments")
       .addSuccess(DeploymentView)
       .addError(NotFoundProblem)
       .annotate(OpenApi.Summary, "A deployment: status, step timeline, instances, domains, OpenAPI capture")
+  )
+  .add(
+    HttpApiEndpoint.post("cancelDeployment", "/v1/deployments/:deploymentId/cancel")
+      .setPath(CommandDeploymentPath)
+      .setPayload(CancelRequest)
+      .addSuccess(CommandAccepted, { status: 202 })
+      .addError(BadRequestProblem)
+      .addError(NotFoundProblem)
+      .addError(ConflictProblem)
+      .addError(ServiceUnavailableProblem)
+      .annotate(OpenApi.Summary, "Cancel a deployment in progress (its Krane deployment and hostnames are then cleaned up)")
+      .annotate(
+        OpenApi.Description,
+        `${asynchronous} The body is optional. 404 when the deployment is unknown; 409 when it is already ready, failed or cancelled.`
+      )
+      .annotate(OpenApi.Transform, optionalBody)
   )
   .annotate(OpenApi.Title, "Deployments")
 {}

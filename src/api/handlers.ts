@@ -1,12 +1,20 @@
 /**
- * Handlers for the status API: each endpoint runs a read-model query and maps "absent" to a
- * NotFound problem. Database failures are defects here (answered 500 by the server).
+ * Handlers for the status API. Read endpoints run a read-model query and map "absent" to a NotFound
+ * problem. Command endpoints decode their body (handleRaw: a missing or non-JSON body is a 400 like any
+ * invalid field), check what the read model can tell for certain (unknown project or deployment,
+ * duplicate deploymentId, a deployment already finished), publish the command and answer 202: the
+ * decision itself is the project actor's. Database failures are defects here (answered 500).
  */
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect, Option } from "effect"
-import { getDeployment, getProject, listDeployments } from "../projections/queries.js"
+import type { Deploy } from "../domain/commands.js"
+import { isTerminal } from "../domain/state.js"
+import { getDeployment, getDeploymentRef, getProject, listDeployments, listEvents } from "../projections/queries.js"
+import type { ProjectView } from "../projections/views.js"
 import { BerthApi } from "./BerthApi.js"
-import { BadRequest, NotFound } from "./problems.js"
+import { BadRequest, Conflict, NotFound } from "./problems.js"
+import { newCommandId, newDeploymentId, publishCommand } from "./publish.js"
+import { CancelRequest, decodeBody, DeployRequest, links, PromoteRequest, RollbackRequest } from "./requests.js"
 
 const orNotFound = (detail: string) => <A, E, R>(self: Effect.Effect<Option.Option<A>, E, R>) =>
   Effect.flatMap(
@@ -14,18 +22,132 @@ const orNotFound = (detail: string) => <A, E, R>(self: Effect.Effect<Option.Opti
     Option.match({ onNone: () => Effect.fail(new NotFound({ detail })), onSome: Effect.succeed })
   )
 
+const projectOrNotFound = (projectId: string) => getProject(projectId).pipe(orNotFound(`project not found: ${projectId}`))
+
+/** A deployment of `project` (one of another project is as unknown as a missing one). */
+const deploymentOf = (project: ProjectView, deploymentId: string, what = "deployment") =>
+  Effect.orDie(getDeploymentRef(deploymentId)).pipe(
+    Effect.flatMap((ref) =>
+      Option.isSome(ref) && ref.value.projectId === project.projectId
+        ? Effect.succeed(ref.value)
+        : Effect.fail(new NotFound({ detail: `${what} not found: ${deploymentId}` }))
+    )
+  )
+
+const decodeDeploy = decodeBody(DeployRequest)
+const decodeRollback = decodeBody(RollbackRequest)
+const decodePromote = decodeBody(PromoteRequest)
+const decodeCancel = decodeBody(CancelRequest, { optional: true })
+
 export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers) =>
   handlers
-    .handle("getProject", ({ path }) => getProject(path.projectId).pipe(orNotFound(`project not found: ${path.projectId}`)))
+    .handle("getProject", ({ path }) => projectOrNotFound(path.projectId))
     .handle("listDeployments", ({ path, urlParams }) =>
       listDeployments(path.projectId, { limit: urlParams.limit, cursor: urlParams.cursor }).pipe(
         Effect.catchTag("InvalidCursor", (e) => Effect.fail(new BadRequest({ detail: `invalid cursor: ${e.cursor}` }))),
         Effect.flatMap((page) => Option.isNone(page) ? Effect.fail(new NotFound({ detail: `project not found: ${path.projectId}` })) : Effect.succeed(page.value)),
         Effect.catchTag("DatabaseError", Effect.die)
       ))
+    .handle("listEvents", ({ path, urlParams }) =>
+      listEvents(path.projectId, { limit: urlParams.limit, after: urlParams.after }).pipe(orNotFound(`project not found: ${path.projectId}`)))
+    .handleRaw("deploy", ({ path, request }) =>
+      Effect.gen(function*() {
+        const project = yield* projectOrNotFound(path.projectId)
+        const { deploymentId: requestedId, commandId: requestedCommandId, ...fields } = yield* decodeDeploy(request)
+        if (!project.environments.some((environment) => environment.environmentId === fields.environmentId)) {
+          return yield* new NotFound({ detail: `environment '${fields.environmentId}' not found in workspace '${project.workspace}'` })
+        }
+        // Deployment ids are unique across projects in the read model: a clash anywhere is a conflict.
+        if (requestedId !== undefined && Option.isSome(yield* Effect.orDie(getDeploymentRef(requestedId)))) {
+          return yield* new Conflict({ detail: `deployment already exists: ${requestedId}` })
+        }
+        const command: Deploy = {
+          type: "Deploy",
+          commandId: requestedCommandId ?? newCommandId(),
+          projectId: project.projectId,
+          deploymentId: requestedId ?? newDeploymentId(),
+          ...fields
+        }
+        yield* publishCommand(command)
+        return {
+          commandId: command.commandId,
+          projectId: command.projectId,
+          deploymentId: command.deploymentId,
+          status: "accepted" as const,
+          links: links(command.projectId, command.deploymentId)
+        }
+      }))
+    .handleRaw("rollback", ({ path, request }) =>
+      Effect.gen(function*() {
+        const project = yield* projectOrNotFound(path.projectId)
+        const body = yield* decodeRollback(request)
+        const target = yield* deploymentOf(project, body.targetDeploymentId, "target deployment")
+        const sourceId = body.sourceDeploymentId ?? project.liveDeploymentId
+        if (sourceId === null) return yield* new BadRequest({ detail: "project has no live deployment" })
+        if (body.sourceDeploymentId !== undefined) yield* deploymentOf(project, sourceId, "source deployment")
+        if (sourceId === target.deploymentId) {
+          return yield* new BadRequest({ detail: "source and target deployments must be different" })
+        }
+        const commandId = body.commandId ?? newCommandId()
+        yield* publishCommand({
+          type: "Rollback",
+          commandId,
+          projectId: project.projectId,
+          sourceDeploymentId: sourceId,
+          targetDeploymentId: target.deploymentId
+        })
+        return {
+          commandId,
+          projectId: project.projectId,
+          sourceDeploymentId: sourceId,
+          targetDeploymentId: target.deploymentId,
+          status: "accepted" as const,
+          links: links(project.projectId, target.deploymentId)
+        }
+      }))
+    .handleRaw("promote", ({ path, request }) =>
+      Effect.gen(function*() {
+        const project = yield* projectOrNotFound(path.projectId)
+        const body = yield* decodePromote(request)
+        const deployment = yield* deploymentOf(project, body.deploymentId)
+        const commandId = body.commandId ?? newCommandId()
+        yield* publishCommand({ type: "Promote", commandId, projectId: project.projectId, deploymentId: deployment.deploymentId })
+        return {
+          commandId,
+          projectId: project.projectId,
+          deploymentId: deployment.deploymentId,
+          status: "accepted" as const,
+          links: links(project.projectId, deployment.deploymentId)
+        }
+      }))
 )
 
 export const DeploymentsLive = HttpApiBuilder.group(BerthApi, "deployments", (handlers) =>
-  handlers.handle("getDeployment", ({ path }) =>
-    getDeployment(path.deploymentId).pipe(orNotFound(`deployment not found: ${path.deploymentId}`)))
+  handlers
+    .handle("getDeployment", ({ path }) =>
+      getDeployment(path.deploymentId).pipe(orNotFound(`deployment not found: ${path.deploymentId}`)))
+    .handleRaw("cancelDeployment", ({ path, request }) =>
+      Effect.gen(function*() {
+        const deployment = yield* getDeploymentRef(path.deploymentId).pipe(orNotFound(`deployment not found: ${path.deploymentId}`))
+        const body = yield* decodeCancel(request)
+        if (isTerminal(deployment.status)) {
+          return yield* new Conflict({
+            detail: `deployment ${deployment.deploymentId} is already ${deployment.status}: only a deployment in progress can be cancelled`
+          })
+        }
+        const commandId = body.commandId ?? newCommandId()
+        yield* publishCommand({
+          type: "CancelDeployment",
+          commandId,
+          projectId: deployment.projectId,
+          deploymentId: deployment.deploymentId
+        })
+        return {
+          commandId,
+          projectId: deployment.projectId,
+          deploymentId: deployment.deploymentId,
+          status: "accepted" as const,
+          links: links(deployment.projectId, deployment.deploymentId)
+        }
+      }))
 )

@@ -25,6 +25,8 @@ export const problemBody = (status: number, title: string, detail: string): Prob
 
 export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", { detail: Schema.String }) {}
 export class BadRequest extends Schema.TaggedError<BadRequest>()("BadRequest", { detail: Schema.String }) {}
+export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", { detail: Schema.String }) {}
+export class ServiceUnavailable extends Schema.TaggedError<ServiceUnavailable>()("ServiceUnavailable", { detail: Schema.String }) {}
 
 /** The wire schema of a problem class: encodes an instance as a problem document with `status`. */
 const asProblem = <Tag extends string, Self extends { readonly _tag: Tag; readonly detail: string }>(
@@ -47,3 +49,5 @@ const asProblem = <Tag extends string, Self extends { readonly _tag: Tag; readon
 
 export const NotFoundProblem = asProblem(NotFound, "NotFound", 404, "Not Found")
 export const BadRequestProblem = asProblem(BadRequest, "BadRequest", 400, "Bad Request")
+export const ConflictProblem = asProblem(Conflict, "Conflict", 409, "Conflict")
+export const ServiceUnavailableProblem = asProblem(ServiceUnavailable, "ServiceUnavailable", 503, "Service Unavailable")

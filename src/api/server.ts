@@ -1,12 +1,13 @@
 /**
- * Serves the status API over HTTP (NodeHttpServer): BerthApi's handlers, the OpenAPI document at
- * GET /openapi.json, Swagger UI at /docs, and RFC 9457 problem+json for unknown routes, request
- * decoding failures and defects.
+ * Serves the status API over HTTP (NodeHttpServer): BerthApi's handlers (read-model queries and
+ * command publishing), the OpenAPI document at GET /openapi.json, Swagger UI at /docs, and RFC 9457
+ * problem+json for unknown routes, request decoding failures and defects.
  */
 import { createServer } from "node:http"
 import { HttpApiBuilder, HttpApiSwagger, HttpApp, HttpMiddleware, HttpServer, type HttpServerError, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
+import type { Nats } from "../eventstore/Nats.js"
 import type { Database } from "../projections/Database.js"
 import { BerthApi } from "./BerthApi.js"
 import { DeploymentsLive, ProjectsLive } from "./handlers.js"
@@ -23,6 +24,7 @@ const titles: Readonly<Record<number, string>> = {
   400: "Bad Request",
   404: "Not Found",
   405: "Method Not Allowed",
+  409: "Conflict",
   500: "Internal Server Error",
   503: "Service Unavailable"
 }
@@ -62,8 +64,11 @@ const toProblem: HttpApp.PreResponseHandler = (request, response) => {
 export const ApiLive = HttpApiBuilder.api(BerthApi).pipe(Layer.provide([ProjectsLive, DeploymentsLive]))
 
 export const ApiServer = {
-  /** The API served for the life of the layer; also exposes the HttpServer (for its bound address). */
-  layer: (options: ApiServerOptions): Layer.Layer<HttpServer.HttpServer, HttpServerError.ServeError, Database> =>
+  /**
+   * The API served for the life of the layer; also exposes the HttpServer (for its bound address).
+   * Reads the read model (Database) and publishes commands to BERTH_COMMANDS (Nats).
+   */
+  layer: (options: ApiServerOptions): Layer.Layer<HttpServer.HttpServer, HttpServerError.ServeError, Database | Nats> =>
     HttpApiBuilder.serve((app) => HttpMiddleware.logger(HttpApp.withPreResponseHandler(app, toProblem))).pipe(
       Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
       Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),

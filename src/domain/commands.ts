@@ -58,10 +58,37 @@ export const Deploy = Schema.Struct({
 })
 export type Deploy = typeof Deploy.Type
 
+/** Points the live and environment hostnames back at an earlier deployment, and freezes them there. */
+export const Rollback = Schema.Struct({
+  type: Schema.Literal("Rollback"),
+  commandId: CommandId,
+  projectId: ProjectId,
+  sourceDeploymentId: DeploymentId,
+  targetDeploymentId: DeploymentId
+})
+export type Rollback = typeof Rollback.Type
+
+/** Makes a ready deployment live (or confirms a rollback when it targets the rolled-back-to one). */
+export const Promote = Schema.Struct({
+  type: Schema.Literal("Promote"),
+  commandId: CommandId,
+  projectId: ProjectId,
+  deploymentId: DeploymentId
+})
+export type Promote = typeof Promote.Type
+
+export const CancelDeployment = Schema.Struct({
+  type: Schema.Literal("CancelDeployment"),
+  commandId: CommandId,
+  projectId: ProjectId,
+  deploymentId: DeploymentId
+})
+export type CancelDeployment = typeof CancelDeployment.Type
+
 /** The wire commands use `type` as the discriminator. */
-export const Command = Schema.Union(CreateProject, Deploy)
+export const Command = Schema.Union(CreateProject, Deploy, Rollback, Promote, CancelDeployment)
 export type Command = typeof Command.Type
-export const commandTypes: ReadonlyArray<Command["type"]> = ["CreateProject", "Deploy"]
+export const commandTypes: ReadonlyArray<Command["type"]> = ["CreateProject", "Deploy", "Rollback", "Promote", "CancelDeployment"]
 
 /** The part of any command that is needed to address and de-duplicate it. */
 export const CommandHeader = Schema.Struct({

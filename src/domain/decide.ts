@@ -3,10 +3,10 @@
  * it makes, or the reason it is rejected. Validation order and messages follow Unkey (spec 3.1).
  */
 import { Data, Either } from "effect"
-import type { Command, CreateProject, Deploy } from "./commands.js"
+import type { CancelDeployment, Command, CreateProject, Deploy, Promote, Rollback } from "./commands.js"
 import type { EventOf, ProjectEvent } from "./events.js"
 import { environmentOf } from "./routes.js"
-import { allInstancesRunning, currentStep, isTerminal, type DeploymentState, type ProjectState } from "./state.js"
+import { allInstancesRunning, currentStep, isTerminal, needsCompensation, type DeploymentState, type ProjectState } from "./state.js"
 import type { StepResult } from "./stepResults.js"
 
 export class Rejection extends Data.TaggedError("Rejection")<{
@@ -15,6 +15,9 @@ export class Rejection extends Data.TaggedError("Rejection")<{
     | "project_not_found"
     | "environment_not_found"
     | "deployment_exists"
+    | "deployment_not_found"
+    | "precondition_failed"
+    | "routing_failed"
     | "invalid_input"
   readonly message: string
 }> {}
@@ -29,7 +32,8 @@ export interface DecideContext {
 export const defaultSizing = { cpuMillicores: 512, memorySizeMib: 512, port: 8080, replicas: 1 } as const
 const maxCommitMessage = 10_240
 
-export type Message = Command | StepResult
+/** Rollback and Promote need a route write between validation and events: see switches.ts. */
+export type Message = Exclude<Command, Rollback | Promote> | StepResult
 export type Decision = Either.Either<ReadonlyArray<ProjectEvent>, Rejection>
 
 const accept = (...events: ReadonlyArray<ProjectEvent>): Decision => Either.right(events)
@@ -104,6 +108,21 @@ const deploy = (state: ProjectState, command: Deploy): Decision => {
   )
 }
 
+/** Unkey marks an in-progress deployment cancelled and lets compensation clean up (spec 5.1). */
+const cancel = (state: ProjectState, command: CancelDeployment): Decision => {
+  if (state.project === null) return reject("project_not_found", `project not found: ${command.projectId}`)
+  const deployment = state.deployments[command.deploymentId]
+  if (deployment === undefined) return reject("deployment_not_found", `deployment not found: ${command.deploymentId}`)
+  const step = currentStep(deployment)
+  if (step === undefined) {
+    return reject(
+      "precondition_failed",
+      `deployment ${command.deploymentId} is already ${deployment.status}: only a deployment in progress can be cancelled`
+    )
+  }
+  return accept({ type: "DeploymentCancelled", deploymentId: deployment.id, step, commandId: command.commandId })
+}
+
 const sameInstances = (a: DeploymentState["instances"], b: DeploymentState["instances"]): boolean =>
   a.length === b.length &&
   a.every((instance, i) => {
@@ -123,7 +142,18 @@ const goLive = (state: ProjectState, deployment: DeploymentState): ReadonlyArray
 
 const stepResult = (state: ProjectState, result: StepResult, context: DecideContext): Decision => {
   const deployment = state.deployments[result.deploymentId]
-  if (deployment === undefined || isTerminal(deployment.status)) return nothing
+  if (deployment === undefined) return nothing
+  if (result.type === "Compensated") {
+    if (!needsCompensation(deployment)) return nothing
+    return accept({
+      type: "DeploymentCompensated",
+      deploymentId: deployment.id,
+      kraneDeleted: result.kraneDeleted,
+      releasedDomains: result.releasedDomains,
+      ...(result.problem === undefined ? {} : { problem: result.problem })
+    })
+  }
+  if (isTerminal(deployment.status)) return nothing
   const id = deployment.id
   switch (result.type) {
     case "KraneCreated":
@@ -188,8 +218,13 @@ export const decide = (state: ProjectState, message: Message, context: DecideCon
   switch (message.type) {
     case "CreateProject":
     case "Deploy":
+    case "CancelDeployment":
       if (state.handledCommands[message.commandId] === true) return nothing
-      return message.type === "CreateProject" ? createProject(state, message) : deploy(state, message)
+      return message.type === "CreateProject"
+        ? createProject(state, message)
+        : message.type === "Deploy"
+          ? deploy(state, message)
+          : cancel(state, message)
     default:
       return stepResult(state, message, context)
   }

@@ -17,7 +17,15 @@ export const Instance = Schema.Struct({ id: Schema.String, address: Schema.Strin
 export type Instance = typeof Instance.Type
 
 /** The durable steps of a deployment, as named in failures and in the read model's timeline. */
-export const StepName = Schema.Literal("build", "krane-create", "await-instances", "scrape-openapi", "assign-domains", "go-live")
+export const StepName = Schema.Literal(
+  "build",
+  "krane-create",
+  "await-instances",
+  "scrape-openapi",
+  "assign-domains",
+  "go-live",
+  "compensate"
+)
 export type StepName = typeof StepName.Type
 
 export const ProjectCreated = Schema.Struct({
@@ -102,6 +110,42 @@ export const LiveSwitched = Schema.Struct({
   reason: Schema.Literal("deploy", "rollback", "promote")
 })
 
+/**
+ * Sticky hostnames moved from one deployment to another by a Rollback or Promote, in one atomic
+ * route-table write (gateway upstreams and domain pointers together).
+ */
+export const DomainsSwitched = Schema.Struct({
+  type: Schema.Literal("DomainsSwitched"),
+  toDeploymentId: Schema.String,
+  domains: Schema.Array(DomainAssignment),
+  reason: Schema.Literal("rollback", "promote"),
+  routeRevision: Schema.Number
+})
+
+/** A Promote of the deployment a rollback made live: the rollback is confirmed, nothing moves. */
+export const RollbackCleared = Schema.Struct({
+  type: Schema.Literal("RollbackCleared"),
+  deploymentId: Schema.String
+})
+
+export const DeploymentCancelled = Schema.Struct({
+  type: Schema.Literal("DeploymentCancelled"),
+  deploymentId: Schema.String,
+  /** The step it was at when the cancel was decided. */
+  step: StepName,
+  commandId: Schema.String
+})
+
+/** Compensation of a failed or cancelled deployment finished: Krane deployment deleted, hostnames released. */
+export const DeploymentCompensated = Schema.Struct({
+  type: Schema.Literal("DeploymentCompensated"),
+  deploymentId: Schema.String,
+  kraneDeleted: Schema.Boolean,
+  releasedDomains: Schema.Array(Schema.String),
+  /** Set when some compensation could not be done (after its bounded retries): what an operator must clean up. */
+  problem: Schema.optional(Schema.String)
+})
+
 export const DeploymentFailed = Schema.Struct({
   type: Schema.Literal("DeploymentFailed"),
   deploymentId: Schema.String,
@@ -129,6 +173,10 @@ export const ProjectEvent = Schema.Union(
   DeploymentReady,
   LiveSwitched,
   DeploymentFailed,
+  DomainsSwitched,
+  RollbackCleared,
+  DeploymentCancelled,
+  DeploymentCompensated,
   CommandRejected
 )
 export type ProjectEvent = typeof ProjectEvent.Type

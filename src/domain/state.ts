@@ -27,6 +27,8 @@ export interface DeploymentState {
   readonly spec: SpecOutcome
   readonly domains: ReadonlyArray<DomainAssignment>
   readonly failure?: { readonly step: StepName; readonly reason: string } | undefined
+  /** For a failed or cancelled deployment: its Krane deployment and hostnames were cleaned up. */
+  readonly compensated: boolean
 }
 
 export interface ProjectInfo {
@@ -73,6 +75,17 @@ export const isTerminal = (status: DeploymentStatus): boolean =>
 export const allInstancesRunning = (deployment: DeploymentState): boolean =>
   deployment.instances.length >= deployment.replicas &&
   deployment.instances.every((instance) => instance.status === "RUNNING")
+
+/** A failed or cancelled deployment whose Krane deployment and hostnames were not cleaned up yet. */
+export const needsCompensation = (deployment: DeploymentState): boolean =>
+  (deployment.status === "failed" || deployment.status === "cancelled") && !deployment.compensated
+
+/** Hostnames that route to the deployment: what compensation releases. */
+export const routesHeldBy = (state: ProjectState, deploymentId: string): ReadonlyArray<string> =>
+  Object.entries(state.routes)
+    .filter(([, route]) => route.deploymentId === deploymentId)
+    .map(([hostname]) => hostname)
+    .sort()
 
 /** The step a deployment is waiting on, if any. */
 export const currentStep = (deployment: DeploymentState): StepName | undefined => {
@@ -128,7 +141,8 @@ export const evolve = (state: ProjectState, event: ProjectEvent): ProjectState =
             status: "pending",
             instances: [],
             spec: "pending",
-            domains: []
+            domains: [],
+            compensated: false
           }
         }
       }
@@ -170,6 +184,27 @@ export const evolve = (state: ProjectState, event: ProjectEvent): ProjectState =
         status: "failed",
         failure: { step: event.step, reason: event.reason }
       }))
+    case "DomainsSwitched": {
+      const routes = { ...state.routes }
+      for (const domain of event.domains) {
+        const previous = routes[domain.hostname]
+        if (previous !== undefined) routes[domain.hostname] = { ...previous, deploymentId: event.toDeploymentId }
+      }
+      return { ...state, routes }
+    }
+    case "RollbackCleared":
+      return { ...state, rolledBack: false }
+    case "DeploymentCancelled":
+      return updateDeployment(state, event.deploymentId, (d) => ({
+        ...d,
+        status: "cancelled",
+        failure: { step: event.step, reason: "cancelled by user" }
+      }))
+    case "DeploymentCompensated": {
+      const routes = { ...state.routes }
+      for (const hostname of event.releasedDomains) delete routes[hostname]
+      return updateDeployment({ ...state, routes }, event.deploymentId, (d) => ({ ...d, compensated: true }))
+    }
     case "CommandRejected":
       return state
   }

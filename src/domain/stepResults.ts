@@ -25,6 +25,13 @@ export type StepResult =
       readonly routeRevision: number
     }
   | { readonly type: "StepFailed"; readonly deploymentId: string; readonly step: StepName; readonly reason: string }
+  | {
+      readonly type: "Compensated"
+      readonly deploymentId: string
+      readonly kraneDeleted: boolean
+      readonly releasedDomains: ReadonlyArray<string>
+      readonly problem?: string | undefined
+    }
 
 export const stepResultTypes: ReadonlyArray<StepResult["type"]> = [
   "KraneCreated",
@@ -33,5 +40,6 @@ export const stepResultTypes: ReadonlyArray<StepResult["type"]> = [
   "SpecCaptured",
   "SpecNotFound",
   "RoutesWritten",
-  "StepFailed"
+  "StepFailed",
+  "Compensated"
 ]

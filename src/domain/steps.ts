@@ -6,7 +6,7 @@
 import type { DeploySource } from "./commands.js"
 import { planRoutes, routeTableWith, type RouteTable } from "./routes.js"
 import type { DomainAssignment } from "./events.js"
-import { allInstancesRunning, isTerminal, type DeploymentState, type ProjectState } from "./state.js"
+import { allInstancesRunning, isTerminal, needsCompensation, type DeploymentState, type ProjectState } from "./state.js"
 
 export type Step =
   | {
@@ -40,12 +40,18 @@ export type Step =
       readonly table: RouteTable
     }
 
+  | { readonly kind: "compensate"; readonly deploymentId: string; readonly namespace: string }
+
 /** A stable key per step and deployment: the actor runs at most one of each at a time. */
 export const stepKey = (step: Step): string => `${step.kind}:${step.deploymentId}`
 
 const stepFor = (state: ProjectState, deployment: DeploymentState): Step | undefined => {
   const project = state.project
-  if (project === null || isTerminal(deployment.status)) return undefined
+  if (project === null) return undefined
+  if (needsCompensation(deployment)) {
+    return { kind: "compensate", deploymentId: deployment.id, namespace: deployment.kraneNamespace ?? project.workspace }
+  }
+  if (isTerminal(deployment.status)) return undefined
   if (deployment.status === "building") {
     return {
       kind: "krane-create",
@@ -93,4 +99,4 @@ export const nextSteps = (state: ProjectState): ReadonlyArray<Step> =>
   })
 
 export const hasWorkInFlight = (state: ProjectState): boolean =>
-  Object.values(state.deployments).some((deployment) => !isTerminal(deployment.status))
+  Object.values(state.deployments).some((deployment) => !isTerminal(deployment.status) || needsCompensation(deployment))

@@ -96,6 +96,56 @@ const domainsAssigned = (tx: TxSql, projectId: string, e: EventOf<"DomainsAssign
   endStep(tx, e.deploymentId, "assign-domains", at)
 ]
 
+/** Every move of the live pointer: the project row, the go-live step, and a live_history row. */
+const liveSwitched = (tx: TxSql, projectId: string, e: EventOf<"LiveSwitched">, at: Date, seq: number): Statements => [
+  tx`update projects set live_deployment_id = ${e.to}, rolled_back = ${e.reason === "rollback"} where project_id = ${projectId}`,
+  // go-live is recorded when the deployment first goes live (a later rollback to it keeps that record).
+  endStep(tx, e.to, "go-live", at),
+  tx`insert into live_history (project_id, stream_seq, at, from_deployment_id, to_deployment_id, reason)
+    values (${projectId}, ${seq}, ${at}, ${e.from}, ${e.to}, ${e.reason})
+    on conflict (project_id, stream_seq) do nothing`
+]
+
+/** A rollback or promote moved sticky hostnames (that the read model knows) to another deployment. */
+const domainsSwitched = (tx: TxSql, e: EventOf<"DomainsSwitched">, at: Date): Statements =>
+  e.domains.length === 0
+    ? []
+    : [
+        tx`update domains set deployment_id = ${e.toDeploymentId}, updated_at = ${at}
+          where hostname = any(${e.domains.map((domain) => domain.hostname)}::text[])`
+      ]
+
+const cancelledByUser = "cancelled by user"
+
+/** The open step ends with the cancel (the named step is recorded even if it never started); compensation starts. */
+const deploymentCancelled = (tx: TxSql, e: EventOf<"DeploymentCancelled">, at: Date): Statements => [
+  tx`update deployments set status = 'cancelled', updated_at = ${at}, cancelled_at = ${at},
+      failed_step = ${e.step}, failure_reason = ${cancelledByUser}
+    where deployment_id = ${e.deploymentId}`,
+  tx`update deployment_steps set ended_at = ${at}, error = ${cancelledByUser}
+    where deployment_id = ${e.deploymentId} and ended_at is null`,
+  tx`insert into deployment_steps (deployment_id, step, started_at, ended_at, error)
+    values (${e.deploymentId}, ${e.step}, ${at}, ${at}, ${cancelledByUser})
+    on conflict (deployment_id, step) do nothing`,
+  startStep(tx, e.deploymentId, "compensate", at)
+]
+
+/**
+ * Compensation finished: the compensate step ends (with the problem, if any), the hostnames it released
+ * go (only those still routed to this deployment), and its instances are marked TERMINATED when the
+ * Krane deployment was deleted (kept as they were otherwise: they may still run).
+ */
+const deploymentCompensated = (tx: TxSql, e: EventOf<"DeploymentCompensated">, at: Date): Statements => [
+  endStep(tx, e.deploymentId, "compensate", at, e.problem ?? null),
+  tx`update deployments set compensated_at = coalesce(compensated_at, ${at}), updated_at = ${at} where deployment_id = ${e.deploymentId}`,
+  ...(e.releasedDomains.length === 0
+    ? []
+    : [tx`delete from domains where deployment_id = ${e.deploymentId} and hostname = any(${e.releasedDomains}::text[])`]),
+  ...(e.kraneDeleted
+    ? [tx`update instances set status = 'TERMINATED', updated_at = ${at} where deployment_id = ${e.deploymentId}`]
+    : [])
+]
+
 const eventStatements = (tx: TxSql, projectId: string, event: ProjectEvent, at: Date, seq: number, specs: SpecContents): Statements => {
   switch (event.type) {
     case "ProjectCreated":
@@ -126,18 +176,24 @@ const eventStatements = (tx: TxSql, projectId: string, event: ProjectEvent, at: 
     case "DeploymentReady":
       return [tx`update deployments set status = 'ready', ready_at = ${at}, updated_at = ${at} where deployment_id = ${event.deploymentId}`]
     case "LiveSwitched":
-      return [
-        tx`update projects set live_deployment_id = ${event.to}, rolled_back = ${event.reason === "rollback"} where project_id = ${projectId}`,
-        // go-live is recorded when the deployment first goes live (a later rollback to it keeps that record).
-        endStep(tx, event.to, "go-live", at)
-      ]
+      return liveSwitched(tx, projectId, event, at, seq)
+    case "DomainsSwitched":
+      return domainsSwitched(tx, event, at)
+    case "RollbackCleared":
+      return [tx`update projects set rolled_back = false where project_id = ${projectId}`]
     case "DeploymentFailed":
       return [
         tx`update deployments set status = 'failed', updated_at = ${at}, failed_at = ${at},
             failed_step = ${event.step}, failure_reason = ${event.reason}
           where deployment_id = ${event.deploymentId}`,
-        endStep(tx, event.deploymentId, event.step, at, event.reason)
+        endStep(tx, event.deploymentId, event.step, at, event.reason),
+        // Berth cleans up a failed deployment at once (its Krane deployment, its hostnames).
+        startStep(tx, event.deploymentId, "compensate", at)
       ]
+    case "DeploymentCancelled":
+      return deploymentCancelled(tx, event, at)
+    case "DeploymentCompensated":
+      return deploymentCompensated(tx, event, at)
     case "CommandRejected":
       return [] // audit only
   }

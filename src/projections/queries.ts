@@ -7,11 +7,22 @@ import { DeploySource } from "../domain/commands.js"
 import type { StepName } from "../domain/events.js"
 import type { DeploymentStatus } from "../domain/state.js"
 import { Database, type DatabaseError, query } from "./Database.js"
-import type { DeploymentPage, DeploymentSummary, DeploymentView, ProjectView, StepView } from "./views.js"
+import type { AuditEventView, DeploymentPage, DeploymentSummary, DeploymentView, EventPage, LiveSwitchView, ProjectView, StepView } from "./views.js"
 
 export class InvalidCursor extends Schema.TaggedError<InvalidCursor>()("InvalidCursor", { cursor: Schema.String }) {}
 
-const stepOrder: ReadonlyArray<StepName> = ["build", "krane-create", "await-instances", "scrape-openapi", "assign-domains", "go-live"]
+const stepOrder: ReadonlyArray<StepName> = [
+  "build",
+  "krane-create",
+  "await-instances",
+  "scrape-openapi",
+  "assign-domains",
+  "go-live",
+  "compensate"
+]
+
+/** How many moves of the live pointer getProject returns. */
+export const liveHistoryLength = 20
 
 interface ProjectRow {
   project_id: string
@@ -46,7 +57,17 @@ interface DeploymentRow {
   deploying_at: Date | null
   ready_at: Date | null
   failed_at: Date | null
+  cancelled_at: Date | null
+  compensated_at: Date | null
   is_live: boolean
+}
+
+interface LiveHistoryRow {
+  stream_seq: string
+  at: Date
+  from_deployment_id: string | null
+  to_deployment_id: string
+  reason: LiveSwitchView["reason"]
 }
 
 const gitOf = (row: Pick<DeploymentRow, "git_sha" | "git_branch" | "git_message">) =>
@@ -61,9 +82,14 @@ export const getProject = (projectId: string): Effect.Effect<Option.Option<Proje
         from projects where project_id = ${projectId}`)
     const row = rows[0]
     if (row === undefined) return Option.none()
-    const environments = yield* query("get environments", () => sql<Array<{ environment_id: string; slug: string; kind: "production" | "preview" }>>`
-      select environment_id, slug, kind from environments where project_id = ${projectId}
-       order by kind = 'production' desc, slug, environment_id`)
+    const [environments, history] = yield* Effect.all([
+      query("get environments", () => sql<Array<{ environment_id: string; slug: string; kind: "production" | "preview" }>>`
+        select environment_id, slug, kind from environments where project_id = ${projectId}
+         order by kind = 'production' desc, slug, environment_id`),
+      query("get live history", () => sql<Array<LiveHistoryRow>>`
+        select stream_seq::text, at, from_deployment_id, to_deployment_id, reason from live_history
+         where project_id = ${projectId} order by live_history.stream_seq desc limit ${liveHistoryLength}`)
+    ], { concurrency: "unbounded" })
     return Option.some({
       projectId: row.project_id,
       workspace: row.workspace,
@@ -74,6 +100,13 @@ export const getProject = (projectId: string): Effect.Effect<Option.Option<Proje
       environments: environments.map((e) => ({ environmentId: e.environment_id, slug: e.slug, kind: e.kind })),
       liveDeploymentId: row.live_deployment_id,
       rolledBack: row.rolled_back,
+      liveHistory: history.map((h): LiveSwitchView => ({
+        version: Number(h.stream_seq),
+        at: h.at,
+        fromDeploymentId: h.from_deployment_id,
+        toDeploymentId: h.to_deployment_id,
+        reason: h.reason
+      })),
       version: Number(row.version),
       createdAt: row.created_at,
       updatedAt: row.updated_at
@@ -132,6 +165,91 @@ export const listDeployments = (
     return Option.some({ deployments, nextCursor: rows.length > limit && last !== undefined ? encodeCursor(last) : null })
   }).pipe(Effect.withSpan("queries.listDeployments", { attributes: { projectId } }))
 
+export interface ListEventsOptions {
+  /** Events per page, 1..500; default 50. A page never splits an envelope (see listEvents). */
+  readonly limit?: number | undefined
+  /** Stream sequence: only events of later envelopes. */
+  readonly after?: number | undefined
+}
+
+interface AuditRowOut {
+  stream_seq: string
+  idx: number
+  event_type: string
+  command_id: string | null
+  at: Date
+  payload: unknown
+}
+
+const auditView = (row: AuditRowOut): AuditEventView => ({
+  streamSeq: Number(row.stream_seq),
+  index: row.idx,
+  type: row.event_type,
+  commandId: row.command_id,
+  at: row.at,
+  payload: row.payload
+})
+
+/**
+ * A project's audit trail, oldest first, after stream sequence `after`. Pages end on an envelope
+ * boundary, so `nextCursor` (the last stream sequence on the page) is a safe `after`: when the limit
+ * falls inside an envelope the page stops before it, or, when that envelope alone exceeds the limit,
+ * holds all of it. `Option.none()` when nothing is known about the project (no project row and no
+ * events: a command rejected because its project does not exist still shows here).
+ */
+export const listEvents = (
+  projectId: string,
+  options: ListEventsOptions = {}
+): Effect.Effect<Option.Option<EventPage>, DatabaseError, Database> =>
+  Effect.gen(function*() {
+    const { sql } = yield* Database
+    const limit = Math.min(Math.max(Math.trunc(options.limit ?? 50), 1), 500)
+    const after = Math.max(Math.trunc(options.after ?? 0), 0)
+    const known = yield* query("project known", () => sql<Array<{ known: boolean }>>`
+      select exists (select 1 from projects where project_id = ${projectId})
+          or exists (select 1 from audit_events where project_id = ${projectId}) as known`)
+    if (known[0]?.known !== true) return Option.none()
+    const rows = yield* query("list events", () => sql<Array<AuditRowOut>>`
+      select stream_seq::text, idx, event_type, command_id, at, payload from audit_events
+       where project_id = ${projectId} and stream_seq > ${after}
+       order by audit_events.stream_seq, idx
+       limit ${limit + 1}`)
+    const beyond = rows[limit]
+    if (beyond === undefined) return Option.some({ events: rows.map(auditView), nextCursor: null })
+    // More rows exist: drop the envelope the limit cut into, unless it is the only one on the page.
+    const whole = rows.slice(0, limit).filter((row) => row.stream_seq !== beyond.stream_seq)
+    if (whole.length > 0) {
+      return Option.some({ events: whole.map(auditView), nextCursor: Number(whole[whole.length - 1]?.stream_seq) })
+    }
+    const [envelope, later] = yield* Effect.all([
+      query("list envelope events", () => sql<Array<AuditRowOut>>`
+        select stream_seq::text, idx, event_type, command_id, at, payload from audit_events
+         where project_id = ${projectId} and stream_seq = ${beyond.stream_seq} order by idx`),
+      query("events after envelope", () => sql<Array<{ more: boolean }>>`
+        select exists (select 1 from audit_events where project_id = ${projectId} and stream_seq > ${beyond.stream_seq}) as more`)
+    ], { concurrency: "unbounded" })
+    return Option.some({ events: envelope.map(auditView), nextCursor: later[0]?.more === true ? Number(beyond.stream_seq) : null })
+  }).pipe(Effect.withSpan("queries.listEvents", { attributes: { projectId } }))
+
+/** What the command endpoints check a deployment against: its project and status. */
+export interface DeploymentRef {
+  readonly deploymentId: string
+  readonly projectId: string
+  readonly environmentId: string
+  readonly status: DeploymentStatus
+}
+
+export const getDeploymentRef = (deploymentId: string): Effect.Effect<Option.Option<DeploymentRef>, DatabaseError, Database> =>
+  Effect.gen(function*() {
+    const { sql } = yield* Database
+    const rows = yield* query("get deployment ref", () => sql<Array<{ project_id: string; environment_id: string; status: DeploymentStatus }>>`
+      select project_id, environment_id, status from deployments where deployment_id = ${deploymentId}`)
+    const row = rows[0]
+    return row === undefined
+      ? Option.none()
+      : Option.some({ deploymentId, projectId: row.project_id, environmentId: row.environment_id, status: row.status })
+  })
+
 const decodeSource = Schema.decodeUnknown(DeploySource)
 
 export const getDeployment = (deploymentId: string): Effect.Effect<Option.Option<DeploymentView>, DatabaseError, Database> =>
@@ -175,6 +293,8 @@ export const getDeployment = (deploymentId: string): Effect.Effect<Option.Option
       deployingAt: row.deploying_at,
       readyAt: row.ready_at,
       failedAt: row.failed_at,
+      cancelledAt: row.cancelled_at,
+      compensatedAt: row.compensated_at,
       steps: timeline,
       instances: instances.map((i) => ({ instanceId: i.instance_id, address: i.address, status: i.status, updatedAt: i.updated_at })),
       domains: domains.map((d) => ({ hostname: d.hostname, sticky: d.sticky, environmentId: d.environment_id, updatedAt: d.updated_at })),

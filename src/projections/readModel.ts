@@ -16,7 +16,8 @@ export const readModelTables = [
   "instances",
   "domains",
   "openapi_specs",
-  "audit_events"
+  "audit_events",
+  "live_history"
 ] as const
 
 export const readCheckpoint = (sql: Sql | TxSql, name: string = checkpointName): Effect.Effect<number, DatabaseError> =>

@@ -20,6 +20,15 @@ export const EnvironmentView = Schema.Struct({
 }).annotations({ identifier: "Environment" })
 export type EnvironmentView = typeof EnvironmentView.Type
 
+export const LiveSwitchView = Schema.Struct({
+  version: Schema.Number.annotations({ description: "stream sequence of the envelope that moved the live pointer" }),
+  at: Timestamp,
+  fromDeploymentId: Schema.NullOr(Schema.String),
+  toDeploymentId: Schema.String,
+  reason: Schema.Literal("deploy", "rollback", "promote")
+}).annotations({ identifier: "LiveSwitch", description: "One move of the live pointer" })
+export type LiveSwitchView = typeof LiveSwitchView.Type
+
 export const ProjectView = Schema.Struct({
   projectId: Schema.String,
   workspace: Schema.String,
@@ -29,7 +38,10 @@ export const ProjectView = Schema.Struct({
   openApiPath: Schema.NullOr(Schema.String),
   environments: Schema.Array(EnvironmentView),
   liveDeploymentId: Schema.NullOr(Schema.String),
-  rolledBack: Schema.Boolean.annotations({ description: "true while the live deployment was chosen by a rollback" }),
+  rolledBack: Schema.Boolean.annotations({
+    description: "true while the live deployment was chosen by a rollback (new deployments do not go live until a promote)"
+  }),
+  liveHistory: Schema.Array(LiveSwitchView).annotations({ description: "the last 20 moves of the live pointer, newest first" }),
   version: Schema.Number.annotations({ description: "stream sequence of the last event applied to this project" }),
   createdAt: Timestamp,
   updatedAt: Timestamp
@@ -110,6 +122,10 @@ export const DeploymentView = Schema.Struct({
   deployingAt: NullableTimestamp,
   readyAt: NullableTimestamp,
   failedAt: NullableTimestamp,
+  cancelledAt: NullableTimestamp,
+  compensatedAt: NullableTimestamp.annotations({
+    description: "when a failed or cancelled deployment's Krane deployment and hostnames were cleaned up (see the compensate step)"
+  }),
   steps: Schema.Array(StepView),
   instances: Schema.Array(InstanceView),
   domains: Schema.Array(DomainView),
@@ -117,3 +133,21 @@ export const DeploymentView = Schema.Struct({
   openApi: Schema.NullOr(OpenApiView)
 }).annotations({ identifier: "Deployment", description: "A deployment with its step timeline, instances and domains" })
 export type DeploymentView = typeof DeploymentView.Type
+
+export const AuditEventView = Schema.Struct({
+  streamSeq: Schema.Number.annotations({ description: "stream sequence of the event's envelope (the project version it made)" }),
+  index: Schema.Number.annotations({ description: "position of the event within its envelope" }),
+  type: Schema.String.annotations({ description: "the event type (or Undecodable for a message the projector could not read)" }),
+  commandId: Schema.NullOr(Schema.String).annotations({ description: "the command that caused the decision; null for a step result" }),
+  at: Timestamp,
+  payload: Schema.Unknown.annotations({ description: "the event as recorded on berth.evt.<projectId> (see the wire contract)" })
+}).annotations({ identifier: "AuditEvent" })
+export type AuditEventView = typeof AuditEventView.Type
+
+export const EventPage = Schema.Struct({
+  events: Schema.Array(AuditEventView),
+  nextCursor: Schema.NullOr(Schema.Number).annotations({
+    description: "pass as `after` for the next page; null on the last page (to poll for newer events, pass the last streamSeq)"
+  })
+}).annotations({ identifier: "EventPage", description: "A project's events, oldest first; a page never splits an envelope" })
+export type EventPage = typeof EventPage.Type

@@ -3,17 +3,12 @@
  * a deployment is at each of its steps; a new process resumes it from the log and finishes it, with
  * no step's event written twice and Krane's create issued only for the same deploymentId.
  */
-import { Kvm } from "@nats-io/kv"
-import { Effect, Layer } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { makeKvRoutingService } from "../../src/adapters/routing/KvRoutingService.js"
-import { RoutingService } from "../../src/adapters/routing/RoutingService.js"
 import type { ProjectEvent } from "../../src/domain/events.js"
-import { Nats } from "../../src/eventstore/Nats.js"
-import { buckets } from "../../src/eventstore/subjects.js"
 import { makeFakeKrane, type FakeKrane } from "../support/FakeKrane.js"
 import { startAppServer, type AppServer } from "../support/appServer.js"
 import { connectClient, createProjectCommand, deployCommand, startOrchestrator, type Client } from "../support/orchestrator.js"
+import { routingThatHangsAfterWriting } from "../support/routing.js"
 import { startTestNats, type TestNats } from "../support/servers.js"
 
 let nats: TestNats
@@ -30,17 +25,6 @@ afterAll(async () => {
   await app?.close()
   await nats?.stop()
 })
-
-/** A RoutingService that performs the write and then hangs: the side effect happened, its event did not. */
-const routingThatHangsAfterWriting = Layer.effect(
-  RoutingService,
-  Effect.gen(function* () {
-    const { nc } = yield* Nats
-    const kv = yield* Effect.promise(() => new Kvm(nc).create(buckets.routes, { history: 5 }))
-    const real = makeKvRoutingService(kv)
-    return RoutingService.of({ ...real, writeTable: (table, version) => real.writeTable(table, version).pipe(Effect.zipRight(Effect.never)) })
-  })
-)
 
 const lifecycleOnce = [
   "DeploymentRequested",

@@ -1,31 +1,80 @@
 /**
  * The status API over a projected read model (real nats-server + PostgreSQL): each endpoint's JSON,
- * RFC 9457 problem+json for unknown ids and routes, and the OpenAPI document.
+ * the command endpoints (202 and the command as it lands in BERTH_COMMANDS, or a 400/404/409
+ * problem and nothing published), the audit trail's pages, RFC 9457 problem+json for unknown ids
+ * and routes, and the OpenAPI document.
  */
 import { HttpServer } from "@effect/platform"
-import { jetstream, jetstreamManager } from "@nats-io/jetstream"
+import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
-import { Effect, Layer, ManagedRuntime } from "effect"
+import { Effect, Layer, ManagedRuntime, Schema } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { ApiServer } from "../../src/api/server.js"
+import { Command } from "../../src/domain/commands.js"
 import { ensureStreams, Nats } from "../../src/eventstore/Nats.js"
+import { streams, subjects } from "../../src/eventstore/subjects.js"
 import { Database } from "../../src/projections/Database.js"
 import { Projector } from "../../src/projections/Projector.js"
-import { history, projectId, publishSteps, putSpec, t0 } from "../projections/scenario.js"
+import { eventCount, history, projectId, publishSteps, putSpec, t0 } from "../projections/scenario.js"
 import { freshDatabase, startTestNats, type TestNats } from "../support/servers.js"
 
 let natsServer: TestNats
 let nc: NatsConnection
+let jsm: JetStreamManager
+let historySeqs: Array<number>
 let api: ManagedRuntime.ManagedRuntime<HttpServer.HttpServer | Projector | Database | Nats, unknown>
 let base: string
+const otherProject = "proj_other"
 
 beforeAll(async () => {
   natsServer = await startTestNats()
   nc = await connect({ servers: natsServer.url })
   const js = jetstream(nc)
-  await Effect.runPromise(ensureStreams(await jetstreamManager(nc)))
+  jsm = await jetstreamManager(nc)
+  await Effect.runPromise(ensureStreams(jsm))
   await putSpec(js)
-  const seqs = await publishSteps(js, history)
+  historySeqs = await publishSteps(js, history)
+  // A second project: no live deployment, one deployment in progress.
+  const other = await publishSteps(js, [
+    {
+      at: t0,
+      commandId: "cmd_other",
+      events: [{
+        type: "ProjectCreated",
+        projectId: otherProject,
+        workspace: "acme",
+        slug: "other",
+        apexDomain: "berth.localhost",
+        defaultBranch: "main",
+        environments: [{ id: "env_main", slug: "production", kind: "production" }]
+      }]
+    },
+    {
+      at: t0 + 1000,
+      commandId: "cmd_wip",
+      events: [
+        {
+          type: "DeploymentRequested",
+          deploymentId: "dep_wip",
+          environmentId: "env_main",
+          source: { command: ["node", "server.js"] },
+          replicas: 1,
+          port: 8080,
+          cpuMillicores: 512,
+          memorySizeMib: 512,
+          env: {}
+        },
+        { type: "DeploymentBuilding", deploymentId: "dep_wip" }
+      ]
+    }
+  ], 0, otherProject)
+  // A command for a project that does not exist: its rejection is all the log knows of proj_ghost.
+  const ghost = await publishSteps(js, [{
+    at: t0,
+    commandId: "cmd_ghost",
+    events: [{ type: "CommandRejected", commandId: "cmd_ghost", commandType: "Deploy", code: "project_not_found", message: "project not found: proj_ghost" }]
+  }], 0, "proj_ghost")
+  const seqs = [...historySeqs, ...other, ...ghost]
   const dbUrl = await freshDatabase("api")
   const deps = Layer.merge(Nats.layer(natsServer.url), Database.layer(dbUrl))
   api = ManagedRuntime.make(
@@ -48,6 +97,42 @@ const get = async (path: string) => {
   return { status: response.status, contentType: response.headers.get("content-type"), body: await response.json() as unknown }
 }
 
+/** POSTs `body` (a value is sent as JSON, a string as is, undefined as no body). */
+const post = async (path: string, body?: unknown) => {
+  const response = await fetch(`${base}${path}`, {
+    method: "POST",
+    ...(body === undefined
+      ? {}
+      : { headers: { "content-type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) })
+  })
+  return { status: response.status, contentType: response.headers.get("content-type"), body: await response.json() as unknown }
+}
+
+/** The last command published for a project, as stored in BERTH_COMMANDS. */
+const lastCommand = async (project: string): Promise<unknown> => {
+  const message = await jsm.streams.getMessage(streams.commands, { last_by_subj: subjects.command(project) })
+  return message?.json()
+}
+
+const commandCount = async (): Promise<number> => (await jsm.streams.info(streams.commands)).state.messages
+
+const problem = (status: number, detail: unknown) => ({
+  type: "about:blank",
+  title: ({ 400: "Bad Request", 404: "Not Found", 409: "Conflict" } as Record<number, string>)[status],
+  status,
+  detail
+})
+
+/** Expects a problem+json answer and that nothing was published. */
+const expectProblem = async (request: Promise<Awaited<ReturnType<typeof post>>>, status: number, detail: unknown) => {
+  const before = await commandCount()
+  const response = await request
+  expect(response.body).toEqual(problem(status, detail))
+  expect(response.status).toBe(status)
+  expect(response.contentType).toBe("application/problem+json")
+  expect(await commandCount()).toBe(before)
+}
+
 describe("status API", () => {
   it("GET /v1/projects/:projectId", async () => {
     const { status, body } = await get(`/v1/projects/${projectId}`)
@@ -65,6 +150,7 @@ describe("status API", () => {
       ],
       liveDeploymentId: "dep_live",
       rolledBack: false,
+      liveHistory: [{ version: historySeqs[6], at: new Date(t0 + 6000).toISOString(), fromDeploymentId: null, toDeploymentId: "dep_live", reason: "deploy" }],
       version: expect.any(Number),
       createdAt: new Date(t0).toISOString(),
       updatedAt: expect.any(String)
@@ -124,8 +210,11 @@ describe("status API", () => {
     expect((failed.body as { steps: Array<unknown> }).steps).toEqual([
       expect.objectContaining({ step: "build" }),
       expect.objectContaining({ step: "krane-create" }),
-      expect.objectContaining({ step: "await-instances", error: expect.stringContaining("never became ready") })
+      expect.objectContaining({ step: "await-instances", error: expect.stringContaining("never became ready") }),
+      // Compensation starts when a deployment fails (and ends when Berth reports DeploymentCompensated).
+      { step: "compensate", startedAt: new Date(t0 + 9000).toISOString(), endedAt: null, error: null }
     ])
+    expect(failed.body).toMatchObject({ cancelledAt: null, compensatedAt: null })
   })
 
   it("answers unknown ids and routes with RFC 9457 problem+json", async () => {
@@ -163,9 +252,257 @@ describe("status API", () => {
     expect(doc.openapi).toMatch(/^3\./)
     expect(Object.keys(doc.paths).sort()).toEqual([
       "/v1/deployments/{deploymentId}",
+      "/v1/deployments/{deploymentId}/cancel",
       "/v1/projects/{projectId}",
-      "/v1/projects/{projectId}/deployments"
+      "/v1/projects/{projectId}/deployments",
+      "/v1/projects/{projectId}/events",
+      "/v1/projects/{projectId}/promote",
+      "/v1/projects/{projectId}/rollback"
     ])
     expect(Object.keys(doc.paths["/v1/projects/{projectId}"]?.["get"]?.responses ?? {})).toEqual(expect.arrayContaining(["200", "404"]))
+    const deploy = doc.paths["/v1/projects/{projectId}/deployments"]?.["post"] as unknown as {
+      responses: Record<string, unknown>
+      description: string
+      requestBody: { required: boolean }
+    }
+    expect(Object.keys(deploy.responses).sort()).toEqual(["202", "400", "404", "409", "503"])
+    expect(deploy.description).toContain("CommandRejected")
+    expect(deploy.requestBody.required).toBe(true)
+    const cancel = doc.paths["/v1/deployments/{deploymentId}/cancel"]?.["post"] as unknown as { requestBody: { required: boolean } }
+    expect(cancel.requestBody.required).toBe(false)
+  })
+})
+
+describe("POST /v1/projects/:projectId/deployments", () => {
+  it("publishes a Deploy with the given ids and answers 202", async () => {
+    const body = {
+      deploymentId: "dep_api_1",
+      commandId: "cmd_api_1",
+      environmentId: "env_prod",
+      source: { image: "registry.local/shop:2" },
+      git: { sha: "abcdef1", branch: "feature/x", message: "add x" },
+      replicas: 2,
+      port: 3000,
+      env: { MODE: "prod" }
+    }
+    const before = await commandCount()
+    const { status, body: answer } = await post(`/v1/projects/${projectId}/deployments`, body)
+    expect(status).toBe(202)
+    expect(answer).toEqual({
+      commandId: "cmd_api_1",
+      projectId,
+      deploymentId: "dep_api_1",
+      status: "accepted",
+      links: { deployment: "/v1/deployments/dep_api_1", events: `/v1/projects/${projectId}/events` }
+    })
+    expect(await commandCount()).toBe(before + 1)
+    expect(await lastCommand(projectId)).toEqual({ type: "Deploy", projectId, ...body })
+  })
+
+  it("generates token-safe ids when absent; the command is one the intake accepts", async () => {
+    const { status, body } = await post(`/v1/projects/${projectId}/deployments`, {
+      environmentId: "env_prev",
+      source: { command: ["node", "server.js"] }
+    })
+    expect(status).toBe(202)
+    const { commandId, deploymentId } = body as { commandId: string; deploymentId: string }
+    expect(deploymentId).toMatch(/^dep_[0-9a-f]{16}$/)
+    expect(commandId).toMatch(/^cmd_[0-9a-f]{16}$/)
+    const command = await lastCommand(projectId)
+    expect(command).toEqual({ type: "Deploy", commandId, projectId, deploymentId, environmentId: "env_prev", source: { command: ["node", "server.js"] } })
+    expect(Schema.decodeUnknownSync(Command)(command)).toMatchObject({ type: "Deploy", deploymentId })
+  })
+
+  it("answers malformed requests and read-model contradictions with problems, publishing nothing", async () => {
+    const path = `/v1/projects/${projectId}/deployments`
+    const valid = { environmentId: "env_prod", source: { image: "x" } }
+    await expectProblem(post(`/v1/projects/proj_x/deployments`, valid), 404, "project not found: proj_x")
+    await expectProblem(post(path, { ...valid, environmentId: "env_x" }), 404, "environment 'env_x' not found in workspace 'acme'")
+    await expectProblem(post(path, { ...valid, deploymentId: "dep_live" }), 409, "deployment already exists: dep_live")
+    // Deployment ids are unique across projects.
+    await expectProblem(post(path, { ...valid, deploymentId: "dep_wip" }), 409, "deployment already exists: dep_wip")
+    await expectProblem(post(path, { environmentId: "env_prod" }), 400, "source: source must be specified (either image or command)")
+    await expectProblem(post(path, { ...valid, replicas: 0, port: 70000 }), 400,
+      "replicas: replicas must be between 1 and 64; port: Port must be between 1 and 65535")
+    await expectProblem(post(path, { ...valid, deploymentId: "dep.bad" }), 400,
+      "deploymentId: must be 1-128 characters of A-Z a-z 0-9 _ -")
+    await expectProblem(post(path, { ...valid, git: { sha: "xyz" } }), 400, "git.sha: must be 7-40 hex digits")
+    await expectProblem(post(path, "{not json"), 400, expect.stringMatching(/^request body is not JSON: /))
+    await expectProblem(post(path, "[1]"), 400, "request body must be a JSON object")
+    await expectProblem(post(path), 400, "a JSON request body is required")
+    // An id that is not a subject token never reaches NATS.
+    await expectProblem(post("/v1/projects/proj.x/deployments", valid), 400, expect.stringContaining("must be 1-128 characters"))
+  })
+})
+
+describe("POST /v1/projects/:projectId/rollback", () => {
+  it("publishes a Rollback from the live deployment by default and answers 202", async () => {
+    const { status, body } = await post(`/v1/projects/${projectId}/rollback`, { targetDeploymentId: "dep_prev", commandId: "cmd_rb_1" })
+    expect(status).toBe(202)
+    expect(body).toEqual({
+      commandId: "cmd_rb_1",
+      projectId,
+      sourceDeploymentId: "dep_live",
+      targetDeploymentId: "dep_prev",
+      status: "accepted",
+      links: { deployment: "/v1/deployments/dep_prev", events: `/v1/projects/${projectId}/events` }
+    })
+    expect(await lastCommand(projectId)).toEqual({
+      type: "Rollback",
+      commandId: "cmd_rb_1",
+      projectId,
+      sourceDeploymentId: "dep_live",
+      targetDeploymentId: "dep_prev"
+    })
+
+    const explicit = await post(`/v1/projects/${projectId}/rollback`, { targetDeploymentId: "dep_fail", sourceDeploymentId: "dep_prev" })
+    expect(explicit.status).toBe(202)
+    expect(await lastCommand(projectId)).toMatchObject({ type: "Rollback", sourceDeploymentId: "dep_prev", targetDeploymentId: "dep_fail" })
+  })
+
+  it("answers problems for unknown projects and deployments, no live deployment, malformed bodies", async () => {
+    const path = `/v1/projects/${projectId}/rollback`
+    await expectProblem(post("/v1/projects/proj_x/rollback", { targetDeploymentId: "dep_prev" }), 404, "project not found: proj_x")
+    await expectProblem(post(path, { targetDeploymentId: "dep_x" }), 404, "target deployment not found: dep_x")
+    await expectProblem(post(path, { targetDeploymentId: "dep_wip" }), 404, "target deployment not found: dep_wip")
+    await expectProblem(post(path, { targetDeploymentId: "dep_prev", sourceDeploymentId: "dep_y" }), 404, "source deployment not found: dep_y")
+    await expectProblem(post(path, { targetDeploymentId: "dep_live" }), 400, "source and target deployments must be different")
+    await expectProblem(post(`/v1/projects/${otherProject}/rollback`, { targetDeploymentId: "dep_wip" }), 400, "project has no live deployment")
+    await expectProblem(post(path, {}), 400, "targetDeploymentId: is missing")
+  })
+})
+
+describe("POST /v1/projects/:projectId/promote", () => {
+  it("publishes a Promote and answers 202", async () => {
+    const { status, body } = await post(`/v1/projects/${projectId}/promote`, { deploymentId: "dep_prev" })
+    expect(status).toBe(202)
+    const { commandId } = body as { commandId: string }
+    expect(body).toEqual({
+      commandId: expect.stringMatching(/^cmd_/),
+      projectId,
+      deploymentId: "dep_prev",
+      status: "accepted",
+      links: { deployment: "/v1/deployments/dep_prev", events: `/v1/projects/${projectId}/events` }
+    })
+    expect(await lastCommand(projectId)).toEqual({ type: "Promote", commandId, projectId, deploymentId: "dep_prev" })
+  })
+
+  it("answers problems for unknown projects and deployments and malformed bodies", async () => {
+    await expectProblem(post("/v1/projects/proj_x/promote", { deploymentId: "dep_prev" }), 404, "project not found: proj_x")
+    await expectProblem(post(`/v1/projects/${projectId}/promote`, { deploymentId: "dep_wip" }), 404, "deployment not found: dep_wip")
+    await expectProblem(post(`/v1/projects/${projectId}/promote`, { deploymentId: 7 }), 400, "deploymentId: Expected string, actual 7")
+  })
+})
+
+describe("POST /v1/deployments/:deploymentId/cancel", () => {
+  it("publishes a CancelDeployment to the deployment's project (body optional) and answers 202", async () => {
+    const { status, body } = await post("/v1/deployments/dep_wip/cancel")
+    expect(status).toBe(202)
+    const { commandId } = body as { commandId: string }
+    expect(body).toEqual({
+      commandId: expect.stringMatching(/^cmd_/),
+      projectId: otherProject,
+      deploymentId: "dep_wip",
+      status: "accepted",
+      links: { deployment: "/v1/deployments/dep_wip", events: `/v1/projects/${otherProject}/events` }
+    })
+    expect(await lastCommand(otherProject)).toEqual({ type: "CancelDeployment", commandId, projectId: otherProject, deploymentId: "dep_wip" })
+
+    const withId = await post("/v1/deployments/dep_wip/cancel", { commandId: "cmd_cancel_1" })
+    expect(withId.status).toBe(202)
+    expect(await lastCommand(otherProject)).toMatchObject({ type: "CancelDeployment", commandId: "cmd_cancel_1" })
+  })
+
+  it("answers 409 for a finished deployment, 404 for an unknown one, 400 for a malformed body", async () => {
+    await expectProblem(post("/v1/deployments/dep_live/cancel"), 409,
+      "deployment dep_live is already ready: only a deployment in progress can be cancelled")
+    await expectProblem(post("/v1/deployments/dep_fail/cancel", {}), 409,
+      "deployment dep_fail is already failed: only a deployment in progress can be cancelled")
+    await expectProblem(post("/v1/deployments/dep_x/cancel"), 404, "deployment not found: dep_x")
+    await expectProblem(post("/v1/deployments/dep_wip/cancel", "nope"), 400, expect.stringMatching(/^request body is not JSON/))
+    await expectProblem(post("/v1/deployments/dep_wip/cancel", { commandId: "" }), 400, "commandId: must be 1-128 characters of A-Z a-z 0-9 _ -")
+  })
+})
+
+describe("GET /v1/projects/:projectId/events", () => {
+  type Page = {
+    events: Array<{ streamSeq: number; index: number; type: string; commandId: string | null; at: string; payload: { type: string } }>
+    nextCursor: number | null
+  }
+
+  const walk = async (limit: number): Promise<Array<Page>> => {
+    const pages: Array<Page> = []
+    let after: number | null = 0
+    while (after !== null) {
+      const { status, body } = await get(`/v1/projects/${projectId}/events?limit=${limit}&after=${after}`)
+      expect(status).toBe(200)
+      const page = body as Page
+      pages.push(page)
+      after = page.nextCursor
+    }
+    return pages
+  }
+
+  it("lists every event oldest first", async () => {
+    const { status, body } = await get(`/v1/projects/${projectId}/events`)
+    expect(status).toBe(200)
+    const page = body as Page
+    expect(page.nextCursor).toBeNull()
+    expect(page.events).toHaveLength(eventCount)
+    expect(page.events[0]).toEqual({
+      streamSeq: historySeqs[0],
+      index: 0,
+      type: "ProjectCreated",
+      commandId: "cmd_create",
+      at: new Date(t0).toISOString(),
+      payload: expect.objectContaining({ type: "ProjectCreated", projectId, slug: "shop" })
+    })
+    expect(page.events.map((e) => e.type)).toEqual(history.flatMap((step) => step.events.map((e) => e.type)))
+    expect(page.events.map((e) => e.streamSeq)).toEqual(history.flatMap((step, i) => step.events.map(() => historySeqs[i])))
+    expect(page.events.every((e) => e.payload.type === e.type)).toBe(true)
+    expect(page.events[page.events.length - 1]).toMatchObject({ type: "CommandRejected", commandId: "cmd_bad" })
+  })
+
+  it("pages by stream sequence without splitting an envelope", async () => {
+    const { body } = await get(`/v1/projects/${projectId}/events`)
+    const all = (body as Page).events
+    for (const limit of [1, 2, 3]) {
+      const pages = await walk(limit)
+      expect(pages.flatMap((p) => p.events)).toEqual(all)
+      for (const [i, page] of pages.entries()) {
+        expect(page.events.length).toBeGreaterThan(0)
+        // An envelope larger than the limit comes whole; otherwise a page holds at most `limit` events.
+        const envelopes = new Set(page.events.map((e) => e.streamSeq))
+        if (envelopes.size > 1) expect(page.events.length).toBeLessThanOrEqual(limit)
+        const next = pages[i + 1]
+        if (next !== undefined) {
+          expect(page.nextCursor).toBe(page.events[page.events.length - 1]?.streamSeq)
+          expect(next.events[0]?.streamSeq).toBeGreaterThan(page.nextCursor ?? Infinity)
+        }
+      }
+    }
+    // The envelope with DomainsAssigned, DeploymentReady and LiveSwitched (3 events) comes whole at limit 2.
+    const first = await get(`/v1/projects/${projectId}/events?limit=2&after=${historySeqs[5]}`)
+    expect((first.body as Page).events.map((e) => e.type)).toEqual(["DomainsAssigned", "DeploymentReady", "LiveSwitched"])
+    expect((first.body as Page).nextCursor).toBe(historySeqs[6])
+    const last = await get(`/v1/projects/${projectId}/events?after=${historySeqs[historySeqs.length - 1]}`)
+    expect(last.body).toEqual({ events: [], nextCursor: null })
+  })
+
+  it("shows the rejections of a project that was never created", async () => {
+    const { status, body } = await get("/v1/projects/proj_ghost/events")
+    expect(status).toBe(200)
+    expect(body).toMatchObject({ events: [{ type: "CommandRejected", commandId: "cmd_ghost", payload: { code: "project_not_found" } }], nextCursor: null })
+    expect((await get("/v1/projects/proj_ghost")).status).toBe(404)
+  })
+
+  it("answers problems for unknown projects and bad parameters", async () => {
+    await expectProblem(get("/v1/projects/proj_x/events"), 404, "project not found: proj_x")
+    for (const query of ["limit=0", "limit=501", "limit=abc", "after=-1", "after=1.5"]) {
+      const response = await get(`/v1/projects/${projectId}/events?${query}`)
+      expect(response.status).toBe(400)
+      expect(response.contentType).toBe("application/problem+json")
+      expect(response.body).toMatchObject({ title: "Bad Request", status: 400, detail: expect.any(String) })
+    }
   })
 })

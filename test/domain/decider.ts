@@ -15,7 +15,7 @@ import { expect } from "vitest"
 import type { CreateProject, Deploy, DeploySource, EnvironmentSpec, GitInfo } from "../../src/domain/commands.js"
 import { decide, type DecideContext, type Decision, type Message, type Rejection } from "../../src/domain/decide.js"
 import type { DomainAssignment, EventOf, Instance, ProjectEvent, StepName } from "../../src/domain/events.js"
-import { evolveAll, initialState, type ProjectState } from "../../src/domain/state.js"
+import { evolveAll, initialState, routesHeldBy, type ProjectState } from "../../src/domain/state.js"
 import type { StepResult } from "../../src/domain/stepResults.js"
 import { nextSteps, type Step } from "../../src/domain/steps.js"
 
@@ -279,7 +279,9 @@ export const deploymentAt = (deploymentId: string, stage: Stage, options: Deploy
 // A simulated actor: decide, fold, and perform the steps that nextSteps asks for (all succeeding).
 
 const commandIdOf = (message: Message): string | null =>
-  message.type === "CreateProject" || message.type === "Deploy" ? message.commandId : null
+  message.type === "CreateProject" || message.type === "Deploy" || message.type === "CancelDeployment"
+    ? message.commandId
+    : null
 
 /** Decides `message` and folds its events; a rejection fails the test. */
 export const record = (state: ProjectState, message: Message, decideContext: DecideContext = context): ProjectState => {
@@ -308,10 +310,14 @@ export const successOf = (state: ProjectState, step: Step): StepResult => {
         withheld: step.withheld,
         routeRevision: Object.keys(step.table.routes).length
       }
+    case "compensate": {
+      const releasedDomains = routesHeldBy(state, step.deploymentId)
+      return { type: "Compensated", deploymentId: step.deploymentId, kraneDeleted: true, releasedDomains }
+    }
   }
 }
 
-/** Runs the due steps of one deployment until it has none left (it is ready). */
+/** Runs the due steps of one deployment until it has none left (it is ready, or compensated). */
 export const finish = (state: ProjectState, deploymentId: string): ProjectState => {
   let current = state
   for (let i = 0; i < 10; i++) {
@@ -321,3 +327,21 @@ export const finish = (state: ProjectState, deploymentId: string): ProjectState 
   }
   throw new Error(`deployment ${deploymentId} still has steps after 10 rounds`)
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Hostnames of the fixture project, and the route table as hostname -> deploymentId.
+
+/** The production live hostname. */
+export const liveHost = `shop-acme.${apexDomain}`
+/** The environment hostnames. */
+export const productionHost = `shop-production-acme.${apexDomain}`
+export const previewHost = `shop-preview-acme.${apexDomain}`
+/** A branch hostname; `branch` must already be a slug. */
+export const branchHost = (branch: string): string => `shop-git-${branch}-acme.${apexDomain}`
+/** A commit hostname (the first 7 hex digits of the sha). */
+export const commitHost = (sha: string): string => `shop-git-${sha.slice(0, 7).toLowerCase()}-acme.${apexDomain}`
+/** A per-deployment hostname; ids must be conventional (`dep_1` -> `dep-1`). */
+export const deploymentHost = (deploymentId: string): string => `shop-${deploymentId.replace(/_/g, "-")}-acme.${apexDomain}`
+
+export const routeMap = (state: ProjectState): Readonly<Record<string, string>> =>
+  Object.fromEntries(Object.entries(state.routes).map(([hostname, route]) => [hostname, route.deploymentId]))

@@ -170,9 +170,22 @@ const stepCases: ReadonlyArray<StepCase> = [
     ]
   },
   { name: "ready -> nothing", given: [projectCreated, ...deploymentAt("dep_1", "ready")], expected: [] },
-  { name: "failed -> nothing", given: [projectCreated, ...deploymentAt("dep_1", "failed")], expected: [] },
   {
-    name: "one step per deployment in flight, none for terminal ones",
+    name: "failed, not compensated yet -> compensate (namespace: the workspace when Krane never created it)",
+    given: [projectCreated, ...deploymentAt("dep_1", "failed")],
+    expected: [{ kind: "compensate", deploymentId: "dep_1", namespace: "acme" }]
+  },
+  {
+    name: "failed and compensated -> nothing",
+    given: [
+      projectCreated,
+      ...deploymentAt("dep_1", "failed"),
+      { type: "DeploymentCompensated", deploymentId: "dep_1", kraneDeleted: true, releasedDomains: [] }
+    ],
+    expected: []
+  },
+  {
+    name: "one step per deployment in flight or to compensate, none for ready ones",
     given: [
       projectCreated,
       ...deploymentAt("dep_1", "ready"),
@@ -181,6 +194,7 @@ const stepCases: ReadonlyArray<StepCase> = [
       ...deploymentAt("dep_4", "deploying")
     ],
     expected: [
+      { kind: "compensate", deploymentId: "dep_2", namespace: "acme" },
       {
         kind: "krane-create",
         deploymentId: "dep_3",

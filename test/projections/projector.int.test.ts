@@ -43,7 +43,8 @@ const primaryKeys: Record<(typeof readModelTables)[number], string> = {
   instances: "deployment_id, instance_id",
   domains: "hostname",
   openapi_specs: "deployment_id",
-  audit_events: "stream_seq, idx"
+  audit_events: "stream_seq, idx",
+  live_history: "project_id, stream_seq"
 }
 
 const dump = async () =>

@@ -140,6 +140,62 @@ export const history: ReadonlyArray<Step> = decisions.map((step, i) => ({ ...ste
 
 export const eventCount = history.reduce((n, step) => n + step.events.length, 0)
 
+const liveHost = "shop-acme.berth.localhost"
+const productionHost = "shop-production-acme.berth.localhost"
+const stickyHosts = [
+  { hostname: liveHost, sticky: "live" as const },
+  { hostname: productionHost, sticky: "environment" as const }
+]
+const switchTo = (to: string, from: string, reason: "rollback" | "promote", routeRevision: number): ReadonlyArray<ProjectEvent> => [
+  { type: "DomainsSwitched", toDeploymentId: to, domains: stickyHosts, reason, routeRevision },
+  { type: "LiveSwitched", from, to, reason }
+]
+
+/**
+ * What follows `history`: dep_next deploys and goes live; a rollback to dep_live, a promote of
+ * dep_next, a rollback to dep_live again, and a promote confirming it; dep_cancel (preview) is
+ * cancelled while awaiting instances and compensated; dep_fail's compensation reports a problem.
+ */
+const lifecycleDecisions: ReadonlyArray<Omit<Step, "at">> = [
+  { commandId: "cmd_d4", events: [requested("dep_next", "env_prod", 1), { type: "DeploymentBuilding", deploymentId: "dep_next" }] },
+  { commandId: null, events: [{ type: "KraneDeploymentCreated", deploymentId: "dep_next", namespace: "acme", readyDeadlineAt: t0 + 60_000 }] },
+  { commandId: null, events: [{ type: "InstancesObserved", deploymentId: "dep_next", instances: running("dep_next", 1) }] },
+  { commandId: null, events: [{ type: "OpenApiSpecNotFound", deploymentId: "dep_next", path: "/openapi.yaml", reason: "404" }] },
+  {
+    commandId: null,
+    events: [
+      { type: "DomainsAssigned", deploymentId: "dep_next", domains: stickyHosts, withheld: [], routeRevision: 3 },
+      { type: "DeploymentReady", deploymentId: "dep_next" },
+      { type: "LiveSwitched", from: "dep_live", to: "dep_next", reason: "deploy" }
+    ]
+  },
+  { commandId: "cmd_rb1", events: switchTo("dep_live", "dep_next", "rollback", 4) },
+  { commandId: "cmd_pr1", events: switchTo("dep_next", "dep_live", "promote", 5) },
+  { commandId: "cmd_rb2", events: switchTo("dep_live", "dep_next", "rollback", 6) },
+  { commandId: "cmd_pr2", events: [{ type: "RollbackCleared", deploymentId: "dep_live" }] },
+  { commandId: "cmd_d5", events: [requested("dep_cancel", "env_prev", 2), { type: "DeploymentBuilding", deploymentId: "dep_cancel" }] },
+  { commandId: null, events: [{ type: "KraneDeploymentCreated", deploymentId: "dep_cancel", namespace: "acme", readyDeadlineAt: t0 + 90_000 }] },
+  {
+    commandId: null,
+    events: [{ type: "InstancesObserved", deploymentId: "dep_cancel", instances: [{ id: "dep_cancel-i0", address: "10.0.1.1:8080", status: "RUNNING" }] }]
+  },
+  { commandId: "cmd_cancel", events: [{ type: "DeploymentCancelled", deploymentId: "dep_cancel", step: "await-instances", commandId: "cmd_cancel" }] },
+  { commandId: null, events: [{ type: "DeploymentCompensated", deploymentId: "dep_cancel", kraneDeleted: true, releasedDomains: [] }] },
+  {
+    commandId: null,
+    events: [{
+      type: "DeploymentCompensated",
+      deploymentId: "dep_fail",
+      kraneDeleted: false,
+      // Routed to dep_live now: not released by dep_fail's compensation.
+      releasedDomains: [liveHost],
+      problem: "could not delete the Krane deployment acme/dep_fail: unavailable"
+    }]
+  }
+]
+
+export const lifecycle: ReadonlyArray<Step> = lifecycleDecisions.map((step, i) => ({ ...step, at: t0 + (history.length + i) * 1000 }))
+
 /** Stores the captured document in the OpenAPI object store (the bucket is created if needed). */
 export const putSpec = async (js: JetStreamClient): Promise<void> => {
   const os = await new Objm(js).create(buckets.openApi)
@@ -147,12 +203,17 @@ export const putSpec = async (js: JetStreamClient): Promise<void> => {
 }
 
 /** Publishes steps as envelopes (previousVersion chained); returns their stream sequences. */
-export const publishSteps = async (js: JetStreamClient, steps: ReadonlyArray<Step>, previous = 0): Promise<Array<number>> => {
+export const publishSteps = async (
+  js: JetStreamClient,
+  steps: ReadonlyArray<Step>,
+  previous = 0,
+  project: string = projectId
+): Promise<Array<number>> => {
   const seqs: Array<number> = []
   let previousVersion = previous
   for (const step of steps) {
-    const envelope: EventEnvelope = { v: 1, projectId, commandId: step.commandId, previousVersion, at: step.at, events: step.events }
-    const ack = await js.publish(subjects.events(projectId), JSON.stringify(envelope))
+    const envelope: EventEnvelope = { v: 1, projectId: project, commandId: step.commandId, previousVersion, at: step.at, events: step.events }
+    const ack = await js.publish(subjects.events(project), JSON.stringify(envelope))
     seqs.push(ack.seq)
     previousVersion = ack.seq
   }

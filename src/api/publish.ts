@@ -1,0 +1,46 @@
+/**
+ * How the API hands a command to Berth: one JetStream publish to `berth.cmd.<projectId>` (stream
+ * BERTH_COMMANDS), exactly as any other publisher would. The actor decides it later; a publish that
+ * JetStream does not acknowledge is a 503 problem.
+ */
+import { randomBytes } from "node:crypto"
+import { Effect } from "effect"
+import type { Command } from "../domain/commands.js"
+import { Nats } from "../eventstore/Nats.js"
+import { streams, subjects } from "../eventstore/subjects.js"
+import { ServiceUnavailable } from "./problems.js"
+
+/** Lower-case hex: token-safe, and a deployment id of this shape keeps its plain hostname label. */
+const randomId = (prefix: string): string => `${prefix}_${randomBytes(8).toString("hex")}`
+
+export const newDeploymentId = (): string => randomId("dep")
+export const newCommandId = (): string => randomId("cmd")
+
+/**
+ * Publishes `command`; resolves with its stream sequence. The JetStream message id is
+ * `<projectId>:<commandId>`, so a retried request with the same commandId inside the stream's
+ * duplicate window is stored once (the actor ignores a decided commandId anyway).
+ */
+export const publishCommand = (command: Command): Effect.Effect<number, ServiceUnavailable, Nats> =>
+  Effect.flatMap(Nats, ({ js }) => {
+    const subject = subjects.command(command.projectId)
+    return Effect.tryPromise({
+      try: () =>
+        js.publish(subject, JSON.stringify(command), {
+          msgID: `${command.projectId}:${command.commandId}`,
+          expect: { streamName: streams.commands }
+        }),
+      catch: (cause) =>
+        new ServiceUnavailable({
+          detail: `could not publish ${command.type} to ${subject}: ${cause instanceof Error ? cause.message : String(cause)}`
+        })
+    }).pipe(
+      Effect.map((ack) => ack.seq),
+      Effect.tap((seq) =>
+        Effect.logInfo("command published").pipe(
+          Effect.annotateLogs({ type: command.type, commandId: command.commandId, projectId: command.projectId, seq })
+        )
+      ),
+      Effect.withSpan("api.publishCommand", { attributes: { type: command.type, projectId: command.projectId } })
+    )
+  })

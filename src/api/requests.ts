@@ -1,0 +1,121 @@
+/**
+ * The command endpoints' request and response bodies, built from the domain's command Schemas (so
+ * the API accepts exactly what the wire contract accepts), and the body decoding they share: JSON
+ * read by hand (handleRaw), so a malformed or missing body is a 400 problem like any invalid field.
+ */
+import type { HttpServerRequest } from "@effect/platform"
+import { Effect, Either, ParseResult, Schema } from "effect"
+import { Deploy, DeploySource, GitInfo } from "../domain/commands.js"
+import { CommandId, DeploymentId, EnvironmentId } from "../domain/ids.js"
+import { BadRequest } from "./problems.js"
+
+/** Optional everywhere: the idempotency key of the published command, `cmd_<random>` when absent. */
+const commandIdField = Schema.optional(CommandId)
+
+export const DeployRequest = Schema.Struct({
+  deploymentId: Schema.optional(DeploymentId),
+  commandId: commandIdField,
+  environmentId: EnvironmentId,
+  source: Schema.propertySignature(DeploySource).annotations({
+    missingMessage: () => "source must be specified (either image or command)"
+  }),
+  git: Schema.optional(GitInfo),
+  replicas: Deploy.fields.replicas,
+  port: Deploy.fields.port,
+  env: Deploy.fields.env
+}).annotations({
+  identifier: "DeployRequest",
+  description: "A Deploy command without type and projectId (from the path); deploymentId (dep_…) and commandId (cmd_…) are generated when absent"
+})
+export type DeployRequest = typeof DeployRequest.Type
+
+export const RollbackRequest = Schema.Struct({
+  targetDeploymentId: DeploymentId,
+  sourceDeploymentId: Schema.optional(DeploymentId),
+  commandId: commandIdField
+}).annotations({
+  identifier: "RollbackRequest",
+  description: "sourceDeploymentId defaults to the project's live deployment"
+})
+export type RollbackRequest = typeof RollbackRequest.Type
+
+export const PromoteRequest = Schema.Struct({
+  deploymentId: DeploymentId,
+  commandId: commandIdField
+}).annotations({ identifier: "PromoteRequest" })
+export type PromoteRequest = typeof PromoteRequest.Type
+
+export const CancelRequest = Schema.Struct({
+  commandId: commandIdField
+}).annotations({ identifier: "CancelRequest", description: "optional: an empty body is {}" })
+export type CancelRequest = typeof CancelRequest.Type
+
+const Links = Schema.Struct({
+  deployment: Schema.String.annotations({ description: "the deployment resource, once projected" }),
+  events: Schema.String.annotations({ description: "the project's audit trail: Berth's decision on this command appears there" })
+})
+
+const acceptedFields = {
+  commandId: Schema.String,
+  projectId: Schema.String,
+  status: Schema.Literal("accepted").annotations({ description: "published to BERTH_COMMANDS; Berth has not decided yet" }),
+  links: Links
+}
+
+export const CommandAccepted = Schema.Struct({
+  ...acceptedFields,
+  deploymentId: Schema.String
+}).annotations({ identifier: "CommandAccepted", description: "The command was published; Berth decides it asynchronously" })
+export type CommandAccepted = typeof CommandAccepted.Type
+
+export const RollbackAccepted = Schema.Struct({
+  ...acceptedFields,
+  sourceDeploymentId: Schema.String,
+  targetDeploymentId: Schema.String
+}).annotations({ identifier: "RollbackAccepted", description: "The Rollback was published; Berth decides it asynchronously" })
+export type RollbackAccepted = typeof RollbackAccepted.Type
+
+export const links = (projectId: string, deploymentId: string): CommandAccepted["links"] => ({
+  deployment: `/v1/deployments/${deploymentId}`,
+  events: `/v1/projects/${projectId}/events`
+})
+
+/** One line per problem (as the command intake words them); the "Expected undefined" half of optional fields is noise. */
+export const formatIssues = (error: ParseResult.ParseError): string => {
+  const lines = ParseResult.ArrayFormatter.formatErrorSync(error)
+    .filter((issue) => !issue.message.startsWith("Expected undefined"))
+    .map((issue) => (issue.path.length > 0 ? `${issue.path.join(".")}: ${issue.message}` : issue.message))
+  return [...new Set(lines)].join("; ") || "invalid request body"
+}
+
+/**
+ * Reads and decodes a JSON body: not JSON, not an object or not matching `schema` is a BadRequest.
+ * With `optional`, an empty body is `{}`.
+ */
+export const decodeBody = <A, I>(
+  schema: Schema.Schema<A, I, never>,
+  options: { readonly optional?: boolean } = {}
+) => {
+  const decode = Schema.decodeUnknownEither(schema, { errors: "all", onExcessProperty: "ignore" })
+  return (request: HttpServerRequest.HttpServerRequest): Effect.Effect<A, BadRequest> =>
+    Effect.gen(function*() {
+      const text = yield* request.text.pipe(
+        Effect.mapError((e) => new BadRequest({ detail: `could not read the request body: ${e.message}` }))
+      )
+      let json: unknown = {}
+      if (text.trim() !== "") {
+        try {
+          json = JSON.parse(text)
+        } catch (e) {
+          return yield* new BadRequest({ detail: `request body is not JSON: ${e instanceof Error ? e.message : String(e)}` })
+        }
+      } else if (options.optional !== true) {
+        return yield* new BadRequest({ detail: "a JSON request body is required" })
+      }
+      if (typeof json !== "object" || json === null || Array.isArray(json)) {
+        return yield* new BadRequest({ detail: "request body must be a JSON object" })
+      }
+      const decoded = decode(json)
+      return Either.isRight(decoded) ? decoded.right : yield* new BadRequest({ detail: formatIssues(decoded.left) })
+    })
+}
