@@ -11,6 +11,7 @@ import { ConfigError, Console, Context, Effect, Layer, Option } from "effect"
 import { OrchestratorLive } from "./actors/Orchestrator.js"
 import { ConnectKrane } from "./adapters/krane/ConnectKrane.js"
 import { startKraneLocal } from "./adapters/krane/local/KraneLocalServer.js"
+import { Gateway } from "./adapters/gateway/Gateway.js"
 import { ApiServer } from "./api/server.js"
 import { orchestratorSettings } from "./config.js"
 import { Nats } from "./eventstore/Nats.js"
@@ -40,18 +41,19 @@ const databaseUrlFor = (given: Option.Option<string>, dataDir: string) =>
       startPostgresServer({ dataDir: join(dataDir, "postgres"), port: localPorts.postgres }).pipe(Effect.map((server) => server.url))
   })
 
-const kraneUrlFor = (given: Option.Option<string>, dataDir: string) =>
+const kraneUrlFor = (given: Option.Option<string>, dataDir: string, port: number) =>
   Option.match(given, {
     onSome: Effect.succeed,
     onNone: () =>
-      startKraneLocal({ dataDir: join(dataDir, "krane-local"), port: localPorts.kraneLocal, cwd: projectRoot }).pipe(
+      startKraneLocal({ dataDir: join(dataDir, "krane-local"), port, cwd: projectRoot }).pipe(
         Effect.map((server) => server.url)
       )
   })
 
-const banner = (urls: { api: string; nats: string; database: string; krane: string; runFile: string }) => `
+const banner = (urls: { api: string; gateway: string; nats: string; database: string; krane: string; runFile: string }) => `
 Berth is running.
   status API   ${urls.api}   (OpenAPI: ${urls.api}/openapi.json, docs: ${urls.api}/docs)
+  gateway      ${urls.gateway}   (routes by Host: curl ${urls.gateway.replace("127.0.0.1", "hello-acme.berth.localhost")}/)
   NATS         ${urls.nats}   (commands: berth.cmd.<projectId>, events: berth.evt.<projectId>)
   PostgreSQL   ${urls.database}
   Krane        ${urls.krane}
@@ -72,13 +74,15 @@ const program = Effect.gen(function* () {
 
   const natsUrl = yield* natsUrlFor(config.natsUrl, dataDir)
   const databaseUrl = yield* databaseUrlFor(config.databaseUrl, dataDir)
-  const kraneUrl = yield* kraneUrlFor(config.kraneUrl, dataDir)
+  const kraneUrl = yield* kraneUrlFor(config.kraneUrl, dataDir, config.kraneLocalPort)
   const apiPort = yield* choosePort(config.apiPort, "status API")
+  const gatewayPort = yield* choosePort(config.gatewayPort, "gateway")
 
   const berth = Layer.mergeAll(
     OrchestratorLive(settings),
     Projector.layer(),
-    ApiServer.layer({ port: apiPort, host: config.apiHost })
+    ApiServer.layer({ port: apiPort, host: config.apiHost }),
+    Gateway.layer({ port: gatewayPort, host: config.gatewayHost })
   ).pipe(Layer.provide(ConnectKrane.layer(kraneUrl)), Layer.provide(Nats.layer(natsUrl)), Layer.provide(Database.layer(databaseUrl)))
   const context = yield* Layer.build(berth)
 
@@ -91,12 +95,13 @@ const program = Effect.gen(function* () {
   }
 
   const api = `http://${config.apiHost}:${apiPort}`
+  const gateway = Context.get(context, Gateway).url
   const runFile = join(dataDir, "run.json")
   yield* Effect.acquireRelease(
-    Effect.sync(() => writeFileSync(runFile, JSON.stringify({ api, natsUrl, databaseUrl, kraneUrl }, null, 2))),
+    Effect.sync(() => writeFileSync(runFile, JSON.stringify({ api, gateway, natsUrl, databaseUrl, kraneUrl }, null, 2))),
     () => Effect.sync(() => rmSync(runFile, { force: true }))
   )
-  yield* Console.log(banner({ api, nats: natsUrl, database: databaseUrl, krane: kraneUrl, runFile }))
+  yield* Console.log(banner({ api, gateway, nats: natsUrl, database: databaseUrl, krane: kraneUrl, runFile }))
   return yield* Effect.never
 })
 

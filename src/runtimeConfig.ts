@@ -10,6 +10,10 @@ export interface RuntimeConfig {
   readonly kraneUrl: Option.Option<string>
   readonly apiPort: number
   readonly apiHost: string
+  readonly gatewayPort: number
+  readonly gatewayHost: string
+  /** Preferred port of the krane-local Berth starts when KRANE_URL is not given. */
+  readonly kraneLocalPort: number
   readonly dataDir: string
 }
 
@@ -29,8 +33,11 @@ export const runtimeConfig: Config.Config<RuntimeConfig> = Config.all({
   kraneUrl: url("KRANE_URL", ["http://", "https://"]),
   apiPort: Config.port("BERTH_API_PORT").pipe(Config.withDefault(8787)),
   apiHost: Config.string("BERTH_API_HOST").pipe(Config.withDefault("127.0.0.1")),
+  gatewayPort: Config.port("BERTH_GATEWAY_PORT").pipe(Config.withDefault(8788)),
+  gatewayHost: Config.string("BERTH_GATEWAY_HOST").pipe(Config.withDefault("127.0.0.1")),
+  kraneLocalPort: Config.port("BERTH_KRANE_LOCAL_PORT").pipe(Config.withDefault(7070)),
   dataDir: Config.string("BERTH_DATA_DIR").pipe(Config.withDefault(".berth"))
 })
 
 /** Preferred ports for the servers Berth starts itself; taken ports fall back to free ones. */
-export const localPorts = { nats: 4322, postgres: 5442, kraneLocal: 7070 } as const
+export const localPorts = { nats: 4322, postgres: 5442 } as const

@@ -13,6 +13,10 @@ const projectRoot = fileURLToPath(new URL("../..", import.meta.url))
 
 export interface BerthProcess {
   readonly api: string
+  /** The gateway's base URL: send requests here with the Host header of a deployment's hostname. */
+  readonly gateway: string
+  /** krane-local's URL (when Berth runs its own, i.e. without KRANE_URL). */
+  readonly krane: string
   readonly output: () => string
   readonly kill: (signal?: NodeJS.Signals) => Promise<number | null>
 }
@@ -28,18 +32,29 @@ export const freeTcpPort = () =>
     })
   })
 
+/** Without KRANE_URL, Berth runs its own krane-local (real processes). */
 export const startBerth = async (env: {
   readonly NATS_URL: string
   readonly DATABASE_URL: string
-  readonly KRANE_URL: string
-  readonly [key: string]: string
+  readonly KRANE_URL?: string
+  readonly [key: string]: string | undefined
 }): Promise<BerthProcess> => {
   const port = await freeTcpPort()
+  const gatewayPort = await freeTcpPort()
+  const kranePort = await freeTcpPort()
   const dataDir = mkdtempSync(join(tmpdir(), "berth-e2e-"))
   let output = ""
   const child: ChildProcess = spawn(join(projectRoot, "node_modules/.bin/tsx"), ["src/main.ts"], {
     cwd: projectRoot,
-    env: { ...process.env, BERTH_API_PORT: String(port), BERTH_DATA_DIR: dataDir, BERTH_POLL_INTERVAL: "50 millis", ...env },
+    env: {
+      ...process.env,
+      BERTH_API_PORT: String(port),
+      BERTH_GATEWAY_PORT: String(gatewayPort),
+      BERTH_KRANE_LOCAL_PORT: String(kranePort),
+      BERTH_DATA_DIR: dataDir,
+      BERTH_POLL_INTERVAL: "50 millis",
+      ...env
+    },
     stdio: ["ignore", "pipe", "pipe"]
   })
   child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()))
@@ -54,6 +69,8 @@ export const startBerth = async (env: {
   }
   return {
     api: `http://127.0.0.1:${port}`,
+    gateway: `http://127.0.0.1:${gatewayPort}`,
+    krane: `http://127.0.0.1:${kranePort}`,
     output: () => output,
     kill: async (signal = "SIGTERM") => {
       if (child.exitCode === null) child.kill(signal)

@@ -1,8 +1,10 @@
 /**
  * krane-local's server: krane.v1.DeploymentService as Connect unary JSON on node:http, running
  * deployments as local processes through a ProcessDriver. Owns request validation and the mapping
- * between wire messages and the driver. `startKraneLocal` is the scoped resource: closing its scope
- * closes the server and stops every process it started.
+ * between wire messages and the driver. `startKraneLocal` is the scoped resource: starting it
+ * restores the deployments recorded in its data dir (adopting processes a crashed run left behind);
+ * closing its scope closes the server and stops every process, keeping the deployments recorded so
+ * the next start runs them again.
  */
 import { mkdirSync } from "node:fs"
 import { createServer, type Server } from "node:http"
@@ -31,14 +33,19 @@ export interface KraneLocalOptions {
   readonly port?: number
   /** Default 127.0.0.1. */
   readonly host?: string
-  /** Instance logs live under `<dataDir>/logs`. Created when missing. */
+  /** Instance logs live under `<dataDir>/logs`, the recorded deployments in `<dataDir>/state.json`. Created when missing. */
   readonly dataDir: string
   /** HTTP path probed for readiness; default "/". */
   readonly healthPath?: string
   /** SIGTERM-to-SIGKILL grace when stopping an instance; default 5000. */
   readonly gracePeriodMs?: number
-  /** Working directory of the processes; default process.cwd(). */
+  /** Working directory of new deployments' processes; default process.cwd(). */
   readonly cwd?: string
+  /**
+   * Default true. false: closing the scope leaves every process running and the state file as it
+   * was, as if krane-local had crashed. Only for tests of restart reconciliation.
+   */
+  readonly stopChildrenOnClose?: boolean
 }
 
 export interface KraneLocal {
@@ -160,7 +167,7 @@ const close = (server: Server): Effect.Effect<void> =>
     server.close(() => resume(Effect.void))
   })
 
-/** Starts krane-local; the scope's release closes the server, then stops every process it started. */
+/** Starts krane-local; the scope's release closes the server, then stops every process (see stopChildrenOnClose). */
 export const startKraneLocal = (options: KraneLocalOptions): Effect.Effect<KraneLocal, KraneLocalError, Scope.Scope> =>
   Effect.gen(function* () {
     const host = options.host ?? "127.0.0.1"
@@ -173,7 +180,13 @@ export const startKraneLocal = (options: KraneLocalOptions): Effect.Effect<Krane
       catch: (cause) => new KraneLocalError({ message: `cannot create data dir ${dataDir}: ${describeCause(cause)}` })
     })
 
-    const driver = yield* makeProcessDriver({ dataDir, healthPath, gracePeriodMs: options.gracePeriodMs, cwd: options.cwd })
+    const driver = yield* makeProcessDriver({
+      dataDir,
+      healthPath,
+      gracePeriodMs: options.gracePeriodMs,
+      cwd: options.cwd,
+      stopChildrenOnClose: options.stopChildrenOnClose
+    })
     // Requests run as fibers of this scope: closing it interrupts any still in flight.
     const runFork = yield* FiberSet.makeRuntime<never>()
     const server = createServer(connectListener(routes(driver), (effect) => void runFork(effect)))

@@ -1,146 +1,162 @@
 /**
- * One krane-local instance: a child process running a deployment's command on its own port, its
- * output appended to a log file. Owns spawning, the HTTP health probe, stopping (SIGTERM to the
- * process group, SIGKILL after a grace period) and the status the instance reports.
- * Deciding when to probe, stop or (later) restart belongs to ProcessDriver.
+ * One krane-local instance: a stable id (and, while it stays free, port) across the processes that
+ * run it. `supervise` health-checks the current process (PENDING until it answers, RUNNING while it
+ * does) and, after an exit nobody asked for, restarts it with exponential backoff (200 ms doubling
+ * to 10 s; reset once it has been RUNNING for 30 s), PENDING meanwhile. A command that cannot start
+ * at all (ENOENT) backs off the same way. TERMINATING once stopped for good.
  */
-import { spawn } from "node:child_process"
-import { closeSync, openSync, writeSync } from "node:fs"
-import { get } from "node:http"
-import { Deferred, Duration, Effect, Exit, FiberId, Option } from "effect"
+import { Deferred, Duration, Effect, Either, Exit, FiberId } from "effect"
 import type { InstanceStatus } from "../Krane.js"
+import { probeHealth } from "./HealthProbe.js"
+import type { InstanceProcess } from "./InstanceProcess.js"
+import { describeCause, type KraneLocalError } from "./KraneLocalError.js"
 
-export interface InstanceSpec {
+export const RESTART_BACKOFF = {
+  initial: Duration.millis(200),
+  max: Duration.seconds(10),
+  /** Running (healthy) this long forgives earlier crashes: the next restart waits `initial` again. */
+  resetAfter: Duration.seconds(30)
+} as const
+
+/** Wait before the restart following `failures` consecutive ones. */
+export const restartDelay = (failures: number): Duration.Duration =>
+  Duration.min(Duration.times(RESTART_BACKOFF.initial, 2 ** Math.min(failures, 30)), RESTART_BACKOFF.max)
+
+const PROBE_UNTIL_READY = Duration.millis(200)
+const PROBE_WHEN_READY = Duration.seconds(2)
+
+export interface InstanceHooks {
+  readonly healthPath: string
+  /** Starts a process on `port`, `restarts` being this instance's restart count; throws when it cannot even be attempted. */
+  readonly spawn: (port: number, restarts: number) => InstanceProcess
+  /** The port for the next process: `current` while it is free, else a newly reserved one. */
+  readonly portFor: (current: number) => Effect.Effect<number, KraneLocalError>
+  /** The instance's process or port changed: time to record it. */
+  readonly changed: Effect.Effect<void>
+}
+
+export interface InstanceInit {
   /** `<deploymentId>-<n>` */
   readonly id: string
-  readonly command: readonly [string, ...Array<string>]
-  readonly env: Readonly<Record<string, string>>
-  readonly port: number
-  readonly cwd: string
   readonly logFile: string
+  readonly port: number
+  readonly restarts: number
+  /** Its process, spawned or adopted; undefined: `supervise` starts one (on `port` when free). */
+  readonly process: InstanceProcess | undefined
+  readonly hooks: InstanceHooks
 }
 
 export interface LocalInstance {
   readonly id: string
-  readonly port: number
+  readonly port: () => number
   /** 127.0.0.1:<port> */
-  readonly address: string
-  readonly pid: number | undefined
-  readonly logFile: string
-  /** Completes with how the process ended: exit code, signal, or why it could not start. */
-  readonly exited: Deferred.Deferred<string>
-  /** PENDING until healthy, RUNNING while healthy, TERMINATING once stopping, UNSPECIFIED after an unasked exit. */
+  readonly address: () => string
+  /** The running process's pid; undefined between processes and once stopped. */
+  readonly pid: () => number | undefined
+  readonly startedAt: () => string | undefined
+  readonly restarts: () => number
   readonly status: () => InstanceStatus
-  /** True while the process runs and nobody asked it to stop: worth health-checking. */
-  readonly isLive: () => boolean
-  /** Records a health verdict; answers whether it changed the instance's readiness. */
-  readonly setHealthy: (healthy: boolean) => boolean
-  /** SIGTERM, then SIGKILL after graceMs; done once the process has exited. Idempotent. */
+  /** Health checks and restarts until the instance is stopped; run it as a fiber. */
+  readonly supervise: Effect.Effect<void>
+  /** No more restarts; SIGTERM, then SIGKILL after graceMs; done once the process has exited. Idempotent. */
   readonly stop: (graceMs: number) => Effect.Effect<void>
 }
 
-/** Each child leads its own process group, so a stop reaches whatever it spawned (npm -> sh -> node) and Ctrl-C on our terminal reaches only us. */
-const PROCESS_GROUPS = process.platform !== "win32"
-const KILL_WAIT = Duration.seconds(5)
-
-/** Starts the process. Throws when it cannot even be attempted (log file unwritable); a failed spawn shows up as `exited`. */
-export const spawnInstance = (spec: InstanceSpec): LocalInstance => {
-  const exited = Deferred.unsafeMake<string>(FiberId.none)
-  let exitedWith: string | undefined
-  let stopping = false
+export const makeLocalInstance = (init: InstanceInit): LocalInstance => {
+  const { hooks } = init
+  let current = init.process
+  let port = init.port
+  let restarts = init.restarts
   let healthy = false
-  const ended = (how: string) => {
-    exitedWith ??= how
-    Deferred.unsafeDone(exited, Exit.succeed(exitedWith))
-  }
+  let runningSince: number | undefined
+  let stopping = false
+  const stopRequested = Deferred.unsafeMake<void>(FiberId.none)
+  const address = () => `127.0.0.1:${port}`
+  const running = () => current !== undefined && !current.hasExited()
 
-  const [file, ...args] = spec.command
-  const fd = openSync(spec.logFile, "a")
-  try {
-    writeSync(fd, `--- ${new Date().toISOString()} ${spec.id} on port ${spec.port}: ${spec.command.join(" ")}\n`)
-    const child = spawn(file, args, {
-      cwd: spec.cwd,
-      env: { ...process.env, ...spec.env, PORT: String(spec.port) },
-      stdio: ["ignore", fd, fd],
-      detached: PROCESS_GROUPS
-    })
-    // `on`, not `once`: an unheard second "error" event would crash krane-local.
-    child.on("error", (error) => ended(`could not start: ${error.message}`))
-    child.once("exit", (code, signal) => ended(signal === null ? `exit code ${code ?? "?"}` : `signal ${signal}`))
-
-    const pid = child.pid
-    const signal = (sig: NodeJS.Signals): void => {
-      if (pid === undefined || exitedWith !== undefined) return
-      try {
-        if (PROCESS_GROUPS) process.kill(-pid, sig)
-        else child.kill(sig)
-      } catch {
-        child.kill(sig)
+  const watchHealth = (process: InstanceProcess): Effect.Effect<never> =>
+    Effect.gen(function* () {
+      if (!stopping && !process.hasExited()) {
+        const verdict = yield* probeHealth(process.port, hooks.healthPath)
+        if (!stopping && !process.hasExited() && verdict !== healthy) {
+          healthy = verdict
+          runningSince = verdict ? Date.now() : undefined
+          yield* verdict
+            ? Effect.logInfo(`instance is ready at ${address()}`)
+            : Effect.logWarning(`instance stopped answering ${hooks.healthPath}`)
+        }
       }
-    }
+      yield* Effect.sleep(healthy ? PROBE_WHEN_READY : PROBE_UNTIL_READY)
+    }).pipe(Effect.forever)
 
-    const awaitExit = Effect.interruptible(Deferred.await(exited))
-    const stop = (graceMs: number): Effect.Effect<void> =>
-      Effect.gen(function* () {
-        stopping = true
-        if (exitedWith !== undefined) return
-        signal("SIGTERM")
-        // `interruptible`: a timeout works by interrupting the wait, and a caller in an uninterruptible
-        // region (a scope's release) would otherwise make the wait outlast the grace period.
-        const gone = yield* awaitExit.pipe(Effect.timeoutOption(Duration.millis(graceMs)))
-        if (Option.isSome(gone)) return
-        yield* Effect.logWarning(`${spec.id} did not exit within ${graceMs} ms of SIGTERM; sending SIGKILL`)
-        signal("SIGKILL")
-        const killed = yield* awaitExit.pipe(Effect.timeoutOption(KILL_WAIT))
-        if (Option.isNone(killed)) yield* Effect.logError(`${spec.id} (pid ${pid}) is still running after SIGKILL`)
-      })
+  /** Runs the current process until it exits; answers how it ended. */
+  const watch = (process: InstanceProcess): Effect.Effect<string> =>
+    Effect.raceFirst(process.awaitExit, watchHealth(process)).pipe(
+      Effect.ensuring(Effect.sync(() => (healthy = false))),
+      Effect.annotateLogs({ pid: String(process.pid ?? "none") })
+    )
 
-    return {
-      id: spec.id,
-      port: spec.port,
-      address: `127.0.0.1:${spec.port}`,
-      pid,
-      logFile: spec.logFile,
-      exited,
-      status: () => (stopping ? "TERMINATING" : exitedWith !== undefined ? "UNSPECIFIED" : healthy ? "RUNNING" : "PENDING"),
-      isLive: () => !stopping && exitedWith === undefined,
-      setHealthy: (verdict) => {
-        const changed = verdict !== healthy
-        healthy = verdict
-        return changed
-      },
-      stop
+  /** Starts the next process; answers why it could not, leaving `current` undefined. */
+  const respawn: Effect.Effect<string | undefined> = Effect.gen(function* () {
+    current = undefined
+    const chosen = yield* Effect.either(hooks.portFor(port))
+    if (Either.isLeft(chosen)) return chosen.left.message
+    port = chosen.right
+    // Checked in the same synchronous step as the spawn: a stop either sees the process or prevents it.
+    if (stopping) return undefined
+    try {
+      current = hooks.spawn(port, restarts)
+    } catch (cause) {
+      return `could not start: ${describeCause(cause)}`
     }
-  } finally {
-    // The child holds its own copy of the descriptor.
-    closeSync(fd)
+    yield* hooks.changed
+    return undefined
+  })
+
+  const supervise: Effect.Effect<void> = Effect.gen(function* () {
+    let failures = 0
+    // No process yet (restored from the state file): start one straight away.
+    let how = current === undefined ? yield* respawn : undefined
+    for (;;) {
+      if (current !== undefined) {
+        const process = current
+        how = yield* watch(process)
+        const ranFor = runningSince === undefined ? 0 : Date.now() - runningSince
+        runningSince = undefined
+        if (stopping) return yield* Effect.logInfo(`instance stopped (${how})`)
+        process.killLeftovers()
+        yield* hooks.changed
+        if (ranFor >= Duration.toMillis(RESTART_BACKOFF.resetAfter)) failures = 0
+      }
+      if (stopping) return
+      const delay = restartDelay(failures)
+      failures += 1
+      restarts += 1
+      yield* Effect.logWarning(
+        `instance ended (${how ?? "unknown"}); restart #${restarts} in ${Duration.format(delay)}; its output is in ${init.logFile}`
+      )
+      yield* Effect.raceFirst(Effect.sleep(delay), Deferred.await(stopRequested))
+      if (stopping) return
+      how = yield* respawn
+    }
+  }).pipe(Effect.annotateLogs({ instance: init.id }))
+
+  const stop = (graceMs: number): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      stopping = true
+      Deferred.unsafeDone(stopRequested, Exit.void)
+      return current === undefined ? Effect.void : current.stop(graceMs)
+    })
+
+  return {
+    id: init.id,
+    port: () => port,
+    address,
+    pid: () => (running() ? current?.pid : undefined),
+    startedAt: () => (running() ? current?.startedAt : undefined),
+    restarts: () => restarts,
+    status: () => (stopping ? "TERMINATING" : running() && healthy ? "RUNNING" : "PENDING"),
+    supervise,
+    stop
   }
 }
-
-/**
- * GET http://127.0.0.1:<port><path>: healthy when anything below 500 answers in time. No keep-alive
- * (agent: false, connection: close) so we never hold an idle socket that would delay the app's own
- * graceful `server.close()`.
- */
-export const probeHealth = (port: number, path: string, timeoutMs = 1_000): Effect.Effect<boolean> =>
-  Effect.async<boolean>((resume) => {
-    let settled = false
-    const settle = (healthy: boolean) => {
-      if (settled) return
-      settled = true
-      resume(Effect.succeed(healthy))
-    }
-    const request = get(
-      { host: "127.0.0.1", port, path, agent: false, headers: { connection: "close" }, timeout: timeoutMs },
-      (response) => {
-        settle((response.statusCode ?? 500) < 500)
-        response.destroy()
-      }
-    )
-    request.on("timeout", () => request.destroy(new Error("health check timed out")))
-    request.on("error", () => settle(false))
-    return Effect.sync(() => {
-      settled = true
-      request.destroy()
-    })
-  })

@@ -2,6 +2,7 @@
  * krane-local on its own: `tsx src/adapters/krane/local/main.ts`. Reads KRANE_LOCAL_PORT (default
  * 7070; 0 = any free port), KRANE_LOCAL_DATA (default .berth/krane-local) and KRANE_LOCAL_HEALTH_PATH
  * (default /), prints its URL, and on Ctrl-C (SIGINT/SIGTERM) stops every process it started, then exits.
+ * The deployments stay recorded in the data dir: the next start runs them again.
  */
 import { resolve } from "node:path"
 import { NodeRuntime } from "@effect/platform-node"

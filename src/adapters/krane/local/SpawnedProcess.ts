@@ -1,0 +1,71 @@
+/**
+ * Spawns an instance's process: the deployment's command on its port (PORT), with the deployment's
+ * env and the ownership marker, leading its own process group (detached, so it outlives a crashed
+ * krane-local and can be adopted), its output appended to the instance's log file.
+ */
+import { spawn } from "node:child_process"
+import { closeSync, openSync, writeSync } from "node:fs"
+import { Deferred, Exit, FiberId } from "effect"
+import { PROCESS_GROUPS, gracefulStop, killGroupRemains, signalGroup, type InstanceProcess } from "./InstanceProcess.js"
+import { MARKER_VAR } from "./ProcTable.js"
+
+export interface SpawnSpec {
+  /** `<deploymentId>-<n>` */
+  readonly id: string
+  readonly command: readonly [string, ...Array<string>]
+  readonly env: Readonly<Record<string, string>>
+  readonly port: number
+  readonly cwd: string
+  readonly logFile: string
+  /** Value of BERTH_KRANE_INSTANCE: proves the process ours when krane-local restarts. */
+  readonly marker: string
+  /** How many times this instance was restarted before; noted in the log file. */
+  readonly restarts: number
+}
+
+/** Starts the process. Throws when it cannot even be attempted (log file unwritable); a failed spawn (ENOENT) shows up as an exit. */
+export const spawnProcess = (spec: SpawnSpec): InstanceProcess => {
+  const exited = Deferred.unsafeMake<string>(FiberId.none)
+  let exitedWith: string | undefined
+  const ended = (how: string) => {
+    exitedWith ??= how
+    Deferred.unsafeDone(exited, Exit.succeed(exitedWith))
+  }
+
+  const [file, ...args] = spec.command
+  const fd = openSync(spec.logFile, "a")
+  try {
+    const restart = spec.restarts > 0 ? ` (restart #${spec.restarts})` : ""
+    writeSync(fd, `--- ${new Date().toISOString()} ${spec.id} on port ${spec.port}${restart}: ${spec.command.join(" ")}\n`)
+    const child = spawn(file, args, {
+      cwd: spec.cwd,
+      env: { ...process.env, ...spec.env, PORT: String(spec.port), [MARKER_VAR]: spec.marker },
+      stdio: ["ignore", fd, fd],
+      detached: PROCESS_GROUPS
+    })
+    // `on`, not `once`: an unheard second "error" event would crash krane-local.
+    child.on("error", (error) => ended(`could not start: ${error.message}`))
+    child.once("exit", (code, signal) => ended(signal === null ? `exit code ${code ?? "?"}` : `signal ${signal}`))
+
+    const pid = child.pid
+    const signal = (sig: NodeJS.Signals): void => {
+      if (pid !== undefined && exitedWith === undefined) signalGroup(pid, sig)
+    }
+    const hasExited = () => exitedWith !== undefined
+    const awaitExit = Deferred.await(exited)
+    return {
+      pid,
+      port: spec.port,
+      startedAt: new Date().toISOString(),
+      hasExited,
+      awaitExit,
+      stop: gracefulStop(spec.id, { pid, hasExited, awaitExit }, signal),
+      killLeftovers: () => {
+        if (pid !== undefined) killGroupRemains(pid)
+      }
+    }
+  } finally {
+    // The child holds its own copy of the descriptor.
+    closeSync(fd)
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * Fixtures for the gateway tests: real upstream HTTP servers (answering who they are and what they
+ * saw, echoing bodies and upgrades), a port nothing listens on, a raw HTTP client that sets Host,
+ * and route tables written straight into the `berth_routes` KV bucket in the RoutingService's shape.
+ */
+import { createHash } from "node:crypto"
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http"
+import { createServer as createNetServer, type AddressInfo, type Socket } from "node:net"
+import type { JetStreamManager } from "@nats-io/jetstream"
+import { Kvm, type KV } from "@nats-io/kv"
+import { Context, Effect, Layer } from "effect"
+import type { StoredRouteTable } from "../../../src/adapters/routing/RoutingService.js"
+import { startGateway, type GatewayAddress, type GatewayOptions } from "../../../src/adapters/gateway/proxy/GatewayServer.js"
+import { Nats } from "../../../src/eventstore/Nats.js"
+import { buckets } from "../../../src/eventstore/subjects.js"
+
+export interface SeenRequest {
+  readonly method: string
+  readonly url: string
+  readonly headers: IncomingHttpHeaders
+}
+
+export interface Upstream {
+  readonly name: string
+  readonly address: string
+  readonly seen: ReadonlyArray<SeenRequest>
+  close(): Promise<void>
+}
+
+/** What an upstream answers to a plain request (JSON). */
+export interface Answer {
+  readonly name: string
+  readonly method: string
+  readonly url: string
+  readonly headers: IncomingHttpHeaders
+  readonly bodyBytes: number
+  readonly bodySha256: string
+}
+
+/**
+ * An instance: `/echo` streams the request body back as it arrives, `?delay=<ms>` answers late, any
+ * other request is answered with an Answer; an upgrade gets a 101 and its bytes echoed.
+ */
+export const startUpstream = async (name: string): Promise<Upstream> => {
+  const seen: Array<SeenRequest> = []
+  const sockets = new Set<Socket>()
+  const server = createServer((request, response) => {
+    seen.push({ method: request.method ?? "", url: request.url ?? "", headers: request.headers })
+    const url = new URL(request.url ?? "/", "http://upstream")
+    if (url.pathname === "/echo") {
+      response.writeHead(200, { "content-type": "application/octet-stream", "x-upstream": name })
+      request.pipe(response)
+      return
+    }
+    const hash = createHash("sha256")
+    let bytes = 0
+    request.on("data", (chunk: Buffer) => {
+      bytes += chunk.length
+      hash.update(chunk)
+    })
+    request.on("end", () => {
+      const answer: Answer = {
+        name,
+        method: request.method ?? "",
+        url: request.url ?? "",
+        headers: request.headers,
+        bodyBytes: bytes,
+        bodySha256: hash.digest("hex")
+      }
+      setTimeout(
+        () => response.writeHead(200, { "content-type": "application/json", "x-upstream": name }).end(JSON.stringify(answer)),
+        Number(url.searchParams.get("delay") ?? "0")
+      )
+    })
+  })
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket)
+    socket.once("close", () => sockets.delete(socket))
+  })
+  server.on("upgrade", (request, socket: Socket, head: Buffer) => {
+    seen.push({ method: request.method ?? "", url: request.url ?? "", headers: request.headers })
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-Upstream: ${name}\r\n\r\n`)
+    if (head.length > 0) socket.write(head)
+    socket.pipe(socket)
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  const { port } = server.address() as AddressInfo
+  return {
+    name,
+    address: `127.0.0.1:${port}`,
+    seen,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy()
+        server.close(() => resolve())
+      })
+  }
+}
+
+/** host:port of a port that was free a moment ago: connections to it are refused. */
+export const refusedAddress = async (): Promise<string> => {
+  const server = createNetServer()
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return `127.0.0.1:${port}`
+}
+
+/** An instance that accepts connections, reads the request and resets the connection; counts them. */
+export const startResetter = async (): Promise<{ readonly address: string; readonly connections: () => number; close(): Promise<void> }> => {
+  let connections = 0
+  const server = createNetServer((socket) => {
+    connections++
+    socket.once("data", () => socket.resetAndDestroy())
+    socket.on("error", () => {})
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  const { port } = server.address() as AddressInfo
+  return {
+    address: `127.0.0.1:${port}`,
+    connections: () => connections,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+}
+
+export interface Reply {
+  readonly status: number
+  readonly headers: IncomingHttpHeaders
+  readonly body: Buffer
+  json<T>(): T
+}
+
+/** One request on a fresh connection, with the Host given. */
+export const call = (
+  baseUrl: string,
+  host: string,
+  options: { readonly method?: string; readonly path?: string; readonly body?: Buffer | string; readonly headers?: OutgoingHttpHeaders } = {}
+): Promise<Reply> =>
+  new Promise((resolve, reject) => {
+    const url = new URL(options.path ?? "/", baseUrl)
+    const outgoing = httpRequest(url, { method: options.method ?? "GET", headers: { ...options.headers, host }, agent: false }, (response) => {
+      const chunks: Array<Buffer> = []
+      response.on("data", (chunk: Buffer) => chunks.push(chunk))
+      response.on("error", reject)
+      response.on("end", () => {
+        const body = Buffer.concat(chunks)
+        resolve({ status: response.statusCode ?? 0, headers: response.headers, body, json: <T>() => JSON.parse(body.toString("utf8")) as T })
+      })
+    })
+    outgoing.on("error", reject)
+    outgoing.end(options.body)
+  })
+
+export const callEffect = (...args: Parameters<typeof call>) => Effect.promise(() => call(...args))
+
+/** Writes a project's route table: hostname -> deploymentId, deploymentId -> addresses. */
+export const putTable = (
+  kv: KV,
+  projectId: string,
+  hosts: Readonly<Record<string, string>>,
+  upstreams: Readonly<Record<string, ReadonlyArray<string>>>,
+  basedOnVersion = 1
+) => {
+  const table: StoredRouteTable = {
+    projectId,
+    basedOnVersion,
+    routes: Object.fromEntries(
+      Object.entries(hosts).map(([hostname, deploymentId]) => [hostname, { deploymentId, sticky: "live", environmentId: "env_prod" }])
+    ),
+    upstreams
+  }
+  return Effect.promise(() => kv.put(projectId, JSON.stringify(table)))
+}
+
+export interface GatewayFixture {
+  readonly gateway: GatewayAddress
+  readonly kv: KV
+  readonly jsm: JetStreamManager
+}
+
+/** A NATS connection and a gateway on a free port, both for the life of the test's scope. */
+export const gatewayFixture = (natsUrl: string, options: Partial<GatewayOptions> = {}) =>
+  Effect.gen(function* () {
+    const context = yield* Layer.build(Nats.layer(natsUrl))
+    const { nc, jsm } = Context.get(context, Nats)
+    const kv = yield* Effect.promise(() => new Kvm(nc).create(buckets.routes, { history: 5 }))
+    const gateway = yield* startGateway({ port: 0, host: "127.0.0.1", ...options }).pipe(Effect.provide(context))
+    return { gateway, kv, jsm } satisfies GatewayFixture
+  })
+
+/** Retries `probe` every 25 ms until it holds (up to `withinMs`); returns the time it took. */
+export const waitUntil = (probe: Effect.Effect<boolean>, withinMs: number) =>
+  Effect.gen(function* () {
+    const started = Date.now()
+    while (Date.now() - started < withinMs) {
+      if (yield* probe) return Date.now() - started
+      yield* Effect.sleep("25 millis")
+    }
+    return yield* Effect.die(new Error(`condition not met within ${withinMs} ms`))
+  })
+
+let counter = 0
+/** A project id and hostname no other test uses. */
+export const unique = (label: string) => {
+  counter++
+  const suffix = `${label}${counter}${Date.now().toString(36)}`
+  return { projectId: `proj_${suffix}`, host: `${suffix}.berth.localhost` }
+}
