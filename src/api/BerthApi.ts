@@ -8,7 +8,16 @@ import { Schema } from "effect"
 import { DeploymentId, ProjectId } from "../domain/ids.js"
 import { DeploymentPage, DeploymentView, EventPage, ProjectView } from "../projections/views.js"
 import { BadRequestProblem, ConflictProblem, NotFoundProblem, ServiceUnavailableProblem } from "./problems.js"
-import { CancelRequest, CommandAccepted, DeployRequest, PromoteRequest, RollbackAccepted, RollbackRequest } from "./requests.js"
+import {
+  CancelRequest,
+  CommandAccepted,
+  CreateProjectRequest,
+  DeployRequest,
+  ProjectAccepted,
+  PromoteRequest,
+  RollbackAccepted,
+  RollbackRequest
+} from "./requests.js"
 
 const ProjectIdPath = Schema.Struct({ projectId: Schema.String })
 const DeploymentIdPath = Schema.Struct({ deploymentId: Schema.String })
@@ -54,6 +63,20 @@ const optionalBody = (operation: Record<string, unknown>): Record<string, unknow
 }
 
 export class ProjectsGroup extends HttpApiGroup.make("projects")
+  .add(
+    HttpApiEndpoint.post("createProject", "/v1/projects")
+      .setPayload(CreateProjectRequest)
+      .addSuccess(ProjectAccepted, { status: 202 })
+      .addError(BadRequestProblem)
+      .addError(ConflictProblem)
+      .addError(ServiceUnavailableProblem)
+      .annotate(OpenApi.Summary, "Create a project: publish a CreateProject command")
+      .annotate(
+        OpenApi.Description,
+        `${asynchronous} 400 also for duplicate environment ids or slugs and more than one production environment; ` +
+          "409 when the project already exists."
+      )
+  )
   .add(
     HttpApiEndpoint.get("getProject", "/v1/projects/:projectId")
       .setPath(ProjectIdPath)

@@ -7,14 +7,23 @@
  */
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect, Option } from "effect"
-import type { Deploy } from "../domain/commands.js"
+import type { CreateProject, Deploy } from "../domain/commands.js"
 import { isTerminal } from "../domain/state.js"
 import { getDeployment, getDeploymentRef, getProject, listDeployments, listEvents } from "../projections/queries.js"
 import type { ProjectView } from "../projections/views.js"
 import { BerthApi } from "./BerthApi.js"
 import { BadRequest, Conflict, NotFound } from "./problems.js"
 import { newCommandId, newDeploymentId, publishCommand } from "./publish.js"
-import { CancelRequest, decodeBody, DeployRequest, links, PromoteRequest, RollbackRequest } from "./requests.js"
+import {
+  CancelRequest,
+  CreateProjectRequest,
+  decodeBody,
+  DeployRequest,
+  links,
+  projectLinks,
+  PromoteRequest,
+  RollbackRequest
+} from "./requests.js"
 
 const orNotFound = (detail: string) => <A, E, R>(self: Effect.Effect<Option.Option<A>, E, R>) =>
   Effect.flatMap(
@@ -34,6 +43,21 @@ const deploymentOf = (project: ProjectView, deploymentId: string, what = "deploy
     )
   )
 
+const duplicates = (values: ReadonlyArray<string>): Array<string> =>
+  [...new Set(values.filter((value, i) => values.indexOf(value) !== i))]
+
+/** What the decider would reject as invalid_input for certain (same messages), answered as a 400 before publishing. */
+const checkEnvironments = (environments: CreateProjectRequest["environments"]) => {
+  const ids = duplicates(environments.map((e) => e.id))
+  if (ids.length > 0) return Effect.fail(new BadRequest({ detail: `duplicate environment id: ${ids.join(", ")}` }))
+  const slugs = duplicates(environments.map((e) => e.slug))
+  if (slugs.length > 0) return Effect.fail(new BadRequest({ detail: `duplicate environment slug: ${slugs.join(", ")}` }))
+  return environments.filter((e) => e.kind === "production").length > 1
+    ? Effect.fail(new BadRequest({ detail: "a project has at most one production environment" }))
+    : Effect.void
+}
+
+const decodeCreateProject = decodeBody(CreateProjectRequest)
 const decodeDeploy = decodeBody(DeployRequest)
 const decodeRollback = decodeBody(RollbackRequest)
 const decodePromote = decodeBody(PromoteRequest)
@@ -41,6 +65,22 @@ const decodeCancel = decodeBody(CancelRequest, { optional: true })
 
 export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers) =>
   handlers
+    .handleRaw("createProject", ({ request }) =>
+      Effect.gen(function*() {
+        const { commandId: requestedCommandId, ...fields } = yield* decodeCreateProject(request)
+        yield* checkEnvironments(fields.environments)
+        if (Option.isSome(yield* Effect.orDie(getProject(fields.projectId)))) {
+          return yield* new Conflict({ detail: `project already exists: ${fields.projectId}` })
+        }
+        const command: CreateProject = { type: "CreateProject", commandId: requestedCommandId ?? newCommandId(), ...fields }
+        yield* publishCommand(command)
+        return {
+          commandId: command.commandId,
+          projectId: command.projectId,
+          status: "accepted" as const,
+          links: projectLinks(command.projectId)
+        }
+      }))
     .handle("getProject", ({ path }) => projectOrNotFound(path.projectId))
     .handle("listDeployments", ({ path, urlParams }) =>
       listDeployments(path.projectId, { limit: urlParams.limit, cursor: urlParams.cursor }).pipe(

@@ -5,12 +5,27 @@
  */
 import type { HttpServerRequest } from "@effect/platform"
 import { Effect, Either, ParseResult, Schema } from "effect"
-import { Deploy, DeploySource, GitInfo } from "../domain/commands.js"
+import { CreateProject, Deploy, DeploySource, GitInfo } from "../domain/commands.js"
 import { CommandId, DeploymentId, EnvironmentId } from "../domain/ids.js"
 import { BadRequest } from "./problems.js"
 
 /** Optional everywhere: the idempotency key of the published command, `cmd_<random>` when absent. */
 const commandIdField = Schema.optional(CommandId)
+
+export const CreateProjectRequest = Schema.Struct({
+  projectId: CreateProject.fields.projectId,
+  commandId: commandIdField,
+  workspace: CreateProject.fields.workspace,
+  slug: CreateProject.fields.slug,
+  apexDomain: CreateProject.fields.apexDomain,
+  defaultBranch: CreateProject.fields.defaultBranch,
+  openApiPath: CreateProject.fields.openApiPath,
+  environments: CreateProject.fields.environments
+}).annotations({
+  identifier: "CreateProjectRequest",
+  description: "A CreateProject command without type; commandId (cmd_…) is generated when absent"
+})
+export type CreateProjectRequest = typeof CreateProjectRequest.Type
 
 export const DeployRequest = Schema.Struct({
   deploymentId: Schema.optional(DeploymentId),
@@ -74,6 +89,22 @@ export const RollbackAccepted = Schema.Struct({
   targetDeploymentId: Schema.String
 }).annotations({ identifier: "RollbackAccepted", description: "The Rollback was published; Berth decides it asynchronously" })
 export type RollbackAccepted = typeof RollbackAccepted.Type
+
+export const ProjectAccepted = Schema.Struct({
+  commandId: Schema.String,
+  projectId: Schema.String,
+  status: acceptedFields.status,
+  links: Schema.Struct({
+    project: Schema.String.annotations({ description: "the project resource, once projected" }),
+    events: Links.fields.events
+  })
+}).annotations({ identifier: "ProjectAccepted", description: "The CreateProject was published; Berth decides it asynchronously" })
+export type ProjectAccepted = typeof ProjectAccepted.Type
+
+export const projectLinks = (projectId: string): ProjectAccepted["links"] => ({
+  project: `/v1/projects/${projectId}`,
+  events: `/v1/projects/${projectId}/events`
+})
 
 export const links = (projectId: string, deploymentId: string): CommandAccepted["links"] => ({
   deployment: `/v1/deployments/${deploymentId}`,

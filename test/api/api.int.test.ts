@@ -253,6 +253,7 @@ describe("status API", () => {
     expect(Object.keys(doc.paths).sort()).toEqual([
       "/v1/deployments/{deploymentId}",
       "/v1/deployments/{deploymentId}/cancel",
+      "/v1/projects",
       "/v1/projects/{projectId}",
       "/v1/projects/{projectId}/deployments",
       "/v1/projects/{projectId}/events",
@@ -268,8 +269,68 @@ describe("status API", () => {
     expect(Object.keys(deploy.responses).sort()).toEqual(["202", "400", "404", "409", "503"])
     expect(deploy.description).toContain("CommandRejected")
     expect(deploy.requestBody.required).toBe(true)
+    const create = doc.paths["/v1/projects"]?.["post"] as unknown as { responses: Record<string, unknown>; requestBody: { required: boolean } }
+    expect(Object.keys(create.responses).sort()).toEqual(["202", "400", "409", "503"])
+    expect(create.requestBody.required).toBe(true)
     const cancel = doc.paths["/v1/deployments/{deploymentId}/cancel"]?.["post"] as unknown as { requestBody: { required: boolean } }
     expect(cancel.requestBody.required).toBe(false)
+  })
+})
+
+describe("POST /v1/projects", () => {
+  const newProject = {
+    projectId: "proj_new",
+    workspace: "acme",
+    slug: "new",
+    apexDomain: "berth.localhost",
+    environments: [
+      { id: "env_new_prod", slug: "production", kind: "production" },
+      { id: "env_new_preview", slug: "preview", kind: "preview" }
+    ]
+  }
+
+  it("publishes a CreateProject with the given fields and answers 202", async () => {
+    const body = { ...newProject, commandId: "cmd_new_1", defaultBranch: "trunk", openApiPath: "/spec.json" }
+    const before = await commandCount()
+    const { status, body: answer } = await post("/v1/projects", body)
+    expect(status).toBe(202)
+    expect(answer).toEqual({
+      commandId: "cmd_new_1",
+      projectId: "proj_new",
+      status: "accepted",
+      links: { project: "/v1/projects/proj_new", events: "/v1/projects/proj_new/events" }
+    })
+    expect(await commandCount()).toBe(before + 1)
+    expect(await lastCommand("proj_new")).toEqual({ type: "CreateProject", ...body })
+  })
+
+  it("generates the command id when absent; the command is one the intake accepts", async () => {
+    const { status, body } = await post("/v1/projects", { ...newProject, projectId: "proj_new2" })
+    expect(status).toBe(202)
+    const { commandId } = body as { commandId: string }
+    expect(commandId).toMatch(/^cmd_[0-9a-f]{16}$/)
+    const command = await lastCommand("proj_new2")
+    expect(command).toEqual({ type: "CreateProject", commandId, ...newProject, projectId: "proj_new2" })
+    expect(Schema.decodeUnknownSync(Command)(command)).toMatchObject({ type: "CreateProject", projectId: "proj_new2" })
+  })
+
+  it("answers 409 for a project that exists and 400 for malformed bodies, publishing nothing", async () => {
+    await expectProblem(post("/v1/projects", { ...newProject, projectId }), 409, `project already exists: ${projectId}`)
+    await expectProblem(post("/v1/projects", { ...newProject, projectId: "proj.x" }), 400,
+      "projectId: must be 1-128 characters of A-Z a-z 0-9 _ -")
+    await expectProblem(post("/v1/projects", { ...newProject, slug: "Not A Slug" }), 400,
+      "slug: must be a lowercase DNS label: a-z 0-9 and inner hyphens, at most 63 characters")
+    await expectProblem(post("/v1/projects", { ...newProject, environments: [] }), 400, expect.stringMatching(/^environments: /))
+    const [prod, preview] = newProject.environments
+    await expectProblem(post("/v1/projects", { ...newProject, environments: [prod, { ...preview, id: prod?.id }] }), 400,
+      "duplicate environment id: env_new_prod")
+    await expectProblem(post("/v1/projects", { ...newProject, environments: [prod, { ...preview, slug: "production" }] }), 400,
+      "duplicate environment slug: production")
+    await expectProblem(post("/v1/projects", { ...newProject, environments: [prod, { ...preview, kind: "production" }] }), 400,
+      "a project has at most one production environment")
+    await expectProblem(post("/v1/projects", { workspace: "acme" }), 400, expect.stringContaining("projectId: is missing"))
+    await expectProblem(post("/v1/projects", "{"), 400, expect.stringMatching(/^request body is not JSON: /))
+    await expectProblem(post("/v1/projects"), 400, "a JSON request body is required")
   })
 })
 

@@ -1,0 +1,31 @@
+/**
+ * `berth up`: runs Berth, exactly what `npm start` runs: the dependency pre-flight
+ * (scripts/ensure-deps.mjs), then src/main.ts, in this process. main.ts owns the process from there:
+ * its runtime handles Ctrl-C / SIGTERM (stopping everything it started) and sets the exit code.
+ */
+import { spawnSync } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { defineCommand } from "../command.js"
+
+const projectRoot = fileURLToPath(new URL("../../..", import.meta.url))
+
+export const up = defineCommand({
+  name: "up",
+  summary: "run Berth (what `npm start` runs): NATS, PostgreSQL, krane-local, orchestrator and status API",
+  usage: "[--rebuild-read-model]",
+  description: [
+    "Checks for (or installs) nats-server and PostgreSQL, then runs Berth in the foreground until Ctrl-C.",
+    "NATS_URL, DATABASE_URL and KRANE_URL use existing servers instead; see the README's Configuration."
+  ],
+  positionals: { min: 0, max: 0 },
+  options: {
+    "rebuild-read-model": { kind: "boolean", description: "empty the PostgreSQL read model and replay BERTH_EVENTS into it first" }
+  },
+  run: async () => {
+    const preflight = spawnSync(process.execPath, ["scripts/ensure-deps.mjs"], { cwd: projectRoot, stdio: "inherit" })
+    if (preflight.status !== 0) return preflight.status ?? 1
+    // main.ts reads its flags (--rebuild-read-model) from process.argv and runs until it is stopped.
+    await import("../../main.js")
+    return new Promise<number>(() => {})
+  }
+})
