@@ -59,9 +59,10 @@ Berth is running.
   Krane        ${urls.krane}
 
 Send a first command (in another terminal):
-  npm run send -- examples/commands/create-project.json
-  npm run send -- examples/commands/deploy.json --follow
-  curl -s ${urls.api}/v1/deployments/dep_hello_1
+  ./bin/berth project create proj_hello --workspace acme --apex berth.localhost
+  ./bin/berth deploy proj_hello --id dep_hello_1 --set APP_VERSION=v1 --wait -- node examples/hello/server.js
+  curl -s ${urls.gateway.replace("127.0.0.1", "hello-acme.berth.localhost")}/
+(or publish raw JSON to NATS: npm run send -- examples/commands/create-project.json)
 
 Ctrl-C stops everything Berth started. (Connection details: ${urls.runFile})
 `

@@ -23,7 +23,7 @@ import { now, percentile, until } from "../lib/stats.js"
 import { envelope, projectHistory } from "../lib/synthetic.js"
 import { watchEvents } from "../lib/watch.js"
 
-const W = "deploy storm"
+const W = process.env["BENCH_PROJECTOR"] === "1" ? "storm + projector" : "deploy storm"
 const encoder = new TextEncoder()
 
 runMain(async () => {

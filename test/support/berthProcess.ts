@@ -1,5 +1,5 @@
 /**
- * Runs Berth as a real process (`tsx src/main.ts`, what `npm start` runs) against given NATS,
+ * Runs Berth as a real process (`node --import tsx src/main.ts`, what `npm start` runs) against given NATS,
  * PostgreSQL and Krane URLs, so end-to-end tests can also kill it with SIGKILL.
  */
 import { spawn, type ChildProcess } from "node:child_process"
@@ -44,7 +44,7 @@ export const startBerth = async (env: {
   const kranePort = await freeTcpPort()
   const dataDir = mkdtempSync(join(tmpdir(), "berth-e2e-"))
   let output = ""
-  const child: ChildProcess = spawn(join(projectRoot, "node_modules/.bin/tsx"), ["src/main.ts"], {
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
     cwd: projectRoot,
     env: {
       ...process.env,
