@@ -26,7 +26,7 @@ export const size = (env: BenchEnv, full: number, quick: number): number => (env
  * streams), as on a fresh server. Each workload starts with this, so none sees another's data.
  */
 export const resetJetStream = async (natsUrl: string): Promise<void> => {
-  const nc = await connect({ servers: natsUrl })
+  const nc = await connect({ servers: natsUrl, noAsyncTraces: true })
   try {
     const jsm = await jetstreamManager(nc)
     const names: Array<string> = []

@@ -22,7 +22,7 @@ runMain(async () => {
   const env = benchEnv()
   const deploys = size(env, 200, 50)
   await resetJetStream(env.natsUrl)
-  const nc = await connect({ servers: env.natsUrl })
+  const nc = await connect({ servers: env.natsUrl, noAsyncTraces: true })
   const js = jetstream(nc)
   const jsm = await jetstreamManager(nc)
 

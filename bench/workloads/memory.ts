@@ -38,7 +38,7 @@ runMain(async () => {
   await resetJetStream(env.natsUrl)
   const { settings, setIdleTimeout } = benchSettings(Duration.minutes(30))
   const orchestrator = await startBenchOrchestrator(env.natsUrl, settings)
-  const nc = await connect({ servers: env.natsUrl })
+  const nc = await connect({ servers: env.natsUrl, noAsyncTraces: true })
   const js = jetstream(nc)
   const watch = watchEvents(nc)
   const base = await settle()

@@ -29,7 +29,7 @@ runMain(async () => {
   const targetEvents = size(env, 200_000, 20_000)
   const projects = size(env, 2_000, 200)
   await resetJetStream(env.natsUrl)
-  const nc = await connect({ servers: env.natsUrl })
+  const nc = await connect({ servers: env.natsUrl, noAsyncTraces: true })
   const js = jetstream(nc)
   const jsm = await jetstreamManager(nc)
   await Effect.runPromise(ensureStreams(jsm))

@@ -29,7 +29,7 @@ runMain(async () => {
   const otherProjects = 1_000
   const window = 2_000
   await resetJetStream(env.natsUrl)
-  const nc = await connect({ servers: env.natsUrl })
+  const nc = await connect({ servers: env.natsUrl, noAsyncTraces: true })
   const js = jetstream(nc)
   const jsm = await jetstreamManager(nc)
   await Effect.runPromise(ensureStreams(jsm))

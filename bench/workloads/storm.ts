@@ -34,7 +34,7 @@ runMain(async () => {
   const rawMessages = size(env, 50_000, 20_000)
   await resetJetStream(env.natsUrl)
 
-  const nc = await connect({ servers: env.natsUrl })
+  const nc = await connect({ servers: env.natsUrl, noAsyncTraces: true })
   const js = jetstream(nc)
   const jsm = await jetstreamManager(nc)
 

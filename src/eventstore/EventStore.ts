@@ -109,8 +109,8 @@ export const makeEventStore = Effect.gen(function* () {
 
   const load = (projectId: string) =>
     Effect.gen(function* () {
-      const snapshot = yield* readSnapshot(projectId)
-      const head = yield* headOf(projectId)
+      // Two independent round trips: in parallel, so a cold load with a snapshot costs about one.
+      const [snapshot, head] = yield* Effect.all([readSnapshot(projectId), headOf(projectId)], { concurrency: 2 })
       let state: ProjectState = Option.match(snapshot, {
         onNone: () => initialState,
         onSome: (s) => s.state as ProjectState

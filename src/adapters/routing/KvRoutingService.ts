@@ -37,22 +37,51 @@ export const makeKvRoutingService = (kv: KV) => {
       })
     )
 
-  const writeOnce = (table: RouteTable, basedOnVersion: number) =>
+  /**
+   * What this process last wrote or read per project. A write first tries a CAS update against it,
+   * saving the read; if anyone else wrote since, the CAS fails and the write reads and checks again.
+   */
+  const known = new Map<string, { readonly revision: number; readonly basedOnVersion: number }>()
+
+  const casWrite = (table: RouteTable, basedOnVersion: number, current: { revision: number; basedOnVersion: number } | null) =>
     Effect.gen(function* () {
-      const current = yield* read(table.projectId)
-      if (current.table !== null && current.table.basedOnVersion > basedOnVersion) {
+      if (current !== null && current.basedOnVersion > basedOnVersion) {
         return yield* new StaleRouteTable({
           projectId: table.projectId,
-          storedVersion: current.table.basedOnVersion,
+          storedVersion: current.basedOnVersion,
           ourVersion: basedOnVersion
         })
       }
       const value = JSON.stringify({ ...table, basedOnVersion } satisfies StoredRouteTable)
-      return yield* Effect.tryPromise({
+      const revision = yield* Effect.tryPromise({
         try: () =>
-          current.revision === 0 ? kv.create(table.projectId, value) : kv.update(table.projectId, value, current.revision),
+          current === null || current.revision === 0
+            ? kv.create(table.projectId, value)
+            : kv.update(table.projectId, value, current.revision),
         catch: unavailable
       })
+      known.set(table.projectId, { revision, basedOnVersion })
+      return revision
+    })
+
+  const writeOnce = (table: RouteTable, basedOnVersion: number) =>
+    Effect.gen(function* () {
+      const cached = known.get(table.projectId)
+      if (cached !== undefined) {
+        const fast = yield* Effect.either(casWrite(table, basedOnVersion, cached))
+        if (fast._tag === "Right") return fast.right
+        known.delete(table.projectId)
+        if (fast.left._tag === "StaleRouteTable") return yield* fast.left
+      }
+      const current = yield* read(table.projectId)
+      return yield* casWrite(
+        table,
+        basedOnVersion,
+        current.table === null ? (current.revision === 0 ? null : { revision: current.revision, basedOnVersion: 0 }) : {
+          revision: current.revision,
+          basedOnVersion: current.table.basedOnVersion
+        }
+      )
     })
 
   return RoutingService.of({
