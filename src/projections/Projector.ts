@@ -5,12 +5,13 @@
  * (or applied) are recorded in the audit log and skipped: the projector never stalls on bad data.
  */
 import type { JsMsg } from "@nats-io/jetstream"
-import { Chunk, Context, Data, Duration, Effect, Either, Fiber, Layer, Option, ParseResult, Schedule, Schema, Stream, SubscriptionRef, SynchronizedRef } from "effect"
+import { Context, Data, Duration, Effect, Either, Fiber, Layer, Option, ParseResult, Schedule, Schema, Stream, SubscriptionRef, SynchronizedRef } from "effect"
 import postgres from "postgres"
 import { EventEnvelope } from "../domain/events.js"
 import { Nats, NatsError } from "../eventstore/Nats.js"
 import { projectIdOfSubject, streams, subjects } from "../eventstore/subjects.js"
-import { type AppliedEnvelope, auditRows, auditStatement, envelopeStatements, specObjectNames, type SpecContents, undecodableAuditRow } from "./applyEvent.js"
+import { foldBatch, loadBatch } from "./applyBatch.js"
+import { type AppliedEnvelope, auditRows, auditStatement, specObjectNames, type SpecContents, undecodableAuditRow } from "./applyEvent.js"
 import { Database, DatabaseError, query, type TxSql } from "./Database.js"
 import { migrateWith } from "./migrate.js"
 import { makeSpecFetcher } from "./openApiObjects.js"
@@ -26,7 +27,7 @@ export interface ProjectorService {
 }
 
 export interface ProjectorOptions {
-  /** Most messages applied in one transaction; default 500. */
+  /** Most messages applied in one transaction; default 2,000. */
   readonly maxBatch?: number
   /** How long a batch waits for more messages; default 20 ms. */
   readonly batchWindow?: Duration.DurationInput
@@ -79,13 +80,20 @@ const isDataError = (e: DatabaseError | NatsError): boolean =>
 
 /**
  * Applies `items` after the stored checkpoint (row locked, so concurrent projectors serialise and
- * skip what the other applied), then stores the new checkpoint; returns it. The statements of the
- * whole batch are pipelined on the transaction's connection, in order.
+ * skip what the other applied), then stores the new checkpoint; returns it. The whole batch takes a
+ * constant number of round trips: the checkpoint lock and one select per read-model table (the rows
+ * the batch touches) are pipelined, the fresh events are folded over those rows in memory, then the
+ * audit rows, one upsert (or delete) per table and the checkpoint are pipelined, in order.
  */
 const applyItems = async (tx: TxSql, name: string, items: ReadonlyArray<Item>, specs: SpecContents): Promise<number> => {
-  await tx`insert into projection_checkpoints (name, stream_seq) values (${name}, 0) on conflict (name) do nothing`
-  const rows = await tx<Array<{ stream_seq: string }>>`
-    select stream_seq::text from projection_checkpoints where name = ${name} for update`
+  const isEnvelope = (item: Item): item is Extract<Item, { _tag: "Envelope" }> => item._tag === "Envelope"
+  // Sent in this order on the transaction's connection: the loads run once the checkpoint row is locked.
+  const locked = Promise.all([
+    tx`insert into projection_checkpoints (name, stream_seq) values (${name}, 0) on conflict (name) do nothing`,
+    tx<Array<{ stream_seq: string }>>`select stream_seq::text from projection_checkpoints where name = ${name} for update`
+  ])
+  const loading = loadBatch(tx, items.filter(isEnvelope), specs)
+  const [[, rows], state] = await Promise.all([locked, loading])
   const stored = Number(rows[0]?.stream_seq ?? 0)
   const fresh = items.filter((item) => item.streamSeq > stored) // already applied (by an earlier run or another projector)
   const last = fresh[fresh.length - 1]
@@ -93,9 +101,9 @@ const applyItems = async (tx: TxSql, name: string, items: ReadonlyArray<Item>, s
   const audit = fresh.flatMap((item) => (item._tag === "Envelope" ? auditRows(item) : [undecodableAuditRow(item)]))
   await Promise.all([
     auditStatement(tx, audit),
-    ...fresh.flatMap((item) => (item._tag === "Envelope" ? envelopeStatements(tx, item, specs) : []))
+    ...foldBatch(tx, state, fresh.filter(isEnvelope)),
+    tx`update projection_checkpoints set stream_seq = ${last.streamSeq} where name = ${name}`
   ])
-  await tx`update projection_checkpoints set stream_seq = ${last.streamSeq} where name = ${name}`
   return last.streamSeq
 }
 
@@ -110,8 +118,8 @@ const make = (options: ProjectorOptions) =>
     const { sql } = yield* Database
     const { js, jsm } = yield* Nats
     const name = options.name ?? checkpointName
-    const maxBatch = options.maxBatch ?? 500
-    const batchWindow = options.batchWindow ?? "20 millis"
+    const maxBatch = Math.max(1, options.maxBatch ?? 2_000)
+    const windowMillis = Duration.toMillis(Duration.decode(options.batchWindow ?? "20 millis"))
     const fetchSpecs = makeSpecFetcher(js)
 
     yield* migrateWith(sql)
@@ -149,10 +157,10 @@ const make = (options: ProjectorOptions) =>
           )
         ), { discard: true })
 
-    const applyBatch = (batch: Chunk.Chunk<Item>) =>
+    const applyBatch = (batch: ReadonlyArray<Item>) =>
       Effect.gen(function*() {
         const known = yield* SubscriptionRef.get(checkpoint)
-        const items = Chunk.toReadonlyArray(batch).filter((item) => item.streamSeq > known)
+        const items = batch.filter((item) => item.streamSeq > known)
         if (items.length === 0) return
         const undecodableCount = items.filter((item) => item._tag === "Undecodable").length
         if (undecodableCount > 0) yield* Effect.logWarning(`${undecodableCount} undecodable message(s) recorded and skipped`)
@@ -167,7 +175,7 @@ const make = (options: ProjectorOptions) =>
         yield* Effect.logDebug("batch projected").pipe(
           Effect.annotateLogs({ messages: items.length, checkpoint: items[items.length - 1]?.streamSeq ?? known })
         )
-      }).pipe(Effect.withSpan("projections.applyBatch", { attributes: { size: Chunk.size(batch) } }))
+      }).pipe(Effect.withSpan("projections.applyBatch", { attributes: { size: batch.length } }))
 
     const messagesFrom = (startSeq: number) =>
       Effect.gen(function*() {
@@ -184,11 +192,43 @@ const make = (options: ProjectorOptions) =>
           (messages) => Effect.promise(() => messages.close()).pipe(Effect.timeout("5 seconds"), Effect.ignore)
         )
         const iterator = messages[Symbol.asyncIterator]()
+        // Batches are collected off the iterator in plain promises (an Effect per message costs more than
+        // applying it): the first message, then whatever else arrives within the window, up to maxBatch.
+        // A next() still pending when the window closes is kept for the following batch.
+        let pending: Promise<IteratorResult<JsMsg>> | undefined
+        const pull = () => {
+          const next = pending ?? iterator.next()
+          pending = undefined
+          return next
+        }
+        const nextBatch = async (): Promise<ReadonlyArray<Item> | undefined> => {
+          const first = await pull()
+          if (first.done === true) return undefined
+          const batch: Array<Item> = [decodeMessage(first.value)]
+          let timer: ReturnType<typeof setTimeout> | undefined
+          const window = new Promise<undefined>((resolve) => {
+            timer = setTimeout(() => resolve(undefined), windowMillis)
+          })
+          try {
+            while (batch.length < maxBatch) {
+              const next = pull()
+              const result = await Promise.race([next, window])
+              if (result === undefined || result.done === true) {
+                pending = next
+                break
+              }
+              batch.push(decodeMessage(result.value))
+            }
+          } finally {
+            clearTimeout(timer)
+          }
+          return batch
+        }
         return Stream.repeatEffectOption(
           Effect.tryPromise({
-            try: () => iterator.next(),
+            try: nextBatch,
             catch: (cause) => Option.some(new NatsError({ operation: `read ${streams.events}`, cause }))
-          }).pipe(Effect.flatMap((result) => (result.done === true ? Effect.fail(Option.none()) : Effect.succeed(result.value))))
+          }).pipe(Effect.flatMap((batch) => (batch === undefined ? Effect.fail(Option.none()) : Effect.succeed(batch))))
         )
       })
 
@@ -198,9 +238,8 @@ const make = (options: ProjectorOptions) =>
       yield* SubscriptionRef.set(checkpoint, from - 1)
       yield* Effect.logInfo("projector consuming").pipe(Effect.annotateLogs({ stream: streams.events, from }))
       yield* Stream.unwrapScoped(messagesFrom(from)).pipe(
-        Stream.map(decodeMessage),
-        Stream.groupedWithin(maxBatch, batchWindow),
-        Stream.filter(Chunk.isNonEmpty),
+        // The next batch is collected (and decoded) while the current one commits.
+        Stream.buffer({ capacity: 1 }),
         Stream.mapEffect(applyBatch),
         Stream.runDrain
       )
