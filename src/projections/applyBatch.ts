@@ -9,6 +9,7 @@
 import type { EventOf, ProjectEvent, StepName } from "../domain/events.js"
 import type { AppliedEnvelope, SpecContents } from "./applyEvent.js"
 import type { TxSql } from "./Database.js"
+import type { DeploymentRow } from "./rows.js"
 
 interface ProjectRow {
   project_id: string
@@ -31,28 +32,6 @@ interface EnvironmentRow {
   kind: string
 }
 
-interface DeploymentRow {
-  deployment_id: string
-  project_id: string
-  environment_id: string
-  status: string
-  source: unknown
-  git_sha: string | null
-  git_branch: string | null
-  git_message: string | null
-  replicas: number
-  port: number
-  failed_step: string | null
-  failure_reason: string | null
-  created_at: Date
-  updated_at: Date
-  building_at: Date | null
-  deploying_at: Date | null
-  ready_at: Date | null
-  failed_at: Date | null
-  cancelled_at: Date | null
-  compensated_at: Date | null
-}
 
 interface StepRow {
   deployment_id: string

@@ -8,6 +8,7 @@ import type { StepName } from "../domain/events.js"
 import type { DeploymentStatus } from "../domain/state.js"
 import { Database, type DatabaseError, query } from "./Database.js"
 import type { AuditEventView, DeploymentPage, DeploymentSummary, DeploymentView, EventPage, LiveSwitchView, ProjectView, StepView } from "./views.js"
+import type { DeploymentRow } from "./rows.js"
 
 export class InvalidCursor extends Schema.TaggedError<InvalidCursor>()("InvalidCursor", { cursor: Schema.String }) {}
 
@@ -38,27 +39,8 @@ interface ProjectRow {
   updated_at: Date
 }
 
-interface DeploymentRow {
-  deployment_id: string
-  project_id: string
-  environment_id: string
+interface DeploymentQueryRow extends Omit<DeploymentRow, "status"> {
   status: DeploymentStatus
-  source: unknown
-  git_sha: string | null
-  git_branch: string | null
-  git_message: string | null
-  replicas: number
-  port: number
-  failed_step: string | null
-  failure_reason: string | null
-  created_at: Date
-  updated_at: Date
-  building_at: Date | null
-  deploying_at: Date | null
-  ready_at: Date | null
-  failed_at: Date | null
-  cancelled_at: Date | null
-  compensated_at: Date | null
   is_live: boolean
 }
 
@@ -144,7 +126,7 @@ export const listDeployments = (
       select live_deployment_id from projects where project_id = ${projectId}`)
     const live = project[0]
     if (live === undefined) return Option.none()
-    const rows = yield* query("list deployments", () => sql<Array<Omit<DeploymentRow, "is_live">>>`
+    const rows = yield* query("list deployments", () => sql<Array<Omit<DeploymentQueryRow, "is_live">>>`
       select * from deployments
        where project_id = ${projectId}
          ${after === undefined ? sql`` : sql`and (created_at, deployment_id) < (${after.at}, ${after.id})`}
@@ -255,7 +237,7 @@ const decodeSource = Schema.decodeUnknown(DeploySource)
 export const getDeployment = (deploymentId: string): Effect.Effect<Option.Option<DeploymentView>, DatabaseError, Database> =>
   Effect.gen(function*() {
     const { sql } = yield* Database
-    const rows = yield* query("get deployment", () => sql<Array<DeploymentRow>>`
+    const rows = yield* query("get deployment", () => sql<Array<DeploymentQueryRow>>`
       select d.*, coalesce(p.live_deployment_id = d.deployment_id, false) as is_live
         from deployments d left join projects p on p.project_id = d.project_id
        where d.deployment_id = ${deploymentId}`)

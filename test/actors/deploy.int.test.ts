@@ -1,36 +1,22 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
+import { useActorFixture } from "../support/actorFixture.js"
 import { makeFakeKrane } from "../support/FakeKrane.js"
-import { startAppServer, type AppServer } from "../support/appServer.js"
-import { connectClient, createProjectCommand, deployCommand, startOrchestrator, type Client } from "../support/orchestrator.js"
-import { startTestNats, type TestNats } from "../support/servers.js"
+import { createProjectCommand, deployCommand, startOrchestrator } from "../support/orchestrator.js"
 
-let nats: TestNats
-let client: Client
-let app: AppServer
-
-beforeAll(async () => {
-  nats = await startTestNats()
-  client = await connectClient(nats.url)
-  app = await startAppServer()
-})
-afterAll(async () => {
-  await client?.close()
-  await app?.close()
-  await nats?.stop()
-})
+const fixture = useActorFixture()
 
 const types = (events: ReadonlyArray<{ type: string }>) => events.map((event) => event.type)
 
 describe("a Deploy published as raw JSON", () => {
   it("travels every step to ready and live, recording each as an event", async () => {
     const krane = makeFakeKrane()
-    krane.setInstanceAddress(() => app.address)
+    krane.setInstanceAddress(() => fixture.app.address)
     krane.setReadyAfterPolls(2)
-    const orchestrator = await startOrchestrator(nats.url, krane.layer)
+    const orchestrator = await startOrchestrator(fixture.nats.url, krane.layer)
     try {
-      await client.publish("proj_happy", createProjectCommand("proj_happy"))
-      await client.publish("proj_happy", deployCommand("proj_happy", "dep_1", { replicas: 2 }))
-      const events = await client.waitForEvent("proj_happy", (event) => event.type === "LiveSwitched")
+      await fixture.client.publish("proj_happy", createProjectCommand("proj_happy"))
+      await fixture.client.publish("proj_happy", deployCommand("proj_happy", "dep_1", { replicas: 2 }))
+      const events = await fixture.client.waitForEvent("proj_happy", (event) => event.type === "LiveSwitched")
       expect(types(events)).toEqual([
         "ProjectCreated",
         "DeploymentRequested",
@@ -62,14 +48,14 @@ describe("a Deploy published as raw JSON", () => {
 
   it("rejects commands a publisher can learn from, and is not fooled by redelivery", async () => {
     const krane = makeFakeKrane()
-    const orchestrator = await startOrchestrator(nats.url, krane.layer)
+    const orchestrator = await startOrchestrator(fixture.nats.url, krane.layer)
     try {
-      await client.publish("proj_rej", deployCommand("proj_rej", "dep_x"))
-      await client.publish("proj_rej", createProjectCommand("proj_rej"))
-      await client.publish("proj_rej", createProjectCommand("proj_rej"))
-      await client.publish("proj_rej", { ...deployCommand("proj_rej", "dep_y"), commandId: "cmd_y", environmentId: "env_nope" })
-      await client.publish("proj_rej", { ...deployCommand("proj_rej", "dep_z"), commandId: "cmd_z", replicas: 0 })
-      const events = await client.waitForEvent("proj_rej", (event) => event.type === "CommandRejected" && event.commandId === "cmd_z")
+      await fixture.client.publish("proj_rej", deployCommand("proj_rej", "dep_x"))
+      await fixture.client.publish("proj_rej", createProjectCommand("proj_rej"))
+      await fixture.client.publish("proj_rej", createProjectCommand("proj_rej"))
+      await fixture.client.publish("proj_rej", { ...deployCommand("proj_rej", "dep_y"), commandId: "cmd_y", environmentId: "env_nope" })
+      await fixture.client.publish("proj_rej", { ...deployCommand("proj_rej", "dep_z"), commandId: "cmd_z", replicas: 0 })
+      const events = await fixture.client.waitForEvent("proj_rej", (event) => event.type === "CommandRejected" && event.commandId === "cmd_z")
       const rejections = events.filter((event) => event.type === "CommandRejected")
       expect(rejections).toEqual([
         { type: "CommandRejected", commandId: "cmd_dep_x", commandType: "Deploy", code: "project_not_found", message: "project not found: proj_rej" },

@@ -3,36 +3,20 @@
  * commands: what lands in the log, what Krane was asked, and what the route table (KV) says.
  */
 import { Duration } from "effect"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
+import { useActorFixture } from "../support/actorFixture.js"
 import { KraneUnavailable } from "../../src/adapters/krane/Krane.js"
 import type { ProjectEvent } from "../../src/domain/events.js"
 import { makeFakeKrane } from "../support/FakeKrane.js"
-import { startAppServer, type AppServer } from "../support/appServer.js"
 import {
-  connectClient,
   createProjectCommand,
   deployCommand,
   fastSettings,
-  startOrchestrator,
-  type Client
+  startOrchestrator
 } from "../support/orchestrator.js"
 import { makeFailingRouting, readRouteTable } from "../support/routing.js"
-import { startTestNats, type TestNats } from "../support/servers.js"
 
-let nats: TestNats
-let client: Client
-let app: AppServer
-
-beforeAll(async () => {
-  nats = await startTestNats()
-  client = await connectClient(nats.url)
-  app = await startAppServer()
-})
-afterAll(async () => {
-  await client?.close()
-  await app?.close()
-  await nats?.stop()
-})
+const fixture = useActorFixture()
 
 const live = "shop-acme.berth.test"
 const environment = "shop-production-acme.berth.test"
@@ -42,19 +26,19 @@ const rejectionOf = (events: ReadonlyArray<ProjectEvent>, commandId: string) =>
   ofType(events, "CommandRejected").find((event) => event.commandId === commandId)
 
 const deployAndWait = async (projectId: string, deploymentId: string, sha: string) => {
-  await client.publish(projectId, deployCommand(projectId, deploymentId, { git: { sha, branch: `feature-${deploymentId}` } }))
-  return client.waitForEvent(projectId, (event) => event.type === "DeploymentReady" && event.deploymentId === deploymentId)
+  await fixture.client.publish(projectId, deployCommand(projectId, deploymentId, { git: { sha, branch: `feature-${deploymentId}` } }))
+  return fixture.client.waitForEvent(projectId, (event) => event.type === "DeploymentReady" && event.deploymentId === deploymentId)
 }
 
 describe("failure and compensation", () => {
   it("fails a deployment whose Krane create keeps failing, then deletes it from Krane", async () => {
     const krane = makeFakeKrane()
     krane.failCreate("always", new KraneUnavailable({ operation: "CreateDeployment", message: "connection refused" }))
-    const orchestrator = await startOrchestrator(nats.url, krane.layer)
+    const orchestrator = await startOrchestrator(fixture.nats.url, krane.layer)
     try {
-      await client.publish("proj_kfail", createProjectCommand("proj_kfail"))
-      await client.publish("proj_kfail", deployCommand("proj_kfail", "dep_1"))
-      const events = await client.waitForEvent("proj_kfail", (event) => event.type === "DeploymentCompensated")
+      await fixture.client.publish("proj_kfail", createProjectCommand("proj_kfail"))
+      await fixture.client.publish("proj_kfail", deployCommand("proj_kfail", "dep_1"))
+      const events = await fixture.client.waitForEvent("proj_kfail", (event) => event.type === "DeploymentCompensated")
       expect(ofType(events, "DeploymentFailed")).toEqual([
         {
           type: "DeploymentFailed",
@@ -76,11 +60,11 @@ describe("failure and compensation", () => {
   it("fails a deployment that never becomes ready at its deadline, and deletes it", async () => {
     const krane = makeFakeKrane()
     krane.neverReady()
-    const orchestrator = await startOrchestrator(nats.url, krane.layer, { ...fastSettings, readinessTimeout: Duration.millis(400) })
+    const orchestrator = await startOrchestrator(fixture.nats.url, krane.layer, { ...fastSettings, readinessTimeout: Duration.millis(400) })
     try {
-      await client.publish("proj_never", createProjectCommand("proj_never"))
-      await client.publish("proj_never", deployCommand("proj_never", "dep_1"))
-      const events = await client.waitForEvent("proj_never", (event) => event.type === "DeploymentCompensated")
+      await fixture.client.publish("proj_never", createProjectCommand("proj_never"))
+      await fixture.client.publish("proj_never", deployCommand("proj_never", "dep_1"))
+      const events = await fixture.client.waitForEvent("proj_never", (event) => event.type === "DeploymentCompensated")
       expect(ofType(events, "DeploymentFailed")).toEqual([
         {
           type: "DeploymentFailed",
@@ -97,20 +81,20 @@ describe("failure and compensation", () => {
 
   it("fails a deployment whose route write fails, leaving the route table as it was", async () => {
     const krane = makeFakeKrane()
-    krane.setInstanceAddress(() => app.address)
+    krane.setInstanceAddress(() => fixture.app.address)
     const routing = makeFailingRouting()
-    const orchestrator = await startOrchestrator(nats.url, krane.layer, fastSettings, routing.layer)
+    const orchestrator = await startOrchestrator(fixture.nats.url, krane.layer, fastSettings, routing.layer)
     try {
-      await client.publish("proj_rfail", createProjectCommand("proj_rfail"))
+      await fixture.client.publish("proj_rfail", createProjectCommand("proj_rfail"))
       await deployAndWait("proj_rfail", "dep_1", "1111111")
-      const before = await readRouteTable(client.nc, "proj_rfail")
+      const before = await readRouteTable(fixture.client.nc, "proj_rfail")
       routing.failWrites(() => true)
-      await client.publish("proj_rfail", deployCommand("proj_rfail", "dep_2", { git: { sha: "2222222" } }))
-      const events = await client.waitForEvent("proj_rfail", (event) => event.type === "DeploymentCompensated")
+      await fixture.client.publish("proj_rfail", deployCommand("proj_rfail", "dep_2", { git: { sha: "2222222" } }))
+      const events = await fixture.client.waitForEvent("proj_rfail", (event) => event.type === "DeploymentCompensated")
       expect(ofType(events, "DeploymentFailed")).toEqual([
         { type: "DeploymentFailed", deploymentId: "dep_2", step: "assign-domains", reason: "failed to assign domains: KV unreachable (test)" }
       ])
-      expect(await readRouteTable(client.nc, "proj_rfail")).toEqual(before)
+      expect(await readRouteTable(fixture.client.nc, "proj_rfail")).toEqual(before)
       expect(before[live]).toBe("dep_1")
       expect(ofType(events, "LiveSwitched").map((event) => event.to)).toEqual(["dep_1"])
       expect(krane.deleteCalls).toEqual([{ namespace: "acme", deploymentId: "dep_2" }])
@@ -122,21 +106,21 @@ describe("failure and compensation", () => {
 
 describe("cancel", () => {
   const cancel = (projectId: string, deploymentId: string, commandId = `cmd_cancel_${deploymentId}`) =>
-    client.publish(projectId, { type: "CancelDeployment", commandId, projectId, deploymentId })
+    fixture.client.publish(projectId, { type: "CancelDeployment", commandId, projectId, deploymentId })
 
   it("cancels during krane-create: the create finishes, then the deployment is deleted", async () => {
     const krane = makeFakeKrane({ gate: true })
     krane.closeGate()
-    const orchestrator = await startOrchestrator(nats.url, krane.layer)
+    const orchestrator = await startOrchestrator(fixture.nats.url, krane.layer)
     try {
-      await client.publish("proj_c1", createProjectCommand("proj_c1"))
-      await client.publish("proj_c1", deployCommand("proj_c1", "dep_1"))
-      await client.waitForEvent("proj_c1", (event) => event.type === "DeploymentBuilding")
+      await fixture.client.publish("proj_c1", createProjectCommand("proj_c1"))
+      await fixture.client.publish("proj_c1", deployCommand("proj_c1", "dep_1"))
+      await fixture.client.waitForEvent("proj_c1", (event) => event.type === "DeploymentBuilding")
       await cancel("proj_c1", "dep_1")
-      await client.waitForEvent("proj_c1", (event) => event.type === "DeploymentCancelled")
+      await fixture.client.waitForEvent("proj_c1", (event) => event.type === "DeploymentCancelled")
       expect(krane.deleteCalls).toEqual([])
       krane.openGate()
-      const events = await client.waitForEvent("proj_c1", (event) => event.type === "DeploymentCompensated")
+      const events = await fixture.client.waitForEvent("proj_c1", (event) => event.type === "DeploymentCompensated")
       expect(ofType(events, "DeploymentCancelled")).toMatchObject([{ deploymentId: "dep_1", step: "krane-create" }])
       expect(ofType(events, "KraneDeploymentCreated")).toEqual([])
       expect(krane.deleteCalls).toEqual([{ namespace: "acme", deploymentId: "dep_1" }])
@@ -148,22 +132,22 @@ describe("cancel", () => {
   it("cancels while waiting for instances and while scraping, at once", async () => {
     const krane = makeFakeKrane()
     krane.neverReady()
-    const orchestrator = await startOrchestrator(nats.url, krane.layer)
+    const orchestrator = await startOrchestrator(fixture.nats.url, krane.layer)
     try {
-      await client.publish("proj_c2", createProjectCommand("proj_c2"))
-      await client.publish("proj_c2", deployCommand("proj_c2", "dep_1"))
-      await client.waitForEvent("proj_c2", (event) => event.type === "InstancesObserved")
+      await fixture.client.publish("proj_c2", createProjectCommand("proj_c2"))
+      await fixture.client.publish("proj_c2", deployCommand("proj_c2", "dep_1"))
+      await fixture.client.waitForEvent("proj_c2", (event) => event.type === "InstancesObserved")
       await cancel("proj_c2", "dep_1")
-      const events = await client.waitForEvent("proj_c2", (event) => event.type === "DeploymentCompensated")
+      const events = await fixture.client.waitForEvent("proj_c2", (event) => event.type === "DeploymentCompensated")
       expect(ofType(events, "DeploymentCancelled")).toMatchObject([{ deploymentId: "dep_1", step: "await-instances" }])
 
       krane.setReadyAfterPolls(0)
-      krane.setInstanceAddress(() => app.address)
-      app.setDelayMs(60_000)
-      await client.publish("proj_c2", deployCommand("proj_c2", "dep_2", { git: { sha: "2222222" } }))
-      await client.waitForEvent("proj_c2", (event) => event.type === "InstancesObserved" && event.deploymentId === "dep_2")
+      krane.setInstanceAddress(() => fixture.app.address)
+      fixture.app.setDelayMs(60_000)
+      await fixture.client.publish("proj_c2", deployCommand("proj_c2", "dep_2", { git: { sha: "2222222" } }))
+      await fixture.client.waitForEvent("proj_c2", (event) => event.type === "InstancesObserved" && event.deploymentId === "dep_2")
       await cancel("proj_c2", "dep_2")
-      const after = await client.waitForEvent(
+      const after = await fixture.client.waitForEvent(
         "proj_c2",
         (event) => event.type === "DeploymentCompensated" && event.deploymentId === "dep_2",
         5_000
@@ -171,20 +155,20 @@ describe("cancel", () => {
       expect(ofType(after, "DeploymentCancelled")).toMatchObject([{ deploymentId: "dep_1" }, { deploymentId: "dep_2", step: "scrape-openapi" }])
       expect(ofType(after, "DeploymentReady")).toEqual([])
     } finally {
-      app.setDelayMs(0)
+      fixture.app.setDelayMs(0)
       await orchestrator.stop()
     }
   })
 
   it("rejects cancelling a finished deployment with a clear reason", async () => {
     const krane = makeFakeKrane()
-    krane.setInstanceAddress(() => app.address)
-    const orchestrator = await startOrchestrator(nats.url, krane.layer)
+    krane.setInstanceAddress(() => fixture.app.address)
+    const orchestrator = await startOrchestrator(fixture.nats.url, krane.layer)
     try {
-      await client.publish("proj_c3", createProjectCommand("proj_c3"))
+      await fixture.client.publish("proj_c3", createProjectCommand("proj_c3"))
       await deployAndWait("proj_c3", "dep_1", "1111111")
       await cancel("proj_c3", "dep_1", "cmd_late_cancel")
-      const events = await client.waitForEvent("proj_c3", (event) => event.type === "CommandRejected")
+      const events = await fixture.client.waitForEvent("proj_c3", (event) => event.type === "CommandRejected")
       expect(rejectionOf(events, "cmd_late_cancel")).toMatchObject({
         code: "precondition_failed",
         message: "deployment dep_1 is already ready: only a deployment in progress can be cancelled"
@@ -199,27 +183,27 @@ describe("rollback and promote", () => {
   it("moves the live and environment hostnames back, keeps them there for new deploys, and promotes forward", async () => {
     const krane = makeFakeKrane({ gate: true })
     krane.openGate()
-    krane.setInstanceAddress(() => app.address)
-    const orchestrator = await startOrchestrator(nats.url, krane.layer)
+    krane.setInstanceAddress(() => fixture.app.address)
+    const orchestrator = await startOrchestrator(fixture.nats.url, krane.layer)
     const projectId = "proj_rb"
     try {
-      await client.publish(projectId, createProjectCommand(projectId))
+      await fixture.client.publish(projectId, createProjectCommand(projectId))
       await deployAndWait(projectId, "dep_1", "1111111")
       await deployAndWait(projectId, "dep_2", "2222222")
-      expect(await readRouteTable(client.nc, projectId)).toMatchObject({ [live]: "dep_2", [environment]: "dep_2" })
+      expect(await readRouteTable(fixture.client.nc, projectId)).toMatchObject({ [live]: "dep_2", [environment]: "dep_2" })
 
       // A deployment is still building (held in Krane create) when the rollback arrives: decided at once.
       krane.closeGate()
-      await client.publish(projectId, deployCommand(projectId, "dep_3", { git: { sha: "3333333", branch: "feature-dep_3" } }))
-      await client.waitForEvent(projectId, (event) => event.type === "DeploymentBuilding" && event.deploymentId === "dep_3")
-      await client.publish(projectId, {
+      await fixture.client.publish(projectId, deployCommand(projectId, "dep_3", { git: { sha: "3333333", branch: "feature-dep_3" } }))
+      await fixture.client.waitForEvent(projectId, (event) => event.type === "DeploymentBuilding" && event.deploymentId === "dep_3")
+      await fixture.client.publish(projectId, {
         type: "Rollback",
         commandId: "cmd_rb",
         projectId,
         sourceDeploymentId: "dep_2",
         targetDeploymentId: "dep_1"
       })
-      let events = await client.waitForEvent(projectId, (event) => event.type === "LiveSwitched" && event.reason === "rollback")
+      let events = await fixture.client.waitForEvent(projectId, (event) => event.type === "LiveSwitched" && event.reason === "rollback")
       expect(ofType(events, "KraneDeploymentCreated").map((event) => event.deploymentId)).toEqual(["dep_1", "dep_2"])
       expect(ofType(events, "DomainsSwitched").at(-1)).toMatchObject({
         toDeploymentId: "dep_1",
@@ -229,12 +213,12 @@ describe("rollback and promote", () => {
           { hostname: environment, sticky: "environment" }
         ]
       })
-      expect(await readRouteTable(client.nc, projectId)).toMatchObject({ [live]: "dep_1", [environment]: "dep_1" })
+      expect(await readRouteTable(fixture.client.nc, projectId)).toMatchObject({ [live]: "dep_1", [environment]: "dep_1" })
 
       // The building one becomes ready under the rolled-back flag: its own hostnames only.
       krane.openGate()
-      events = await client.waitForEvent(projectId, (event) => event.type === "DeploymentReady" && event.deploymentId === "dep_3")
-      const table = await readRouteTable(client.nc, projectId)
+      events = await fixture.client.waitForEvent(projectId, (event) => event.type === "DeploymentReady" && event.deploymentId === "dep_3")
+      const table = await readRouteTable(fixture.client.nc, projectId)
       expect(table).toMatchObject({
         [live]: "dep_1",
         [environment]: "dep_1",
@@ -248,15 +232,15 @@ describe("rollback and promote", () => {
         ["dep_1", "rollback"]
       ])
 
-      await client.publish(projectId, { type: "Promote", commandId: "cmd_promote_3", projectId, deploymentId: "dep_3" })
-      events = await client.waitForEvent(projectId, (event) => event.type === "LiveSwitched" && event.reason === "promote")
-      expect(await readRouteTable(client.nc, projectId)).toMatchObject({ [live]: "dep_3", [environment]: "dep_3" })
+      await fixture.client.publish(projectId, { type: "Promote", commandId: "cmd_promote_3", projectId, deploymentId: "dep_3" })
+      events = await fixture.client.waitForEvent(projectId, (event) => event.type === "LiveSwitched" && event.reason === "promote")
+      expect(await readRouteTable(fixture.client.nc, projectId)).toMatchObject({ [live]: "dep_3", [environment]: "dep_3" })
       expect(ofType(events, "LiveSwitched").at(-1)).toEqual({ type: "LiveSwitched", from: "dep_1", to: "dep_3", reason: "promote" })
 
       // Unkey's validations, with its messages.
-      await client.publish(projectId, { type: "Rollback", commandId: "cmd_rb_bad", projectId, sourceDeploymentId: "dep_1", targetDeploymentId: "dep_2" })
-      await client.publish(projectId, { type: "Promote", commandId: "cmd_pr_bad", projectId, deploymentId: "dep_3" })
-      events = await client.waitForEvent(projectId, (event) => event.type === "CommandRejected" && event.commandId === "cmd_pr_bad")
+      await fixture.client.publish(projectId, { type: "Rollback", commandId: "cmd_rb_bad", projectId, sourceDeploymentId: "dep_1", targetDeploymentId: "dep_2" })
+      await fixture.client.publish(projectId, { type: "Promote", commandId: "cmd_pr_bad", projectId, deploymentId: "dep_3" })
+      events = await fixture.client.waitForEvent(projectId, (event) => event.type === "CommandRejected" && event.commandId === "cmd_pr_bad")
       expect(rejectionOf(events, "cmd_rb_bad")?.message).toBe("source deployment is not the current live deployment")
       expect(rejectionOf(events, "cmd_pr_bad")?.message).toBe("target deployment is already the live deployment")
     } finally {
@@ -266,27 +250,27 @@ describe("rollback and promote", () => {
 
   it("rejects a rollback whose route write fails, moving nothing", async () => {
     const krane = makeFakeKrane()
-    krane.setInstanceAddress(() => app.address)
+    krane.setInstanceAddress(() => fixture.app.address)
     const routing = makeFailingRouting()
-    const orchestrator = await startOrchestrator(nats.url, krane.layer, fastSettings, routing.layer)
+    const orchestrator = await startOrchestrator(fixture.nats.url, krane.layer, fastSettings, routing.layer)
     const projectId = "proj_rbfail"
     try {
-      await client.publish(projectId, createProjectCommand(projectId))
+      await fixture.client.publish(projectId, createProjectCommand(projectId))
       await deployAndWait(projectId, "dep_1", "1111111")
       await deployAndWait(projectId, "dep_2", "2222222")
-      const before = await readRouteTable(client.nc, projectId)
+      const before = await readRouteTable(fixture.client.nc, projectId)
       routing.failWrites(() => true)
-      await client.publish(projectId, { type: "Rollback", commandId: "cmd_rb", projectId, sourceDeploymentId: "dep_2", targetDeploymentId: "dep_1" })
-      const events = await client.waitForEvent(projectId, (event) => event.type === "CommandRejected")
+      await fixture.client.publish(projectId, { type: "Rollback", commandId: "cmd_rb", projectId, sourceDeploymentId: "dep_2", targetDeploymentId: "dep_1" })
+      const events = await fixture.client.waitForEvent(projectId, (event) => event.type === "CommandRejected")
       expect(rejectionOf(events, "cmd_rb")).toMatchObject({ code: "routing_failed", message: "failed to switch domains: KV unreachable (test)" })
-      expect(await readRouteTable(client.nc, projectId)).toEqual(before)
+      expect(await readRouteTable(fixture.client.nc, projectId)).toEqual(before)
       expect(ofType(events, "LiveSwitched").map((event) => event.to)).toEqual(["dep_1", "dep_2"])
 
       // Once routing works again, the same rollback (a new command) goes through.
       routing.failWrites(() => false)
-      await client.publish(projectId, { type: "Rollback", commandId: "cmd_rb_2", projectId, sourceDeploymentId: "dep_2", targetDeploymentId: "dep_1" })
-      await client.waitForEvent(projectId, (event) => event.type === "LiveSwitched" && event.reason === "rollback")
-      expect(await readRouteTable(client.nc, projectId)).toMatchObject({ [live]: "dep_1" })
+      await fixture.client.publish(projectId, { type: "Rollback", commandId: "cmd_rb_2", projectId, sourceDeploymentId: "dep_2", targetDeploymentId: "dep_1" })
+      await fixture.client.waitForEvent(projectId, (event) => event.type === "LiveSwitched" && event.reason === "rollback")
+      expect(await readRouteTable(fixture.client.nc, projectId)).toMatchObject({ [live]: "dep_1" })
     } finally {
       await orchestrator.stop()
     }

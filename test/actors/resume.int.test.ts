@@ -3,28 +3,14 @@
  * a deployment is at each of its steps; a new process resumes it from the log and finishes it, with
  * no step's event written twice and Krane's create issued only for the same deploymentId.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
+import { useActorFixture } from "../support/actorFixture.js"
 import type { ProjectEvent } from "../../src/domain/events.js"
 import { makeFakeKrane, type FakeKrane } from "../support/FakeKrane.js"
-import { startAppServer, type AppServer } from "../support/appServer.js"
-import { connectClient, createProjectCommand, deployCommand, startOrchestrator, type Client } from "../support/orchestrator.js"
+import { createProjectCommand, deployCommand, startOrchestrator } from "../support/orchestrator.js"
 import { routingThatHangsAfterWriting } from "../support/routing.js"
-import { startTestNats, type TestNats } from "../support/servers.js"
 
-let nats: TestNats
-let client: Client
-let app: AppServer
-
-beforeAll(async () => {
-  nats = await startTestNats()
-  client = await connectClient(nats.url)
-  app = await startAppServer()
-})
-afterAll(async () => {
-  await client?.close()
-  await app?.close()
-  await nats?.stop()
-})
+const fixture = useActorFixture()
 
 const lifecycleOnce = [
   "DeploymentRequested",
@@ -72,9 +58,9 @@ const scenarios: ReadonlyArray<Scenario> = [
   },
   {
     step: "scrape-openapi (request in flight)",
-    arrange: () => app.setDelayMs(60_000),
-    reached: (events) => has(events, "InstancesObserved") && app.requests() > 0,
-    release: () => app.setDelayMs(0)
+    arrange: () => fixture.app.setDelayMs(60_000),
+    reached: (events) => has(events, "InstancesObserved") && fixture.app.requests() > 0,
+    release: () => fixture.app.setDelayMs(0)
   },
   {
     step: "assign-domains (route table written, event not recorded)",
@@ -99,25 +85,25 @@ describe("a deployment interrupted by a process stop", () => {
       const projectId = `proj_resume_${index}`
       const krane = makeFakeKrane({ gate: true })
       krane.openGate()
-      krane.setInstanceAddress(() => app.address)
+      krane.setInstanceAddress(() => fixture.app.address)
       scenario.arrange(krane)
       const first = await startOrchestrator(
-        nats.url,
+        fixture.nats.url,
         krane.layer,
         undefined,
         scenario.firstRouting === true ? routingThatHangsAfterWriting : undefined
       )
-      await client.publish(projectId, createProjectCommand(projectId))
-      await client.publish(projectId, deployCommand(projectId, "dep_1"))
-      await waitUntil(async () => scenario.reached(await client.events(projectId), krane), scenario.step)
+      await fixture.client.publish(projectId, createProjectCommand(projectId))
+      await fixture.client.publish(projectId, deployCommand(projectId, "dep_1"))
+      await waitUntil(async () => scenario.reached(await fixture.client.events(projectId), krane), scenario.step)
       await first.stop()
-      const before = await client.events(projectId)
+      const before = await fixture.client.events(projectId)
       expect(has(before, "DeploymentReady")).toBe(false)
 
       scenario.release(krane)
-      const second = await startOrchestrator(nats.url, krane.layer)
+      const second = await startOrchestrator(fixture.nats.url, krane.layer)
       try {
-        const events = await client.waitForEvent(projectId, (event) => event.type === "LiveSwitched")
+        const events = await fixture.client.waitForEvent(projectId, (event) => event.type === "LiveSwitched")
         expectEachStepRecordedOnce(events)
         expect(new Set(krane.createCalls.map((call) => call.deploymentId))).toEqual(new Set(["dep_1"]))
         // The readiness deadline recorded before the stop still stands after it.
@@ -131,13 +117,13 @@ describe("a deployment interrupted by a process stop", () => {
 
   it("does not apply a redelivered command twice", async () => {
     const krane = makeFakeKrane()
-    const orchestrator = await startOrchestrator(nats.url, krane.layer)
+    const orchestrator = await startOrchestrator(fixture.nats.url, krane.layer)
     try {
-      await client.publish("proj_dup", createProjectCommand("proj_dup"))
-      await client.publish("proj_dup", deployCommand("proj_dup", "dep_1"))
-      await client.publish("proj_dup", deployCommand("proj_dup", "dep_1"))
-      await client.publish("proj_dup", { ...deployCommand("proj_dup", "dep_1"), commandId: "cmd_other" })
-      const events = await client.waitForEvent("proj_dup", (event) => event.type === "CommandRejected")
+      await fixture.client.publish("proj_dup", createProjectCommand("proj_dup"))
+      await fixture.client.publish("proj_dup", deployCommand("proj_dup", "dep_1"))
+      await fixture.client.publish("proj_dup", deployCommand("proj_dup", "dep_1"))
+      await fixture.client.publish("proj_dup", { ...deployCommand("proj_dup", "dep_1"), commandId: "cmd_other" })
+      const events = await fixture.client.waitForEvent("proj_dup", (event) => event.type === "CommandRejected")
       expect(events.filter((event) => event.type === "DeploymentRequested")).toHaveLength(1)
       expect(events.find((event) => event.type === "CommandRejected")).toMatchObject({
         commandId: "cmd_other",
