@@ -10,45 +10,23 @@ import { connect } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, Schedule, type Scope } from "effect"
+import { Effect, Exit, Fiber, type Scope } from "effect"
 import { makeConnectKrane } from "../../src/adapters/krane/ConnectKrane.js"
 import {
   KraneDeploymentNotFound,
   KraneRejected,
   type KraneDeploymentSpec,
-  type KraneInstance,
   type KraneService
 } from "../../src/adapters/krane/Krane.js"
 import { startKraneLocal, type KraneLocalOptions } from "../../src/adapters/krane/local/KraneLocalServer.js"
+import { APP, IGNORES_SIGTERM, allRunning, eventually, httpText, pidsOf, spec } from "../support/kraneLocal.js"
 
-/** Answers / with "hello", /greeting with $GREETING, /pid with its pid; listens after $START_DELAY_MS. */
-const APP = `
-const http = require("node:http");
-setTimeout(() => {
-  http.createServer((req, res) => {
-    if (req.url === "/pid") return res.end(String(process.pid));
-    if (req.url === "/greeting") return res.end(process.env.GREETING || "");
-    res.end("hello");
-  }).listen(Number(process.env.PORT), "127.0.0.1");
-}, Number(process.env.START_DELAY_MS || 0));
-`
-const IGNORES_SIGTERM = `process.on("SIGTERM", () => console.log("ignoring SIGTERM"));\n${APP}`
 /** Never listens; leaves its pid as a file name in $PID_DIR so the test can find it. */
 const NEVER_LISTENS = `
 require("node:fs").writeFileSync(require("node:path").join(process.env.PID_DIR, String(process.pid)), "");
 setInterval(() => {}, 1000);
 `
 const EXITS = `process.exit(3)`
-
-const spec = (deploymentId: string, script: string, extra: Partial<KraneDeploymentSpec> = {}): KraneDeploymentSpec => ({
-  namespace: "proj-1",
-  deploymentId,
-  command: [process.execPath, "-e", script],
-  replicas: 1,
-  cpuMillicores: 100,
-  memorySizeMib: 128,
-  ...extra
-})
 
 interface Harness {
   readonly url: string
@@ -65,22 +43,6 @@ const kraneLocal = (options: Partial<KraneLocalOptions> = {}): Effect.Effect<Har
     const server = yield* startKraneLocal({ dataDir, gracePeriodMs: 1_000, ...options })
     return { url: server.url, dataDir, krane: makeConnectKrane(server.url) }
   })
-
-/** Polls `effect` until `done` holds, failing with the last value seen after `within`. */
-const eventually = <A, E>(effect: Effect.Effect<A, E>, done: (a: A) => boolean, within: Duration.DurationInput = "10 seconds") => {
-  let last: A | undefined
-  return effect.pipe(
-    Effect.tap((a) => Effect.sync(() => (last = a))),
-    Effect.filterOrFail(done, () => "not yet"),
-    Effect.retry(Schedule.spaced("100 millis")),
-    Effect.timeoutFail({ duration: within, onTimeout: () => new Error(`condition not met; last seen: ${JSON.stringify(last)}`) })
-  )
-}
-
-const allRunning = (instances: ReadonlyArray<KraneInstance>) => instances.length > 0 && instances.every((i) => i.status === "RUNNING")
-
-const httpText = (address: string, path = "/") =>
-  Effect.promise(() => fetch(`http://${address}${path}`, { headers: { connection: "close" } }).then((r) => r.text()))
 
 /** True when nothing accepts TCP connections on host:port any more. */
 const refusesConnections = (address: string) =>
@@ -102,9 +64,6 @@ const isAlive = (pid: number): boolean => {
     return false
   }
 }
-
-const pidsOf = (instances: ReadonlyArray<KraneInstance>) =>
-  Effect.forEach(instances, (i) => httpText(i.address, "/pid").pipe(Effect.map(Number)))
 
 describe("krane-local", () => {
   it.scopedLive("runs replicas as processes that become RUNNING, serve HTTP with their env, and creation is idempotent", () =>

@@ -8,67 +8,25 @@
  * children are this process's to reap, which node does a moment after they exit.
  */
 import { spawn } from "node:child_process"
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { type Duration, Effect, Exit, Fiber, Schedule } from "effect"
+import { Effect, Exit, Fiber } from "effect"
 import { makeConnectKrane } from "../../src/adapters/krane/ConnectKrane.js"
-import { KraneDeploymentNotFound, type KraneDeploymentSpec, type KraneInstance } from "../../src/adapters/krane/Krane.js"
+import { KraneDeploymentNotFound } from "../../src/adapters/krane/Krane.js"
 import { startKraneLocal, type KraneLocalOptions } from "../../src/adapters/krane/local/KraneLocalServer.js"
 import { MARKER_VAR, isAlive, processesMarked } from "../../src/adapters/krane/local/ProcTable.js"
+import { APP, IGNORES_SIGTERM, allRunning, eventually, pidsOf, spec, tempDir } from "../support/kraneLocal.js"
 
-/** Answers / with "hello" and /pid with its pid. */
-const APP = `
-const http = require("node:http");
-http.createServer((req, res) => res.end(req.url === "/pid" ? String(process.pid) : "hello"))
-  .listen(Number(process.env.PORT), "127.0.0.1");
-`
-const IGNORES_SIGTERM = `process.on("SIGTERM", () => console.log("ignoring SIGTERM"));\n${APP}`
 /** Leaves the time it started as a file in $START_DIR, then exits at once. */
 const EXITS_AT_ONCE = `
 require("node:fs").writeFileSync(require("node:path").join(process.env.START_DIR, String(Date.now()) + "-" + process.pid), "");
 process.exit(3);
 `
 
-const spec = (deploymentId: string, script: string, extra: Partial<KraneDeploymentSpec> = {}): KraneDeploymentSpec => ({
-  namespace: "proj-1",
-  deploymentId,
-  command: [process.execPath, "-e", script],
-  replicas: 1,
-  cpuMillicores: 100,
-  memorySizeMib: 128,
-  ...extra
-})
-
-const tempDir = (prefix: string) =>
-  Effect.acquireRelease(
-    Effect.sync(() => mkdtempSync(join(tmpdir(), prefix))),
-    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
-  )
-
 /** A krane-local on `dataDir` in the current scope, with its client. */
 const kraneLocal = (dataDir: string, options: Partial<KraneLocalOptions> = {}) =>
   startKraneLocal({ dataDir, gracePeriodMs: 1_000, ...options }).pipe(Effect.map((server) => makeConnectKrane(server.url)))
-
-const eventually = <A, E>(effect: Effect.Effect<A, E>, done: (a: A) => boolean, within: Duration.DurationInput = "10 seconds") => {
-  let last: A | undefined
-  return effect.pipe(
-    Effect.tap((a) => Effect.sync(() => (last = a))),
-    Effect.filterOrFail(done, () => "not yet"),
-    Effect.retry(Schedule.spaced("50 millis")),
-    Effect.timeoutFail({ duration: within, onTimeout: () => new Error(`condition not met; last seen: ${JSON.stringify(last)}`) })
-  )
-}
-
-const allRunning = (instances: ReadonlyArray<KraneInstance>) => instances.length > 0 && instances.every((i) => i.status === "RUNNING")
-
-const httpText = (address: string, path = "/") =>
-  Effect.promise(() => fetch(`http://${address}${path}`, { headers: { connection: "close" } }).then((r) => r.text()))
-
-const pidsOf = (instances: ReadonlyArray<KraneInstance>) =>
-  Effect.forEach(instances, (i) => httpText(i.address, "/pid").pipe(Effect.map(Number)))
-
 
 interface RecordedState {
   readonly token: string
