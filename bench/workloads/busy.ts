@@ -28,8 +28,8 @@ runMain(async () => {
 
   await createRawStream(jsm)
   const payload = new TextEncoder().encode(JSON.stringify(envelope("p_raw", 0, Date.now(), projectHistory("p_raw", Date.now()).next())))
-  await rawPublishRoundTrips(js, 100, payload) // warm-up
-  const rtts = await rawPublishRoundTrips(js, 500, payload)
+  await rawPublishRoundTrips(nc, 100, payload) // warm-up
+  const rtts = await rawPublishRoundTrips(nc, 500, payload)
   await deleteRawStream(jsm)
   const rawRtt = percentile(rtts, 50)
 

@@ -41,7 +41,7 @@ const resumeSweepEvery = Duration.seconds(30)
 
 export const makeActorSystem = (settings: OrchestratorSettings) =>
   Effect.gen(function* () {
-    const { nc } = yield* Nats
+    const { nc, publisher } = yield* Nats
     const context = yield* Effect.context<EventStore | RoutingService | StepRequirements>()
     const scope = yield* Effect.scope
     const inflight: KV = yield* Effect.tryPromise({
@@ -51,14 +51,17 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
     const actors = new Map<string, ActorEntry>()
     const lock = yield* Effect.makeSemaphore(1)
 
+    // Two writes per deployment: made as the KV client would (a put, or a delete marker), on the
+    // connection's fast publish path.
+    const markerData = new TextEncoder().encode("1")
+    const deleteMarker = { headers: { "KV-Operation": "DEL" } }
     const markInFlight = (projectId: string, inFlight: boolean) =>
-      Effect.tryPromise(async () => {
-        if (inFlight) await inflight.put(projectId, "1")
-        else await inflight.delete(projectId)
-      }).pipe(
-        Effect.asVoid,
-        Effect.catchAll((error) => Effect.logWarning("could not update the in-flight marker", String(error)))
-      )
+      publisher
+        .publish(`$KV.${buckets.inflight}.${projectId}`, inFlight ? markerData : new Uint8Array(0), inFlight ? {} : deleteMarker)
+        .pipe(
+          Effect.asVoid,
+          Effect.catchAll((error) => Effect.logWarning("could not update the in-flight marker", error.message))
+        )
 
     const spawn = (projectId: string) =>
       Effect.gen(function* () {

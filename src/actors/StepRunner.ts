@@ -11,6 +11,7 @@ import { OpenApiScraper } from "../adapters/openapi/OpenApiScraper.js"
 import type { Instance } from "../domain/events.js"
 import type { Step } from "../domain/steps.js"
 import type { StepResult } from "../domain/stepResults.js"
+import { retryAfterFailure } from "../shared/retry.js"
 
 export type Report = (result: StepResult, final: boolean) => Effect.Effect<void>
 
@@ -38,7 +39,7 @@ const kraneCreate = (step: Extract<Step, { kind: "krane-create" }>, settings: Or
     }
     const what = "image" in step.source ? `image ${step.source.image}` : `command ${step.source.command.join(" ")}`
     yield* krane.createDeployment(spec).pipe(
-      Effect.retry({ schedule: retryFor(settings, "krane-create"), while: (error) => error._tag === "KraneUnavailable" }),
+      (self) => retryAfterFailure(self, { schedule: retryFor(settings, "krane-create"), while: (error) => error._tag === "KraneUnavailable" }),
       Effect.matchEffect({
         onSuccess: () => report({ type: "KraneCreated", deploymentId: step.deploymentId, namespace: step.namespace }, true),
         onFailure: (error) =>
@@ -117,7 +118,7 @@ const scrapeOpenApi = (step: Extract<Step, { kind: "scrape-openapi" }>, settings
     const scraper = yield* OpenApiScraper
     const path = step.path ?? settings.openApiPath
     const outcome = yield* scraper.scrape(step.deploymentId, step.addresses, path).pipe(
-      Effect.retry(retryFor(settings, "scrape-openapi")),
+      (self) => retryAfterFailure(self, { schedule: retryFor(settings, "scrape-openapi") }),
       Effect.catchAll((error) => Effect.succeed({ _tag: "NotFound" as const, reason: `could not fetch: ${error.message}` }))
     )
     const result: StepResult =
@@ -132,7 +133,7 @@ const compensate = (step: Extract<Step, { kind: "compensate" }>, settings: Orche
   Effect.gen(function* () {
     const krane = yield* Krane
     const deleted = yield* krane.deleteDeployment(step.namespace, step.deploymentId).pipe(
-      Effect.retry({ schedule: retryFor(settings, "compensate"), while: (error) => error._tag === "KraneUnavailable" }),
+      (self) => retryAfterFailure(self, { schedule: retryFor(settings, "compensate"), while: (error) => error._tag === "KraneUnavailable" }),
       Effect.either
     )
     yield* report(
@@ -172,5 +173,6 @@ export const runStep = (step: Step, context: StepContext, report: Report): Effec
         return Effect.dieMessage("assign-domains is not a fiber step")
     }
   })()
-  return run.pipe(Effect.withSpan(`step.${step.kind}`, { attributes: { deploymentId: step.deploymentId } }))
+  // Spans live on the adapters' calls (Krane, scraper); one per step on top cost ~4 per deployment.
+  return run.pipe(Effect.annotateLogs({ step: step.kind, deploymentId: step.deploymentId }))
 }

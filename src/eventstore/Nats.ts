@@ -15,6 +15,7 @@ import {
 } from "@nats-io/jetstream"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { Context, Data, Duration, Effect, Layer } from "effect"
+import { type AckedPublisher, makeAckedPublisher } from "./AckedPublisher.js"
 import { streams, subjects } from "./subjects.js"
 
 export class NatsError extends Data.TaggedError("NatsError")<{ readonly operation: string; readonly cause: unknown }> {
@@ -27,7 +28,12 @@ export interface NatsService {
   readonly nc: NatsConnection
   readonly js: JetStreamClient
   readonly jsm: JetStreamManager
+  /** The fast path for hot-path JetStream publishes (event appends, KV writes). */
+  readonly publisher: AckedPublisher
 }
+
+/** How long a JetStream publish waits for its acknowledgement (the client library's default too). */
+const publishTimeoutMs = 5_000
 
 const natsError = (operation: string) => (cause: unknown) => new NatsError({ operation, cause })
 
@@ -84,7 +90,11 @@ export class Nats extends Context.Tag("berth/Nats")<Nats, NatsService>() {
           catch: natsError("JetStream is not enabled on this server")
         })
         yield* ensureStreams(jsm)
-        return { nc, js: jetstream(nc), jsm }
+        const publisher = yield* Effect.acquireRelease(
+          Effect.sync(() => makeAckedPublisher(nc, { timeoutMs: publishTimeoutMs })),
+          (p) => Effect.sync(() => p.close())
+        )
+        return { nc, js: jetstream(nc), jsm, publisher }
       })
     )
   }

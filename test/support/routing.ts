@@ -6,16 +6,12 @@
 import { Kvm } from "@nats-io/kv"
 import { Effect, Layer } from "effect"
 import type { NatsConnection } from "@nats-io/transport-node"
-import { makeKvRoutingService } from "../../src/adapters/routing/KvRoutingService.js"
+import { kvRoutingService } from "../../src/adapters/routing/KvRoutingService.js"
 import { RoutingService, RoutingUnavailable, type StoredRouteTable } from "../../src/adapters/routing/RoutingService.js"
 import { Nats } from "../../src/eventstore/Nats.js"
 import { buckets } from "../../src/eventstore/subjects.js"
 
-const kvRouting = Effect.gen(function* () {
-  const { nc } = yield* Nats
-  const kv = yield* Effect.promise(() => new Kvm(nc).create(buckets.routes, { history: 5 }))
-  return makeKvRoutingService(kv)
-})
+const kvRouting = kvRoutingService.pipe(Effect.orDie)
 
 export interface FailingRouting {
   readonly layer: Layer.Layer<RoutingService, never, Nats>

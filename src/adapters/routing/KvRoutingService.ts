@@ -4,9 +4,11 @@
  * two Berth processes that ever overlap cannot roll traffic backwards.
  */
 import { Kvm, type KV } from "@nats-io/kv"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Layer, Schedule, Schema } from "effect"
+import type { AckedPublisher } from "../../eventstore/AckedPublisher.js"
 import { Nats } from "../../eventstore/Nats.js"
 import { buckets } from "../../eventstore/subjects.js"
+import { retryAfterFailure } from "../../shared/retry.js"
 import type { RouteTable } from "../../domain/routes.js"
 import { StickyKind } from "../../domain/events.js"
 import { RoutingService, RoutingUnavailable, StaleRouteTable, type StoredRouteTable } from "./RoutingService.js"
@@ -27,11 +29,16 @@ const maxCasAttempts = 5
 const unavailable = (cause: unknown) =>
   new RoutingUnavailable({ message: cause instanceof Error ? cause.message : String(cause) })
 
-export const makeKvRoutingService = (kv: KV) => {
+const encoder = new TextEncoder()
+
+/** Reads through the KV client; writes go over the connection's fast publish path, as KV puts do. */
+export const makeKvRoutingService = (kv: KV, publisher: AckedPublisher) => {
   const read = (projectId: string) =>
     Effect.tryPromise({ try: () => kv.get(projectId), catch: unavailable }).pipe(
       Effect.map((entry) => {
-        if (entry === null || entry.operation !== "PUT") return { revision: 0, table: null }
+        if (entry === null) return { revision: 0, table: null }
+        // A deleted key: the next write must name the delete marker's revision.
+        if (entry.operation !== "PUT") return { revision: entry.revision, table: null }
         const decoded = decodeTable(entry.string())
         return { revision: entry.revision, table: decoded._tag === "Right" ? decoded.right : null }
       })
@@ -53,13 +60,15 @@ export const makeKvRoutingService = (kv: KV) => {
         })
       }
       const value = JSON.stringify({ ...table, basedOnVersion } satisfies StoredRouteTable)
-      const revision = yield* Effect.tryPromise({
-        try: () =>
-          current === null || current.revision === 0
-            ? kv.create(table.projectId, value)
-            : kv.update(table.projectId, value, current.revision),
-        catch: unavailable
-      })
+      // A KV put is a publish on $KV.<bucket>.<key>; the expected sequence makes it a CAS (0 = create).
+      const revision = yield* publisher
+        .publish(`$KV.${buckets.routes}.${table.projectId}`, encoder.encode(value), {
+          expectedLastSubjectSequence: current?.revision ?? 0
+        })
+        .pipe(
+          Effect.map((ack) => ack.seq),
+          Effect.mapError(unavailable)
+        )
       known.set(table.projectId, { revision, basedOnVersion })
       return revision
     })
@@ -88,21 +97,20 @@ export const makeKvRoutingService = (kv: KV) => {
     // A CAS miss means someone wrote between our read and our write: read again and re-check staleness.
     writeTable: (table, basedOnVersion) =>
       writeOnce(table, basedOnVersion).pipe(
-        Effect.retry({ times: maxCasAttempts - 1, while: (error) => error._tag === "RoutingUnavailable" }),
-        Effect.withSpan("routing.writeTable", { attributes: { projectId: table.projectId, basedOnVersion } })
+        (self) => retryAfterFailure(self, { schedule: Schedule.recurs(maxCasAttempts - 1), while: (error) => error._tag === "RoutingUnavailable" })
       ),
     readTable: (projectId) => read(projectId).pipe(Effect.map((current) => current.table))
   })
 }
 
-export const KvRoutingServiceLive = Layer.effect(
-  RoutingService,
-  Effect.gen(function* () {
-    const { nc } = yield* Nats
-    const kv = yield* Effect.tryPromise({
-      try: () => new Kvm(nc).create(buckets.routes, { history: 5 }),
-      catch: unavailable
-    })
-    return makeKvRoutingService(kv)
+/** The service on this process's NATS connection (creates the bucket when missing). */
+export const kvRoutingService = Effect.gen(function* () {
+  const { nc, publisher } = yield* Nats
+  const kv = yield* Effect.tryPromise({
+    try: () => new Kvm(nc).create(buckets.routes, { history: 5 }),
+    catch: unavailable
   })
-)
+  return makeKvRoutingService(kv, publisher)
+})
+
+export const KvRoutingServiceLive = Layer.effect(RoutingService, kvRoutingService)
