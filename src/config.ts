@@ -31,6 +31,13 @@ export interface OrchestratorSettings {
   readonly idleTimeout: Duration.Duration
   /** A snapshot is written after this many envelopes since the last one. */
   readonly snapshotEvery: number
+  /**
+   * At each snapshot, finished deployments older than this many most recent ones move from the hot
+   * state to the archive (src/domain/retirement.ts). A command naming an archived deployment costs one
+   * KV read more, so this only needs to cover the usual rollback targets; every hot deployment is
+   * parsed on each cold start (about 0.6 KiB each).
+   */
+  readonly hotDeployments: number
 }
 
 const positiveInt = (name: string, fallback: number) =>
@@ -82,7 +89,8 @@ export const orchestratorSettings: Config.Config<OrchestratorSettings> = Config.
   ),
   mailboxCapacity: positiveInt("BERTH_MAILBOX_CAPACITY", 256),
   idleTimeout: Config.duration("BERTH_ACTOR_IDLE").pipe(Config.withDefault(Duration.minutes(2))),
-  snapshotEvery: positiveInt("BERTH_SNAPSHOT_EVERY", 100)
+  snapshotEvery: positiveInt("BERTH_SNAPSHOT_EVERY", 100),
+  hotDeployments: positiveInt("BERTH_HOT_DEPLOYMENTS", 10)
 })
 
 export const defaultOrchestratorSettings: OrchestratorSettings = {
@@ -96,5 +104,6 @@ export const defaultOrchestratorSettings: OrchestratorSettings = {
   stepRetries: {},
   mailboxCapacity: 256,
   idleTimeout: Duration.minutes(2),
-  snapshotEvery: 100
+  snapshotEvery: 100,
+  hotDeployments: 10
 }

@@ -2,13 +2,17 @@
  * Workload 3, cold rehydration: one project with many events in a stream holding many more events of
  * other projects (written raw, valid envelopes). Time to the first decision of a cold actor
  * (EventStore.load, then decide a Deploy), without and with a snapshot at the head; against one
- * direct-get round trip (last_by_subj) measured in the same run.
+ * direct-get round trip (last_by_subj) measured in the same run. The snapshot is the one the actor
+ * writes: finished deployments retired to the archive first (src/domain/retirement.ts), and the first
+ * decision does what the actor does before deciding (a digest check, reading the archive on a hit).
  */
 import { jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
 import { Effect, Layer, ManagedRuntime, Schema } from "effect"
 import { Command } from "../../src/domain/commands.js"
+import { defaultOrchestratorSettings } from "../../src/config.js"
 import { decide } from "../../src/domain/decide.js"
+import { deploymentsNamedBy, reinstate, retire, toReinstate } from "../../src/domain/retirement.js"
 import { EventStore, EventStoreLive } from "../../src/eventstore/EventStore.js"
 import { ensureStreams, Nats } from "../../src/eventstore/Nats.js"
 import { streams, subjects } from "../../src/eventstore/subjects.js"
@@ -86,7 +90,9 @@ runMain(async () => {
     Effect.gen(function* () {
       const store = yield* EventStore
       const loaded = yield* store.load(target)
-      const decision = decide(loaded.state, deploy, { now: Date.now(), readinessTimeoutMs: 300_000 })
+      const named = toReinstate(loaded.state, deploymentsNamedBy(deploy))
+      const state = named.length === 0 ? loaded.state : reinstate(loaded.state, yield* store.archived(target, named))
+      const decision = decide(state, deploy, { now: Date.now(), readinessTimeoutMs: 300_000 })
       return { loaded, decision }
     })
   )
@@ -97,13 +103,33 @@ runMain(async () => {
     if (decision._tag !== "Right") throw new Error("the Deploy was rejected")
     loadedVersion = loaded.version
   })
-  const state = (await firstDecision()).loaded.state
-  await runtime.runPromise(Effect.flatMap(EventStore, (store) => store.saveSnapshot(target, loadedVersion, state)))
-  const snapshotBytes = JSON.stringify({ format: 1, version: loadedVersion, state }).length
-  const withSnapshot = await timeEach(20, async () => {
-    const { loaded } = await firstDecision()
-    if (loaded.envelopesSinceSnapshot !== 0) throw new Error("the snapshot was not used")
-  })
+  // The snapshot the actor would write here: finished deployments archived first, then the hot state.
+  const full = (await firstDecision()).loaded.state
+  const retirement = retire(full, { keep: defaultOrchestratorSettings.hotDeployments, version: loadedVersion, busy: () => false })
+  await runtime.runPromise(
+    Effect.gen(function* () {
+      const store = yield* EventStore
+      yield* store.archive(target, full, retirement)
+      yield* store.saveSnapshot(target, loadedVersion, retirement.state)
+    })
+  )
+  const snapshotBytes = JSON.stringify({ format: 2, version: loadedVersion, state: retirement.state }).length
+  const fullBytes = JSON.stringify({ format: 2, version: loadedVersion, state: full }).length
+  await timeEach(10, firstDecision)
+  // Interleaved with direct gets, so both medians come from the same minutes of a shared machine.
+  const withSnapshot: Array<number> = []
+  const directGetsBeside: Array<number> = []
+  for (let i = 0; i < 100; i++) {
+    directGetsBeside.push(...(await timeEach(1, directGet)))
+    withSnapshot.push(
+      ...(await timeEach(1, async () => {
+        const { loaded, decision } = await firstDecision()
+        if (loaded.envelopesSinceSnapshot !== 0) throw new Error("the snapshot was not used")
+        if (decision._tag !== "Right") throw new Error("the Deploy was rejected")
+      }))
+    )
+  }
+  const rttBeside = percentile(directGetsBeside, 50)
   await runtime.dispose()
   await nc.close()
 
@@ -113,11 +139,11 @@ runMain(async () => {
     params: { targetEnvelopes: targetEvents, targetEvents: targetEventCount, otherEnvelopes: otherEvents, otherProjects },
     figures: [
       figure(W, `first decision, no snapshot (${targetEvents.toLocaleString("en-US")} envelopes)`, "ms", median(withoutSnapshot), { value: rtt, label }),
-      figure(W, "first decision, snapshot at head", "ms", median(withSnapshot), { value: rtt, label, target: "<= 3" })
+      figure(W, "first decision, snapshot at head", "ms", median(withSnapshot), { value: rttBeside, label, target: "<= 3" })
     ],
     notes: [
       `stream of ${total.toLocaleString("en-US")} envelopes written raw in ${fillS.toFixed(1)} s (${Math.round(total / fillS).toLocaleString("en-US")} msg/s, ${window} in flight)`,
-      `no snapshot: median of ${coldRuns} loads (${withoutSnapshot.map((t) => t.toFixed(0)).join(", ")} ms); snapshot: p50 of 20, ${(snapshotBytes / 1024).toFixed(0)} KiB`
+      `no snapshot: median of ${coldRuns} loads (${withoutSnapshot.map((t) => t.toFixed(0)).join(", ")} ms); snapshot: p50 of 100 (its direct-get p50 measured interleaved with them), ${(snapshotBytes / 1024).toFixed(1)} KiB (${Object.keys(retirement.state.deployments).length} hot deployments, ${retirement.retired.length} archived; the full state would be ${(fullBytes / 1024).toFixed(0)} KiB)`
     ],
     elapsedMs: now() - started
   })

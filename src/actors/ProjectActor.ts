@@ -6,7 +6,7 @@
  * that every write is derived from the latest state and they happen in decision order.
  * It never writes state anywhere but the log.
  */
-import { Clock, Deferred, Duration, Effect, Either, Fiber, Queue, Schedule } from "effect"
+import { Clock, Deferred, Duration, Effect, Either, Fiber, Option, Queue, Schedule } from "effect"
 import type { OrchestratorSettings } from "../config.js"
 import { Krane } from "../adapters/krane/Krane.js"
 import { RoutingService } from "../adapters/routing/RoutingService.js"
@@ -14,13 +14,15 @@ import type { Promote, Rollback } from "../domain/commands.js"
 import { decide, type Message, type Rejection } from "../domain/decide.js"
 import type { ProjectEvent } from "../domain/events.js"
 import type { RouteTable } from "../domain/routes.js"
-import { evolveAll, routesHeldBy, type ProjectState } from "../domain/state.js"
+import { evolveAll, routesHeldBy, wasHandled, type ProjectState } from "../domain/state.js"
 import { hasWorkInFlight, nextSteps, stepKey, type Step } from "../domain/steps.js"
 import type { StepResult } from "../domain/stepResults.js"
 import { planPromote, planRollback, switchEvents } from "../domain/switches.js"
 import { EventStore } from "../eventstore/EventStore.js"
+import { retryAfterFailure } from "../shared/retry.js"
 import type { MailboxItem, Outcome } from "./mailbox.js"
-import { retryFor, runStep, type Report } from "./StepRunner.js"
+import { makeRetiredDeployments } from "./retiredDeployments.js"
+import { retryFor, runStep, type Report, type StepRequirements } from "./StepRunner.js"
 
 export interface ActorHooks {
   /** Records whether the project has work in flight, so a new process knows whom to resume. */
@@ -64,13 +66,15 @@ export const runProjectActor = (
 
     const busy = (deploymentId: string) => [...running.values()].some((entry) => entry.step.deploymentId === deploymentId)
 
+    // Route writes are made inline (see routeInline); a compensation waits for the step in flight to
+    // reach its boundary, so it never races a Krane create.
+    const launchable = (step: Step) =>
+      step.kind !== "assign-domains" && !running.has(stepKey(step)) && !(step.kind === "compensate" && busy(step.deploymentId))
+
     const launchDueSteps = Effect.gen(function* () {
       for (const step of nextSteps(state)) {
+        if (!launchable(step)) continue
         const key = stepKey(step)
-        // Route writes are made inline (see routeInline); a compensation waits for the step in flight
-        // to reach its boundary, so it never races a Krane create.
-        if (step.kind === "assign-domains" || running.has(key)) continue
-        if (step.kind === "compensate" && busy(step.deploymentId)) continue
         const replicas = state.deployments[step.deploymentId]?.replicas ?? 1
         const fiber = yield* runStep(step, { settings, replicas }, report(key)).pipe(
           Effect.catchAllCause((cause) =>
@@ -91,11 +95,15 @@ export const runProjectActor = (
     })
 
     /** A cancelled deployment's read-only steps stop now; a Krane create finishes first. */
+    const stoppable = (step: Step) => {
+      const deployment = state.deployments[step.deploymentId]
+      const finished = deployment === undefined || deployment.status === "cancelled" || deployment.status === "failed"
+      return finished && interruptibleKinds.includes(step.kind)
+    }
+
     const stopStepsOfFinished = Effect.gen(function* () {
       for (const [key, entry] of running) {
-        const deployment = state.deployments[entry.step.deploymentId]
-        const finished = deployment === undefined || deployment.status === "cancelled" || deployment.status === "failed"
-        if (finished && interruptibleKinds.includes(entry.step.kind)) {
+        if (stoppable(entry.step)) {
           running.delete(key)
           yield* Fiber.interrupt(entry.fiber)
         }
@@ -110,8 +118,11 @@ export const runProjectActor = (
       }
     })
 
+    const retired = makeRetiredDeployments(projectId, store, settings)
+
     const maybeSnapshot = Effect.gen(function* () {
       if (sinceSnapshot < settings.snapshotEvery) return
+      state = yield* retired.retireFinished(state, version, busy)
       yield* store.saveSnapshot(projectId, version, state).pipe(
         Effect.tap(() => Effect.sync(() => (sinceSnapshot = 0))),
         Effect.catchAll((error) => Effect.logWarning("snapshot failed", error.message))
@@ -119,8 +130,8 @@ export const runProjectActor = (
     })
 
     const writeRoutes = (table: RouteTable) =>
-      routing.writeTable(table, version).pipe(
-        Effect.retry({ schedule: retryFor(settings, "assign-domains"), while: (error) => error._tag === "RoutingUnavailable" }),
+      Effect.flatMap(retired.withRetired(state, table), (whole) => routing.writeTable(whole, version)).pipe(
+        (self) => retryAfterFailure(self, { schedule: retryFor(settings, "assign-domains"), while: (error) => error._tag === "RoutingUnavailable" }),
         Effect.mapError((error) =>
           error._tag === "StaleRouteTable"
             ? `the route table was written by a newer decision (version ${error.storedVersion})`
@@ -199,7 +210,7 @@ export const runProjectActor = (
 
     const decideWork = (item: Work, now: number) => {
       if (item.kind === "invalid") {
-        if (state.handledCommands[item.header.commandId] === true) return Effect.succeed<Decided>({ events: [], outcome: unchanged })
+        if (wasHandled(state, item.header.commandId)) return Effect.succeed<Decided>({ events: [], outcome: unchanged })
         return Effect.succeed(rejected(item.header.commandId, item.header.type, item.code, item.message))
       }
       if (item.kind === "step") {
@@ -207,9 +218,11 @@ export const runProjectActor = (
         return Effect.succeed(decidedAt(item.result, now))
       }
       const command = item.command
-      if (state.handledCommands[command.commandId] === true) return Effect.succeed<Decided>({ events: [], outcome: unchanged })
-      if (command.type === "Rollback" || command.type === "Promote") return decideSwitch(command)
-      return Effect.succeed(decidedAt(command, now, command.commandId))
+      if (wasHandled(state, command.commandId)) return Effect.succeed<Decided>({ events: [], outcome: unchanged })
+      return Effect.flatMap(retired.reinstateNamed(state, command), (reinstated) => {
+        state = reinstated
+        return command.type === "Rollback" || command.type === "Promote" ? decideSwitch(command) : Effect.succeed(decidedAt(command, now, command.commandId))
+      })
     }
 
     const decidedAt = (message: Message, now: number, commandId = ""): Decided =>
@@ -228,7 +241,7 @@ export const runProjectActor = (
           if (outcome.events.length === 0) return unchanged(version)
           const appended = yield* store
             .append(projectId, version, { commandId, at: now, events: outcome.events })
-            .pipe(Effect.retry({ schedule: appendRetry, while: (e) => e._tag === "NatsError" }), Effect.either)
+            .pipe((self) => retryAfterFailure(self, { schedule: appendRetry, while: (e) => e._tag === "NatsError" }), Effect.either)
           if (Either.isRight(appended)) {
             version = appended.right
             state = evolveAll(state, outcome.events, commandId)
@@ -277,7 +290,7 @@ export const runProjectActor = (
         }
       })
 
-    const afterEachMessage = Effect.gen(function* () {
+    const everyFollowUp = Effect.gen(function* () {
       yield* routeInline
       yield* stopStepsOfFinished
       yield* maybeSnapshot
@@ -285,9 +298,28 @@ export const runProjectActor = (
       yield* launchDueSteps
     })
 
+    /**
+     * The follow-ups a message calls for. Checked in plain code first: in a deploy storm most messages
+     * need one step launched and nothing else, and every effect run on this path showed in the profile.
+     */
+    const afterEachMessage = Effect.suspend(() => {
+      const due = nextSteps(state)
+      // A route write or a stopped step changes what is due next: then the full sequence, in order.
+      if (due.some((step) => step.kind === "assign-domains")) return everyFollowUp
+      if ([...running.values()].some((entry) => stoppable(entry.step))) return everyFollowUp
+      const followUps: Array<Effect.Effect<void, never, StepRequirements>> = []
+      if (sinceSnapshot >= settings.snapshotEvery) followUps.push(maybeSnapshot)
+      if (hasWorkInFlight(state) !== inFlightMarked) followUps.push(syncInFlight)
+      if (due.some(launchable)) followUps.push(launchDueSteps)
+      return followUps.length === 0 ? Effect.void : Effect.all(followUps, { discard: true })
+    })
+
+    const takeOrIdle = Queue.take(mailbox).pipe(Effect.timeout(settings.idleTimeout), Effect.option)
     yield* afterEachMessage
     for (;;) {
-      const next = yield* Queue.take(mailbox).pipe(Effect.timeout(settings.idleTimeout), Effect.option)
+      // With a step in flight the actor cannot retire, and the step will report: a plain take then.
+      // (A timeout races two extra fibers per message, which a deploy storm's profile showed.)
+      const next = running.size > 0 ? Option.some(yield* Queue.take(mailbox)) : yield* takeOrIdle
       if (next._tag === "None") {
         if (running.size === 0 && (yield* hooks.tryPassivate)) return
         continue
@@ -295,7 +327,7 @@ export const runProjectActor = (
       yield* process(next.value)
       yield* afterEachMessage
     }
-  }).pipe(Effect.annotateLogs({ projectId }), Effect.withSpan("ProjectActor", { attributes: { projectId } }), Effect.scoped)
+  }).pipe(Effect.annotateLogs({ projectId }), Effect.withSpan("ProjectActor", { captureStackTrace: false, attributes: { projectId } }), Effect.scoped)
 
 /** deploymentId -> addresses of its running instances, for every deployment a route points at. */
 const upstreamsFor = (state: ProjectState, deploymentIds: ReadonlyArray<string>) =>

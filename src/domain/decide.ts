@@ -6,7 +6,15 @@ import { Data, Either } from "effect"
 import type { CancelDeployment, Command, CreateProject, Deploy, Promote, Rollback } from "./commands.js"
 import type { EventOf, ProjectEvent } from "./events.js"
 import { environmentOf } from "./routes.js"
-import { allInstancesRunning, currentStep, isTerminal, needsCompensation, type DeploymentState, type ProjectState } from "./state.js"
+import {
+  allInstancesRunning,
+  currentStep,
+  isTerminal,
+  needsCompensation,
+  wasHandled,
+  type DeploymentState,
+  type ProjectState
+} from "./state.js"
 import type { StepResult } from "./stepResults.js"
 
 export class Rejection extends Data.TaggedError("Rejection")<{
@@ -219,7 +227,7 @@ export const decide = (state: ProjectState, message: Message, context: DecideCon
     case "CreateProject":
     case "Deploy":
     case "CancelDeployment":
-      if (state.handledCommands[message.commandId] === true) return nothing
+      if (wasHandled(state, message.commandId)) return nothing
       return message.type === "CreateProject"
         ? createProject(state, message)
         : message.type === "Deploy"

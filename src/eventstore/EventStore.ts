@@ -2,12 +2,27 @@
  * The JetStream event store: one subject per project, one message per decision.
  * Append = one publish with the expected last subject sequence (optimistic concurrency).
  * Load = snapshot (when present) + the envelopes after it, folded with `evolve`.
+ * Snapshots hold the hot state; retired deployments and their routes are in the archive (Archive.ts),
+ * read on demand, and rebuilt from the log when the archive lacks them.
  */
-import { JetStreamApiCodes, JetStreamApiError, type JsMsg } from "@nats-io/jetstream"
+import { JetStreamApiCodes, type JsMsg } from "@nats-io/jetstream"
 import { Kvm, type KV } from "@nats-io/kv"
-import { Context, Data, Effect, Layer, Option, Schema } from "effect"
+import { Context, Data, Effect, Layer, Schema } from "effect"
 import { EventEnvelope } from "../domain/events.js"
-import { evolveAll, initialState, type ProjectState } from "../domain/state.js"
+import {
+  mergeRetiredRoutes,
+  missingReferences,
+  noRetiredRoutes,
+  rebuildRetiredRoutes,
+  reinstate,
+  toReinstate,
+  type RetiredRoutes,
+  type Retirement
+} from "../domain/retirement.js"
+import { evolveEnvelopes, initialState, type DeploymentState, type ProjectState } from "../domain/state.js"
+import { makeArchive } from "./Archive.js"
+import { makeDirectReader } from "./DirectReader.js"
+import type { PublishError } from "./AckedPublisher.js"
 import { Nats, NatsError } from "./Nats.js"
 import { buckets, streams, subjects } from "./subjects.js"
 
@@ -41,54 +56,108 @@ export interface EventStoreService {
     envelope: NewEnvelope
   ) => Effect.Effect<number, VersionConflict | NatsError>
   readonly saveSnapshot: (projectId: string, version: number, state: ProjectState) => Effect.Effect<void, NatsError>
+  /**
+   * Archives what a retirement takes out of `before` (call it before saving the snapshot of
+   * `retirement.state`); returns the retired routes when they changed.
+   */
+  readonly archive: (
+    projectId: string,
+    before: ProjectState,
+    retirement: Retirement
+  ) => Effect.Effect<RetiredRoutes | null, NatsError | CorruptEvent>
+  /** Retired deployments by id (ids never retired are left out). */
+  readonly archived: (
+    projectId: string,
+    deploymentIds: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<DeploymentState>, NatsError | CorruptEvent>
+  /** The routes of retired deployments that `state` relies on (see withRetiredRoutes). */
+  readonly retiredRoutes: (projectId: string, state: ProjectState) => Effect.Effect<RetiredRoutes, NatsError | CorruptEvent>
 }
 
 export class EventStore extends Context.Tag("berth/EventStore")<EventStore, EventStoreService>() {}
 
 /** Bumped whenever ProjectState's shape changes: older snapshots are then ignored and the log replayed. */
-const snapshotFormat = 1
+const snapshotFormat = 2
 
-const Snapshot = Schema.Struct({ format: Schema.Number, version: Schema.Number, state: Schema.Unknown })
+/**
+ * We wrote the snapshot, so its format number stands for its shape: no Schema decode of the state
+ * (that cost more than the read itself).
+ */
+const parseSnapshot = (text: string): { readonly version: number; readonly state: ProjectState } | undefined => {
+  try {
+    const value = JSON.parse(text) as { readonly format?: unknown; readonly version?: unknown; readonly state?: unknown }
+    return value.format === snapshotFormat && typeof value.version === "number" && typeof value.state === "object" && value.state !== null
+      ? { version: value.version, state: value.state as ProjectState }
+      : undefined
+  } catch {
+    return undefined
+  }
+}
 
 const decodeEnvelope = Schema.decodeUnknownEither(Schema.parseJson(EventEnvelope))
 const encoder = new TextEncoder()
+const textDecoder = new TextDecoder()
 
-const isWrongLastSequence = (error: unknown): boolean =>
-  error instanceof JetStreamApiError &&
-  (error.code === JetStreamApiCodes.StreamWrongLastSequence ||
-    error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+const isWrongLastSequence = (error: PublishError): boolean =>
+  error._tag === "PublishRejected" &&
+  (error.errCode === JetStreamApiCodes.StreamWrongLastSequence ||
+    error.errCode === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
 
 export const makeEventStore = Effect.gen(function* () {
-  const { js, jsm, nc } = yield* Nats
+  const { js, nc, publisher } = yield* Nats
   const snapshots: KV = yield* Effect.tryPromise({
     try: () => new Kvm(nc).create(buckets.snapshots, { history: 1 }),
     catch: (cause) => new NatsError({ operation: "open snapshot bucket", cause })
   })
+  const archive = yield* makeArchive(nc)
+  const reader = yield* Effect.acquireRelease(
+    Effect.sync(() => makeDirectReader(nc, { timeoutMs: 5_000 })),
+    (direct) => Effect.sync(() => direct.close())
+  )
+  // Berth creates the bucket with direct gets allowed; one made otherwise is read through the KV client.
+  const snapshotsDirect = yield* Effect.tryPromise({
+    try: async () => (await snapshots.status()).streamInfo.config.allow_direct === true,
+    catch: (cause) => new NatsError({ operation: "read snapshot bucket status", cause })
+  })
 
-  const readSnapshot = (projectId: string) =>
+  const failsAs = (operation: string) => (cause: unknown) => Promise.reject(new NatsError({ operation, cause }))
+
+  /**
+   * The snapshot (when wanted) and the sequence of the project's last message (one direct get): two
+   * independent round trips in flight together, so a cold load with a snapshot costs about one. One
+   * promise, not Effect.all: forking two fibers for it cost more than a round trip (bench: rehydrate).
+   */
+  const snapshotAndHead = (projectId: string, fromSnapshot: boolean) =>
     Effect.tryPromise({
-      try: () => snapshots.get(projectId),
-      catch: (cause) => new NatsError({ operation: "read snapshot", cause })
+      try: () =>
+        Promise.all([
+          fromSnapshot ? readSnapshotText(projectId).catch(failsAs("read snapshot")) : undefined,
+          reader.lastBySubject(streams.events, subjects.events(projectId)).catch(failsAs("read project head"))
+        ]),
+      catch: (cause) => (cause instanceof NatsError ? cause : new NatsError({ operation: "read snapshot and head", cause }))
     }).pipe(
-      Effect.map((entry) => {
-        if (entry === null || entry.operation !== "PUT") return Option.none()
-        const decoded = Schema.decodeUnknownOption(Schema.parseJson(Snapshot))(entry.string())
-        return Option.filter(decoded, (snapshot) => snapshot.format === snapshotFormat)
-      })
+      Effect.map(([text, last]) => ({
+        snapshot: text === undefined ? undefined : parseSnapshot(text),
+        head: last?.seq ?? 0
+      }))
     )
 
-  /** The sequence of the subject's last message: one direct get. */
-  const headOf = (projectId: string) =>
-    Effect.tryPromise({
-      try: () => jsm.direct.getMessage(streams.events, { last_by_subj: subjects.events(projectId) }),
-      catch: (cause) => new NatsError({ operation: "read project head", cause })
-    }).pipe(Effect.map((message) => message?.seq ?? 0))
+  /** The snapshot entry's JSON, or undefined when there is none (or it was deleted). */
+  const readSnapshotText = async (projectId: string): Promise<string | undefined> => {
+    if (!snapshotsDirect) {
+      const entry = await snapshots.get(projectId)
+      return entry === null || entry.operation !== "PUT" ? undefined : entry.string()
+    }
+    // A KV entry is the last message on its key's subject in the bucket's stream.
+    const message = await reader.lastBySubject(`KV_${buckets.snapshots}`, `$KV.${buckets.snapshots}.${projectId}`)
+    const operation = message?.headers?.get("KV-Operation") ?? ""
+    return message === null || operation === "DEL" || operation === "PURGE" ? undefined : textDecoder.decode(message.data)
+  }
 
   const readAfter = (projectId: string, after: number, head: number) =>
     Effect.tryPromise({
       try: async () => {
         const raw: Array<{ seq: number; data: string }> = []
-        if (head <= after) return raw
         const consumer = await js.consumers.get(streams.events, {
           filter_subjects: subjects.events(projectId),
           opt_start_seq: after + 1
@@ -107,40 +176,104 @@ export const makeEventStore = Effect.gen(function* () {
       catch: (cause) => new NatsError({ operation: "read project events", cause })
     })
 
-  const load = (projectId: string) =>
+  /** The log folded onto the snapshot, or (fromSnapshot false) onto the initial state: nothing retired. */
+  const fold = (projectId: string, fromSnapshot: boolean) =>
     Effect.gen(function* () {
-      // Two independent round trips: in parallel, so a cold load with a snapshot costs about one.
-      const [snapshot, head] = yield* Effect.all([readSnapshot(projectId), headOf(projectId)], { concurrency: 2 })
-      let state: ProjectState = Option.match(snapshot, {
-        onNone: () => initialState,
-        onSome: (s) => s.state as ProjectState
-      })
-      const from = Option.match(snapshot, { onNone: () => 0, onSome: (s) => s.version })
+      const { snapshot, head } = yield* snapshotAndHead(projectId, fromSnapshot)
+      const start: ProjectState = snapshot?.state ?? initialState
+      const from = snapshot?.version ?? 0
+      // A snapshot at the head: nothing to read, and no consumer is created.
+      if (head <= from) return { state: start, version: from, envelopesSinceSnapshot: 0 }
       const raw = yield* readAfter(projectId, from, head)
+      const envelopes: Array<EventEnvelope> = []
       for (const { seq, data } of raw) {
         const envelope = decodeEnvelope(data)
         if (envelope._tag === "Left") {
           return yield* new CorruptEvent({ projectId, seq, message: envelope.left.message })
         }
-        state = evolveAll(state, envelope.right.events, envelope.right.commandId)
+        envelopes.push(envelope.right)
       }
+      // One fold over all of them: linear in their number (evolveEnvelopes copies the state once).
+      const state = envelopes.length === 0 ? start : evolveEnvelopes(start, envelopes)
       return { state, version: Math.max(head, from), envelopesSinceSnapshot: raw.length }
-    }).pipe(Effect.withSpan("eventstore.load", { attributes: { projectId } }))
+    })
 
-  const append = (projectId: string, expectedVersion: number, envelope: NewEnvelope) =>
-    Effect.tryPromise({
-      try: async () => {
-        const body: EventEnvelope = { v: 1, projectId, previousVersion: expectedVersion, ...envelope }
-        const ack = await js.publish(subjects.events(projectId), encoder.encode(JSON.stringify(body)), {
-          expect: { lastSubjectSequence: expectedVersion }
-        })
-        return ack.seq
-      },
-      catch: (cause) =>
-        isWrongLastSequence(cause)
-          ? new VersionConflict({ projectId, expectedVersion })
-          : new NatsError({ operation: "append events", cause })
-    }).pipe(Effect.withSpan("eventstore.append", { attributes: { projectId, expectedVersion } }))
+  const archived = (projectId: string, ids: ReadonlyArray<string>) =>
+    Effect.gen(function* () {
+      if (ids.length === 0) return []
+      const found = yield* archive.getDeployments(projectId, ids)
+      const lacking = ids.filter((id) => !found.some((deployment) => deployment.id === id))
+      if (lacking.length === 0) return found
+      // A digest hit without an entry: a hash collision (the id is new) or a lost archive entry. Only
+      // the log can tell; whatever it has goes back into the archive.
+      const full = yield* fold(projectId, false)
+      const recovered = lacking.flatMap((id) => {
+        const deployment = full.state.deployments[id]
+        return deployment === undefined ? [] : [deployment]
+      })
+      if (recovered.length > 0) {
+        yield* Effect.logWarning("archived deployments were missing; recovered them from the log").pipe(
+          Effect.annotateLogs({ projectId, deploymentIds: recovered.map((d) => d.id).join(",") })
+        )
+        yield* archive.putDeployments(projectId, recovered)
+      }
+      return [...found, ...recovered]
+    })
+
+  const load = (projectId: string) =>
+    fold(projectId, true).pipe(
+      Effect.flatMap((loaded) => {
+        // Events made while a retired deployment was reinstated (a rollback to it) can name it again.
+        const ids = toReinstate(loaded.state, missingReferences(loaded.state))
+        if (ids.length === 0) return Effect.succeed(loaded)
+        return archived(projectId, ids).pipe(Effect.map((back) => ({ ...loaded, state: reinstate(loaded.state, back) })))
+      }),
+      Effect.withSpan("eventstore.load", { captureStackTrace: false, attributes: { projectId } })
+    )
+
+  const retiredRoutes = (projectId: string, state: ProjectState) =>
+    Effect.gen(function* () {
+      if (state.retired.routesAsOf === 0) return noRetiredRoutes
+      const stored = yield* archive.getRoutes(projectId)
+      if (stored !== undefined && stored.asOf >= state.retired.routesAsOf) return stored
+      yield* Effect.logWarning("the archive lacks the retired routes; rebuilding them from the log").pipe(
+        Effect.annotateLogs({ projectId })
+      )
+      const full = yield* fold(projectId, false)
+      const rebuilt = rebuildRetiredRoutes(full.state, state, state.retired.routesAsOf)
+      const written = yield* archive.updateRoutes(projectId, (current) =>
+        current !== undefined && current.asOf >= rebuilt.asOf ? null : rebuilt
+      )
+      return written ?? rebuilt
+    })
+
+  const archiveRetirement = (projectId: string, before: ProjectState, retirement: Retirement) =>
+    Effect.gen(function* () {
+      yield* archive.putDeployments(projectId, retirement.retired)
+      if (retirement.routes.asOf === 0) return null
+      // The stored table, unless it is older than what `before` relies on (then rebuilt from the log).
+      const upToDate = (current: RetiredRoutes | undefined): current is RetiredRoutes =>
+        current !== undefined && current.asOf >= before.retired.routesAsOf
+      const merged = yield* archive.updateRoutes(projectId, (current) => (upToDate(current) ? mergeRetiredRoutes(current, retirement) : null))
+      if (merged !== null) return merged
+      const base = yield* retiredRoutes(projectId, before)
+      return yield* archive.updateRoutes(projectId, (current) => mergeRetiredRoutes(upToDate(current) ? current : base, retirement))
+    }).pipe(Effect.withSpan("eventstore.archive", { captureStackTrace: false, attributes: { projectId } }))
+
+  // No span here: appends run thousands of times a second, and a span cost as much as the publish.
+  const append = (projectId: string, expectedVersion: number, envelope: NewEnvelope) => {
+    const body: EventEnvelope = { v: 1, projectId, previousVersion: expectedVersion, ...envelope }
+    return publisher
+      .publish(subjects.events(projectId), encoder.encode(JSON.stringify(body)), { expectedLastSubjectSequence: expectedVersion })
+      .pipe(
+        Effect.map((ack) => ack.seq),
+        Effect.mapError((error) =>
+          isWrongLastSequence(error)
+            ? new VersionConflict({ projectId, expectedVersion })
+            : new NatsError({ operation: "append events", cause: error })
+        )
+      )
+  }
 
   const saveSnapshot = (projectId: string, version: number, state: ProjectState) =>
     Effect.tryPromise({
@@ -148,7 +281,7 @@ export const makeEventStore = Effect.gen(function* () {
       catch: (cause) => new NatsError({ operation: "write snapshot", cause })
     }).pipe(Effect.asVoid)
 
-  return EventStore.of({ load, append, saveSnapshot })
+  return EventStore.of({ load, append, saveSnapshot, archive: archiveRetirement, archived, retiredRoutes })
 })
 
-export const EventStoreLive = Layer.effect(EventStore, makeEventStore)
+export const EventStoreLive = Layer.scoped(EventStore, makeEventStore)

@@ -17,8 +17,13 @@ export const subjects = {
 } as const
 
 export const buckets = {
-  /** projectId -> snapshot of the project's state at a version. */
+  /** projectId -> snapshot of the project's hot state at a version. */
   snapshots: "berth_snapshots",
+  /**
+   * Retired deployments (src/domain/retirement.ts): `<projectId>.<deploymentId>` -> the deployment,
+   * `<projectId>` -> the routes of the project's retired deployments. Derived from the log, like snapshots.
+   */
+  archive: "berth_archive",
   /** projectId -> the project's route table (RoutingService). */
   routes: "berth_routes",
   /** projectId -> marker present while the project has deployments in flight (resumed at start). */

@@ -62,7 +62,7 @@ describe("EventStore", () => {
     expect(Either.isLeft(result.stale) && result.stale.left._tag).toBe("VersionConflict")
     expect(result.loaded.version).toBe(result.v2)
     expect(Object.keys(result.loaded.state.deployments)).toEqual(["dep_1"])
-    expect(result.loaded.state.handledCommands).toEqual({ cmd_1: true, cmd_2: true })
+    expect(result.loaded.state.handledCommands).toEqual(["cmd_1", "cmd_2"])
   })
 
   it("loads a snapshot plus the envelopes after it, equal to folding the whole log", async () => {
