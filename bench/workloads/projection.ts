@@ -17,7 +17,7 @@ import { Projector } from "../../src/projections/Projector.js"
 import { createDatabaseOn } from "../../test/support/servers.js"
 import { benchEnv, resetJetStream, runMain, size } from "../lib/env.js"
 import { emit, figure } from "../lib/figures.js"
-import { now, sleep } from "../lib/stats.js"
+import { now } from "../lib/stats.js"
 import { envelope, projectHistory } from "../lib/synthetic.js"
 
 const W = "projection"
@@ -64,12 +64,14 @@ runMain(async () => {
   const t0 = now()
   const runtime = ManagedRuntime.make(Projector.layer().pipe(Layer.provide(Layer.mergeAll(Database.layer(dbUrl), Nats.layer(env.natsUrl)))))
   await runtime.runtime()
-  const checkpoint = () => runtime.runPromise(Effect.flatMap(Projector, (p) => p.checkpoint))
-  const deadline = Date.now() + (env.quick ? 90_000 : 400_000)
-  while ((await checkpoint()) < head) {
-    if (Date.now() > deadline) throw new Error(`projector reached ${await checkpoint()} of ${head} before the deadline`)
-    await sleep(5)
-  }
+  await runtime.runPromise(
+    Effect.flatMap(Projector, (p) =>
+      p.waitFor(head).pipe(
+        Effect.timeout(env.quick ? "90 seconds" : "400 seconds"),
+        Effect.catchTag("TimeoutException", () =>
+          Effect.flatMap(p.checkpoint, (seq) => Effect.fail(new Error(`projector reached ${seq} of ${head} before the deadline`))))
+      ))
+  )
   const berthS = (now() - t0) / 1000
   await runtime.dispose()
   const [projected] = await sql<Array<{ count: string }>>`select count(*)::text as count from audit_events`

@@ -8,6 +8,9 @@ import postgres from "postgres"
 export type Sql = postgres.Sql
 export type TxSql = postgres.TransactionSql
 
+/** A statement with its parameters already serialised, sent when called inside a transaction. */
+export type Statement = (tx: TxSql) => Promise<unknown>
+
 export class DatabaseError extends Data.TaggedError("DatabaseError")<{ readonly operation: string; readonly cause: unknown }> {
   override get message(): string {
     return `${this.operation}: ${this.cause instanceof Error ? this.cause.message : String(this.cause)}`
@@ -19,7 +22,7 @@ export const query = <A>(operation: string, run: () => Promise<A>): Effect.Effec
   Effect.tryPromise({ try: run, catch: (cause) => new DatabaseError({ operation, cause }) })
 
 export interface DatabaseOptions {
-  /** Pool size; default 10. */
+  /** Pool size; default 10. The projector holds two connections while it runs (reads, commits). */
   readonly max?: number
 }
 

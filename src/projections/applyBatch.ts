@@ -1,14 +1,23 @@
 /**
- * How a batch of envelopes changes the read model, set-based: the rows the batch can touch are read
- * once (one select per table), every event is folded over them in memory in stream order, with exactly
- * the semantics of one SQL statement per effect (first go-live kept, a step's first end wins, domains
- * released only while still routed to the deployment, ...), and the outcome is written back with one
- * statement per table (a multi-row upsert from unnest, plus one delete where rows can go). The caller
- * owns the transaction, the checkpoint and the audit rows; OpenAPI document bytes are fetched beforehand.
+ * How batches of envelopes change the read model, set-based. A `ProjectionState` lives as long as one
+ * projector session and keeps the rows recent batches touched: before a batch, the rows it can touch
+ * that the state does not know yet are read (one select per table); every event is folded over the
+ * rows in memory in stream order, with exactly the semantics of one SQL statement per effect (first
+ * go-live kept, a step's first end wins, domains released only while still routed to the deployment,
+ * ...); then the outcome becomes a few statements per table: one insert of the new rows, one update of
+ * the rows the fold changed (only the columns it can change), one delete where rows can go; rows it did
+ * not touch are not written. Parameters are array literals, built when the batch is folded.
+ *
+ * The state is optimistic: it assumes every batch it wrote commits. The caller commits batches in
+ * order, each guarded by the checkpoint the state expected, and drops the state when one fails; rows
+ * are only forgotten (and read again when needed) once the batch that last touched them committed, so a
+ * read never misses a write still in flight. The caller owns transactions, checkpoints and the audit
+ * rows; OpenAPI document bytes are fetched beforehand.
  */
 import type { EventOf, ProjectEvent, StepName } from "../domain/events.js"
 import type { AppliedEnvelope, SpecContents } from "./applyEvent.js"
-import type { TxSql } from "./Database.js"
+import type { Sql, Statement, TxSql } from "./Database.js"
+import { bools, jsonValues, numbers, texts, times } from "./arrays.js"
 import type { DeploymentRow } from "./rows.js"
 
 interface ProjectRow {
@@ -77,90 +86,233 @@ interface LiveHistoryRow {
   reason: string
 }
 
-const key2 = (a: string, b: string): string => JSON.stringify([a, b])
+/** What a batch writes to one table; each row appears in at most one of the three. */
+interface Changes<R> {
+  readonly inserts: Array<R>
+  readonly updates: Array<R>
+  readonly deletes: Array<R>
+}
+
+/** One key of a table. */
+interface Entry<R> {
+  /** The row as the fold left it; undefined when absent or deleted. */
+  row: R | undefined
+  /** The row last written or read, undefined when PostgreSQL has none (once written batches commit). */
+  stored: R | undefined
+  /** Put or deleted since the last flush. */
+  changed: boolean
+}
 
 /**
- * The rows of one table as the batch sees them: those read from the database, changed in place or
- * replaced by the fold; which to upsert (changed) and which to delete (read, then gone).
+ * The rows of one table as the state knows them, by key within a group: a deployment's steps or
+ * instances are one group; a table without groups uses the key as group and "" as key. Rows are
+ * changed in place; `put` marks them for the next flush.
  */
 class Table<R> {
-  private readonly rows = new Map<string, R>()
-  private readonly stored = new Map<string, R>()
-  private readonly dirty = new Set<string>()
-  private readonly groups = new Map<string, Set<string>>()
+  private readonly groups = new Map<string, Map<string, Entry<R>>>()
+  private changed: Array<Entry<R>> = []
 
-  constructor(private readonly keyOf: (row: R) => string, private readonly groupOf: (row: R) => string = keyOf) {}
+  constructor(private readonly groupOf: (row: R) => string, private readonly keyOf: (row: R) => string = () => "") {}
 
-  private index(key: string, row: R): void {
-    const group = this.groupOf(row)
-    const keys = this.groups.get(group)
-    if (keys === undefined) this.groups.set(group, new Set([key]))
-    else keys.add(key)
+  private entry(group: string, key: string): Entry<R> {
+    let entries = this.groups.get(group)
+    if (entries === undefined) {
+      entries = new Map()
+      this.groups.set(group, entries)
+    }
+    let entry = entries.get(key)
+    if (entry === undefined) {
+      entry = { row: undefined, stored: undefined, changed: false }
+      entries.set(key, entry)
+    }
+    return entry
   }
 
   load(rows: Iterable<R>): void {
     for (const row of rows) {
-      const key = this.keyOf(row)
-      this.rows.set(key, row)
-      this.stored.set(key, row)
-      this.index(key, row)
+      const entry = this.entry(this.groupOf(row), this.keyOf(row))
+      entry.row = row
+      entry.stored = row
     }
   }
+
+  get(group: string, key = ""): R | undefined {
+    return this.groups.get(group)?.get(key)?.row
+  }
+
+  /** Inserts or replaces a row; also call it after changing a row in place. */
+  put(row: R): void {
+    const entry = this.entry(this.groupOf(row), this.keyOf(row))
+    entry.row = row
+    if (entry.changed) return
+    entry.changed = true
+    this.changed.push(entry)
+  }
+
+  delete(group: string, key = ""): void {
+    const entry = this.groups.get(group)?.get(key)
+    if (entry?.row === undefined) return
+    entry.row = undefined
+    if (entry.changed) return
+    entry.changed = true
+    this.changed.push(entry)
+  }
+
+  /** The rows of a group (e.g. of one deployment's steps). */
+  group(group: string): Array<R> {
+    const out: Array<R> = []
+    for (const entry of this.groups.get(group)?.values() ?? []) if (entry.row !== undefined) out.push(entry.row)
+    return out
+  }
+
+  /** The changes since the last call; what is stored then follows them. */
+  flush(): Changes<R> {
+    const changes: Changes<R> = { inserts: [], updates: [], deletes: [] }
+    for (const entry of this.changed) {
+      entry.changed = false
+      if (entry.row === undefined) {
+        if (entry.stored !== undefined) changes.deletes.push(entry.stored)
+      } else if (entry.stored === undefined) {
+        changes.inserts.push(entry.row)
+      } else {
+        changes.updates.push(entry.row)
+      }
+      entry.stored = entry.row
+    }
+    this.changed = []
+    return changes
+  }
+
+  /** Forgets a group's rows (read again when needed). */
+  forget(group: string): void {
+    this.groups.delete(group)
+  }
+}
+
+/** Rows a batch only adds or overwrites, never read back from PostgreSQL: upserted, then dropped. */
+class Upserts<R> {
+  private readonly rows = new Map<string, R>()
+
+  constructor(private readonly keyOf: (row: R) => string) {}
 
   get(key: string): R | undefined {
     return this.rows.get(key)
   }
 
-  /** Inserts or replaces a row; also call it after changing a row in place. */
   put(row: R): void {
-    const key = this.keyOf(row)
-    this.rows.set(key, row)
-    this.dirty.add(key)
-    this.index(key, row)
+    this.rows.set(this.keyOf(row), row)
   }
 
-  delete(key: string): void {
-    const row = this.rows.get(key)
-    if (row === undefined) return
-    this.rows.delete(key)
-    this.dirty.delete(key)
-    this.groups.get(this.groupOf(row))?.delete(key)
-  }
-
-  /** The rows of a group (e.g. of one deployment), in insertion order. */
-  group(group: string): Array<R> {
-    return [...(this.groups.get(group) ?? [])].flatMap((key) => {
-      const row = this.rows.get(key)
-      return row === undefined ? [] : [row]
-    })
-  }
-
-  upserts(): Array<R> {
-    return [...this.dirty].flatMap((key) => {
-      const row = this.rows.get(key)
-      return row === undefined ? [] : [row]
-    })
-  }
-
-  deletes(): Array<R> {
-    return [...this.stored].flatMap(([key, row]) => (this.rows.has(key) ? [] : [row]))
+  flush(): Array<R> {
+    const rows = [...this.rows.values()]
+    this.rows.clear()
+    return rows
   }
 }
 
+/** Keys of rows only upserted. Text values never hold NUL (PostgreSQL rejects it): the pair is unambiguous. */
+const key2 = (a: string, b: string): string => `${a}\u0000${b}`
+
 const cancelledByUser = "cancelled by user"
 
-/** The read model's rows touched by one batch, and the fold of its events over them. */
-export class BatchState {
-  readonly projects = new Table<ProjectRow>((r) => r.project_id)
-  readonly environments = new Table<EnvironmentRow>((r) => key2(r.project_id, r.environment_id))
-  readonly deployments = new Table<DeploymentRow>((r) => r.deployment_id)
-  readonly steps = new Table<StepRow>((r) => key2(r.deployment_id, r.step), (r) => r.deployment_id)
-  readonly instances = new Table<InstanceRow>((r) => key2(r.deployment_id, r.instance_id), (r) => r.deployment_id)
-  readonly domains = new Table<DomainRow>((r) => r.hostname)
-  readonly specs = new Table<SpecRow>((r) => r.deployment_id)
-  readonly liveHistory = new Table<LiveHistoryRow>((r) => key2(r.project_id, String(r.stream_seq)))
+/** When each key (project, deployment with its steps and instances, hostname) was last touched, by batch number. */
+type Touched = Map<string, number>
 
-  constructor(private readonly specContents: SpecContents) {}
+/** The read model's rows known to one projector session, and the fold of events over them. */
+export class ProjectionState {
+  readonly projects = new Table<ProjectRow>((r) => r.project_id)
+  readonly environments = new Upserts<EnvironmentRow>((r) => key2(r.project_id, r.environment_id))
+  readonly deployments = new Table<DeploymentRow>((r) => r.deployment_id)
+  readonly steps = new Table<StepRow>((r) => r.deployment_id, (r) => r.step)
+  readonly instances = new Table<InstanceRow>((r) => r.deployment_id, (r) => r.instance_id)
+  readonly domains = new Table<DomainRow>((r) => r.hostname)
+  readonly specs = new Upserts<SpecRow>((r) => r.deployment_id)
+  readonly liveHistory = new Upserts<LiveHistoryRow>((r) => key2(r.project_id, String(r.stream_seq)))
+
+  /** Keys whose rows (or their absence) the state knows, with the batch that last touched them. */
+  private readonly knownProjects: Touched = new Map()
+  private readonly knownDeployments: Touched = new Map()
+  private readonly knownHostnames: Touched = new Map()
+  private specContents: SpecContents = noSpecs
+
+  /**
+   * Reads the rows `envelopes` can touch that the state does not know yet (one select per table,
+   * pipelined), then records batch number `batch` as the last to touch each of their keys. If this
+   * fails, drop the state.
+   */
+  async load(sql: Sql | TxSql, envelopes: ReadonlyArray<AppliedEnvelope>, batch: number): Promise<void> {
+    const { projectIds, deploymentIds, hostnames } = touched(envelopes)
+    const unknownProjects = projectIds.filter((id) => !this.knownProjects.has(id))
+    const unknownDeployments = deploymentIds.filter((id) => !this.knownDeployments.has(id))
+    const unknownHostnames = hostnames.filter((hostname) => !this.knownHostnames.has(hostname))
+    const [projects, deployments, steps, instances, domains] = await Promise.all([
+      unknownProjects.length === 0 ? none : sql<Array<Omit<ProjectRow, "version"> & { version: string }>>`
+        select project_id, workspace, slug, apex_domain, default_branch, openapi_path, live_deployment_id, rolled_back,
+          created_at, updated_at, version::text
+        from projects where project_id = any(${unknownProjects}::text[])`,
+      unknownDeployments.length === 0 ? none : sql<Array<DeploymentRow>>`
+        select deployment_id, project_id, environment_id, status, source, git_sha, git_branch, git_message, replicas, port,
+          failed_step, failure_reason, created_at, updated_at, building_at, deploying_at, ready_at, failed_at, cancelled_at, compensated_at
+        from deployments where deployment_id = any(${unknownDeployments}::text[])`,
+      unknownDeployments.length === 0 ? none : sql<Array<StepRow>>`
+        select deployment_id, step, started_at, ended_at, error
+        from deployment_steps where deployment_id = any(${unknownDeployments}::text[])`,
+      unknownDeployments.length === 0 ? none : sql<Array<InstanceRow>>`
+        select deployment_id, instance_id, address, status, updated_at
+        from instances where deployment_id = any(${unknownDeployments}::text[]) order by deployment_id, instance_id`,
+      unknownHostnames.length === 0 ? none : sql<Array<DomainRow>>`
+        select hostname, project_id, environment_id, deployment_id, sticky, updated_at
+        from domains where hostname = any(${unknownHostnames}::text[])`
+    ])
+    this.projects.load(projects.map((p) => ({ ...p, version: Number(p.version) })))
+    this.deployments.load(deployments)
+    this.steps.load(steps)
+    this.instances.load(instances)
+    this.domains.load(domains)
+    for (const id of projectIds) this.knownProjects.set(id, batch)
+    for (const id of deploymentIds) this.knownDeployments.set(id, batch)
+    for (const hostname of hostnames) this.knownHostnames.set(hostname, batch)
+  }
+
+  /** Folds one envelope (its rows loaded first), in stream order. */
+  apply(envelope: AppliedEnvelope, specs: SpecContents): void {
+    this.specContents = specs
+    try {
+      this.applyEnvelope(envelope)
+    } finally {
+      this.specContents = noSpecs
+    }
+  }
+
+  /**
+   * The statements writing what the envelopes applied since the last call changed, their parameters
+   * serialised now: the caller may fold the next batch before these are sent. `pause` runs between
+   * tables (to let other I/O through).
+   */
+  writes(pause: () => Promise<void> = noPause): Promise<Array<Statement>> {
+    return writes(this, pause)
+  }
+
+  /** Forgets the rows no batch after `batch` touched (they are read again when needed); `batch` must have committed. */
+  forgetUpTo(batch: number): void {
+    for (const [id, last] of this.knownProjects) {
+      if (last > batch) continue
+      this.knownProjects.delete(id)
+      this.projects.forget(id)
+    }
+    for (const [id, last] of this.knownDeployments) {
+      if (last > batch) continue
+      this.knownDeployments.delete(id)
+      this.deployments.forget(id)
+      this.steps.forget(id)
+      this.instances.forget(id)
+    }
+    for (const [hostname, last] of this.knownHostnames) {
+      if (last > batch) continue
+      this.knownHostnames.delete(hostname)
+      this.domains.forget(hostname)
+    }
+  }
 
   private updateProject(projectId: string, f: (row: ProjectRow) => void): void {
     const row = this.projects.get(projectId)
@@ -178,13 +330,13 @@ export class BatchState {
 
   /** Starts a step unless it already started. */
   private startStep(deploymentId: string, step: StepName, at: Date): void {
-    if (this.steps.get(key2(deploymentId, step)) !== undefined) return
+    if (this.steps.get(deploymentId, step) !== undefined) return
     this.steps.put({ deployment_id: deploymentId, step, started_at: at, ended_at: null, error: null })
   }
 
   /** Ends a step (starting it at the same moment if it never started); the first end wins, a later error replaces. */
   private endStep(deploymentId: string, step: StepName, at: Date, error: string | null = null): void {
-    const row = this.steps.get(key2(deploymentId, step))
+    const row = this.steps.get(deploymentId, step)
     if (row === undefined) {
       this.steps.put({ deployment_id: deploymentId, step, started_at: at, ended_at: at, error })
       return
@@ -195,7 +347,7 @@ export class BatchState {
   }
 
   /** One envelope's effects, in order; then the project's version. */
-  apply({ envelope, streamSeq }: AppliedEnvelope): void {
+  private applyEnvelope({ envelope, streamSeq }: AppliedEnvelope): void {
     const at = new Date(envelope.at)
     for (const event of envelope.events) this.event(envelope.projectId, event, at, streamSeq)
     this.updateProject(envelope.projectId, (p) => {
@@ -319,9 +471,9 @@ export class BatchState {
 
   /** The instance set is replaced; once every replica runs, await-instances ends and scrape-openapi starts. */
   private instancesObserved(e: EventOf<"InstancesObserved">, at: Date): void {
-    for (const old of this.instances.group(e.deploymentId)) this.instances.delete(key2(old.deployment_id, old.instance_id))
+    for (const old of this.instances.group(e.deploymentId)) this.instances.delete(old.deployment_id, old.instance_id)
     for (const instance of e.instances) {
-      const existing = this.instances.get(key2(e.deploymentId, instance.id))
+      const existing = this.instances.get(e.deploymentId, instance.id)
       if (existing === undefined) {
         this.instances.put({ deployment_id: e.deploymentId, instance_id: instance.id, address: instance.address, status: instance.status, updated_at: at })
       } else {
@@ -333,7 +485,7 @@ export class BatchState {
     if (!e.instances.every((instance) => instance.status === "RUNNING")) return
     const deployment = this.deployments.get(e.deploymentId)
     if (deployment === undefined || deployment.replicas > e.instances.length) return
-    const awaiting = this.steps.get(key2(e.deploymentId, "await-instances"))
+    const awaiting = this.steps.get(e.deploymentId, "await-instances")
     if (awaiting !== undefined) {
       awaiting.ended_at = awaiting.ended_at ?? at
       this.steps.put(awaiting)
@@ -411,7 +563,7 @@ export class BatchState {
       step.error = cancelledByUser
       this.steps.put(step)
     }
-    if (this.steps.get(key2(e.deploymentId, e.step)) === undefined) {
+    if (this.steps.get(e.deploymentId, e.step) === undefined) {
       this.steps.put({ deployment_id: e.deploymentId, step: e.step, started_at: at, ended_at: at, error: cancelledByUser })
     }
     this.startStep(e.deploymentId, "compensate", at)
@@ -477,172 +629,208 @@ const touched = (envelopes: ReadonlyArray<AppliedEnvelope>) => {
   return { projectIds: [...projectIds], deploymentIds: [...deploymentIds], hostnames: [...hostnames] }
 }
 
-type Timestamp = string | null
-const ts = (d: Date | null): Timestamp => (d === null ? null : d.toISOString())
-/**
- * Parameter arrays are serialised by the type PostgreSQL describes for them, but a boolean array is
- * typed by its first element: booleans travel as text, cast in the select; jsonb travels as text too.
- */
-const bool = (b: boolean): string => (b ? "t" : "f")
-
 const none = Promise.resolve([])
+const noSpecs: SpecContents = () => null
+const noPause = () => Promise.resolve()
 
-/** Reads the rows `envelopes` can touch (one select per table, pipelined). */
-const load = async (tx: TxSql, state: BatchState, envelopes: ReadonlyArray<AppliedEnvelope>): Promise<void> => {
-  const { projectIds, deploymentIds, hostnames } = touched(envelopes)
-  const [projects, deployments, steps, instances, domains] = await Promise.all([
-    projectIds.length === 0 ? none : tx<Array<Omit<ProjectRow, "version"> & { version: string }>>`
-      select project_id, workspace, slug, apex_domain, default_branch, openapi_path, live_deployment_id, rolled_back,
-        created_at, updated_at, version::text
-      from projects where project_id = any(${projectIds}::text[])`,
-    deploymentIds.length === 0 ? none : tx<Array<DeploymentRow>>`
-      select deployment_id, project_id, environment_id, status, source, git_sha, git_branch, git_message, replicas, port,
-        failed_step, failure_reason, created_at, updated_at, building_at, deploying_at, ready_at, failed_at, cancelled_at, compensated_at
-      from deployments where deployment_id = any(${deploymentIds}::text[])`,
-    deploymentIds.length === 0 ? none : tx<Array<StepRow>>`
-      select deployment_id, step, started_at, ended_at, error
-      from deployment_steps where deployment_id = any(${deploymentIds}::text[])`,
-    deploymentIds.length === 0 ? none : tx<Array<InstanceRow>>`
-      select deployment_id, instance_id, address, status, updated_at
-      from instances where deployment_id = any(${deploymentIds}::text[]) order by deployment_id, instance_id`,
-    hostnames.length === 0 ? none : tx<Array<DomainRow>>`
-      select hostname, project_id, environment_id, deployment_id, sticky, updated_at
-      from domains where hostname = any(${hostnames}::text[])`
-  ])
-  state.projects.load(projects.map((p) => ({ ...p, version: Number(p.version) })))
-  state.deployments.load(deployments)
-  state.steps.load(steps)
-  state.instances.load(instances)
-  state.domains.load(domains)
-}
-
-/** One statement per table (and one delete where rows go): the batch's outcome. */
-const writes = (tx: TxSql, state: BatchState) => {
-  const statements = []
-  const projects = state.projects.upserts()
-  if (projects.length > 0) {
-    statements.push(tx`
+/**
+ * The batch's outcome, a few statements per table in a fixed order (projects before their environments).
+ * Updates set only the columns the fold changes on an existing row; the others are written once, on
+ * insert. Instants travel as epoch milliseconds (`to_timestamp(x / 1000)`, see arrays.ts).
+ */
+const writes = async (state: ProjectionState, pause: () => Promise<void>): Promise<Array<Statement>> => {
+  const statements: Array<Statement> = []
+  const projects = state.projects.flush()
+  if (projects.inserts.length > 0) {
+    const p = projects.inserts
+    const [ids, workspaces, slugs, apexes, branches, paths, lives, rolledBack, created, updated, versions] = [
+      texts(p, (r) => r.project_id), texts(p, (r) => r.workspace), texts(p, (r) => r.slug), texts(p, (r) => r.apex_domain),
+      texts(p, (r) => r.default_branch), texts(p, (r) => r.openapi_path), texts(p, (r) => r.live_deployment_id),
+      bools(p, (r) => r.rolled_back), times(p, (r) => r.created_at), times(p, (r) => r.updated_at), numbers(p, (r) => r.version)
+    ]
+    statements.push((tx) => tx`
       insert into projects (project_id, workspace, slug, apex_domain, default_branch, openapi_path, live_deployment_id, rolled_back,
         created_at, updated_at, version)
-      select p, w, s, ad, db, op, ld, rb::bool, ca, ua, v
-      from unnest(${projects.map((r) => r.project_id)}::text[], ${projects.map((r) => r.workspace)}::text[],
-        ${projects.map((r) => r.slug)}::text[], ${projects.map((r) => r.apex_domain)}::text[],
-        ${projects.map((r) => r.default_branch)}::text[], ${projects.map((r) => r.openapi_path)}::text[],
-        ${projects.map((r) => r.live_deployment_id)}::text[], ${projects.map((r) => bool(r.rolled_back))}::text[],
-        ${projects.map((r) => ts(r.created_at))}::timestamptz[], ${projects.map((r) => ts(r.updated_at))}::timestamptz[],
-        ${projects.map((r) => r.version)}::bigint[]) as u(p, w, s, ad, db, op, ld, rb, ca, ua, v)
-      on conflict (project_id) do update set workspace = excluded.workspace, slug = excluded.slug, apex_domain = excluded.apex_domain,
-        default_branch = excluded.default_branch, openapi_path = excluded.openapi_path, live_deployment_id = excluded.live_deployment_id,
-        rolled_back = excluded.rolled_back, created_at = excluded.created_at, updated_at = excluded.updated_at, version = excluded.version`)
+      select id, w, s, ad, db, op, ld, rb, to_timestamp(ca / 1000), to_timestamp(ua / 1000), v
+      from unnest(${ids}::text[], ${workspaces}::text[], ${slugs}::text[], ${apexes}::text[], ${branches}::text[], ${paths}::text[],
+        ${lives}::text[], ${rolledBack}::bool[], ${created}::float8[], ${updated}::float8[], ${versions}::bigint[])
+        as u(id, w, s, ad, db, op, ld, rb, ca, ua, v)`)
   }
-  const environments = state.environments.upserts()
+  if (projects.updates.length > 0) {
+    const p = projects.updates
+    const [ids, lives, rolledBack, updated, versions] = [
+      texts(p, (r) => r.project_id), texts(p, (r) => r.live_deployment_id), bools(p, (r) => r.rolled_back),
+      times(p, (r) => r.updated_at), numbers(p, (r) => r.version)
+    ]
+    statements.push((tx) => tx`
+      update projects p set live_deployment_id = u.ld, rolled_back = u.rb, updated_at = to_timestamp(u.ua / 1000), version = u.v
+      from unnest(${ids}::text[], ${lives}::text[], ${rolledBack}::bool[], ${updated}::float8[], ${versions}::bigint[])
+        as u(id, ld, rb, ua, v)
+      where p.project_id = u.id`)
+  }
+  await pause()
+  const environments = state.environments.flush()
   if (environments.length > 0) {
-    statements.push(tx`
+    const e = environments
+    const [ids, projectIds, slugs, kinds] = [
+      texts(e, (r) => r.environment_id), texts(e, (r) => r.project_id), texts(e, (r) => r.slug), texts(e, (r) => r.kind)
+    ]
+    statements.push((tx) => tx`
       insert into environments (environment_id, project_id, slug, kind)
-      select * from unnest(${environments.map((r) => r.environment_id)}::text[], ${environments.map((r) => r.project_id)}::text[],
-        ${environments.map((r) => r.slug)}::text[], ${environments.map((r) => r.kind)}::text[])
+      select * from unnest(${ids}::text[], ${projectIds}::text[], ${slugs}::text[], ${kinds}::text[])
       on conflict (project_id, environment_id) do update set slug = excluded.slug, kind = excluded.kind`)
   }
-  const deployments = state.deployments.upserts()
-  if (deployments.length > 0) {
-    const d = deployments
-    statements.push(tx`
+  await pause()
+  const deployments = state.deployments.flush()
+  if (deployments.inserts.length > 0) {
+    const d = deployments.inserts
+    const [ids, projectIds, environmentIds, statuses, sources, shas, branches, messages, replicas, ports, failedSteps, reasons] = [
+      texts(d, (r) => r.deployment_id), texts(d, (r) => r.project_id), texts(d, (r) => r.environment_id), texts(d, (r) => r.status),
+      jsonValues(d, (r) => r.source), texts(d, (r) => r.git_sha), texts(d, (r) => r.git_branch), texts(d, (r) => r.git_message),
+      numbers(d, (r) => r.replicas), numbers(d, (r) => r.port), texts(d, (r) => r.failed_step), texts(d, (r) => r.failure_reason)
+    ]
+    const [created, updated, building, deploying, ready, failed, cancelled, compensated] = [
+      times(d, (r) => r.created_at), times(d, (r) => r.updated_at), times(d, (r) => r.building_at), times(d, (r) => r.deploying_at),
+      times(d, (r) => r.ready_at), times(d, (r) => r.failed_at), times(d, (r) => r.cancelled_at), times(d, (r) => r.compensated_at)
+    ]
+    statements.push((tx) => tx`
       insert into deployments (deployment_id, project_id, environment_id, status, source, git_sha, git_branch, git_message, replicas, port,
         failed_step, failure_reason, created_at, updated_at, building_at, deploying_at, ready_at, failed_at, cancelled_at, compensated_at)
-      select d, p, e, s, j::jsonb, gs, gb, gm, r, po, fs, fr, ca, ua, ba, da, ra, fa, cc, co
-      from unnest(${d.map((r) => r.deployment_id)}::text[], ${d.map((r) => r.project_id)}::text[],
-        ${d.map((r) => r.environment_id)}::text[], ${d.map((r) => r.status)}::text[], ${d.map((r) => JSON.stringify(r.source))}::text[],
-        ${d.map((r) => r.git_sha)}::text[], ${d.map((r) => r.git_branch)}::text[], ${d.map((r) => r.git_message)}::text[],
-        ${d.map((r) => r.replicas)}::int[], ${d.map((r) => r.port)}::int[], ${d.map((r) => r.failed_step)}::text[],
-        ${d.map((r) => r.failure_reason)}::text[], ${d.map((r) => ts(r.created_at))}::timestamptz[],
-        ${d.map((r) => ts(r.updated_at))}::timestamptz[], ${d.map((r) => ts(r.building_at))}::timestamptz[],
-        ${d.map((r) => ts(r.deploying_at))}::timestamptz[], ${d.map((r) => ts(r.ready_at))}::timestamptz[],
-        ${d.map((r) => ts(r.failed_at))}::timestamptz[], ${d.map((r) => ts(r.cancelled_at))}::timestamptz[],
-        ${d.map((r) => ts(r.compensated_at))}::timestamptz[]) as u(d, p, e, s, j, gs, gb, gm, r, po, fs, fr, ca, ua, ba, da, ra, fa, cc, co)
-      on conflict (deployment_id) do update set project_id = excluded.project_id, environment_id = excluded.environment_id,
-        status = excluded.status, source = excluded.source, git_sha = excluded.git_sha, git_branch = excluded.git_branch,
-        git_message = excluded.git_message, replicas = excluded.replicas, port = excluded.port, failed_step = excluded.failed_step,
-        failure_reason = excluded.failure_reason, created_at = excluded.created_at, updated_at = excluded.updated_at,
-        building_at = excluded.building_at, deploying_at = excluded.deploying_at, ready_at = excluded.ready_at,
-        failed_at = excluded.failed_at, cancelled_at = excluded.cancelled_at, compensated_at = excluded.compensated_at`)
+      select d, p, e, s, j, gs, gb, gm, r, po, fs, fr, to_timestamp(ca / 1000), to_timestamp(ua / 1000), to_timestamp(ba / 1000),
+        to_timestamp(da / 1000), to_timestamp(ra / 1000), to_timestamp(fa / 1000), to_timestamp(cc / 1000), to_timestamp(co / 1000)
+      from rows from (unnest(${ids}::text[]), unnest(${projectIds}::text[]), unnest(${environmentIds}::text[]),
+        unnest(${statuses}::text[]), jsonb_array_elements(${sources}::text::jsonb), unnest(${shas}::text[]),
+        unnest(${branches}::text[]), unnest(${messages}::text[]), unnest(${replicas}::int[]), unnest(${ports}::int[]),
+        unnest(${failedSteps}::text[]), unnest(${reasons}::text[]), unnest(${created}::float8[]), unnest(${updated}::float8[]),
+        unnest(${building}::float8[]), unnest(${deploying}::float8[]), unnest(${ready}::float8[]), unnest(${failed}::float8[]),
+        unnest(${cancelled}::float8[]), unnest(${compensated}::float8[]))
+        as u(d, p, e, s, j, gs, gb, gm, r, po, fs, fr, ca, ua, ba, da, ra, fa, cc, co)`)
   }
-  const steps = state.steps.upserts()
-  if (steps.length > 0) {
-    statements.push(tx`
+  if (deployments.updates.length > 0) {
+    const d = deployments.updates
+    const [ids, statuses, failedSteps, reasons] = [
+      texts(d, (r) => r.deployment_id), texts(d, (r) => r.status), texts(d, (r) => r.failed_step), texts(d, (r) => r.failure_reason)
+    ]
+    const [updated, building, deploying, ready, failed, cancelled, compensated] = [
+      times(d, (r) => r.updated_at), times(d, (r) => r.building_at), times(d, (r) => r.deploying_at), times(d, (r) => r.ready_at),
+      times(d, (r) => r.failed_at), times(d, (r) => r.cancelled_at), times(d, (r) => r.compensated_at)
+    ]
+    statements.push((tx) => tx`
+      update deployments d set status = u.s, failed_step = u.fs, failure_reason = u.fr, updated_at = to_timestamp(u.ua / 1000),
+        building_at = to_timestamp(u.ba / 1000), deploying_at = to_timestamp(u.da / 1000), ready_at = to_timestamp(u.ra / 1000),
+        failed_at = to_timestamp(u.fa / 1000), cancelled_at = to_timestamp(u.cc / 1000), compensated_at = to_timestamp(u.co / 1000)
+      from unnest(${ids}::text[], ${statuses}::text[], ${failedSteps}::text[], ${reasons}::text[], ${updated}::float8[],
+        ${building}::float8[], ${deploying}::float8[], ${ready}::float8[], ${failed}::float8[], ${cancelled}::float8[],
+        ${compensated}::float8[]) as u(id, s, fs, fr, ua, ba, da, ra, fa, cc, co)
+      where d.deployment_id = u.id`)
+  }
+  await pause()
+  const steps = state.steps.flush()
+  if (steps.inserts.length > 0) {
+    const s = steps.inserts
+    const [ids, names, started, ended, errors] = [
+      texts(s, (r) => r.deployment_id), texts(s, (r) => r.step), times(s, (r) => r.started_at), times(s, (r) => r.ended_at),
+      texts(s, (r) => r.error)
+    ]
+    statements.push((tx) => tx`
       insert into deployment_steps (deployment_id, step, started_at, ended_at, error)
-      select * from unnest(${steps.map((r) => r.deployment_id)}::text[], ${steps.map((r) => r.step)}::text[],
-        ${steps.map((r) => ts(r.started_at))}::timestamptz[], ${steps.map((r) => ts(r.ended_at))}::timestamptz[],
-        ${steps.map((r) => r.error)}::text[])
-      on conflict (deployment_id, step) do update set started_at = excluded.started_at, ended_at = excluded.ended_at, error = excluded.error`)
+      select d, st, to_timestamp(sa / 1000), to_timestamp(ea / 1000), er
+      from unnest(${ids}::text[], ${names}::text[], ${started}::float8[], ${ended}::float8[], ${errors}::text[]) as u(d, st, sa, ea, er)`)
   }
-  const goneInstances = state.instances.deletes()
-  if (goneInstances.length > 0) {
-    statements.push(tx`
-      delete from instances i
-      using unnest(${goneInstances.map((r) => r.deployment_id)}::text[], ${goneInstances.map((r) => r.instance_id)}::text[]) as u(d, n)
+  if (steps.updates.length > 0) {
+    const s = steps.updates
+    const [ids, names, ended, errors] = [
+      texts(s, (r) => r.deployment_id), texts(s, (r) => r.step), times(s, (r) => r.ended_at), texts(s, (r) => r.error)
+    ]
+    statements.push((tx) => tx`
+      update deployment_steps s set ended_at = to_timestamp(u.ea / 1000), error = u.er
+      from unnest(${ids}::text[], ${names}::text[], ${ended}::float8[], ${errors}::text[]) as u(d, st, ea, er)
+      where s.deployment_id = u.d and s.step = u.st`)
+  }
+  await pause()
+  const instances = state.instances.flush()
+  if (instances.deletes.length > 0) {
+    const i = instances.deletes
+    const [deploymentIds, ids] = [texts(i, (r) => r.deployment_id), texts(i, (r) => r.instance_id)]
+    statements.push((tx) => tx`
+      delete from instances i using unnest(${deploymentIds}::text[], ${ids}::text[]) as u(d, n)
       where i.deployment_id = u.d and i.instance_id = u.n`)
   }
-  const instances = state.instances.upserts()
-  if (instances.length > 0) {
-    statements.push(tx`
+  if (instances.inserts.length > 0) {
+    const i = instances.inserts
+    const [ids, deploymentIds, addresses, statuses, updated] = [
+      texts(i, (r) => r.instance_id), texts(i, (r) => r.deployment_id), texts(i, (r) => r.address), texts(i, (r) => r.status),
+      times(i, (r) => r.updated_at)
+    ]
+    statements.push((tx) => tx`
       insert into instances (instance_id, deployment_id, address, status, updated_at)
-      select * from unnest(${instances.map((r) => r.instance_id)}::text[], ${instances.map((r) => r.deployment_id)}::text[],
-        ${instances.map((r) => r.address)}::text[], ${instances.map((r) => r.status)}::text[],
-        ${instances.map((r) => ts(r.updated_at))}::timestamptz[])
-      on conflict (deployment_id, instance_id) do update set address = excluded.address, status = excluded.status,
-        updated_at = excluded.updated_at`)
+      select n, d, a, s, to_timestamp(ua / 1000)
+      from unnest(${ids}::text[], ${deploymentIds}::text[], ${addresses}::text[], ${statuses}::text[], ${updated}::float8[])
+        as u(n, d, a, s, ua)`)
   }
-  const goneDomains = state.domains.deletes()
-  if (goneDomains.length > 0) {
-    statements.push(tx`delete from domains where hostname = any(${goneDomains.map((r) => r.hostname)}::text[])`)
+  if (instances.updates.length > 0) {
+    const i = instances.updates
+    const [deploymentIds, ids, addresses, statuses, updated] = [
+      texts(i, (r) => r.deployment_id), texts(i, (r) => r.instance_id), texts(i, (r) => r.address), texts(i, (r) => r.status),
+      times(i, (r) => r.updated_at)
+    ]
+    statements.push((tx) => tx`
+      update instances i set address = u.a, status = u.s, updated_at = to_timestamp(u.ua / 1000)
+      from unnest(${deploymentIds}::text[], ${ids}::text[], ${addresses}::text[], ${statuses}::text[], ${updated}::float8[])
+        as u(d, n, a, s, ua)
+      where i.deployment_id = u.d and i.instance_id = u.n`)
   }
-  const domains = state.domains.upserts()
-  if (domains.length > 0) {
-    statements.push(tx`
+  await pause()
+  const domains = state.domains.flush()
+  if (domains.deletes.length > 0) {
+    const hostnames = texts(domains.deletes, (r) => r.hostname)
+    statements.push((tx) => tx`delete from domains where hostname = any(${hostnames}::text[])`)
+  }
+  if (domains.inserts.length > 0 || domains.updates.length > 0) {
+    // A few rows per deployment: one upsert for new and changed ones.
+    const h = [...domains.inserts, ...domains.updates]
+    const [hostnames, projectIds, environmentIds, deploymentIds, stickies, updated] = [
+      texts(h, (r) => r.hostname), texts(h, (r) => r.project_id), texts(h, (r) => r.environment_id), texts(h, (r) => r.deployment_id),
+      texts(h, (r) => r.sticky), times(h, (r) => r.updated_at)
+    ]
+    statements.push((tx) => tx`
       insert into domains (hostname, project_id, environment_id, deployment_id, sticky, updated_at)
-      select * from unnest(${domains.map((r) => r.hostname)}::text[], ${domains.map((r) => r.project_id)}::text[],
-        ${domains.map((r) => r.environment_id)}::text[], ${domains.map((r) => r.deployment_id)}::text[],
-        ${domains.map((r) => r.sticky)}::text[], ${domains.map((r) => ts(r.updated_at))}::timestamptz[])
+      select h, p, e, d, s, to_timestamp(ua / 1000)
+      from unnest(${hostnames}::text[], ${projectIds}::text[], ${environmentIds}::text[], ${deploymentIds}::text[],
+        ${stickies}::text[], ${updated}::float8[]) as u(h, p, e, d, s, ua)
       on conflict (hostname) do update set project_id = excluded.project_id, environment_id = excluded.environment_id,
         deployment_id = excluded.deployment_id, sticky = excluded.sticky, updated_at = excluded.updated_at`)
   }
-  const specs = state.specs.upserts()
+  await pause()
+  const specs = state.specs.flush()
   if (specs.length > 0) {
-    statements.push(tx`
+    const s = specs
+    const [ids, paths, objects, contents, sizes, shas, captured] = [
+      texts(s, (r) => r.deployment_id), texts(s, (r) => r.path), texts(s, (r) => r.object_name),
+      texts(s, (r) => (r.content === null ? null : Buffer.from(r.content).toString("hex"))), numbers(s, (r) => r.size_bytes),
+      texts(s, (r) => r.sha256), times(s, (r) => r.captured_at)
+    ]
+    statements.push((tx) => tx`
       insert into openapi_specs (deployment_id, path, object_name, content, size_bytes, sha256, captured_at)
-      select d, p, o, decode(c, 'hex'), s, h, a
-      from unnest(${specs.map((r) => r.deployment_id)}::text[], ${specs.map((r) => r.path)}::text[],
-        ${specs.map((r) => r.object_name)}::text[],
-        ${specs.map((r) => (r.content === null ? null : Buffer.from(r.content).toString("hex")))}::text[],
-        ${specs.map((r) => r.size_bytes)}::int[], ${specs.map((r) => r.sha256)}::text[],
-        ${specs.map((r) => ts(r.captured_at))}::timestamptz[]) as u(d, p, o, c, s, h, a)
+      select d, p, o, decode(c, 'hex'), s, h, to_timestamp(a / 1000)
+      from unnest(${ids}::text[], ${paths}::text[], ${objects}::text[], ${contents}::text[], ${sizes}::int[], ${shas}::text[],
+        ${captured}::float8[]) as u(d, p, o, c, s, h, a)
       on conflict (deployment_id) do update set path = excluded.path, object_name = excluded.object_name, content = excluded.content,
         size_bytes = excluded.size_bytes, sha256 = excluded.sha256, captured_at = excluded.captured_at`)
   }
-  const history = state.liveHistory.upserts()
+  const history = state.liveHistory.flush()
   if (history.length > 0) {
-    statements.push(tx`
+    const h = history
+    const [projectIds, seqs, at, from, to, reasons] = [
+      texts(h, (r) => r.project_id), numbers(h, (r) => r.stream_seq), times(h, (r) => r.at), texts(h, (r) => r.from_deployment_id),
+      texts(h, (r) => r.to_deployment_id), texts(h, (r) => r.reason)
+    ]
+    statements.push((tx) => tx`
       insert into live_history (project_id, stream_seq, at, from_deployment_id, to_deployment_id, reason)
-      select * from unnest(${history.map((r) => r.project_id)}::text[], ${history.map((r) => r.stream_seq)}::bigint[],
-        ${history.map((r) => ts(r.at))}::timestamptz[], ${history.map((r) => r.from_deployment_id)}::text[],
-        ${history.map((r) => r.to_deployment_id)}::text[], ${history.map((r) => r.reason)}::text[])
+      select p, s, to_timestamp(a / 1000), f, t, r
+      from unnest(${projectIds}::text[], ${seqs}::bigint[], ${at}::float8[], ${from}::text[], ${to}::text[], ${reasons}::text[])
+        as u(p, s, a, f, t, r)
       on conflict (project_id, stream_seq) do nothing`)
   }
   return statements
-}
-
-/** The rows `envelopes` can touch, read (one select per table, pipelined), for `foldBatch`. */
-export const loadBatch = async (tx: TxSql, envelopes: ReadonlyArray<AppliedEnvelope>, specs: SpecContents): Promise<BatchState> => {
-  const state = new BatchState(specs)
-  if (envelopes.length > 0) await load(tx, state, envelopes)
-  return state
-}
-
-/**
- * Folds `envelopes` (in stream order; a subset of those loaded) over the loaded rows and returns the
- * statements writing the outcome, not yet sent: the caller pipelines them in its transaction, in order.
- */
-export const foldBatch = (tx: TxSql, state: BatchState, envelopes: ReadonlyArray<AppliedEnvelope>) => {
-  for (const envelope of envelopes) state.apply(envelope)
-  return writes(tx, state)
 }

@@ -3,7 +3,8 @@
  * with the set-based fold of the read-model tables (applyBatch.ts).
  */
 import type { EventEnvelope } from "../domain/events.js"
-import type { TxSql } from "./Database.js"
+import { jsonValues, numbers, texts, times } from "./arrays.js"
+import type { Statement } from "./Database.js"
 
 /** The bytes of an OpenAPI document by object name, or null when the object store has no such object. */
 export type SpecContents = (objectName: string) => Uint8Array | null
@@ -28,25 +29,33 @@ export interface AuditRow {
 }
 
 /** The audit rows of one envelope: every event, at (stream sequence, index in the envelope). */
-export const auditRows = ({ envelope, streamSeq }: AppliedEnvelope): ReadonlyArray<AuditRow> =>
-  envelope.events.map((event, idx) => ({
+export const auditRows = ({ envelope, streamSeq }: AppliedEnvelope): ReadonlyArray<AuditRow> => {
+  const at = new Date(envelope.at)
+  return envelope.events.map((event, idx) => ({
     streamSeq,
     idx,
     projectId: envelope.projectId,
     eventType: event.type,
     commandId: envelope.commandId,
-    at: new Date(envelope.at),
+    at,
     payload: event
   }))
+}
 
-/** One statement appending many audit rows (the log is append-only: a row already there is kept). */
-export const auditStatement = (tx: TxSql, rows: ReadonlyArray<AuditRow>) =>
-  tx`insert into audit_events (stream_seq, idx, project_id, event_type, command_id, at, payload)
-    select s, i, p, t, c, to_timestamp(a / 1000.0), j::jsonb
-      from unnest(${rows.map((r) => r.streamSeq)}::bigint[], ${rows.map((r) => r.idx)}::int[], ${rows.map((r) => r.projectId)}::text[],
-        ${rows.map((r) => r.eventType)}::text[], ${rows.map((r) => r.commandId)}::text[], ${rows.map((r) => r.at.getTime())}::float8[],
-        ${rows.map((r) => JSON.stringify(r.payload))}::text[]) as u(s, i, p, t, c, a, j)
-    on conflict (stream_seq, idx) do nothing`
+/**
+ * One statement appending many audit rows, its parameters built now. The log is append-only and written
+ * in the transaction that moves the checkpoint past these rows, so none of them is there yet.
+ */
+export const auditStatement = (rows: ReadonlyArray<AuditRow>): Statement => {
+  const [seqs, indexes, projectIds, types, commandIds, at, payloads] = [
+    numbers(rows, (r) => r.streamSeq), numbers(rows, (r) => r.idx), texts(rows, (r) => r.projectId), texts(rows, (r) => r.eventType),
+    texts(rows, (r) => r.commandId), times(rows, (r) => r.at), jsonValues(rows, (r) => r.payload)
+  ]
+  return (tx) => tx`insert into audit_events (stream_seq, idx, project_id, event_type, command_id, at, payload)
+    select s, i, p, t, c, to_timestamp(a / 1000), j
+    from rows from (unnest(${seqs}::bigint[]), unnest(${indexes}::int[]), unnest(${projectIds}::text[]), unnest(${types}::text[]),
+      unnest(${commandIds}::text[]), unnest(${at}::float8[]), jsonb_array_elements(${payloads}::text::jsonb)) as u(s, i, p, t, c, a, j)`
+}
 
 /** A message that is not a valid envelope: kept in the audit log (type 'Undecodable'), otherwise ignored. */
 export const undecodableAuditRow = (undecodable: {

@@ -2,75 +2,40 @@
  * The set-based projector folds a whole batch in memory: a long mixed history (several projects,
  * deployments that go live, fail, are cancelled, compensated, rolled back and promoted, events for
  * unknown deployments, steps starting and ending in the same envelope) projected in ONE batch gives
- * exactly the rows that batches of one message give, in every table, and the rows the former
- * statement-per-effect implementation (reference.ts) gives.
+ * exactly the rows that batches of one message (or of a few, pipelined) give, in every table, and the
+ * rows the former statement-per-effect implementation (reference.ts) gives.
  */
-import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream"
-import { connect, type NatsConnection } from "@nats-io/transport-node"
-import { Effect, Either, Layer, ManagedRuntime, Schema } from "effect"
+import { Effect, Either, Schema } from "effect"
 import postgres from "postgres"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { EventEnvelope, type ProjectEvent, type StepName } from "../../src/domain/events.js"
-import { ensureStreams, Nats } from "../../src/eventstore/Nats.js"
 import { streams } from "../../src/eventstore/subjects.js"
-import { Database } from "../../src/projections/Database.js"
 import { migrateWith } from "../../src/projections/migrate.js"
-import { Projector, type ProjectorOptions } from "../../src/projections/Projector.js"
+import type { ProjectorOptions } from "../../src/projections/Projector.js"
 import { readModelTables } from "../../src/projections/readModel.js"
-import { freshDatabase, startTestNats, type TestNats } from "../support/servers.js"
+import { dumpReadModel, startProjector, useProjectorFixture, waitForSeq } from "../support/projectorFixture.js"
+import { freshDatabase } from "../support/servers.js"
 import { envelopeStatements } from "./reference.js"
 import { history, lifecycle, projectId as shopId, publishRaw, publishSteps, putSpec, specObjectName, specText, type Step, t0 } from "./scenario.js"
 
-let natsServer: TestNats
-let nc: NatsConnection
-let js: JetStreamClient
-let jsm: JetStreamManager
-
-beforeAll(async () => {
-  natsServer = await startTestNats()
-  nc = await connect({ servers: natsServer.url })
-  js = jetstream(nc)
-  jsm = await jetstreamManager(nc)
-})
-
-afterAll(async () => {
-  await nc?.close()
-  await natsServer?.stop()
-})
-
-const primaryKeys: Record<(typeof readModelTables)[number], string> = {
-  projects: "project_id",
-  environments: "project_id, environment_id",
-  deployments: "deployment_id",
-  deployment_steps: "deployment_id, step",
-  instances: "deployment_id, instance_id",
-  domains: "hostname",
-  openapi_specs: "deployment_id",
-  audit_events: "stream_seq, idx",
-  live_history: "project_id, stream_seq"
-}
+const fx = useProjectorFixture("batch")
 
 /** Projects the whole stream into a fresh database with `options`; returns every table's rows. */
 const projectAll = async (options: ProjectorOptions, last: number) => {
   const dbUrl = await freshDatabase("batch")
-  const rt = ManagedRuntime.make(Projector.layer(options).pipe(Layer.provide(Layer.merge(Nats.layer(natsServer.url), Database.layer(dbUrl)))))
+  const rt = startProjector(fx, options, dbUrl)
   try {
-    await rt.runPromise(Effect.flatMap(Projector, (p) => p.waitFor(last)).pipe(Effect.timeout("60 seconds")))
+    await waitForSeq(rt, last, "60 seconds")
   } finally {
     await rt.dispose()
   }
   const sql = postgres(dbUrl, { onnotice: () => {} })
   try {
-    return await dumpTables(sql)
+    return await dumpReadModel(sql)
   } finally {
     await sql.end()
   }
 }
-
-const dumpTables = async (sql: postgres.Sql) =>
-  Object.fromEntries(
-    await Promise.all(readModelTables.map(async (t) => [t, await sql.unsafe(`select * from ${t} order by ${primaryKeys[t]}`)] as const))
-  )
 
 /**
  * The oracle: the former implementation, one statement per effect, one transaction per envelope, read
@@ -81,7 +46,7 @@ const projectWithReference = async (last: number) => {
   try {
     await Effect.runPromise(migrateWith(sql))
     const specs = (objectName: string) => (objectName === specObjectName ? new TextEncoder().encode(specText) : null)
-    const consumer = await js.consumers.get(streams.events)
+    const consumer = await fx.js.consumers.get(streams.events)
     const messages = await consumer.consume()
     for await (const m of messages) {
       const decoded = Schema.decodeUnknownEither(EventEnvelope)((() => {
@@ -100,7 +65,7 @@ const projectWithReference = async (last: number) => {
       if (m.seq >= last) break
     }
     await messages.close()
-    return await dumpTables(sql)
+    return await dumpReadModel(sql)
   } finally {
     await sql.end()
   }
@@ -247,13 +212,11 @@ const mixedHistory = (projectId: string, seed: number, deployments: number): Arr
 }
 
 describe("Projector batching", () => {
-  it("gives identical rows in every table for one big batch, for batches of one, and as the former projector", async () => {
-    await jsm.streams.delete(streams.events).catch(() => false)
-    await Effect.runPromise(ensureStreams(jsm))
-    await putSpec(js)
+  it("gives identical rows in every table for one big batch, for batches of one or a few, and as the former projector", async () => {
+    await putSpec(fx.js)
 
     // The hand-made history of proj_shop, then four generated projects interleaved envelope by envelope.
-    const shop = await publishSteps(js, [...history, ...lifecycle])
+    const shop = await publishSteps(fx.js, [...history, ...lifecycle])
     const generated = [0, 1, 2, 3].map((p) => ({ projectId: `proj_${p}`, envelopes: mixedHistory(`proj_${p}`, 17 + p, 40), previous: 0 }))
     let at = t0 + 100_000
     let last = shop[shop.length - 1] ?? 0
@@ -262,19 +225,24 @@ describe("Projector batching", () => {
         const events = g.envelopes.shift()
         if (events === undefined) continue
         const step: Step = { at: (at += 1000), commandId: round % 3 === 0 ? `cmd_${g.projectId}_${round}` : null, events }
-        const [seq] = await publishSteps(js, [step], g.previous, g.projectId)
+        const [seq] = await publishSteps(fx.js, [step], g.previous, g.projectId)
         g.previous = seq ?? g.previous
         last = seq ?? last
       }
-      if (round === 7) last = await publishRaw(js, "not an envelope")
+      if (round === 7) last = await publishRaw(fx.js, "not an envelope")
     }
     // And an event for a project whose envelope came after: nothing to update.
-    last = (await publishSteps(js, [{ at: at + 1000, commandId: null, events: [{ type: "RollbackCleared", deploymentId: "x" }] }], 0, "proj_none"))[0] ?? last
+    last = (await publishSteps(fx.js, [{ at: at + 1000, commandId: null, events: [{ type: "RollbackCleared", deploymentId: "x" }] }], 0, "proj_none"))[0] ?? last
     expect(last).toBeGreaterThan(400)
+    expect(last).toBeLessThan(100_000 / 8)
 
+    // Far fewer messages than a session's first batch may hold (maxBatch / 8): all of them in one batch.
     const oneBatch = await projectAll({ maxBatch: 100_000, batchWindow: "3 seconds" }, last)
     const single = await projectAll({ maxBatch: 1 }, last)
+    // Batches of a few messages: folded while the one before commits, over the rows it left in memory.
+    const pipelined = await projectAll({ maxBatch: 7 }, last)
     for (const table of readModelTables) expect(oneBatch[table], table).toEqual(single[table])
+    for (const table of readModelTables) expect(pipelined[table], table).toEqual(single[table])
     // And both are what the former statement-per-effect projector gave.
     const reference = await projectWithReference(last)
     for (const table of readModelTables.filter((t) => t !== "audit_events")) expect(oneBatch[table], table).toEqual(reference[table])

@@ -3,84 +3,42 @@
  * nats-server and PostgreSQL: the live pointer and its history, sticky hostnames switching, a
  * cancelled deployment's timeline, compensation's step, instances and released hostnames.
  */
-import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream"
-import { connect, type NatsConnection } from "@nats-io/transport-node"
-import { Effect, Layer, ManagedRuntime, Option } from "effect"
-import postgres from "postgres"
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
-import { ensureStreams, Nats } from "../../src/eventstore/Nats.js"
-import { streams } from "../../src/eventstore/subjects.js"
-import { Database } from "../../src/projections/Database.js"
+import { Effect, Option } from "effect"
+import { describe, expect, it } from "vitest"
 import { Projector } from "../../src/projections/Projector.js"
 import { getDeployment, getProject, listEvents } from "../../src/projections/queries.js"
-import { readModelTables } from "../../src/projections/readModel.js"
-import { freshDatabase, startTestNats, type TestNats } from "../support/servers.js"
+import { dumpReadModel, startProjector, useProjectorFixture, waitForSeq } from "../support/projectorFixture.js"
 import { history, lifecycle, projectId, publishSteps, putSpec, t0 } from "./scenario.js"
 
-let natsServer: TestNats
-let nc: NatsConnection
-let js: JetStreamClient
-let jsm: JetStreamManager
-let dbUrl: string
-let sql: postgres.Sql
-
-const startProjector = () =>
-  ManagedRuntime.make(
-    Projector.layer().pipe(Layer.provideMerge(Layer.merge(Nats.layer(natsServer.url), Database.layer(dbUrl))))
-  )
-type Runtime = ReturnType<typeof startProjector>
-
-const waitFor = (rt: Runtime, seq: number) =>
-  rt.runPromise(Effect.flatMap(Projector, (p) => p.waitFor(seq)).pipe(Effect.timeout("15 seconds")))
+const fx = useProjectorFixture("life")
 
 const at = (s: number) => new Date(t0 + s * 1000)
 /** The decision time of lifecycle step k. */
 const lc = (k: number) => at(history.length + k)
 
-beforeAll(async () => {
-  natsServer = await startTestNats()
-  nc = await connect({ servers: natsServer.url })
-  js = jetstream(nc)
-  jsm = await jetstreamManager(nc)
-})
-
-afterAll(async () => {
-  await sql?.end()
-  await nc?.close()
-  await natsServer?.stop()
-})
-
-beforeEach(async () => {
-  await jsm.streams.delete(streams.events).catch(() => false)
-  await Effect.runPromise(ensureStreams(jsm))
-  await sql?.end()
-  dbUrl = await freshDatabase("life")
-  sql = postgres(dbUrl, { onnotice: () => {} })
-})
-
 describe("Projector: rollback, promote, cancel, compensation", () => {
   it("projects the live history, switched hostnames, a cancel and compensations; rebuild reproduces them", async () => {
-    await putSpec(js)
-    const rt = startProjector()
+    await putSpec(fx.js)
+    const rt = startProjector(fx)
     try {
-      const seqs = await publishSteps(js, history)
+      const seqs = await publishSteps(fx.js, history)
       // Up to and including the second rollback (lifecycle step 7): the project is rolled back.
-      const upToRollback = await publishSteps(js, lifecycle.slice(0, 8), seqs[seqs.length - 1])
-      await waitFor(rt, upToRollback[upToRollback.length - 1] ?? 0)
-      expect(await sql`select live_deployment_id, rolled_back from projects`).toEqual([
+      const upToRollback = await publishSteps(fx.js, lifecycle.slice(0, 8), seqs[seqs.length - 1])
+      await waitForSeq(rt, upToRollback[upToRollback.length - 1] ?? 0)
+      expect(await fx.sql`select live_deployment_id, rolled_back from projects`).toEqual([
         { live_deployment_id: "dep_live", rolled_back: true }
       ])
-      const rest = await publishSteps(js, lifecycle.slice(8), upToRollback[upToRollback.length - 1])
+      const rest = await publishSteps(fx.js, lifecycle.slice(8), upToRollback[upToRollback.length - 1])
       const all = [...seqs, ...upToRollback, ...rest]
       const last = all[all.length - 1] ?? 0
-      await waitFor(rt, last)
+      await waitForSeq(rt, last)
 
       // RollbackCleared (a promote of the rolled-back-to deployment) only clears the flag.
-      expect(await sql`select live_deployment_id, rolled_back from projects`).toEqual([
+      expect(await fx.sql`select live_deployment_id, rolled_back from projects`).toEqual([
         { live_deployment_id: "dep_live", rolled_back: false }
       ])
       const seqOf = (k: number) => String(upToRollback[k])
-      expect(await sql`select stream_seq::text, at, from_deployment_id, to_deployment_id, reason from live_history order by live_history.stream_seq`).toEqual([
+      expect(await fx.sql`select stream_seq::text, at, from_deployment_id, to_deployment_id, reason from live_history order by live_history.stream_seq`).toEqual([
         { stream_seq: String(seqs[6]), at: at(6), from_deployment_id: null, to_deployment_id: "dep_live", reason: "deploy" },
         { stream_seq: seqOf(4), at: lc(4), from_deployment_id: "dep_live", to_deployment_id: "dep_next", reason: "deploy" },
         { stream_seq: seqOf(5), at: lc(5), from_deployment_id: "dep_next", to_deployment_id: "dep_live", reason: "rollback" },
@@ -89,20 +47,20 @@ describe("Projector: rollback, promote, cancel, compensation", () => {
       ])
 
       // The sticky hostnames followed the switches; the others stayed where they were.
-      expect(await sql`select hostname, deployment_id, sticky, updated_at from domains order by hostname`).toEqual([
+      expect(await fx.sql`select hostname, deployment_id, sticky, updated_at from domains order by hostname`).toEqual([
         { hostname: "shop-acme.berth.localhost", deployment_id: "dep_live", sticky: "live", updated_at: lc(7) },
         { hostname: "shop-git-abc1234-acme.berth.localhost", deployment_id: "dep_live", sticky: "deployment", updated_at: at(6) },
         { hostname: "shop-preview-acme.berth.localhost", deployment_id: "dep_prev", sticky: "environment", updated_at: at(14) },
         { hostname: "shop-production-acme.berth.localhost", deployment_id: "dep_live", sticky: "environment", updated_at: lc(7) }
       ])
       // go-live records the first time a deployment went live; rollbacks and promotes keep it.
-      expect(await sql`select deployment_id, ended_at from deployment_steps where step = 'go-live' order by deployment_id`).toEqual([
+      expect(await fx.sql`select deployment_id, ended_at from deployment_steps where step = 'go-live' order by deployment_id`).toEqual([
         { deployment_id: "dep_live", ended_at: at(6) },
         { deployment_id: "dep_next", ended_at: lc(4) }
       ])
 
       // The cancelled deployment: status, timeline (open step ended, compensation), instances terminated.
-      expect(await sql`select status, failed_step, failure_reason, cancelled_at, compensated_at, failed_at, ready_at
+      expect(await fx.sql`select status, failed_step, failure_reason, cancelled_at, compensated_at, failed_at, ready_at
         from deployments where deployment_id = 'dep_cancel'`).toEqual([{
         status: "cancelled",
         failed_step: "await-instances",
@@ -112,26 +70,26 @@ describe("Projector: rollback, promote, cancel, compensation", () => {
         failed_at: null,
         ready_at: null
       }])
-      expect(await sql`select step, started_at, ended_at, error from deployment_steps where deployment_id = 'dep_cancel'
+      expect(await fx.sql`select step, started_at, ended_at, error from deployment_steps where deployment_id = 'dep_cancel'
         order by started_at, step`).toEqual([
         { step: "build", started_at: lc(9), ended_at: lc(9), error: null },
         { step: "krane-create", started_at: lc(9), ended_at: lc(10), error: null },
         { step: "await-instances", started_at: lc(10), ended_at: lc(12), error: "cancelled by user" },
         { step: "compensate", started_at: lc(12), ended_at: lc(13), error: null }
       ])
-      expect(await sql`select instance_id, status, updated_at from instances where deployment_id = 'dep_cancel'`).toEqual([
+      expect(await fx.sql`select instance_id, status, updated_at from instances where deployment_id = 'dep_cancel'`).toEqual([
         { instance_id: "dep_cancel-i0", status: "TERMINATED", updated_at: lc(13) }
       ])
 
       // The failed deployment's compensation started when it failed and ended with its problem.
-      expect(await sql`select step, started_at, ended_at, error from deployment_steps
+      expect(await fx.sql`select step, started_at, ended_at, error from deployment_steps
         where deployment_id = 'dep_fail' and step = 'compensate'`).toEqual([{
         step: "compensate",
         started_at: at(9),
         ended_at: lc(14),
         error: "could not delete the Krane deployment acme/dep_fail: unavailable"
       }])
-      expect(await sql`select compensated_at from deployments where deployment_id = 'dep_fail'`).toEqual([{ compensated_at: lc(14) }])
+      expect(await fx.sql`select compensated_at from deployments where deployment_id = 'dep_fail'`).toEqual([{ compensated_at: lc(14) }])
 
       // The queries expose it.
       const project = await rt.runPromise(getProject(projectId))
@@ -164,13 +122,9 @@ describe("Projector: rollback, promote, cancel, compensation", () => {
       expect(page.nextCursor).toBe(rest[0])
 
       // Rebuilding replays the same rows.
-      const dump = async () =>
-        Object.fromEntries(await Promise.all(readModelTables.map(async (t) => [t, await sql.unsafe(`select * from ${t}`)] as const)))
-      const sorted = (d: Record<string, ReadonlyArray<unknown>>) =>
-        Object.fromEntries(Object.entries(d).map(([t, rows]) => [t, rows.map((r) => JSON.stringify(r)).sort()]))
-      const before = sorted(await dump())
+      const before = await dumpReadModel(fx.sql)
       await rt.runPromise(Effect.flatMap(Projector, (p) => p.rebuild))
-      expect(sorted(await dump())).toEqual(before)
+      expect(await dumpReadModel(fx.sql)).toEqual(before)
     } finally {
       await rt.dispose()
     }
@@ -178,8 +132,8 @@ describe("Projector: rollback, promote, cancel, compensation", () => {
 
   it("compensation deletes the hostnames it released that still route to the deployment", async () => {
     const host = "shop-git-abc1234-acme.berth.localhost"
-    const [created] = await publishSteps(js, history.slice(0, 2))
-    const seqs = await publishSteps(js, [
+    const [created] = await publishSteps(fx.js, history.slice(0, 2))
+    const seqs = await publishSteps(fx.js, [
       // Synthetic: a hostname recorded for a deployment that then fails (the projector does not judge).
       {
         at: t0 + 2000,
@@ -193,17 +147,17 @@ describe("Projector: rollback, promote, cancel, compensation", () => {
         events: [{ type: "DeploymentCompensated", deploymentId: "dep_live", kraneDeleted: true, releasedDomains: [host, "unknown.berth.localhost"] }]
       }
     ], created)
-    const rt = startProjector()
+    const rt = startProjector(fx)
     try {
-      await waitFor(rt, seqs[seqs.length - 1] ?? 0)
+      await waitForSeq(rt, seqs[seqs.length - 1] ?? 0)
     } finally {
       await rt.dispose()
     }
-    expect(await sql`select hostname from domains`).toEqual([])
-    expect(await sql`select status, failed_step, compensated_at from deployments`).toEqual([
+    expect(await fx.sql`select hostname from domains`).toEqual([])
+    expect(await fx.sql`select status, failed_step, compensated_at from deployments`).toEqual([
       { status: "failed", failed_step: "krane-create", compensated_at: at(4) }
     ])
-    expect(await sql`select step, started_at, ended_at, error from deployment_steps where step = 'compensate'`).toEqual([
+    expect(await fx.sql`select step, started_at, ended_at, error from deployment_steps where step = 'compensate'`).toEqual([
       { step: "compensate", started_at: at(3), ended_at: at(4), error: null }
     ])
   })
