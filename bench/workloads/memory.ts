@@ -27,6 +27,9 @@ const settle = async (): Promise<{ readonly rss: number; readonly heap: number }
   return { rss: m.rss, heap: m.heapUsed }
 }
 
+// Generous: after the rehydrate workload the server may still be deleting a million-message stream.
+const publishOptions = { timeout: 30_000 }
+
 const inBatches = async <A>(items: ReadonlyArray<A>, batch: number, f: (a: A) => Promise<unknown>) => {
   for (let i = 0; i < items.length; i += batch) await Promise.all(items.slice(i, i + batch).map(f))
 }
@@ -44,9 +47,9 @@ runMain(async () => {
   const base = await settle()
 
   const ids = Array.from({ length: n }, (_, i) => `p_mem_${i.toString().padStart(5, "0")}`)
-  await inBatches(ids, 1_000, (id) => js.publish(subjects.command(id), JSON.stringify(createProjectCommand(id))))
+  await inBatches(ids, 1_000, (id) => js.publish(subjects.command(id), JSON.stringify(createProjectCommand(id)), publishOptions))
   await until("every ProjectCreated", () => ids.every((id) => watch.created.has(id)), 300_000, 50)
-  await inBatches(ids, 1_000, (id) => js.publish(subjects.command(id), JSON.stringify(deployCommand(id, `dep_${id}`))))
+  await inBatches(ids, 1_000, (id) => js.publish(subjects.command(id), JSON.stringify(deployCommand(id, `dep_${id}`)), publishOptions))
   await until("every LiveSwitched", () => watch.live.size >= n, 400_000, 50)
   await sleep(500)
   const idleActors = await orchestrator.activeActors()
@@ -54,7 +57,7 @@ runMain(async () => {
 
   setIdleTimeout(Duration.seconds(1))
   const envelopesBefore = watch.envelopes()
-  await inBatches(ids, 1_000, (id) => js.publish(subjects.command(id), JSON.stringify(deployCommand(id, `dep_${id}`))))
+  await inBatches(ids, 1_000, (id) => js.publish(subjects.command(id), JSON.stringify(deployCommand(id, `dep_${id}`)), publishOptions))
   await until("every actor passivated", async () => (await orchestrator.activeActors()) === 0, 120_000, 200)
   const passivated = await settle()
   const extraEnvelopes = watch.envelopes() - envelopesBefore

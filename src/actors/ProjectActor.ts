@@ -314,7 +314,8 @@ export const runProjectActor = (
       return followUps.length === 0 ? Effect.void : Effect.all(followUps, { discard: true })
     })
 
-    const takeOrIdle = Queue.take(mailbox).pipe(Effect.timeout(settings.idleTimeout), Effect.option)
+    // The idle timeout is read at each wait, so a changed setting applies to actors already running.
+    const takeOrIdle = Effect.suspend(() => Queue.take(mailbox).pipe(Effect.timeout(settings.idleTimeout), Effect.option))
     yield* afterEachMessage
     for (;;) {
       // With a step in flight the actor cannot retire, and the step will report: a plain take then.
