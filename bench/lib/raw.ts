@@ -28,18 +28,49 @@ export const deleteRawStream = async (jsm: JetStreamManager): Promise<void> => {
   await jsm.streams.delete(rawStream)
 }
 
+export interface RawAppendOptions {
+  readonly subjectCount: number
+  readonly messages: number
+  readonly window: number
+  readonly payload: Uint8Array
+}
+
 /**
- * The fastest correct append path we know: core publishes with the expected last subject sequence
- * header and a reply subject on one shared inbox subscription (no per-message request machinery),
- * round-robin over `subjectCount` subjects, `window` in flight at a time. Written here from the NATS
- * client's primitives, not with Berth's own publisher, so it stays a baseline. Returns messages per second.
+ * The append loop both raw figures share: `messages` publishes round-robin over `subjectCount` fresh
+ * subjects, each with the subject's expected last sequence, `window` in flight at a time (Promise.all).
+ * `publish` returns the stored sequence. Returns messages per second.
  */
-export const rawAppendRate = async (
-  nc: NatsConnection,
-  opts: { readonly subjectCount: number; readonly messages: number; readonly window: number; readonly payload: Uint8Array }
+const roundRobinAppends = async (
+  opts: RawAppendOptions,
+  publish: (subject: string, expected: number) => Promise<number>
 ): Promise<number> => {
   const run = ++runs // fresh subjects per call: each starts at expected sequence 0
   const subjectOf = (i: number) => `bench.raw.r${run}.p${i}`
+  const last = new Array<number>(opts.subjectCount).fill(0)
+  const start = now()
+  let sent = 0
+  let next = 0
+  while (sent < opts.messages) {
+    const batch = Math.min(opts.window, opts.messages - sent, opts.subjectCount)
+    const acks = await Promise.all(
+      Array.from({ length: batch }, () => {
+        const subject = next
+        next = (next + 1) % opts.subjectCount
+        return publish(subjectOf(subject), last[subject] ?? 0).then((seq) => ({ subject, seq }))
+      })
+    )
+    for (const { subject, seq } of acks) last[subject] = seq
+    sent += batch
+  }
+  return opts.messages / ((now() - start) / 1000)
+}
+
+/**
+ * The fastest correct append path we know: core publishes with the expected last subject sequence
+ * header and a reply subject on one shared inbox subscription (no per-message request machinery).
+ * Written here from the NATS client's primitives, not with Berth's own publisher, so it stays a baseline.
+ */
+export const rawAppendRate = async (nc: NatsConnection, opts: RawAppendOptions): Promise<number> => {
   const inbox = createInbox()
   const waiting = new Map<number, (seq: number) => void>()
   const decoder = new TextDecoder()
@@ -52,66 +83,25 @@ export const rawAppendRate = async (
       waiting.delete(token)
     }
   })
-  const last = new Array<number>(opts.subjectCount).fill(0)
   let token = 0
-  const start = now()
-  let sent = 0
-  let next = 0
-  while (sent < opts.messages) {
-    const batch = Math.min(opts.window, opts.messages - sent, opts.subjectCount)
-    const acks = await Promise.all(
-      Array.from({ length: batch }, () => {
-        const subject = next
-        next = (next + 1) % opts.subjectCount
-        const h = headers()
-        h.set("Nats-Expected-Last-Subject-Sequence", String(last[subject] ?? 0))
-        const id = ++token
-        return new Promise<{ subject: number; seq: number }>((resolve) => {
-          waiting.set(id, (seq) => resolve({ subject, seq }))
-          nc.publish(subjectOf(subject), opts.payload, { reply: `${inbox}.${id}`, headers: h })
-        })
-      })
-    )
-    for (const { subject, seq } of acks) last[subject] = seq
-    sent += batch
-  }
-  const rate = opts.messages / ((now() - start) / 1000)
+  const rate = await roundRobinAppends(opts, (subject, expected) => {
+    const h = headers()
+    h.set("Nats-Expected-Last-Subject-Sequence", String(expected))
+    const id = ++token
+    return new Promise<number>((resolve) => {
+      waiting.set(id, resolve)
+      nc.publish(subject, opts.payload, { reply: `${inbox}.${id}`, headers: h })
+    })
+  })
   subscription.unsubscribe()
   return rate
 }
 
-/**
- * The client library's own path (`js.publish`, one request each): `messages` publishes round-robin over `subjectCount` subjects,
- * each with the expected last subject sequence, `window` in flight at a time (Promise.all).
- * Returns messages per second.
- */
-export const rawRequestAppendRate = async (
-  js: JetStreamClient,
-  opts: { readonly subjectCount: number; readonly messages: number; readonly window: number; readonly payload: Uint8Array }
-): Promise<number> => {
-  const run = ++runs // fresh subjects per call: each starts at expected sequence 0
-  const subjectOf = (i: number) => `bench.raw.r${run}.p${i}`
-  const last = new Array<number>(opts.subjectCount).fill(0)
-  const start = now()
-  let sent = 0
-  let next = 0
-  while (sent < opts.messages) {
-    const batch = Math.min(opts.window, opts.messages - sent, opts.subjectCount)
-    const acks = await Promise.all(
-      Array.from({ length: batch }, () => {
-        const subject = next
-        next = (next + 1) % opts.subjectCount
-        return js
-          .publish(subjectOf(subject), opts.payload, { expect: { lastSubjectSequence: last[subject] ?? 0 } })
-          .then((ack) => ({ subject, seq: ack.seq }))
-      })
-    )
-    for (const { subject, seq } of acks) last[subject] = seq
-    sent += batch
-  }
-  return opts.messages / ((now() - start) / 1000)
-}
-
+/** The client library's own path: `js.publish`, one request each. */
+export const rawRequestAppendRate = (js: JetStreamClient, opts: RawAppendOptions): Promise<number> =>
+  roundRobinAppends(opts, (subject, expected) =>
+    js.publish(subject, opts.payload, { expect: { lastSubjectSequence: expected } }).then((ack) => ack.seq)
+  )
 
 /**
  * `count` sequential expected-sequence publishes to one subject on the fast path (core publish, reply
