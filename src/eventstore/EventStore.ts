@@ -104,16 +104,13 @@ const isWrongLastSequence = (error: PublishError): boolean =>
     error.errCode === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
 
 export const makeEventStore = Effect.gen(function* () {
-  const { js, nc, publisher } = yield* Nats
+  const { js, nc, inbox, publisher } = yield* Nats
   const snapshots: KV = yield* Effect.tryPromise({
     try: () => new Kvm(nc).create(buckets.snapshots, { history: 1 }),
     catch: (cause) => new NatsError({ operation: "open snapshot bucket", cause })
   })
   const archive = yield* makeArchive(nc)
-  const reader = yield* Effect.acquireRelease(
-    Effect.sync(() => makeDirectReader(nc, { timeoutMs: 5_000 })),
-    (direct) => Effect.sync(() => direct.close())
-  )
+  const reader = makeDirectReader(inbox)
   // Berth creates the bucket with direct gets allowed; one made otherwise is read through the KV client.
   const snapshotsDirect = yield* Effect.tryPromise({
     try: async () => (await snapshots.status()).streamInfo.config.allow_direct === true,

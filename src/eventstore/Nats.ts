@@ -16,6 +16,7 @@ import {
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { Context, Data, Duration, Effect, Layer } from "effect"
 import { type AckedPublisher, makeAckedPublisher } from "./AckedPublisher.js"
+import { makeReplyInbox, type ReplyInbox } from "./ReplyInbox.js"
 import { streams, subjects } from "./subjects.js"
 
 export class NatsError extends Data.TaggedError("NatsError")<{ readonly operation: string; readonly cause: unknown }> {
@@ -28,12 +29,14 @@ export interface NatsService {
   readonly nc: NatsConnection
   readonly js: JetStreamClient
   readonly jsm: JetStreamManager
+  /** One reply subscription for every fast-path request (publishes, direct gets). */
+  readonly inbox: ReplyInbox
   /** The fast path for hot-path JetStream publishes (event appends, KV writes). */
   readonly publisher: AckedPublisher
 }
 
-/** How long a JetStream publish waits for its acknowledgement (the client library's default too). */
-const publishTimeoutMs = 5_000
+/** How long a fast-path request waits for its reply (the client library's default too). */
+const replyTimeoutMs = 5_000
 
 const natsError = (operation: string) => (cause: unknown) => new NatsError({ operation, cause })
 
@@ -90,11 +93,11 @@ export class Nats extends Context.Tag("berth/Nats")<Nats, NatsService>() {
           catch: natsError("JetStream is not enabled on this server")
         })
         yield* ensureStreams(jsm)
-        const publisher = yield* Effect.acquireRelease(
-          Effect.sync(() => makeAckedPublisher(nc, { timeoutMs: publishTimeoutMs })),
-          (p) => Effect.sync(() => p.close())
+        const inbox = yield* Effect.acquireRelease(
+          Effect.sync(() => makeReplyInbox(nc, { timeoutMs: replyTimeoutMs })),
+          (opened) => Effect.sync(() => opened.close())
         )
-        return { nc, js: jetstream(nc), jsm, publisher }
+        return { nc, js: jetstream(nc), jsm, inbox, publisher: makeAckedPublisher(inbox) }
       })
     )
   }
