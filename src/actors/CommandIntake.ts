@@ -9,16 +9,18 @@ import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream"
 import { headers as natsHeaders } from "@nats-io/transport-node"
 import { Effect, Either, Layer, ParseResult, Schema } from "effect"
 import { Command, CommandHeader, commandTypes } from "../domain/commands.js"
+import { checkCommandBytes, utf8Bytes } from "../domain/limits.js"
 import { Nats, NatsError } from "../eventstore/Nats.js"
 import { projectIdOfSubject, streams, subjects } from "../eventstore/subjects.js"
 import { ActorSystem } from "./ActorSystem.js"
 import type { Outcome } from "./mailbox.js"
+import { peekHeader } from "./peekHeader.js"
 
 export const intakeConsumer = "berth-intake"
 const maxInFlight = 1024
 const retryDelayMs = 2_000
 
-export type DeadLetterReason = "undecodable" | "invalid" | "unknown-type" | "subject-mismatch"
+export type DeadLetterReason = "undecodable" | "invalid" | "unknown-type" | "subject-mismatch" | "oversized"
 
 type Triage =
   | { readonly _tag: "Valid"; readonly command: Command }
@@ -38,6 +40,14 @@ const decodeCommand = Schema.decodeUnknownEither(Command, { errors: "all", onExc
 
 /** Pure: what to do with one raw message. */
 export const triage = (subject: string, data: string): Triage => {
+  // Refused before JSON.parse; the header is read cheaply so the publisher can still be told why.
+  const oversized = checkCommandBytes(utf8Bytes(data))
+  if (oversized !== undefined) {
+    const header = decodeHeader(peekHeader(data))
+    return Either.isRight(header) && header.right.projectId === projectIdOfSubject(subject)
+      ? { _tag: "Reject", header: header.right, reason: "oversized", code: "invalid_input", message: oversized }
+      : { _tag: "DeadLetter", reason: "oversized", message: oversized }
+  }
   let json: unknown
   try {
     json = JSON.parse(data)
