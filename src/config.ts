@@ -1,7 +1,7 @@
 /**
  * Berth's settings, read from the environment with defaults (the README's configuration table).
  */
-import { Config, Duration, Option } from "effect"
+import { Config, ConfigError, Duration, Either, Option } from "effect"
 
 /** Steps with their own retry policy (await-instances is bounded by the readiness deadline instead). */
 export const retriedSteps = ["krane-create", "scrape-openapi", "assign-domains", "compensate"] as const
@@ -38,13 +38,44 @@ export interface OrchestratorSettings {
    * parsed on each cold start (about 0.6 KiB each).
    */
   readonly hotDeployments: number
+  /**
+   * Deliveries of one command before it is dead-lettered (`berth.dlq.exhausted`): the intake
+   * consumer's max_deliver. A delivery that fails is nak'd with the next delay of intakeBackoff.
+   */
+  readonly intakeMaxDeliver: number
+  /** Redelivery delays after the 1st, 2nd, … failed delivery (the last one repeats). */
+  readonly intakeBackoff: ReadonlyArray<Duration.Duration>
+  /** How long the intake waits for room in a busy project's mailbox before it nak's the command. */
+  readonly mailboxOfferTimeout: Duration.Duration
+  /** An actor whose load (snapshot + log replay) takes longer fails to start; its commands are nak'd. */
+  readonly actorLoadTimeout: Duration.Duration
+  /** A quarantined project (undecodable log) retries its load on the next command after this long. */
+  readonly quarantineRetry: Duration.Duration
 }
+
+/** "1 second, 2 seconds, 5 seconds": Effect's duration forms, comma-separated. */
+const durationList = (name: string, fallback: ReadonlyArray<Duration.Duration>) =>
+  Config.string(name).pipe(
+    Config.mapOrFail((text) => {
+      const parts = text.split(",").map((part) => part.trim()).filter((part) => part.length > 0)
+      const durations = parts.map((part) => Duration.decodeUnknown(part))
+      const valid = durations.flatMap((d) => (Option.isSome(d) && Duration.toMillis(d.value) > 0 ? [d.value] : []))
+      return valid.length === parts.length && valid.length > 0
+        ? Either.right(valid as ReadonlyArray<Duration.Duration>)
+        : Either.left(
+            ConfigError.InvalidData([], `${name} must be a comma-separated list of positive durations (e.g. "1 second, 5 seconds"), got "${text}"`)
+          )
+    }),
+    Config.withDefault(fallback)
+  )
 
 const positiveInt = (name: string, fallback: number) =>
   Config.integer(name).pipe(
     Config.withDefault(fallback),
     Config.validate({ message: `${name} must be a positive integer`, validation: (n) => n > 0 })
   )
+
+const defaultIntakeBackoff: ReadonlyArray<Duration.Duration> = [1, 2, 5, 10, 30, 60].map((s) => Duration.seconds(s))
 
 export const orchestratorSettings: Config.Config<OrchestratorSettings> = Config.all({
   readinessTimeout: Config.duration("BERTH_READINESS_TIMEOUT").pipe(Config.withDefault(Duration.minutes(5))),
@@ -90,7 +121,12 @@ export const orchestratorSettings: Config.Config<OrchestratorSettings> = Config.
   mailboxCapacity: positiveInt("BERTH_MAILBOX_CAPACITY", 256),
   idleTimeout: Config.duration("BERTH_ACTOR_IDLE").pipe(Config.withDefault(Duration.minutes(2))),
   snapshotEvery: positiveInt("BERTH_SNAPSHOT_EVERY", 100),
-  hotDeployments: positiveInt("BERTH_HOT_DEPLOYMENTS", 10)
+  hotDeployments: positiveInt("BERTH_HOT_DEPLOYMENTS", 10),
+  intakeMaxDeliver: positiveInt("BERTH_INTAKE_MAX_DELIVER", 10),
+  intakeBackoff: durationList("BERTH_INTAKE_BACKOFF", defaultIntakeBackoff),
+  mailboxOfferTimeout: Config.duration("BERTH_MAILBOX_OFFER_TIMEOUT").pipe(Config.withDefault(Duration.seconds(2))),
+  actorLoadTimeout: Config.duration("BERTH_ACTOR_LOAD_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30))),
+  quarantineRetry: Config.duration("BERTH_QUARANTINE_RETRY").pipe(Config.withDefault(Duration.seconds(10)))
 })
 
 export const defaultOrchestratorSettings: OrchestratorSettings = {
@@ -105,5 +141,10 @@ export const defaultOrchestratorSettings: OrchestratorSettings = {
   mailboxCapacity: 256,
   idleTimeout: Duration.minutes(2),
   snapshotEvery: 100,
-  hotDeployments: 10
+  hotDeployments: 10,
+  intakeMaxDeliver: 10,
+  intakeBackoff: defaultIntakeBackoff,
+  mailboxOfferTimeout: Duration.seconds(2),
+  actorLoadTimeout: Duration.seconds(30),
+  quarantineRetry: Duration.seconds(10)
 }

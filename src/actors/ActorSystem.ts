@@ -2,21 +2,30 @@
  * The actor system: one ProjectActor per project id, spawned on its first message, retired when idle,
  * and resumed at start (and periodically) for every project whose in-flight marker is set, so a new
  * process finishes the deployments an old one left half-way.
+ *
+ * Nobody waits on a project for long: a command goes into its mailbox at once when there is room;
+ * otherwise it waits in the project's own overflow line (in order) for at most `mailboxOfferTimeout`,
+ * then it and everything behind it fail with MailboxBusy (the intake nak's them: redelivered later).
+ * A project whose log cannot be decoded is quarantined (quarantine.ts): its commands are rejected
+ * with `project_unavailable` until a later load succeeds.
  */
 import { Kvm, type KV } from "@nats-io/kv"
-import { Context, Deferred, Duration, Effect, Layer, Queue, Schedule } from "effect"
+import { Cause, Context, Deferred, Duration, Effect, Exit, Layer, Option, Queue, Schedule } from "effect"
 import type { OrchestratorSettings } from "../config.js"
 import type { Command, CommandHeader } from "../domain/commands.js"
-import { EventStore } from "../eventstore/EventStore.js"
+import { CorruptEvent, EventStore } from "../eventstore/EventStore.js"
 import type { RoutingService } from "../adapters/routing/RoutingService.js"
+import { makeDirectReader } from "../eventstore/DirectReader.js"
 import { Nats, NatsError } from "../eventstore/Nats.js"
 import { buckets } from "../eventstore/subjects.js"
-import type { MailboxItem, Outcome } from "./mailbox.js"
+import { makeDirectRejection } from "./directRejection.js"
+import { ActorUnavailable, MailboxBusy, type MailboxItem, type Outcome } from "./mailbox.js"
 import { runProjectActor } from "./ProjectActor.js"
+import { makeQuarantine, openQuarantineBucket, type QuarantineEntry } from "./quarantine.js"
 import type { StepRequirements } from "./StepRunner.js"
 
 export interface ActorSystemApi {
-  /** Enqueues a command (in order, with backpressure) and returns a handle on its outcome. */
+  /** Enqueues a command (in order, waiting a bounded time for room) and returns a handle on its outcome. */
   readonly submit: (command: Command) => Effect.Effect<Effect.Effect<Outcome, Error>>
   /** Enqueues the rejection of a command whose body is invalid. */
   readonly submitInvalid: (
@@ -24,32 +33,45 @@ export interface ActorSystemApi {
     code: string,
     message: string
   ) => Effect.Effect<Effect.Effect<Outcome, Error>>
+  /** Records a CommandRejected without the project's actor (a command that exhausted its deliveries). */
+  readonly recordRejection: (header: CommandHeader, code: string, message: string) => Effect.Effect<Outcome, Error>
   /** Starts the actors of every project with work in flight; returns how many it woke. */
   readonly resumeInFlight: Effect.Effect<number, NatsError>
   readonly activeActors: Effect.Effect<number>
+  readonly quarantinedProjects: Effect.Effect<number>
 }
 
 export class ActorSystem extends Context.Tag("berth/ActorSystem")<ActorSystem, ActorSystemApi>() {}
 
 interface ActorEntry {
   readonly queue: Queue.Queue<MailboxItem>
-  /** Senders between lookup and enqueue: an actor with pending senders must not retire. */
-  pending: number
+  /** Messages waiting for room in the mailbox, in arrival order (drained by one fiber). */
+  readonly overflow: Array<MailboxItem>
+  draining: boolean
 }
 
 const resumeSweepEvery = Duration.seconds(30)
 
+const failItem = (item: MailboxItem, error: Error) =>
+  item.kind === "command" || item.kind === "invalid" ? Deferred.fail(item.reply, error) : Effect.void
+
+const isCorruptEvent = (error: Error): error is CorruptEvent => error instanceof CorruptEvent
+
 export const makeActorSystem = (settings: OrchestratorSettings) =>
   Effect.gen(function* () {
-    const { nc, publisher } = yield* Nats
+    const { nc, inbox, publisher } = yield* Nats
+    const store = yield* EventStore
     const context = yield* Effect.context<EventStore | RoutingService | StepRequirements>()
     const scope = yield* Effect.scope
     const inflight: KV = yield* Effect.tryPromise({
       try: () => new Kvm(nc).create(buckets.inflight, { history: 1 }),
       catch: (cause) => new NatsError({ operation: "open in-flight bucket", cause })
     })
+    const quarantine = yield* makeQuarantine(yield* openQuarantineBucket(nc), settings.quarantineRetry)
+    const recordRejection = makeDirectRejection(store, makeDirectReader(inbox))
     const actors = new Map<string, ActorEntry>()
     const lock = yield* Effect.makeSemaphore(1)
+    const offerTimeoutMs = Duration.toMillis(settings.mailboxOfferTimeout)
 
     // Two writes per deployment: made as the KV client would (a put, or a delete marker), on the
     // connection's fast publish path.
@@ -63,32 +85,53 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
           Effect.catchAll((error) => Effect.logWarning("could not update the in-flight marker", error.message))
         )
 
+    /** Why the actor stopped, as its waiting senders will see it. */
+    const stopReason = (projectId: string, exit: Exit.Exit<unknown, unknown>): Error => {
+      if (Exit.isFailure(exit)) {
+        const failure = Cause.failureOption(exit.cause)
+        if (Option.isSome(failure) && (failure.value instanceof CorruptEvent || failure.value instanceof ActorUnavailable)) {
+          return failure.value
+        }
+      }
+      return new ActorUnavailable({ projectId, message: `the actor of ${projectId} stopped before deciding` })
+    }
+
     const spawn = (projectId: string) =>
       Effect.gen(function* () {
         const queue = yield* Queue.bounded<MailboxItem>(settings.mailboxCapacity)
-        const entry: ActorEntry = { queue, pending: 0 }
+        const entry: ActorEntry = { queue, overflow: [], draining: false }
         const tryPassivate = lock.withPermits(1)(
           Effect.gen(function* () {
-            if (entry.pending > 0 || (yield* Queue.size(queue)) > 0) return false
+            if (entry.overflow.length > 0 || (yield* Queue.size(queue)) > 0) return false
             actors.delete(projectId)
             return true
           })
         )
-        const retire = lock.withPermits(1)(
+        const retire = (exit: Exit.Exit<void, unknown>) =>
           Effect.gen(function* () {
-            if (actors.get(projectId) === entry) actors.delete(projectId)
-            // Whoever still waits on this actor learns it stopped; their commands are redelivered.
-            const left = yield* Queue.takeAll(queue)
-            for (const item of left) {
-              if (item.kind === "command" || item.kind === "invalid") {
-                yield* Deferred.fail(item.reply, new Error(`actor for ${projectId} stopped`))
-              }
-            }
+            const reason = stopReason(projectId, exit)
+            if (reason instanceof CorruptEvent) yield* quarantine.mark(reason)
+            // Whoever still waits on this actor learns it stopped; their commands are redelivered
+            // (or, for a quarantined project, rejected by the handle `ask` returned).
+            const left = yield* lock.withPermits(1)(
+              Effect.gen(function* () {
+                if (actors.get(projectId) === entry) actors.delete(projectId)
+                const queued = yield* Queue.takeAll(queue)
+                const waiting = entry.overflow.splice(0)
+                // A drainer blocked on this mailbox is interrupted; no message can enter it any more.
+                yield* Queue.shutdown(queue)
+                return [...queued, ...waiting]
+              })
+            )
+            yield* Effect.forEach(left, (item) => failItem(item, reason), { discard: true })
           })
-        )
-        yield* runProjectActor(projectId, queue, settings, { markInFlight, tryPassivate }).pipe(
-          Effect.tapErrorCause((cause) => Effect.logError("project actor stopped", cause)),
-          Effect.ensuring(retire),
+        yield* runProjectActor(projectId, queue, settings, { markInFlight, tryPassivate, onLoaded: quarantine.lift(projectId) }).pipe(
+          Effect.tapErrorCause((cause) =>
+            Cause.failureOption(cause).pipe(Option.exists((error) => error instanceof CorruptEvent))
+              ? Effect.void
+              : Effect.logError("project actor stopped", cause)
+          ),
+          Effect.onExit(retire),
           Effect.provide(context),
           Effect.forkIn(scope)
         )
@@ -96,24 +139,77 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
         return entry
       })
 
-    const tell = (projectId: string, item: MailboxItem) =>
-      Effect.gen(function* () {
-        const entry = yield* lock.withPermits(1)(
-          Effect.gen(function* () {
-            const found = actors.get(projectId) ?? (yield* spawn(projectId))
-            found.pending++
-            return found
-          })
-        )
-        yield* Queue.offer(entry.queue, item).pipe(Effect.ensuring(Effect.sync(() => entry.pending--)))
+    /** The next message waiting for room; clears `draining` in the same step when there is none. */
+    const nextWaiting = (entry: ActorEntry) =>
+      Effect.sync(() => {
+        const head = entry.overflow[0]
+        if (head === undefined) entry.draining = false
+        return head
       })
 
-    const ask = (projectId: string, make: (reply: Deferred.Deferred<Outcome, Error>) => MailboxItem) =>
+    const drain = (projectId: string, entry: ActorEntry) =>
       Effect.gen(function* () {
+        for (;;) {
+          const item = yield* nextWaiting(entry)
+          if (item === undefined) return
+          const offered = yield* Queue.offer(entry.queue, item).pipe(Effect.timeout(settings.mailboxOfferTimeout), Effect.option)
+          if (Option.isSome(offered)) {
+            if (entry.overflow[0] === item) entry.overflow.shift()
+            continue
+          }
+          // Everything behind it waits on the same project: all of it comes back later, in order.
+          const dropped = entry.overflow.splice(0)
+          const error = new MailboxBusy({
+            projectId,
+            message: `project ${projectId} is busy: its mailbox stayed full for ${offerTimeoutMs} ms`
+          })
+          yield* Effect.logWarning("project mailbox full; its commands will be redelivered").pipe(
+            Effect.annotateLogs({ projectId, commands: dropped.length })
+          )
+          yield* Effect.forEach(dropped, (waiting) => failItem(waiting, error), { discard: true })
+        }
+      })
+
+    /** Never blocks: into the mailbox when there is room (and no one waits before it), else into the overflow line. */
+    const tell = (projectId: string, item: MailboxItem) =>
+      lock.withPermits(1)(
+        Effect.gen(function* () {
+          const entry = actors.get(projectId) ?? (yield* spawn(projectId))
+          if (entry.overflow.length === 0 && Queue.unsafeOffer(entry.queue, item)) return
+          // A wake only needs the actor running, which it is.
+          if (item.kind === "wake") return
+          entry.overflow.push(item)
+          if (!entry.draining) {
+            entry.draining = true
+            yield* Effect.forkIn(drain(projectId, entry), scope)
+          }
+        })
+      )
+
+    const ask = (
+      header: CommandHeader,
+      make: (reply: Deferred.Deferred<Outcome, Error>) => MailboxItem,
+      whenUnavailable: (entry: QuarantineEntry) => Effect.Effect<Outcome, Error>
+    ) =>
+      Effect.gen(function* () {
+        const projectId = header.projectId
+        if (!actors.has(projectId)) {
+          const blocked = yield* quarantine.blocking(projectId)
+          if (Option.isSome(blocked)) return whenUnavailable(blocked.value)
+        }
         const reply = yield* Deferred.make<Outcome, Error>()
         yield* tell(projectId, make(reply))
-        return Deferred.await(reply)
+        return Deferred.await(reply).pipe(
+          Effect.catchIf(isCorruptEvent, (error) => Effect.flatMap(quarantine.mark(error), whenUnavailable))
+        )
       })
+
+    const unavailable = (header: CommandHeader) => (entry: QuarantineEntry) =>
+      recordRejection(
+        header,
+        "project_unavailable",
+        `project ${header.projectId} is unavailable: ${entry.reason}; its commands are rejected until the log is repaired`
+      )
 
     const resumeInFlight = Effect.gen(function* () {
       const keys = yield* Effect.tryPromise({
@@ -124,7 +220,13 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
         },
         catch: (cause) => new NatsError({ operation: "list in-flight projects", cause })
       })
-      const sleeping = keys.filter((key) => !actors.has(key))
+      const sleeping: Array<string> = []
+      for (const key of keys) {
+        if (actors.has(key)) continue
+        // A quarantined project is tried again only when its retry is due.
+        if (quarantine.isQuarantined(key) && Option.isSome(yield* quarantine.blocking(key))) continue
+        sleeping.push(key)
+      }
       yield* Effect.forEach(sleeping, (projectId) => tell(projectId, { kind: "wake" }), { discard: true })
       if (sleeping.length > 0) yield* Effect.logInfo(`resumed ${sleeping.length} project(s) with deployments in flight`)
       return sleeping.length
@@ -137,11 +239,18 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
     )
 
     return ActorSystem.of({
-      submit: (command) => ask(command.projectId, (reply) => ({ kind: "command", command, reply })),
+      submit: (command) => ask(command, (reply) => ({ kind: "command", command, reply }), unavailable(command)),
       submitInvalid: (header, code, message) =>
-        ask(header.projectId, (reply) => ({ kind: "invalid", header, code, message, reply })),
+        ask(
+          header,
+          (reply) => ({ kind: "invalid", header, code, message, reply }),
+          // Its own rejection needs no state: recorded as it would have been.
+          () => recordRejection(header, code, message)
+        ),
+      recordRejection,
       resumeInFlight,
-      activeActors: Effect.sync(() => actors.size)
+      activeActors: Effect.sync(() => actors.size),
+      quarantinedProjects: quarantine.size
     })
   })
 

@@ -4,23 +4,48 @@
  * once its outcome (events or CommandRejected) is durably appended. Bad input never blocks the
  * consumer: undecodable or invalid messages are copied to `berth.dlq.<reason>` with the original
  * payload and acknowledged; when a project can be named, the publisher also sees a CommandRejected.
+ *
+ * A command that fails (not recorded, its project busy or unable to start) is nak'd with the next
+ * delay of BERTH_INTAKE_BACKOFF; on its last delivery (the consumer's max_deliver) it is copied to
+ * `berth.dlq.exhausted`, its publisher gets a CommandRejected `delivery_exhausted`, and it is
+ * terminated. The backoff is applied as nak delays rather than the consumer's `backoff` list, which
+ * the server would also use as the ack wait (a command waiting 1 s behind others would be redelivered).
+ * The loop is supervised: when it fails or ends (the consumer deleted, NATS errors) it is restarted
+ * with a capped backoff, the consumer re-created from the oldest command not yet settled.
  */
-import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream"
-import { headers as natsHeaders } from "@nats-io/transport-node"
-import { Effect, Either, Layer, ParseResult, Schema } from "effect"
+import {
+  AckPolicy,
+  type ConsumerConfig,
+  type ConsumerMessages,
+  DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JsMsg
+} from "@nats-io/jetstream"
+import { headers as natsHeaders, nanos } from "@nats-io/transport-node"
+import { Cause, Clock, Data, Duration, Effect, Either, Layer, Option, ParseResult, Schedule, Schema } from "effect"
+import type { OrchestratorSettings } from "../config.js"
 import { Command, CommandHeader, commandTypes } from "../domain/commands.js"
 import { checkCommandBytes, utf8Bytes } from "../domain/limits.js"
 import { Nats, NatsError } from "../eventstore/Nats.js"
 import { projectIdOfSubject, streams, subjects } from "../eventstore/subjects.js"
+import { retryAfterFailure } from "../shared/retry.js"
 import { ActorSystem } from "./ActorSystem.js"
+import { IntakeHealth } from "./IntakeHealth.js"
 import type { Outcome } from "./mailbox.js"
 import { peekHeader } from "./peekHeader.js"
 
 export const intakeConsumer = "berth-intake"
 const maxInFlight = 1024
 const retryDelayMs = 2_000
+/** How long a delivered command may stay unacknowledged before the server redelivers it. */
+const ackWaitMs = 30_000
+/** Pull requests expire (and heartbeats come) often enough that a vanished consumer is noticed in seconds. */
+const pullExpiresMs = 10_000
+const deadLetterRetry = Schedule.exponential(Duration.millis(100)).pipe(Schedule.intersect(Schedule.recurs(3)))
+const rejectionTimeout = Duration.seconds(5)
 
-export type DeadLetterReason = "undecodable" | "invalid" | "unknown-type" | "subject-mismatch" | "oversized"
+export type DeadLetterReason = "undecodable" | "invalid" | "unknown-type" | "subject-mismatch" | "exhausted" | "oversized"
 
 type Triage =
   | { readonly _tag: "Valid"; readonly command: Command }
@@ -82,109 +107,278 @@ export const triage = (subject: string, data: string): Triage => {
   return { _tag: "Valid", command: command.right }
 }
 
-export const makeCommandIntake = Effect.gen(function* () {
-  const { js, jsm } = yield* Nats
-  const system = yield* ActorSystem
-  const scope = yield* Effect.scope
+/** The intake's loop ended or failed: the supervisor starts it again. */
+export class IntakeStopped extends Data.TaggedError("IntakeStopped")<{ readonly message: string }> {}
 
-  yield* Effect.tryPromise({
-    try: async () => {
-      const config = {
+/** Restarts of a failed intake loop: 200 ms doubling, at most 5 s apart (reset after a minute of consuming). */
+const intakeRestartDelay = (failures: number) => Duration.millis(Math.min(200 * 2 ** Math.min(failures, 10), 5_000))
+const healthyAfter = Duration.minutes(1)
+
+export const makeCommandIntake = (settings: OrchestratorSettings) =>
+  Effect.gen(function* () {
+    const { js, jsm } = yield* Nats
+    const system = yield* ActorSystem
+    const scope = yield* Effect.scope
+
+    let health: { consuming: boolean; since: number; lastError?: string } = { consuming: false, since: yield* Clock.currentTimeMillis }
+    const setHealth = (consuming: boolean, lastError?: string) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const error = lastError ?? health.lastError
+        health = { consuming, since: now, ...(error === undefined ? {} : { lastError: error }) }
+      })
+
+    /**
+     * Stream sequences delivered and not yet acknowledged or terminated (-> the last error seen, if
+     * any), and the highest delivered: a re-created consumer starts at the oldest unsettled one.
+     */
+    const unsettled = new Map<number, string | undefined>()
+    let highestSeen = 0
+    const settled = (message: JsMsg) => unsettled.delete(message.seq)
+
+    const consumerConfig = (): Partial<ConsumerConfig> & { durable_name: string } => {
+      const oldest = unsettled.size === 0 ? highestSeen + 1 : Math.min(...unsettled.keys())
+      return {
         durable_name: intakeConsumer,
         ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.All,
-        ack_wait: 30_000_000_000,
-        max_ack_pending: maxInFlight
+        ...(highestSeen === 0
+          ? { deliver_policy: DeliverPolicy.All }
+          : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: oldest }),
+        ack_wait: nanos(ackWaitMs),
+        max_ack_pending: maxInFlight,
+        max_deliver: settings.intakeMaxDeliver
       }
-      try {
-        await jsm.consumers.info(streams.commands, intakeConsumer)
-      } catch {
-        await jsm.consumers.add(streams.commands, config)
-      }
-    },
-    catch: (cause) => new NatsError({ operation: "create intake consumer", cause })
-  })
+    }
 
-  const deadLetter = (message: JsMsg, reason: DeadLetterReason, error: string) =>
-    Effect.tryPromise({
-      try: () => {
-        const h = natsHeaders()
-        h.set("Berth-Dlq-Reason", reason)
-        h.set("Berth-Dlq-Error", error.slice(0, 1000).replace(/[\r\n]+/g, " "))
-        h.set("Berth-Original-Subject", message.subject)
-        h.set("Berth-Original-Seq", String(message.seq))
-        // The id makes a redelivered poison message land in the dead-letter stream once.
-        return js.publish(subjects.deadLetter(reason), message.data, { headers: h, msgID: `dlq-${message.seq}` })
+    /** Creates the consumer, or brings an existing one's delivery limits up to date. */
+    const ensureConsumer = Effect.tryPromise({
+      try: async () => {
+        try {
+          const info = await jsm.consumers.info(streams.commands, intakeConsumer)
+          const { config } = info
+          if (config.max_deliver === settings.intakeMaxDeliver && config.ack_wait === nanos(ackWaitMs) && config.max_ack_pending === maxInFlight) {
+            return "unchanged" as const
+          }
+          await jsm.consumers.update(streams.commands, intakeConsumer, {
+            max_deliver: settings.intakeMaxDeliver,
+            ack_wait: nanos(ackWaitMs),
+            max_ack_pending: maxInFlight
+          })
+          return "updated" as const
+        } catch (error) {
+          if (!(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.ConsumerNotFound)) throw error
+          const config = consumerConfig()
+          await jsm.consumers.add(streams.commands, config)
+          return config.deliver_policy === DeliverPolicy.All ? ("created" as const) : (`re-created from stream sequence ${config.opt_start_seq ?? 0}` as const)
+        }
       },
-      catch: (cause) => new NatsError({ operation: "publish dead letter", cause })
+      catch: (cause) => new NatsError({ operation: "create intake consumer", cause })
     }).pipe(
-      Effect.tap(() =>
-        Effect.logWarning("command dead-lettered").pipe(
-          Effect.annotateLogs({ subject: message.subject, seq: message.seq, reason, error })
-        )
+      Effect.tap((what) =>
+        what === "unchanged" ? Effect.void : Effect.logInfo(`intake consumer ${what}`).pipe(Effect.annotateLogs({ maxDeliver: settings.intakeMaxDeliver }))
       )
     )
 
-  const settle = (message: JsMsg, outcome: Effect.Effect<Outcome, Error>) =>
-    outcome.pipe(
-      Effect.matchEffect({
-        onSuccess: () => Effect.sync(() => message.ack()),
-        onFailure: (error) =>
-          Effect.logWarning("command not recorded; will be redelivered", error.message).pipe(
-            Effect.andThen(Effect.sync(() => message.nak(retryDelayMs)))
+    const deadLetter = (message: JsMsg, reason: DeadLetterReason, error: string) =>
+      Effect.tryPromise({
+        try: () => {
+          const h = natsHeaders()
+          h.set("Berth-Dlq-Reason", reason)
+          h.set("Berth-Dlq-Error", error.slice(0, 1000).replace(/[\r\n]+/g, " "))
+          h.set("Berth-Original-Subject", message.subject)
+          h.set("Berth-Original-Seq", String(message.seq))
+          // The id makes a redelivered poison message land in the dead-letter stream once.
+          const msgID = reason === "exhausted" ? `dlq-exhausted-${message.seq}` : `dlq-${message.seq}`
+          return js.publish(subjects.deadLetter(reason), message.data, { headers: h, msgID })
+        },
+        catch: (cause) => new NatsError({ operation: "publish dead letter", cause })
+      }).pipe(
+        Effect.tap(() =>
+          Effect.logWarning("command dead-lettered").pipe(
+            Effect.annotateLogs({ subject: message.subject, seq: message.seq, reason, error })
           )
-      })
-    )
-
-  /** Enqueues in stream order (so one project's commands stay ordered), then settles in the background. */
-  const intake = (message: JsMsg) =>
-    Effect.gen(function* () {
-      const verdict = triage(message.subject, message.string())
-      if (verdict._tag === "DeadLetter") {
-        yield* deadLetter(message, verdict.reason, verdict.message).pipe(
-          Effect.matchEffect({
-            onSuccess: () => Effect.sync(() => message.ack()),
-            onFailure: () => Effect.sync(() => message.nak(retryDelayMs))
-          })
         )
-        return
+      )
+
+    /** The delay before the next delivery of a message that failed `deliveries` times. */
+    const redeliveryDelayMs = (deliveries: number) => {
+      const backoff = settings.intakeBackoff
+      const delay = backoff[Math.min(Math.max(deliveries, 1), backoff.length) - 1]
+      return delay === undefined ? retryDelayMs : Duration.toMillis(delay)
+    }
+
+    const redeliverLater = (message: JsMsg, error: string) =>
+      Effect.suspend(() => {
+        unsettled.set(message.seq, error)
+        const delay = redeliveryDelayMs(message.info.deliveryCount)
+        message.nak(delay)
+        return Effect.logWarning("command not recorded; will be redelivered").pipe(
+          Effect.annotateLogs({ seq: message.seq, delivery: message.info.deliveryCount, delayMs: delay, error })
+        )
+      })
+
+    /**
+     * The last delivery failed: a copy goes to `berth.dlq.exhausted`, the publisher gets a
+     * CommandRejected when the command names its project (and that can be appended), and the message
+     * is terminated so the consumer moves on.
+     */
+    const exhaust = (message: JsMsg, header: CommandHeader | undefined, lastError: string) =>
+      Effect.gen(function* () {
+        const deliveries = message.info.deliveryCount
+        const reason = `not decided after ${deliveries} deliveries; last error: ${lastError}`
+        yield* deadLetter(message, "exhausted", lastError).pipe(
+          (self) => retryAfterFailure(self, { schedule: deadLetterRetry }),
+          Effect.catchAll((error) =>
+            Effect.logError("could not dead-letter an exhausted command; it stays in BERTH_COMMANDS only", error.message).pipe(
+              Effect.annotateLogs({ seq: message.seq })
+            )
+          )
+        )
+        if (header !== undefined) {
+          yield* system.recordRejection(header, "delivery_exhausted", reason).pipe(
+            Effect.timeout(rejectionTimeout),
+            Effect.catchAll((error) =>
+              Effect.logWarning("could not record the rejection of an exhausted command", error.message).pipe(
+                Effect.annotateLogs({ projectId: header.projectId, commandId: header.commandId })
+              )
+            )
+          )
+        }
+        message.term(reason.slice(0, 200))
+        settled(message)
+      })
+
+    const settle = (message: JsMsg, header: CommandHeader, outcome: Effect.Effect<Outcome, Error>) =>
+      outcome.pipe(
+        Effect.matchEffect({
+          onSuccess: () =>
+            Effect.sync(() => {
+              message.ack()
+              settled(message)
+            }),
+          onFailure: (error) =>
+            message.info.deliveryCount >= settings.intakeMaxDeliver
+              ? exhaust(message, header, error.message)
+              : redeliverLater(message, error.message)
+        })
+      )
+
+    /** Enqueues in stream order (so one project's commands stay ordered), then settles in the background. */
+    const intake = (message: JsMsg) =>
+      Effect.gen(function* () {
+        unsettled.set(message.seq, unsettled.get(message.seq))
+        if (message.seq > highestSeen) highestSeen = message.seq
+        const verdict = triage(message.subject, message.string())
+        // Delivered more often than allowed (a consumer whose limit could not be lowered): give up now.
+        if (message.info.deliveryCount > settings.intakeMaxDeliver) {
+          const header = verdict._tag === "Valid" ? verdict.command : verdict._tag === "Reject" ? verdict.header : undefined
+          return yield* exhaust(message, header, unsettled.get(message.seq) ?? "delivered more often than BERTH_INTAKE_MAX_DELIVER allows")
+        }
+        if (verdict._tag === "DeadLetter") {
+          yield* deadLetter(message, verdict.reason, verdict.message).pipe(
+            Effect.matchEffect({
+              onSuccess: () =>
+                Effect.sync(() => {
+                  message.ack()
+                  settled(message)
+                }),
+              onFailure: (error) =>
+                message.info.deliveryCount >= settings.intakeMaxDeliver
+                  ? exhaust(message, undefined, error.message)
+                  : redeliverLater(message, error.message)
+            })
+          )
+          return
+        }
+        if (verdict._tag === "Reject") {
+          yield* deadLetter(message, verdict.reason, verdict.message).pipe(Effect.ignore)
+          const outcome = yield* system.submitInvalid(verdict.header, verdict.code, verdict.message)
+          yield* Effect.forkIn(settle(message, verdict.header, outcome), scope)
+          return
+        }
+        const outcome = yield* system.submit(verdict.command)
+        yield* Effect.forkIn(settle(message, verdict.command, outcome), scope)
+      })
+
+    /** Ends the pull as soon as the client reports the consumer gone, so the supervisor re-creates it. */
+    const watchStatus = (messages: ConsumerMessages) =>
+      Effect.tryPromise({
+        try: async () => {
+          for await (const status of messages.status()) {
+            if (status.type === "consumer_deleted" || status.type === "consumer_not_found" || status.type === "stream_not_found") {
+              messages.stop(new Error(`intake consumer unavailable: ${status.type.replace(/_/g, " ")}`))
+              return
+            }
+            if (status.type === "heartbeats_missed") {
+              Effect.runFork(Effect.logWarning(`intake consumer: ${status.count} heartbeats missed; checking the consumer`))
+            }
+          }
+        },
+        catch: (cause) => new NatsError({ operation: "watch intake consumer", cause })
+      }).pipe(Effect.ignore)
+
+    /** One run of the intake: ends only by failing (consumer gone, iterator ended, NATS error). */
+    const consumeOnce = Effect.gen(function* () {
+      yield* ensureConsumer
+      const messages = yield* Effect.acquireRelease(
+        Effect.tryPromise({
+          try: async () =>
+            (await js.consumers.get(streams.commands, intakeConsumer)).consume({
+              max_messages: 256,
+              expires: pullExpiresMs,
+              abort_on_missing_resource: true
+            }),
+          catch: (cause) => new NatsError({ operation: "consume commands", cause })
+        }),
+        (consumer) => Effect.sync(() => consumer.stop())
+      )
+      yield* Effect.forkScoped(watchStatus(messages))
+      yield* setHealth(true)
+      yield* Effect.logInfo("command intake consuming").pipe(Effect.annotateLogs({ stream: streams.commands }))
+      // A plain pull loop rather than Stream.fromAsyncIterable: the iterator's return() would wait for the
+      // pending pull to expire, holding shutdown for up to 30 s.
+      const iterator = messages[Symbol.asyncIterator]()
+      const nextMessage = Effect.tryPromise({
+        try: () => iterator.next(),
+        catch: (cause) => new NatsError({ operation: "command intake loop", cause })
+      })
+      for (;;) {
+        const next = yield* nextMessage
+        if (next.done === true) return yield* new IntakeStopped({ message: "the intake consumer's message iterator ended" })
+        yield* intake(next.value)
       }
-      if (verdict._tag === "Reject") {
-        yield* deadLetter(message, verdict.reason, verdict.message).pipe(Effect.ignore)
-        const outcome = yield* system.submitInvalid(verdict.header, verdict.code, verdict.message)
-        yield* Effect.forkIn(settle(message, outcome), scope)
-        return
+    }).pipe(Effect.scoped)
+
+    /** Runs the intake forever: a failed or ended loop is logged and started again after a capped backoff. */
+    const supervise = Effect.gen(function* () {
+      let failures = 0
+      for (;;) {
+        const started = yield* Clock.currentTimeMillis
+        const cause = yield* consumeOnce.pipe(Effect.sandbox, Effect.flip)
+        const error = Cause.failureOption(cause).pipe(
+          Option.map((failure) => failure.message),
+          Option.getOrElse(() => Cause.pretty(cause).split("\n")[0] ?? "intake defect")
+        )
+        yield* setHealth(false, error)
+        if ((yield* Clock.currentTimeMillis) - started > Duration.toMillis(healthyAfter)) failures = 0
+        const delay = intakeRestartDelay(failures++)
+        yield* Effect.logError("command intake stopped; restarting").pipe(
+          Effect.annotateLogs({ error, restartInMs: Duration.toMillis(delay), failures })
+        )
+        yield* Effect.sleep(delay)
       }
-      const outcome = yield* system.submit(verdict.command)
-      yield* Effect.forkIn(settle(message, outcome), scope)
     })
 
-  const messages = yield* Effect.acquireRelease(
-    Effect.tryPromise({
-      try: async () => (await js.consumers.get(streams.commands, intakeConsumer)).consume({ max_messages: 256 }),
-      catch: (cause) => new NatsError({ operation: "consume commands", cause })
-    }),
-    (consumer) => Effect.sync(() => consumer.stop())
-  )
+    // The first set-up fails the start (NATS refusing the consumer is a configuration problem).
+    yield* ensureConsumer
+    yield* Effect.forkIn(supervise, scope)
 
-  // A plain pull loop rather than Stream.fromAsyncIterable: the iterator's return() would wait for the
-  // pending pull to expire, holding shutdown for up to 30 s.
-  const iterator = messages[Symbol.asyncIterator]()
-  const nextMessage = Effect.tryPromise({
-    try: () => iterator.next(),
-    catch: (cause) => new NatsError({ operation: "command intake loop", cause })
+    return IntakeHealth.of({
+      status: Effect.gen(function* () {
+        const quarantined = yield* system.quarantinedProjects
+        const actors = yield* system.activeActors
+        return { ...health, quarantined, actors }
+      })
+    })
   })
-  yield* Effect.gen(function* () {
-    for (;;) {
-      const next = yield* nextMessage
-      if (next.done === true) return
-      yield* intake(next.value)
-    }
-  }).pipe(
-    Effect.tapError((error) => Effect.logError("command intake stopped", error.message)),
-    Effect.forkScoped
-  )
-  yield* Effect.logInfo("command intake consuming").pipe(Effect.annotateLogs({ stream: streams.commands }))
-})
 
-export const CommandIntakeLive = Layer.scopedDiscard(makeCommandIntake)
+export const CommandIntakeLive = (settings: OrchestratorSettings) => Layer.scoped(IntakeHealth, makeCommandIntake(settings))

@@ -1,6 +1,7 @@
 /**
  * The orchestrator as one Layer: command intake -> actor system -> event store, with the step
- * adapters (routing, OpenAPI scraping). Needs a NATS connection and a Krane.
+ * adapters (routing, OpenAPI scraping). Needs a NATS connection and a Krane. It provides the
+ * intake's health (IntakeHealth) for readiness checks, besides the actor system and the adapters.
  */
 import { Layer } from "effect"
 import type { OrchestratorSettings } from "../config.js"
@@ -24,6 +25,6 @@ export const StepAdaptersLive = (settings: OrchestratorSettings) =>
 export const OrchestratorWith = <E, R>(
   settings: OrchestratorSettings,
   adapters: Layer.Layer<EventStore | RoutingService | OpenApiScraper, E, R>
-) => CommandIntakeLive.pipe(Layer.provideMerge(ActorSystemLive(settings)), Layer.provideMerge(adapters))
+) => CommandIntakeLive(settings).pipe(Layer.provideMerge(ActorSystemLive(settings)), Layer.provideMerge(adapters))
 
 export const OrchestratorLive = (settings: OrchestratorSettings) => OrchestratorWith(settings, StepAdaptersLive(settings))

@@ -20,7 +20,7 @@ import type { StepResult } from "../domain/stepResults.js"
 import { planPromote, planRollback, switchEvents } from "../domain/switches.js"
 import { EventStore } from "../eventstore/EventStore.js"
 import { retryAfterFailure } from "../shared/retry.js"
-import type { MailboxItem, Outcome } from "./mailbox.js"
+import { ActorUnavailable, type MailboxItem, type Outcome } from "./mailbox.js"
 import { makeRetiredDeployments } from "./retiredDeployments.js"
 import { retryFor, runStep, type Report, type StepRequirements } from "./StepRunner.js"
 
@@ -29,6 +29,8 @@ export interface ActorHooks {
   readonly markInFlight: (projectId: string, inFlight: boolean) => Effect.Effect<void>
   /** Asks the system to retire this idle actor; false when a message is on its way. */
   readonly tryPassivate: Effect.Effect<boolean>
+  /** The project's log loaded (and decoded): lifts a quarantine, if any. */
+  readonly onLoaded: Effect.Effect<void>
 }
 
 const maxConflictRetries = 5
@@ -51,7 +53,18 @@ export const runProjectActor = (
     const routing = yield* RoutingService
     const krane = yield* Krane
     const scope = yield* Effect.scope
-    const loaded = yield* store.load(projectId)
+    // A load that does not finish fails the start: the commands waiting are redelivered later.
+    const loaded = yield* store.load(projectId).pipe(
+      Effect.timeoutFail({
+        duration: settings.actorLoadTimeout,
+        onTimeout: () =>
+          new ActorUnavailable({
+            projectId,
+            message: `loading project ${projectId} took longer than ${Duration.format(settings.actorLoadTimeout)}`
+          })
+      })
+    )
+    yield* hooks.onLoaded
     let state: ProjectState = loaded.state
     let version = loaded.version
     let sinceSnapshot = loaded.envelopesSinceSnapshot
@@ -278,12 +291,16 @@ export const runProjectActor = (
         if (item.kind === "wake") return
         if (item.kind === "step" && item.final) running.delete(item.key)
         const result = yield* handle(item).pipe(Effect.either)
+        // A reload met an envelope it cannot decode: the actor stops and its project is quarantined.
+        const corrupt = Either.isLeft(result) && result.left._tag === "CorruptEvent" ? result.left : undefined
         if (item.kind !== "step") {
           yield* Either.match(result, {
-            onLeft: (error) => Deferred.fail(item.reply, new Error(error.message)),
+            onLeft: (error) => Deferred.fail(item.reply, corrupt ?? new Error(error.message)),
             onRight: (outcome) => Deferred.succeed(item.reply, outcome)
           })
-        } else if (Either.isLeft(result)) {
+        }
+        if (corrupt !== undefined) return yield* corrupt
+        if (item.kind === "step" && Either.isLeft(result)) {
           // The step will be planned again from the unchanged state: its side effect is idempotent.
           yield* Effect.logError("could not record a step result", result.left.message)
           yield* Effect.sleep(Duration.millis(200))

@@ -1,7 +1,8 @@
 /**
- * What a project actor's mailbox holds, and what it answers to a command.
+ * What a project actor's mailbox holds, what it answers to a command, and why a command can come
+ * back unanswered (the intake then nak's it with a delay: it is redelivered later).
  */
-import type { Deferred } from "effect"
+import { Data, type Deferred } from "effect"
 import type { Command, CommandHeader } from "../domain/commands.js"
 import type { StepResult } from "../domain/stepResults.js"
 
@@ -24,3 +25,15 @@ export type MailboxItem =
   | { readonly kind: "step"; readonly key: string; readonly final: boolean; readonly result: StepResult }
   /** Start (or keep) the actor so it resumes its in-flight steps. */
   | { readonly kind: "wake" }
+
+/** The project's mailbox stayed full for the whole offer timeout: the project is busy or stuck. */
+export class MailboxBusy extends Data.TaggedError("MailboxBusy")<{
+  readonly projectId: string
+  readonly message: string
+}> {}
+
+/** The project's actor could not start (its load failed or missed its deadline) or stopped first. */
+export class ActorUnavailable extends Data.TaggedError("ActorUnavailable")<{
+  readonly projectId: string
+  readonly message: string
+}> {}

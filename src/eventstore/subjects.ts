@@ -28,8 +28,15 @@ export const buckets = {
   routes: "berth_routes",
   /** projectId -> marker present while the project has deployments in flight (resumed at start). */
   inflight: "berth_inflight",
+  /**
+   * projectId -> {reason, since, seq?}: a project whose log cannot be decoded; its commands are
+   * rejected (`project_unavailable`) until its log decodes again. Deleted when lifted.
+   */
+  quarantine: "berth_quarantine",
   /** Object store: OpenAPI documents scraped from deployments. */
-  openApi: "berth_openapi"
+  openApi: "berth_openapi",
+  /** `<role>.<instance>` -> the role process's last health report (entries expire: src/health/). */
+  health: "berth_health"
 } as const
 
 /** The project id is the last token of a project subject. */
