@@ -1,13 +1,14 @@
 /**
  * The gateway against a real nats-server and real upstream HTTP servers: Host routing from the KV
  * route table, problems for unknown hosts and dead deployments, round robin and failover, forwarded
- * headers, streaming both ways, WebSocket upgrades, live route switches and graceful shutdown.
+ * headers (set from the socket unless the peer is a trusted proxy), streaming both ways, WebSocket upgrades, live route switches and graceful shutdown.
  */
 import { createHash, randomBytes } from "node:crypto"
 import { request as httpRequest } from "node:http"
 import type { Socket } from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Scope } from "effect"
+import { Effect, Either, Exit, Scope } from "effect"
+import { parseTrustedProxies } from "../../../src/adapters/gateway/proxy/trustedProxies.js"
 import { buckets } from "../../../src/eventstore/subjects.js"
 import { startTestNats, type TestNats } from "../../support/servers.js"
 import {
@@ -36,6 +37,8 @@ const upstream = (name: string) =>
     Effect.promise(() => startUpstream(name)),
     (server) => Effect.promise(() => server.close())
   )
+
+const trusting = (list: string) => Either.getOrThrow(parseTrustedProxies(list))
 
 const answeredBy = (reply: { json<T>(): T }) => reply.json<Answer>().name
 
@@ -231,17 +234,27 @@ describe("gateway", () => {
     })
   )
 
-  it.scopedLive("sets X-Forwarded-For (appended), -Proto and -Host and keeps the Host", () =>
+  it.scopedLive("sets X-Forwarded-For, -Proto and -Host from the socket and drops what an untrusted client claims", () =>
     Effect.gen(function* () {
       const a = yield* upstream("a")
-      const { gateway, kv } = yield* gatewayFixture(nats.url)
+      // Some proxy is trusted, just not this client (127.0.0.1).
+      const { gateway, kv } = yield* gatewayFixture(nats.url, { settings: { trustedProxies: trusting("10.0.0.0/8") } })
       const project = unique("fwd")
       yield* putTable(kv, project.projectId, { [project.host]: "dep_a" }, { dep_a: [a.address] })
       yield* waitUntil(Effect.map(callEffect(gateway.url, project.host), (r) => r.status === 200), 2_000)
 
       const plain = (yield* callEffect(gateway.url, `${project.host}:8080`)).json<Answer>().headers
-      const chained = (yield* callEffect(gateway.url, project.host, {
-        headers: { "x-forwarded-for": "203.0.113.7", "x-forwarded-proto": "https", connection: "keep-alive, x-secret", "x-secret": "1" }
+      const spoofed = (yield* callEffect(gateway.url, project.host, {
+        headers: {
+          "x-forwarded-for": "203.0.113.7",
+          "x-forwarded-proto": "https",
+          "x-forwarded-host": "bank.example",
+          "x-forwarded-port": "443",
+          "x-real-ip": "203.0.113.8",
+          forwarded: "for=203.0.113.9;proto=https",
+          connection: "keep-alive, x-secret",
+          "x-secret": "1"
+        }
       })).json<Answer>().headers
 
       expect(plain).toMatchObject({
@@ -250,9 +263,54 @@ describe("gateway", () => {
         "x-forwarded-proto": "http",
         "x-forwarded-host": `${project.host}:8080`
       })
-      expect(chained["x-forwarded-for"]).toBe("203.0.113.7, 127.0.0.1")
-      expect(chained["x-forwarded-proto"]).toBe("http")
-      expect(chained["x-secret"]).toBeUndefined()
+      expect(spoofed).toMatchObject({ "x-forwarded-for": "127.0.0.1", "x-forwarded-proto": "http", "x-forwarded-host": project.host })
+      expect(spoofed["x-real-ip"]).toBeUndefined()
+      expect(spoofed.forwarded).toBeUndefined()
+      expect(spoofed["x-forwarded-port"]).toBeUndefined()
+      expect(spoofed["x-secret"]).toBeUndefined()
+
+      // The same on an upgrade, whose head is replayed raw down the tunnel.
+      yield* Effect.promise(() =>
+        upgradeAndEcho(gateway.url, project.host, ["hi"], { "X-Forwarded-For": "203.0.113.7", "X-Real-IP": "203.0.113.8", Forwarded: "for=203.0.113.9" })
+      )
+      const upgrade = a.seen.find((request) => request.headers.upgrade === "websocket")
+      expect(upgrade?.headers["x-forwarded-for"]).toBe("127.0.0.1")
+      expect(upgrade?.headers["x-real-ip"]).toBeUndefined()
+      expect(upgrade?.headers.forwarded).toBeUndefined()
+    })
+  )
+
+  it.scopedLive("keeps a trusted proxy's X-Forwarded-For chain, appends the proxy, and keeps its -Proto, -Host, Forwarded and X-Real-IP", () =>
+    Effect.gen(function* () {
+      const a = yield* upstream("a")
+      const { gateway, kv } = yield* gatewayFixture(nats.url, { settings: { trustedProxies: trusting("10.0.0.0/8, 127.0.0.1") } })
+      const project = unique("trusted")
+      yield* putTable(kv, project.projectId, { [project.host]: "dep_a" }, { dep_a: [a.address] })
+      yield* waitUntil(Effect.map(callEffect(gateway.url, project.host), (r) => r.status === 200), 2_000)
+
+      const viaProxy = (yield* callEffect(gateway.url, project.host, {
+        headers: {
+          "x-forwarded-for": "203.0.113.7, 10.1.1.1",
+          "x-forwarded-proto": "https",
+          "x-forwarded-host": "shop.example",
+          "x-real-ip": "203.0.113.7",
+          forwarded: "for=203.0.113.7;proto=https"
+        }
+      })).json<Answer>().headers
+      const direct = (yield* callEffect(gateway.url, project.host)).json<Answer>().headers
+
+      expect(viaProxy).toMatchObject({
+        "x-forwarded-for": "203.0.113.7, 10.1.1.1, 127.0.0.1",
+        "x-forwarded-proto": "https",
+        "x-forwarded-host": "shop.example",
+        "x-real-ip": "203.0.113.7",
+        forwarded: "for=203.0.113.7;proto=https"
+      })
+      expect(direct).toMatchObject({ "x-forwarded-for": "127.0.0.1", "x-forwarded-proto": "http", "x-forwarded-host": project.host })
+
+      yield* Effect.promise(() => upgradeAndEcho(gateway.url, project.host, ["hi"], { "X-Forwarded-For": "203.0.113.7" }))
+      const upgrade = a.seen.find((request) => request.headers.upgrade === "websocket")
+      expect(upgrade?.headers["x-forwarded-for"]).toBe("203.0.113.7, 127.0.0.1")
     })
   )
 
@@ -417,10 +475,10 @@ describe("gateway", () => {
 })
 
 /** Sends an upgrade request, then each message after the previous one echoed; returns what came back. */
-const upgradeAndEcho = (baseUrl: string, host: string, messages: ReadonlyArray<string>) =>
+const upgradeAndEcho = (baseUrl: string, host: string, messages: ReadonlyArray<string>, extraHeaders: Readonly<Record<string, string>> = {}) =>
   new Promise<{ status: number; upstream: string | undefined; echoed: string }>((resolve, reject) => {
     const outgoing = httpRequest(new URL("/socket", baseUrl), {
-      headers: { host, connection: "Upgrade", upgrade: "websocket" },
+      headers: { ...extraHeaders, host, connection: "Upgrade", upgrade: "websocket" },
       agent: false
     })
     outgoing.on("upgrade", (response, socket: Socket, head: Buffer) => {

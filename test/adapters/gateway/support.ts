@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto"
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http"
-import { createServer as createNetServer, type AddressInfo, type Socket } from "node:net"
+import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Socket } from "node:net"
 import type { JetStreamManager } from "@nats-io/jetstream"
 import { Kvm, type KV } from "@nats-io/kv"
 import { Context, Effect, Layer } from "effect"
@@ -24,6 +24,8 @@ export interface Upstream {
   readonly name: string
   readonly address: string
   readonly seen: ReadonlyArray<SeenRequest>
+  /** URLs of requests whose body was cut off before its end (the sender aborted). */
+  readonly aborted: ReadonlyArray<string>
   close(): Promise<void>
 }
 
@@ -38,18 +40,44 @@ export interface Answer {
 }
 
 /**
- * An instance: `/echo` streams the request body back as it arrives, `?delay=<ms>` answers late, any
- * other request is answered with an Answer; an upgrade gets a 101 and its bytes echoed.
+ * An instance: `/echo` streams the request body back as it arrives; `/trickle?every=<ms>&count=<n>`
+ * sends its headers at once, then `tick;` every `every` ms, `count` times, then ends; `/stall` sends
+ * its headers and one `tick;`, then nothing; `?delay=<ms>` answers late; any other request is
+ * answered with an Answer. An upgrade gets a 101 and its bytes echoed.
  */
 export const startUpstream = async (name: string): Promise<Upstream> => {
   const seen: Array<SeenRequest> = []
+  const aborted: Array<string> = []
   const sockets = new Set<Socket>()
+  const timers = new Set<NodeJS.Timeout>()
   const server = createServer((request, response) => {
     seen.push({ method: request.method ?? "", url: request.url ?? "", headers: request.headers })
+    request.once("close", () => {
+      if (!request.complete) aborted.push(request.url ?? "")
+    })
     const url = new URL(request.url ?? "/", "http://upstream")
     if (url.pathname === "/echo") {
       response.writeHead(200, { "content-type": "application/octet-stream", "x-upstream": name })
       request.pipe(response)
+      return
+    }
+    if (url.pathname === "/trickle" || url.pathname === "/stall") {
+      const every = Number(url.searchParams.get("every") ?? "100")
+      let left = url.pathname === "/stall" ? 1 : Number(url.searchParams.get("count") ?? "1")
+      response.writeHead(200, { "content-type": "text/plain", "x-upstream": name }).write("tick;")
+      left--
+      if (url.pathname === "/stall") return
+      const timer = setInterval(() => {
+        if (left-- > 0) return void response.write("tick;")
+        clearInterval(timer)
+        timers.delete(timer)
+        response.end()
+      }, every)
+      timers.add(timer)
+      response.once("close", () => {
+        clearInterval(timer)
+        timers.delete(timer)
+      })
       return
     }
     const hash = createHash("sha256")
@@ -89,8 +117,10 @@ export const startUpstream = async (name: string): Promise<Upstream> => {
     name,
     address: `127.0.0.1:${port}`,
     seen,
+    aborted,
     close: () =>
       new Promise<void>((resolve) => {
+        for (const timer of timers) clearInterval(timer)
         for (const socket of sockets) socket.destroy()
         server.close(() => resolve())
       })
@@ -152,6 +182,59 @@ export const call = (
   })
 
 export const callEffect = (...args: Parameters<typeof call>) => Effect.promise(() => call(...args))
+
+/** A raw TCP connection to the gateway, for what an HTTP client would not send (or not wait for). */
+export interface RawConnection {
+  readonly socket: Socket
+  /** Everything received so far, as text. */
+  received(): string
+  /** Whether the connection has closed (either side). */
+  isClosed(): boolean
+  /** Resolves with Date.now() when the connection closes. */
+  readonly closed: Promise<number>
+}
+
+export const openRaw = (baseUrl: string): Promise<RawConnection> =>
+  new Promise((resolve, reject) => {
+    const url = new URL(baseUrl)
+    const socket = netConnect({ host: url.hostname, port: Number(url.port) })
+    let text = ""
+    let closedFlag = false
+    socket.on("data", (chunk: Buffer) => (text += chunk.toString("latin1")))
+    const closed = new Promise<number>((done) =>
+      socket.once("close", () => {
+        closedFlag = true
+        done(Date.now())
+      })
+    )
+    socket.once("connect", () => {
+      socket.on("error", () => {}) // a reset after the answer is part of what is tested
+      resolve({ socket, received: () => text, isClosed: () => closedFlag, closed })
+    })
+    socket.once("error", reject)
+  })
+
+export const openRawEffect = (baseUrl: string) =>
+  Effect.acquireRelease(
+    Effect.promise(() => openRaw(baseUrl)),
+    (connection) => Effect.sync(() => connection.socket.destroy())
+  )
+
+/** Writes, ignoring a connection the gateway has already closed. */
+export const rawWrite = (connection: RawConnection, data: string | Buffer) =>
+  Effect.sync(() => {
+    if (!connection.socket.destroyed && connection.socket.writable) connection.socket.write(data)
+  })
+
+/** The status line, headers and body of the first HTTP response in `text`. */
+export const parseRawResponse = (text: string) => {
+  const end = text.indexOf("\r\n\r\n")
+  const [statusLine = "", ...lines] = (end === -1 ? text : text.slice(0, end)).split("\r\n")
+  const headers = Object.fromEntries(
+    lines.map((line) => [line.slice(0, line.indexOf(":")).trim().toLowerCase(), line.slice(line.indexOf(":") + 1).trim()])
+  )
+  return { status: Number(statusLine.split(" ")[1] ?? "0"), statusLine, headers, body: end === -1 ? "" : text.slice(end + 4) }
+}
 
 /** Writes a project's route table: hostname -> deploymentId, deploymentId -> addresses. */
 export const putTable = (

@@ -2,6 +2,12 @@
  * The gateway's HTTP server: answers each request (and upgrade) for the deployment that owns its Host,
  * round robin over the deployment's instances, through one keep-alive agent. Lives for a scope: on
  * close it stops accepting, lets requests in flight finish for a bounded time, then cuts what is left.
+ *
+ * Hardened with the settings in ../settings.ts: a cap on connections (further ones are dropped as they
+ * arrive), on the request head (431) and body (413); deadlines for the head (slowloris) and the whole
+ * request (408), for an instance's response headers (504, forward.ts) and for silence on a connection
+ * (the idle timeout: keep-alive sockets, stalled bodies, tunnels). Node answers a bad request head
+ * before any request exists; those answers go out as problem documents too.
  */
 import { Agent, createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo, Socket } from "node:net"
@@ -11,9 +17,11 @@ import type { Nats } from "../../../eventstore/Nats.js"
 import { GatewayError } from "../GatewayError.js"
 import { hostnameOf, RoundRobin, type RouteTarget } from "../RouteIndex.js"
 import { watchRoutes, type RouteWatcher } from "../RouteWatcher.js"
-import { forwardRequest, type ProxyContext } from "./forward.js"
-import { rejectUpgrade, sendProblem } from "./problems.js"
+import { gatewaySettings, type GatewaySettings, settingsProblem } from "../settings.js"
+import { declaredBodyTooLarge, forwardRequest, type ProxyContext } from "./forward.js"
+import { sendProblem, sendRawProblem } from "./problems.js"
 import { tunnelUpgrade } from "./tunnel.js"
+import { errorCode } from "./upstreams.js"
 
 export interface GatewayOptions {
   /** 0 picks a free port. */
@@ -30,6 +38,8 @@ export interface GatewayOptions {
   readonly routeStallCheck?: Duration.DurationInput
   /** Largest request body held in memory so a failed attempt can go to another instance (1 MiB). */
   readonly maxReplayBytes?: number
+  /** Overrides of the BERTH_GATEWAY_* settings (../settings.ts); what is left out is read from the environment. */
+  readonly settings?: Partial<GatewaySettings>
 }
 
 export interface GatewayAddress {
@@ -48,6 +58,37 @@ const resolve = (routes: RouteWatcher, host: string | undefined): Resolution => 
   }
   return { target }
 }
+
+/** The status Node's HTTP parser errors deserve, or null when the connection is just cut. */
+const clientErrorStatus = (code: string): 400 | 408 | 413 | 431 | null => {
+  if (code === "HPE_HEADER_OVERFLOW") return 431
+  if (code === "ERR_HTTP_REQUEST_TIMEOUT") return 408
+  if (code === "HPE_CHUNK_EXTENSIONS_OVERFLOW") return 413
+  return code.startsWith("HPE_") ? 400 : null
+}
+
+const clientErrorDetail = (status: 400 | 408 | 413 | 431, settings: GatewaySettings, cause: string): string => {
+  switch (status) {
+    case 431:
+      return `request head is larger than the gateway's limit of ${settings.maxHeaderBytes} bytes`
+    case 408:
+      return `request was not received within ${Duration.format(settings.headersTimeout)} (head) / ${Duration.format(settings.requestTimeout)} (whole request)`
+    case 413:
+      return "request chunk extensions are too large"
+    case 400:
+      return `malformed request: ${cause}`
+  }
+}
+
+const readSettings = (overrides: Partial<GatewaySettings> | undefined): Effect.Effect<GatewaySettings, GatewayError> =>
+  gatewaySettings.pipe(
+    Effect.map((fromEnvironment): GatewaySettings => ({ ...fromEnvironment, ...overrides })),
+    Effect.filterOrFail(
+      (settings) => settingsProblem(settings) === null,
+      (settings) => settingsProblem(settings) ?? "invalid settings"
+    ),
+    Effect.mapError((cause) => new GatewayError({ operation: "read the gateway settings", cause: typeof cause === "string" ? cause : String(cause) }))
+  )
 
 const listen = (server: Server, port: number, host: string | undefined) =>
   Effect.async<AddressInfo, GatewayError>((resume) => {
@@ -85,6 +126,7 @@ const shutdown = (server: Server, tunnels: Set<Socket>, agent: Agent, grace: Dur
  */
 export const startGateway = (options: GatewayOptions): Effect.Effect<GatewayAddress, GatewayError, Scope.Scope | Nats> =>
   Effect.gen(function* () {
+    const settings = yield* readSettings(options.settings)
     const routes = yield* watchRoutes(options.routeStallCheck === undefined ? {} : { stallCheck: options.routeStallCheck })
     yield* routes.ready.pipe(
       Effect.timeout(Duration.seconds(10)),
@@ -96,7 +138,11 @@ export const startGateway = (options: GatewayOptions): Effect.Effect<GatewayAddr
     const context: ProxyContext = {
       agent,
       connectTimeoutMs: Duration.toMillis(options.connectTimeout ?? Duration.seconds(5)),
+      upstreamTimeoutMs: Duration.toMillis(settings.upstreamTimeout),
+      idleTimeoutMs: Duration.toMillis(settings.idleTimeout),
       maxReplayBytes: options.maxReplayBytes ?? 1024 * 1024,
+      maxBodyBytes: settings.maxBodyBytes,
+      forwarding: { scheme: "http", trustedProxies: settings.trustedProxies },
       warn: (message, annotations) => Runtime.runFork(runtime)(Effect.logWarning(message).pipe(Effect.annotateLogs(annotations))),
       markDown: (address) => roundRobin.markDown(address),
       markUp: (address) => roundRobin.markUp(address)
@@ -107,21 +153,80 @@ export const startGateway = (options: GatewayOptions): Effect.Effect<GatewayAddr
       socket.once("close", () => tunnels.delete(socket))
     }
 
+    // The response in progress on each client socket: what a parser error or a silent socket interrupts.
+    const responses = new WeakMap<Duplex, ServerResponse>()
+
     const onRequest = (request: IncomingMessage, response: ServerResponse) => {
+      responses.set(request.socket, response)
       const resolution = resolve(routes, request.headers.host)
       if ("status" in resolution) return sendProblem(response, resolution.status, resolution.detail)
       const { target } = resolution
       forwardRequest(context, request, response, target, roundRobin.order(target.deploymentId, target.upstreams))
     }
+    // Expect: 100-continue: a body over the cap is refused before the client sends it.
+    const onCheckContinue = (request: IncomingMessage, response: ServerResponse) => {
+      const tooLarge = declaredBodyTooLarge(request, settings.maxBodyBytes)
+      if (tooLarge !== null) {
+        responses.set(request.socket, response)
+        return sendProblem(response, 413, tooLarge, { close: true })
+      }
+      response.writeContinue()
+      onRequest(request, response)
+    }
     const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
       const resolution = resolve(routes, request.headers.host)
-      if ("status" in resolution) return rejectUpgrade(socket, resolution.status, resolution.detail)
+      if ("status" in resolution) return sendRawProblem(socket, resolution.status, resolution.detail)
       const { target } = resolution
       tunnelUpgrade(context, request, socket, head, target, roundRobin.order(target.deploymentId, target.upstreams), track)
     }
+    const answered = new WeakSet<Duplex>()
+    const onClientError = (error: Error, socket: Duplex) => {
+      const code = errorCode(error)
+      const status = clientErrorStatus(code)
+      const current = responses.get(socket)
+      const midResponse = current !== undefined && current.headersSent && !current.writableEnded
+      if (status === null || midResponse || answered.has(socket)) return void socket.destroy()
+      answered.add(socket)
+      sendRawProblem(socket, status, clientErrorDetail(status, settings, code))
+    }
+    // A socket silent for the idle timeout is closed, unless its complete request is still waiting for
+    // the instance's response headers: the upstream timeout bounds that wait, whichever is longer.
+    const onTimeout = (socket: Socket) => {
+      const current = responses.get(socket)
+      const awaitingUpstream = current !== undefined && !current.headersSent && !current.writableEnded && current.req.complete
+      if (!awaitingUpstream) socket.destroy()
+    }
+    let dropped = 0
+    let dropWarnedAt = 0
+    const onDrop = () => {
+      dropped++
+      const now = Date.now()
+      if (now - dropWarnedAt < 10_000) return
+      dropWarnedAt = now
+      context.warn("gateway: connection limit reached; closing new connections", { maxConnections: settings.maxConnections, dropped })
+      dropped = 0
+    }
 
-    const server = createServer(onRequest)
+    const idleTimeoutMs = Duration.toMillis(settings.idleTimeout)
+    const headersTimeoutMs = Duration.toMillis(settings.headersTimeout)
+    const server = createServer(
+      {
+        maxHeaderSize: settings.maxHeaderBytes,
+        headersTimeout: headersTimeoutMs,
+        requestTimeout: Duration.toMillis(settings.requestTimeout),
+        // Node checks the two deadlines above on this interval (30 s by default, too coarse for short ones).
+        connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(headersTimeoutMs / 4)))
+      },
+      onRequest
+    )
+    server.maxConnections = settings.maxConnections
+    server.keepAliveTimeout = idleTimeoutMs
+    server.timeout = idleTimeoutMs
+    server.on("checkContinue", onCheckContinue)
     server.on("upgrade", onUpgrade)
+    server.on("clientError", onClientError)
+    server.on("timeout", onTimeout)
+    server.on("drop", onDrop)
     server.on("connection", (socket: Socket) => socket.setNoDelay(true))
     const address = yield* Effect.acquireRelease(listen(server, options.port, options.host), () =>
       shutdown(server, tunnels, agent, options.shutdownGrace ?? Duration.seconds(5))

@@ -1,9 +1,15 @@
 /**
- * Header rewriting between client and upstream: drops hop-by-hop headers, adds X-Forwarded-For
- * (appended), -Proto and -Host on the way in and X-Berth-Deployment on the way out, and renders the
- * raw request head a WebSocket upgrade sends down its tunnel.
+ * Header rewriting between client and upstream: drops hop-by-hop headers, sets X-Forwarded-For,
+ * -Proto and -Host on the way in and X-Berth-Deployment on the way out, and renders the raw request
+ * head a WebSocket upgrade sends down its tunnel.
+ *
+ * What a client says about who it is counts only when it is a trusted proxy: from anyone else the
+ * forwarded headers are replaced by what the socket shows (its address, the listener's scheme, the
+ * Host header), and Forwarded, X-Real-IP and any other X-Forwarded-* are dropped, so an upstream can
+ * believe X-Forwarded-For. A trusted proxy's chain is kept with the proxy appended.
  */
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from "node:http"
+import { plainAddress, type TrustedProxies } from "./trustedProxies.js"
 
 /** Headers that describe one connection, never forwarded (RFC 9110 7.6.1), plus `expect`, already answered. */
 const hopByHop = new Set([
@@ -16,38 +22,65 @@ const hopByHop = new Set([
   "upgrade",
   "expect"
 ])
-const forwardedNames = new Set(["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"])
+
+/** The headers the gateway always writes itself. */
+const setByGateway = new Set(["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"])
+
+/** Claims about the original client, believed only from a trusted proxy. */
+const isClientClaim = (name: string): boolean => name.startsWith("x-forwarded-") || name === "forwarded" || name === "x-real-ip"
+
+export interface ForwardingPolicy {
+  /** The scheme clients use to reach this gateway listener. */
+  readonly scheme: "http" | "https"
+  readonly trustedProxies: TrustedProxies
+}
+
+/** What goes upstream about the client: the headers to set, and which of the client's to keep. */
+export interface Forwarding {
+  readonly headers: Readonly<Record<string, string>>
+  /** False for a (lower-case) header name the client sent that must not reach the upstream. */
+  readonly keeps: (name: string) => boolean
+}
 
 const connectionTokens = (headers: IncomingHttpHeaders): ReadonlySet<string> =>
   new Set((headers.connection ?? "").split(",").map((token) => token.trim().toLowerCase()).filter((token) => token !== ""))
 
-/** The client's address, without the IPv4-mapped IPv6 prefix. */
-const clientAddress = (request: IncomingMessage): string => {
-  const address = request.socket.remoteAddress ?? ""
-  return address.startsWith("::ffff:") ? address.slice(7) : address
-}
+const joined = (value: string | ReadonlyArray<string> | undefined): string =>
+  (typeof value === "string" ? value : (value ?? []).join(", ")).trim()
 
-/** The three forwarded headers for a request: the chain so far plus this client, our scheme, the Host asked for. */
-export const forwardedHeaders = (request: IncomingMessage): Readonly<Record<string, string>> => {
-  const prior = request.headers["x-forwarded-for"]
-  const chain = Array.isArray(prior) ? prior.join(", ") : prior
-  const client = clientAddress(request)
+const untrusted = (name: string) => !isClientClaim(name)
+const trusted = (name: string) => !setByGateway.has(name)
+
+/** The forwarded headers for a request, by whether its direct peer is a trusted proxy. */
+export const forwarding = (request: IncomingMessage, policy: ForwardingPolicy): Forwarding => {
+  const peer = plainAddress(request.socket.remoteAddress ?? "")
+  const host = request.headers.host ?? ""
+  if (!policy.trustedProxies.trusts(peer)) {
+    return { headers: { "x-forwarded-for": peer, "x-forwarded-proto": policy.scheme, "x-forwarded-host": host }, keeps: untrusted }
+  }
+  const chain = joined(request.headers["x-forwarded-for"])
+  const proto = joined(request.headers["x-forwarded-proto"])
+  const forwardedHost = joined(request.headers["x-forwarded-host"])
   return {
-    "x-forwarded-for": chain === undefined || chain.trim() === "" ? client : `${chain}, ${client}`,
-    "x-forwarded-proto": "http",
-    "x-forwarded-host": request.headers.host ?? ""
+    headers: {
+      "x-forwarded-for": chain === "" ? peer : `${chain}, ${peer}`,
+      "x-forwarded-proto": proto === "" ? policy.scheme : proto,
+      "x-forwarded-host": forwardedHost === "" ? host : forwardedHost
+    },
+    keeps: trusted
   }
 }
 
 /** The request's end-to-end headers (Host kept) with the forwarded headers set. */
-export const upstreamRequestHeaders = (request: IncomingMessage): OutgoingHttpHeaders => {
+export const upstreamRequestHeaders = (request: IncomingMessage, policy: ForwardingPolicy): OutgoingHttpHeaders => {
   const dropped = connectionTokens(request.headers)
+  const { headers: ours, keeps } = forwarding(request, policy)
   const headers: OutgoingHttpHeaders = {}
   for (const [name, value] of Object.entries(request.headers)) {
-    if (value === undefined || hopByHop.has(name) || dropped.has(name) || forwardedNames.has(name)) continue
+    if (value === undefined || hopByHop.has(name) || dropped.has(name) || !keeps(name)) continue
     headers[name] = value
   }
-  return { ...headers, ...forwardedHeaders(request) }
+  return { ...headers, ...ours }
 }
 
 /** The upstream response's end-to-end headers, tagged with the deployment that answered. */
@@ -66,13 +99,14 @@ export const clientResponseHeaders = (response: IncomingMessage, deploymentId: s
  * The raw head of an upgrade request as the client sent it (Connection and Upgrade kept, header
  * spelling and order preserved) with the forwarded headers replaced by ours.
  */
-export const rawUpgradeHead = (request: IncomingMessage): string => {
+export const rawUpgradeHead = (request: IncomingMessage, policy: ForwardingPolicy): string => {
+  const { headers: ours, keeps } = forwarding(request, policy)
   const lines = [`${request.method ?? "GET"} ${request.url ?? "/"} HTTP/1.1`]
   const raw = request.rawHeaders
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i] ?? ""
-    if (!forwardedNames.has(name.toLowerCase())) lines.push(`${name}: ${raw[i + 1] ?? ""}`)
+    if (keeps(name.toLowerCase())) lines.push(`${name}: ${raw[i + 1] ?? ""}`)
   }
-  for (const [name, value] of Object.entries(forwardedHeaders(request))) lines.push(`${name}: ${value}`)
+  for (const [name, value] of Object.entries(ours)) lines.push(`${name}: ${value}`)
   return `${lines.join("\r\n")}\r\n\r\n`
 }

@@ -2,6 +2,8 @@
  * Passes an HTTP upgrade (WebSocket) through: connects to the deployment's instances in the given
  * order until one accepts the TCP connection, replays the upgrade request head with forwarded
  * headers, then splices the two sockets. The instance's own 101 (or refusal) reaches the client as is.
+ * A tunnel with no traffic in either direction for the idle timeout is closed (the upstream socket
+ * sees every byte both ways, so its timer is the tunnel's).
  */
 import type { IncomingMessage } from "node:http"
 import { connect, type Socket } from "node:net"
@@ -9,7 +11,7 @@ import type { Duplex } from "node:stream"
 import type { RouteTarget } from "../RouteIndex.js"
 import { rawUpgradeHead } from "./headers.js"
 import type { ProxyContext } from "./forward.js"
-import { rejectUpgrade } from "./problems.js"
+import { sendRawProblem } from "./problems.js"
 import { errorCode, parseUpstream } from "./upstreams.js"
 
 export const tunnelUpgrade = (
@@ -30,7 +32,7 @@ export const tunnelUpgrade = (
     if (clientGone) return
     const address = order[index]
     if (address === undefined) {
-      return rejectUpgrade(client, 502, `no instance of deployment ${target.deploymentId} answered (${failures.join("; ")})`)
+      return sendRawProblem(client, 502, `no instance of deployment ${target.deploymentId} answered (${failures.join("; ")})`)
     }
     const upstream = parseUpstream(address)
     if (upstream === null) {
@@ -47,7 +49,8 @@ export const tunnelUpgrade = (
       context.markUp(address)
       if (clientGone) return void socket.destroy()
       socket.setNoDelay(true)
-      socket.write(rawUpgradeHead(request))
+      socket.setTimeout(context.idleTimeoutMs, () => socket.destroy())
+      socket.write(rawUpgradeHead(request, context.forwarding))
       if (head.length > 0) socket.write(head)
       socket.pipe(client)
       client.pipe(socket)
