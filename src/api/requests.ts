@@ -1,13 +1,21 @@
 /**
  * The command endpoints' request and response bodies, built from the domain's command Schemas (so
- * the API accepts exactly what the wire contract accepts), and the body decoding they share: JSON
- * read by hand (handleRaw), so a malformed or missing body is a 400 problem like any invalid field.
+ * the API accepts exactly what the wire contract accepts, limits included), and the body decoding
+ * they share: JSON read by hand (handleRaw), so a malformed or missing body is a 400 problem like any
+ * invalid field, and a body (or the command built from it) over 256 KiB is a 413 (PayloadTooLarge).
  */
-import type { HttpServerRequest } from "@effect/platform"
-import { Effect, Either, ParseResult, Schema } from "effect"
-import { CreateProject, Deploy, DeploySource, GitInfo } from "../domain/commands.js"
+import { HttpIncomingMessage, type HttpServerRequest } from "@effect/platform"
+import { Data, Effect, Either, Option, ParseResult, Schema } from "effect"
+import { BoundedDeploySource, BoundedGitInfo, type Command, CreateProject, Deploy } from "../domain/commands.js"
 import { CommandId, DeploymentId, EnvironmentId } from "../domain/ids.js"
+import { checkCommandBytes, encodedCommandBytes, limits, utf8Bytes } from "../domain/limits.js"
 import { BadRequest } from "./problems.js"
+
+/**
+ * A request body, or the command built from it, over the command limit: answered 413 by the handlers
+ * (handlers.ts tooLarge), as a problem document like every other error.
+ */
+export class PayloadTooLarge extends Data.TaggedError("PayloadTooLarge")<{ readonly detail: string }> {}
 
 /** Optional everywhere: the idempotency key of the published command, `cmd_<random>` when absent. */
 const commandIdField = Schema.optional(CommandId)
@@ -31,10 +39,10 @@ export const DeployRequest = Schema.Struct({
   deploymentId: Schema.optional(DeploymentId),
   commandId: commandIdField,
   environmentId: EnvironmentId,
-  source: Schema.propertySignature(DeploySource).annotations({
+  source: Schema.propertySignature(BoundedDeploySource).annotations({
     missingMessage: () => "source must be specified (either image or command)"
   }),
-  git: Schema.optional(GitInfo),
+  git: Schema.optional(BoundedGitInfo),
   replicas: Deploy.fields.replicas,
   port: Deploy.fields.port,
   env: Deploy.fields.env
@@ -119,20 +127,47 @@ export const formatIssues = (error: ParseResult.ParseError): string => {
   return [...new Set(lines)].join("; ") || "invalid request body"
 }
 
+const bodyTooLarge = (bytes: number) => new PayloadTooLarge({ detail: `request body: ${checkCommandBytes(bytes) ?? ""}` })
+
 /**
- * Reads and decodes a JSON body: not JSON, not an object or not matching `schema` is a BadRequest.
- * With `optional`, an empty body is `{}`.
+ * The body as text, at most the command limit: a Content-Length over it is refused before anything
+ * is read; a body that turns out longer (chunked, or a lying length) stops being read at the limit.
+ */
+const readBoundedText = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<string, BadRequest | PayloadTooLarge> => {
+  const declared = Number(request.headers["content-length"] ?? "")
+  if (Number.isFinite(declared) && declared > limits.commandBytes) return Effect.fail(bodyTooLarge(declared))
+  return request.text.pipe(
+    HttpIncomingMessage.withMaxBodySize(Option.some(limits.commandBytes)),
+    Effect.mapError((e) =>
+      e.cause instanceof Error && e.cause.message === "maxBytes exceeded"
+        ? new PayloadTooLarge({ detail: `request body: ${checkCommandBytes(limits.commandBytes + 1) ?? ""}` })
+        : new BadRequest({ detail: `could not read the request body: ${e.message}` })
+    ),
+    Effect.filterOrFail((text) => utf8Bytes(text) <= limits.commandBytes, (text) => bodyTooLarge(utf8Bytes(text)))
+  )
+}
+
+/**
+ * The command as it will be published is within the limit (a body just under 256 KiB gains type,
+ * projectId and generated ids): the intake would refuse it otherwise, after the 202.
+ */
+export const checkPublishable = (command: Command): Effect.Effect<void, PayloadTooLarge> => {
+  const issue = checkCommandBytes(encodedCommandBytes(command))
+  return issue === undefined ? Effect.void : Effect.fail(new PayloadTooLarge({ detail: `${command.type} command: ${issue}` }))
+}
+
+/**
+ * Reads and decodes a JSON body: not JSON, not an object or not matching `schema` is a BadRequest;
+ * over 256 KiB a PayloadTooLarge. With `optional`, an empty body is `{}`.
  */
 export const decodeBody = <A, I>(
   schema: Schema.Schema<A, I, never>,
   options: { readonly optional?: boolean } = {}
 ) => {
   const decode = Schema.decodeUnknownEither(schema, { errors: "all", onExcessProperty: "ignore" })
-  return (request: HttpServerRequest.HttpServerRequest): Effect.Effect<A, BadRequest> =>
+  return (request: HttpServerRequest.HttpServerRequest): Effect.Effect<A, BadRequest | PayloadTooLarge> =>
     Effect.gen(function*() {
-      const text = yield* request.text.pipe(
-        Effect.mapError((e) => new BadRequest({ detail: `could not read the request body: ${e.message}` }))
-      )
+      const text = yield* readBoundedText(request)
       let json: unknown = {}
       if (text.trim() !== "") {
         try {
