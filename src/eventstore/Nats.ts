@@ -3,6 +3,7 @@
  * when the layer is built (streams ensured) and drained when its scope closes.
  */
 import {
+  DiscardPolicy,
   jetstream,
   JetStreamApiCodes,
   JetStreamApiError,
@@ -16,7 +17,9 @@ import {
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { Context, Data, Duration, Effect, Layer } from "effect"
 import { type AckedPublisher, makeAckedPublisher } from "./AckedPublisher.js"
+import { limits } from "../domain/limits.js"
 import { makeReplyInbox, type ReplyInbox } from "./ReplyInbox.js"
+import { streamRetention, type StreamRetention } from "./retention.js"
 import { streams, subjects } from "./subjects.js"
 
 export class NatsError extends Data.TaggedError("NatsError")<{ readonly operation: string; readonly cause: unknown }> {
@@ -40,17 +43,48 @@ const replyTimeoutMs = 5_000
 
 const natsError = (operation: string) => (cause: unknown) => new NatsError({ operation, cause })
 
-const streamConfigs: ReadonlyArray<Partial<StreamConfig> & { readonly name: string }> = [
-  { name: streams.commands, subjects: [subjects.commandsAll] },
-  // The system of record, kept forever; direct get lets a cold actor find its head in one round trip.
-  { name: streams.events, subjects: [subjects.eventsAll], allow_direct: true },
-  { name: streams.deadLetters, subjects: [subjects.deadLettersAll] }
+const nanosOf = (duration: Duration.Duration): number => Duration.toMillis(duration) * 1_000_000
+
+/** The largest command message BERTH_COMMANDS stores: any command within the limits, with its headers. */
+export const commandsMaxMsgSize = limits.commandBytes + limits.commandHeaderBytes
+
+/**
+ * The streams' settings. Commands: at most a command within limits.ts plus its headers (a larger
+ * publish is refused, and the publisher sees the error), kept for max_age. Dead letters: a whole
+ * command plus the intake's headers, bounded by age and bytes (oldest dropped first). Events: the
+ * system of record, never expiring (set explicitly, so a start undoes any limit added by hand).
+ */
+export const streamConfigs = (retention: StreamRetention): ReadonlyArray<Partial<StreamConfig> & { readonly name: string }> => [
+  {
+    name: streams.commands,
+    subjects: [subjects.commandsAll],
+    max_msg_size: commandsMaxMsgSize,
+    max_age: nanosOf(retention.commandsMaxAge)
+  },
+  // Direct get lets a cold actor find its head in one round trip.
+  { name: streams.events, subjects: [subjects.eventsAll], allow_direct: true, max_age: 0, max_bytes: -1, max_msgs: -1 },
+  {
+    name: streams.deadLetters,
+    subjects: [subjects.deadLettersAll],
+    max_msg_size: commandsMaxMsgSize + limits.deadLetterHeaderBytes,
+    max_age: nanosOf(retention.deadLettersMaxAge),
+    max_bytes: retention.deadLettersMaxBytes,
+    discard: DiscardPolicy.Old
+  }
 ]
 
-/** Creates each stream, or brings an existing one's settings up to date. Safe on every start. */
+/**
+ * Creates each stream, or brings an existing one's settings up to date (retention from the
+ * BERTH_COMMANDS_MAX_AGE / BERTH_DLQ_* settings, see retention.ts). Safe on every start.
+ */
 export const ensureStreams = (jsm: JetStreamManager): Effect.Effect<void, NatsError> =>
+  Effect.flatMap(Effect.mapError(streamRetention, natsError("read stream retention settings")), (retention) =>
+    ensureStreamsWith(jsm, retention)
+  )
+
+export const ensureStreamsWith = (jsm: JetStreamManager, retention: StreamRetention): Effect.Effect<void, NatsError> =>
   Effect.forEach(
-    streamConfigs,
+    streamConfigs(retention),
     (wanted) =>
       Effect.tryPromise({
         try: async () => {
