@@ -11,6 +11,7 @@ import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import { resolve } from "node:path"
 import { Effect, FiberSet, Option, type Schema, type Scope } from "effect"
+import { checkCommandArgs, checkEnv, checkImage, namedIssue } from "../../../domain/limits.js"
 import type { KraneInstance } from "../Krane.js"
 import {
   CreateDeploymentRequest,
@@ -64,8 +65,16 @@ const decode =
   (request: unknown): Effect.Effect<A, ConnectFailure> =>
     decodeWire(schema)(request).pipe(Effect.mapError((error) => invalid(error.message)))
 
+/** The limits a Deploy command has (src/domain/limits.ts), so krane-local refuses what Berth would. */
+const overLimit = (deployment: WireDeployment): string | undefined =>
+  (deployment.image === undefined ? undefined : namedIssue("deployment.image", checkImage(deployment.image))) ??
+  (deployment.command === undefined ? undefined : namedIssue("deployment.command", checkCommandArgs(deployment.command))) ??
+  (deployment.env === undefined ? undefined : namedIssue("deployment.env", checkEnv(deployment.env)))
+
 const runRequestOf = (deployment: WireDeployment): Effect.Effect<RunRequest, ConnectFailure> => {
   const [file, ...args] = deployment.command ?? []
+  const tooLarge = overLimit(deployment)
+  if (tooLarge !== undefined) return Effect.fail(invalid(tooLarge))
   if (deployment.deploymentId === "") return Effect.fail(invalid("deployment.deploymentId is required"))
   if (deployment.replicas > MAX_REPLICAS) return Effect.fail(invalid(`krane-local runs at most ${MAX_REPLICAS} replicas`))
   if (file === undefined || file === "") {
