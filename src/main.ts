@@ -1,28 +1,28 @@
 /**
- * Composition root: `npm start`. Starts (or connects to) NATS with JetStream, PostgreSQL and a Krane,
- * then runs the orchestrator (command intake, project actors), the projector and the status API.
- * Reads like a table of contents of the system; everything it starts stops on Ctrl-C.
+ * Composition root: `npm start` / `berth up [--roles a,b]`. Starts (or connects to) what the chosen
+ * roles need (NATS with JetStream, PostgreSQL for the projector and the API, a Krane for the
+ * orchestrator), then runs each role as its own supervised process (src/roles/): a role that crashes
+ * is restarted and takes no other role with it. Reads like a table of contents of the system;
+ * everything it starts stops on Ctrl-C.
  */
-import { mkdirSync, writeFileSync, rmSync } from "node:fs"
+import { mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { NodeRuntime } from "@effect/platform-node"
-import { ConfigError, Console, Context, Effect, Layer, Option } from "effect"
-import { OrchestratorLive } from "./actors/Orchestrator.js"
-import { ConnectKrane } from "./adapters/krane/ConnectKrane.js"
-import { startKraneLocal } from "./adapters/krane/local/KraneLocalServer.js"
-import { Gateway } from "./adapters/gateway/Gateway.js"
-import { ApiServer } from "./api/server.js"
+import { ConfigError, Console, Duration, Effect, Either, Option, Schedule } from "effect"
 import { orchestratorSettings } from "./config.js"
-import { Nats } from "./eventstore/Nats.js"
 import { choosePort } from "./local/binaries.js"
 import { startNatsServer } from "./local/NatsServer.js"
 import { startPostgresServer } from "./local/PostgresServer.js"
-import { Database } from "./projections/Database.js"
-import { Projector } from "./projections/Projector.js"
+import { type BerthRole, needsDatabase, needsKrane, parseRoles } from "./roles/roles.js"
+import { type SupervisedChild, type SupervisionGroup, supervise, supervisionGroup } from "./roles/Supervisor.js"
 import { localPorts, runtimeConfig } from "./runtimeConfig.js"
 
 const projectRoot = fileURLToPath(new URL("..", import.meta.url))
+const roleScript = ["--import", "tsx", join(projectRoot, "src/roles/process.ts")]
+const kraneLocalScript = ["--import", "tsx", join(projectRoot, "src/adapters/krane/local/main.ts")]
+/** How long `npm start` waits for every role before printing the banner anyway. */
+const readyTimeout = Duration.seconds(60)
 
 /** An external service when its URL is given, else one of ours under the data dir. */
 const natsUrlFor = (given: Option.Option<string>, dataDir: string) =>
@@ -41,68 +41,151 @@ const databaseUrlFor = (given: Option.Option<string>, dataDir: string) =>
       startPostgresServer({ dataDir: join(dataDir, "postgres"), port: localPorts.postgres }).pipe(Effect.map((server) => server.url))
   })
 
-const kraneUrlFor = (given: Option.Option<string>, dataDir: string, port: number) =>
+/**
+ * krane-local is a role of the local setup: supervised like the others, ready when it prints its URL.
+ * Not waited for here: the orchestrator's Krane calls retry until it answers, so both start together.
+ */
+const kraneUrlFor = (given: Option.Option<string>, dataDir: string, preferredPort: number, group: SupervisionGroup) =>
   Option.match(given, {
-    onSome: Effect.succeed,
+    onSome: (url) => Effect.succeed({ url, child: Option.none<SupervisedChild>() }),
     onNone: () =>
-      startKraneLocal({ dataDir: join(dataDir, "krane-local"), port, cwd: projectRoot }).pipe(
-        Effect.map((server) => server.url)
-      )
+      Effect.gen(function* () {
+        const port = yield* choosePort(preferredPort, "krane-local")
+        const child = yield* supervise({
+          name: "krane-local",
+          args: kraneLocalScript,
+          env: { ...process.env, KRANE_LOCAL_PORT: String(port), KRANE_LOCAL_DATA: join(dataDir, "krane-local") },
+          cwd: projectRoot,
+          readyLine: /krane-local listening on/
+        }, group)
+        return { url: `http://127.0.0.1:${port}`, child: Option.some(child) }
+      })
   })
 
-const banner = (urls: { api: string; gateway: string; nats: string; database: string; krane: string; runFile: string }) => `
-Berth is running.
-  status API   ${urls.api}   (OpenAPI: ${urls.api}/openapi.json, docs: ${urls.api}/docs)
-  gateway      ${urls.gateway}   (routes by Host: curl ${urls.gateway.replace("127.0.0.1", "hello-acme.berth.localhost")}/)
-  NATS         ${urls.nats}   (commands: berth.cmd.<projectId>, events: berth.evt.<projectId>)
-  PostgreSQL   ${urls.database}
-  Krane        ${urls.krane}
+/** `--roles a,b` on the command line wins over BERTH_ROLES. */
+const rolesFromArgs = (argv: ReadonlyArray<string>): Option.Option<string> => {
+  const at = argv.findIndex((arg) => arg === "--roles" || arg.startsWith("--roles="))
+  if (at < 0) return Option.none()
+  const arg = argv[at] ?? ""
+  return Option.some(arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : argv[at + 1] ?? "")
+}
 
-Send a first command (in another terminal):
-  ./bin/berth project create proj_hello --workspace acme --apex berth.localhost
-  ./bin/berth deploy proj_hello --id dep_hello_1 --set APP_VERSION=v1 --wait -- node examples/hello/server.js
-  curl -s ${urls.gateway.replace("127.0.0.1", "hello-acme.berth.localhost")}/
-(or publish raw JSON to NATS: npm run send -- examples/commands/create-project.json)
+interface Urls {
+  readonly api?: string
+  readonly gateway?: string
+  readonly nats: string
+  readonly database?: string
+  readonly krane?: string
+  readonly runFile: string
+}
 
-Ctrl-C stops everything Berth started. (Connection details: ${urls.runFile})
-`
+const banner = (roles: ReadonlyArray<BerthRole>, urls: Urls, children: ReadonlyArray<SupervisedChild>) => {
+  const gatewayHost = urls.gateway?.replace("127.0.0.1", "hello-acme.berth.localhost")
+  const lines = [
+    "",
+    "Berth is running.",
+    ...(urls.api === undefined ? [] : [`  status API   ${urls.api}   (OpenAPI: ${urls.api}/openapi.json, docs: ${urls.api}/docs, health: ${urls.api}/readyz)`]),
+    ...(urls.gateway === undefined ? [] : [`  gateway      ${urls.gateway}   (routes by Host: curl ${gatewayHost}/)`]),
+    `  NATS         ${urls.nats}   (commands: berth.cmd.<projectId>, events: berth.evt.<projectId>)`,
+    ...(urls.database === undefined ? [] : [`  PostgreSQL   ${urls.database}`]),
+    ...(urls.krane === undefined ? [] : [`  Krane        ${urls.krane}`]),
+    `  roles        ${children.map((child) => `${child.name} (pid ${child.pid() ?? "-"})`).join(", ")}`,
+    "",
+    ...(roles.includes("api")
+      ? [
+          "Send a first command (in another terminal):",
+          "  ./bin/berth project create proj_hello --workspace acme --apex berth.localhost",
+          "  ./bin/berth deploy proj_hello --id dep_hello_1 --set APP_VERSION=v1 --wait -- node examples/hello/server.js",
+          ...(gatewayHost === undefined ? [] : [`  curl -s ${gatewayHost}/`]),
+          "(or publish raw JSON to NATS: npm run send -- examples/commands/create-project.json)",
+          ""
+        ]
+      : []),
+    `Ctrl-C stops everything Berth started. (Connection details: ${urls.runFile})`,
+    ""
+  ]
+  return lines.join("\n")
+}
 
 const program = Effect.gen(function* () {
   const config = yield* runtimeConfig
-  const settings = yield* orchestratorSettings
+  // Read once here so a bad setting stops Berth at once with one line, not each role in a restart loop.
+  yield* orchestratorSettings
+  const roles = yield* Option.match(rolesFromArgs(process.argv), {
+    onNone: () => Effect.succeed(config.roles),
+    onSome: (text) => Either.match(parseRoles(text), { onLeft: (message) => Effect.fail(ConfigError.InvalidData(["--roles"], message)), onRight: Effect.succeed })
+  })
   const dataDir = resolve(projectRoot, config.dataDir)
   mkdirSync(dataDir, { recursive: true })
 
   const natsUrl = yield* natsUrlFor(config.natsUrl, dataDir)
-  const databaseUrl = yield* databaseUrlFor(config.databaseUrl, dataDir)
-  const kraneUrl = yield* kraneUrlFor(config.kraneUrl, dataDir, config.kraneLocalPort)
-  const apiPort = yield* choosePort(config.apiPort, "status API")
-  const gatewayPort = yield* choosePort(config.gatewayPort, "gateway")
+  const group = yield* supervisionGroup
+  const databaseUrl = needsDatabase(roles) ? Option.some(yield* databaseUrlFor(config.databaseUrl, dataDir)) : Option.none()
+  const krane = needsKrane(roles) ? Option.some(yield* kraneUrlFor(config.kraneUrl, dataDir, config.kraneLocalPort, group)) : Option.none()
+  const apiPort = roles.includes("api") ? yield* choosePort(config.apiPort, "status API") : config.apiPort
+  const gatewayPort = roles.includes("gateway") ? yield* choosePort(config.gatewayPort, "gateway") : config.gatewayPort
 
-  const berth = Layer.mergeAll(
-    OrchestratorLive(settings),
-    Projector.layer(),
-    ApiServer.layer({ port: apiPort, host: config.apiHost }),
-    Gateway.layer({ port: gatewayPort, host: config.gatewayHost })
-  ).pipe(Layer.provide(ConnectKrane.layer(kraneUrl)), Layer.provide(Nats.layer(natsUrl)), Layer.provide(Database.layer(databaseUrl)))
-  const context = yield* Layer.build(berth)
-
-  // The running projector rebuilds (it pauses its own consumer), so nothing races the replay.
-  if (process.argv.includes("--rebuild-read-model")) {
-    const projector = Context.get(context, Projector)
-    yield* Console.log("rebuilding the read model from BERTH_EVENTS …")
-    yield* projector.rebuild
-    yield* Console.log(`read model rebuilt up to stream sequence ${yield* projector.checkpoint}`)
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NATS_URL: natsUrl,
+    ...Option.match(databaseUrl, { onNone: () => ({}), onSome: (url) => ({ DATABASE_URL: url }) }),
+    ...Option.match(krane, { onNone: () => ({}), onSome: ({ url }) => ({ KRANE_URL: url }) }),
+    BERTH_API_PORT: String(apiPort),
+    BERTH_GATEWAY_PORT: String(gatewayPort)
   }
+  const rebuild = process.argv.includes("--rebuild-read-model")
+  const children = yield* Effect.forEach(roles, (role) =>
+    supervise({
+      name: role,
+      args: [...roleScript, role],
+      ...(role === "projector" && rebuild ? { firstStartArgs: ["--rebuild-read-model"] } : {}),
+      env,
+      cwd: projectRoot
+    }, group)
+  )
+  // Added after every child's finalizer, so it runs first: no child is restarted while Berth stops.
+  yield* Effect.addFinalizer(() => group.stop)
+  const allChildren = [...Option.match(krane, { onNone: () => [], onSome: ({ child }) => Option.toArray(child) }), ...children]
+  const reports = yield* Effect.forEach(allChildren, (child) =>
+    child.ready.pipe(
+      Effect.timeout(readyTimeout),
+      Effect.tapError(() => Effect.logWarning(`${child.name} is not ready after ${Duration.format(readyTimeout)}; it keeps being retried`)),
+      Effect.catchTag("TimeoutException", () => Effect.succeed(undefined))
+    )
+  )
+  const urlOf = (role: BerthRole) => reports.find((report) => report?.role === role)?.url
 
-  const api = `http://${config.apiHost}:${apiPort}`
-  const gateway = Context.get(context, Gateway).url
   const runFile = join(dataDir, "run.json")
+  const api = roles.includes("api") ? urlOf("api") ?? `http://${config.apiHost}:${apiPort}` : undefined
+  const gateway = roles.includes("gateway") ? urlOf("gateway") ?? `http://${config.gatewayHost}:${gatewayPort}` : undefined
+  const runInfo = () => ({
+    api,
+    gateway,
+    natsUrl,
+    databaseUrl: Option.getOrUndefined(databaseUrl),
+    kraneUrl: Option.getOrUndefined(Option.map(krane, ({ url }) => url)),
+    supervisorPid: process.pid,
+    roles: Object.fromEntries(allChildren.map((child) => [child.name, { pid: child.pid() ?? null, restarts: child.restarts() }]))
+  })
+  // Kept current (pids change on restart) for the CLI, operators and the fault tests.
   yield* Effect.acquireRelease(
-    Effect.sync(() => writeFileSync(runFile, JSON.stringify({ api, gateway, natsUrl, databaseUrl, kraneUrl }, null, 2))),
+    Effect.sync(() => writeFileSync(runFile, JSON.stringify(runInfo(), null, 2))),
     () => Effect.sync(() => rmSync(runFile, { force: true }))
   )
-  yield* Console.log(banner({ api, gateway, nats: natsUrl, database: databaseUrl, krane: kraneUrl, runFile }))
+  yield* Effect.sync(() => writeFileSync(runFile, JSON.stringify(runInfo(), null, 2))).pipe(
+    Effect.repeat(Schedule.spaced(Duration.seconds(1))),
+    Effect.forkScoped
+  )
+  yield* Console.log(
+    banner(roles, {
+      ...(api === undefined ? {} : { api }),
+      ...(gateway === undefined ? {} : { gateway }),
+      nats: natsUrl,
+      ...Option.match(databaseUrl, { onNone: () => ({}), onSome: (database) => ({ database }) }),
+      ...Option.match(krane, { onNone: () => ({}), onSome: ({ url }) => ({ krane: url }) }),
+      runFile
+    }, allChildren)
+  )
   return yield* Effect.never
 })
 

@@ -2,7 +2,8 @@
  * Where Berth's parts are: external services when their URLs are given, otherwise the ones
  * `npm start` runs itself under the data dir. Read with Config, validated at start.
  */
-import { Config, Option } from "effect"
+import { Config, ConfigError, Duration, Either, Option } from "effect"
+import { type BerthRole, parseRoles } from "./roles/roles.js"
 
 export interface RuntimeConfig {
   readonly natsUrl: Option.Option<string>
@@ -15,6 +16,11 @@ export interface RuntimeConfig {
   /** Preferred port of the krane-local Berth starts when KRANE_URL is not given. */
   readonly kraneLocalPort: number
   readonly dataDir: string
+  /** The roles this `berth up` runs (BERTH_ROLES or --roles; default all). */
+  readonly roles: ReadonlyArray<BerthRole>
+  /** Longest a PostgreSQL statement may run (statement_timeout) and a connection may take to open. */
+  readonly statementTimeout: Duration.Duration
+  readonly connectTimeout: Duration.Duration
 }
 
 const url = (name: string, schemes: ReadonlyArray<string>) =>
@@ -36,7 +42,15 @@ export const runtimeConfig: Config.Config<RuntimeConfig> = Config.all({
   gatewayPort: Config.port("BERTH_GATEWAY_PORT").pipe(Config.withDefault(8788)),
   gatewayHost: Config.string("BERTH_GATEWAY_HOST").pipe(Config.withDefault("127.0.0.1")),
   kraneLocalPort: Config.port("BERTH_KRANE_LOCAL_PORT").pipe(Config.withDefault(7070)),
-  dataDir: Config.string("BERTH_DATA_DIR").pipe(Config.withDefault(".berth"))
+  dataDir: Config.string("BERTH_DATA_DIR").pipe(Config.withDefault(".berth")),
+  roles: Config.string("BERTH_ROLES").pipe(
+    Config.withDefault("all"),
+    Config.mapOrFail((text) =>
+      Either.mapLeft(parseRoles(text), (message) => ConfigError.InvalidData(["BERTH_ROLES"], `BERTH_ROLES: ${message}`))
+    )
+  ),
+  statementTimeout: Config.duration("BERTH_PG_STATEMENT_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30))),
+  connectTimeout: Config.duration("BERTH_PG_CONNECT_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5)))
 })
 
 /** Preferred ports for the servers Berth starts itself; taken ports fall back to free ones. */

@@ -7,6 +7,7 @@ import { HttpApi, HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platfor
 import { Schema } from "effect"
 import { DeploymentId, ProjectId } from "../domain/ids.js"
 import { DeploymentPage, DeploymentView, EventPage, ProjectView } from "../projections/views.js"
+import { Liveness, Readiness } from "./healthViews.js"
 import { BadRequestProblem, ConflictProblem, NotFoundProblem, ServiceUnavailableProblem } from "./problems.js"
 import {
   CancelRequest,
@@ -82,6 +83,7 @@ export class ProjectsGroup extends HttpApiGroup.make("projects")
       .setPath(ProjectIdPath)
       .addSuccess(ProjectView)
       .addError(NotFoundProblem)
+      .addError(ServiceUnavailableProblem)
       .annotate(OpenApi.Summary, "A project, its environments, live deployment and recent live history")
   )
   .add(
@@ -90,6 +92,7 @@ export class ProjectsGroup extends HttpApiGroup.make("projects")
       .setUrlParams(ListDeploymentsParams)
       .addSuccess(DeploymentPage)
       .addError(NotFoundProblem)
+      .addError(ServiceUnavailableProblem)
       .addError(BadRequestProblem)
       .annotate(OpenApi.Summary, "A project's deployments, newest first, paged by cursor")
   )
@@ -99,6 +102,7 @@ export class ProjectsGroup extends HttpApiGroup.make("projects")
       .setUrlParams(ListEventsParams)
       .addSuccess(EventPage)
       .addError(NotFoundProblem)
+      .addError(ServiceUnavailableProblem)
       .addError(BadRequestProblem)
       .annotate(OpenApi.Summary, "A project's audit trail: every event, oldest first, paged by stream sequence")
   )
@@ -152,6 +156,7 @@ export class DeploymentsGroup extends HttpApiGroup.make("deployments")
       .setPath(DeploymentIdPath)
       .addSuccess(DeploymentView)
       .addError(NotFoundProblem)
+      .addError(ServiceUnavailableProblem)
       .annotate(OpenApi.Summary, "A deployment: status, step timeline, instances, domains, OpenAPI capture")
   )
   .add(
@@ -173,9 +178,24 @@ export class DeploymentsGroup extends HttpApiGroup.make("deployments")
   .annotate(OpenApi.Title, "Deployments")
 {}
 
+export class HealthGroup extends HttpApiGroup.make("health")
+  .add(
+    HttpApiEndpoint.get("healthz", "/healthz")
+      .addSuccess(Liveness)
+      .annotate(OpenApi.Summary, "Liveness: the API process answers")
+  )
+  .add(
+    HttpApiEndpoint.get("readyz", "/readyz")
+      .addSuccess(Readiness)
+      .annotate(OpenApi.Summary, "Readiness: NATS and PostgreSQL reachable (503 otherwise), with every role's latest health report")
+  )
+  .annotate(OpenApi.Title, "Health")
+{}
+
 export class BerthApi extends HttpApi.make("berth")
   .add(ProjectsGroup)
   .add(DeploymentsGroup)
+  .add(HealthGroup)
   .annotate(OpenApi.Title, "Berth status API")
   .annotate(OpenApi.Version, "0.1.0")
 {}

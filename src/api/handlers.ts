@@ -3,17 +3,19 @@
  * problem. Command endpoints decode their body (handleRaw: a missing or non-JSON body is a 400 like any
  * invalid field), check what the read model can tell for certain (unknown project or deployment,
  * duplicate deploymentId, a deployment already finished), publish the command and answer 202: the
- * decision itself is the project actor's. Database failures are defects here (answered 500). A body
+ * decision itself is the project actor's. While the read model (PostgreSQL) cannot answer, every
+ * endpoint that needs it answers 503 with Retry-After (server.ts), and the API itself stays up. A body
  * over the command limit (256 KiB) is a 413 problem (tooLarge).
  */
 import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
 import { Effect, Option } from "effect"
 import type { CreateProject, Deploy } from "../domain/commands.js"
 import { isTerminal } from "../domain/state.js"
+import type { DatabaseError } from "../projections/Database.js"
 import { getDeployment, getDeploymentRef, getProject, listDeployments, listEvents } from "../projections/queries.js"
 import type { ProjectView } from "../projections/views.js"
 import { BerthApi } from "./BerthApi.js"
-import { BadRequest, Conflict, NotFound, problemBody, problemContentType } from "./problems.js"
+import { BadRequest, Conflict, NotFound, problemBody, ServiceUnavailable, problemContentType } from "./problems.js"
 import { newCommandId, newDeploymentId, publishCommand } from "./publish.js"
 import {
   CancelRequest,
@@ -37,9 +39,16 @@ const tooLarge = (error: PayloadTooLarge) =>
     HttpServerResponse.unsafeJson(problemBody(413, "Content Too Large", error.detail), { status: 413, contentType: problemContentType })
   )
 
-const orNotFound = (detail: string) => <A, E, R>(self: Effect.Effect<Option.Option<A>, E, R>) =>
+/** PostgreSQL away or too slow: the client may retry (503 + Retry-After); the details go to the log only. */
+const readModel = <A, R>(self: Effect.Effect<A, DatabaseError, R>): Effect.Effect<A, ServiceUnavailable, R> =>
+  self.pipe(
+    Effect.tapError((error) => Effect.logWarning("read model unavailable", error.message)),
+    Effect.mapError(() => new ServiceUnavailable({ detail: "the read model is unavailable (PostgreSQL does not answer); try again shortly" }))
+  )
+
+const orNotFound = (detail: string) => <A, R>(self: Effect.Effect<Option.Option<A>, DatabaseError, R>) =>
   Effect.flatMap(
-    Effect.orDie(self),
+    readModel(self),
     Option.match({ onNone: () => Effect.fail(new NotFound({ detail })), onSome: Effect.succeed })
   )
 
@@ -47,7 +56,7 @@ const projectOrNotFound = (projectId: string) => getProject(projectId).pipe(orNo
 
 /** A deployment of `project` (one of another project is as unknown as a missing one). */
 const deploymentOf = (project: ProjectView, deploymentId: string, what = "deployment") =>
-  Effect.orDie(getDeploymentRef(deploymentId)).pipe(
+  readModel(getDeploymentRef(deploymentId)).pipe(
     Effect.flatMap((ref) =>
       Option.isSome(ref) && ref.value.projectId === project.projectId
         ? Effect.succeed(ref.value)
@@ -81,7 +90,7 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
       Effect.gen(function*() {
         const { commandId: requestedCommandId, ...fields } = yield* decodeCreateProject(request)
         yield* checkEnvironments(fields.environments)
-        if (Option.isSome(yield* Effect.orDie(getProject(fields.projectId)))) {
+        if (Option.isSome(yield* readModel(getProject(fields.projectId)))) {
           return yield* new Conflict({ detail: `project already exists: ${fields.projectId}` })
         }
         const command: CreateProject = { type: "CreateProject", commandId: requestedCommandId ?? newCommandId(), ...fields }
@@ -99,7 +108,7 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
       listDeployments(path.projectId, { limit: urlParams.limit, cursor: urlParams.cursor }).pipe(
         Effect.catchTag("InvalidCursor", (e) => Effect.fail(new BadRequest({ detail: `invalid cursor: ${e.cursor}` }))),
         Effect.flatMap((page) => Option.isNone(page) ? Effect.fail(new NotFound({ detail: `project not found: ${path.projectId}` })) : Effect.succeed(page.value)),
-        Effect.catchTag("DatabaseError", Effect.die)
+        Effect.catchTag("DatabaseError", (error) => readModel(Effect.fail(error)))
       ))
     .handle("listEvents", ({ path, urlParams }) =>
       listEvents(path.projectId, { limit: urlParams.limit, after: urlParams.after }).pipe(orNotFound(`project not found: ${path.projectId}`)))
@@ -111,7 +120,7 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
           return yield* new NotFound({ detail: `environment '${fields.environmentId}' not found in workspace '${project.workspace}'` })
         }
         // Deployment ids are unique across projects in the read model: a clash anywhere is a conflict.
-        if (requestedId !== undefined && Option.isSome(yield* Effect.orDie(getDeploymentRef(requestedId)))) {
+        if (requestedId !== undefined && Option.isSome(yield* readModel(getDeploymentRef(requestedId)))) {
           return yield* new Conflict({ detail: `deployment already exists: ${requestedId}` })
         }
         const command: Deploy = {

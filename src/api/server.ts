@@ -7,10 +7,11 @@ import { createServer } from "node:http"
 import { HttpApiBuilder, HttpApiSwagger, HttpApp, HttpMiddleware, HttpServer, type HttpServerError, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
-import type { Nats } from "../eventstore/Nats.js"
+import type { Nats, NatsError } from "../eventstore/Nats.js"
 import type { Database } from "../projections/Database.js"
 import { BerthApi } from "./BerthApi.js"
 import { DeploymentsLive, ProjectsLive } from "./handlers.js"
+import { HealthLive } from "./health.js"
 import { problemBody, problemContentType } from "./problems.js"
 
 export interface ApiServerOptions {
@@ -19,6 +20,9 @@ export interface ApiServerOptions {
   /** Default 127.0.0.1; "0.0.0.0" to listen on every interface. */
   readonly host?: string
 }
+
+/** What a 503 tells clients to wait before retrying. */
+const retryAfterSeconds = "5"
 
 const titles: Readonly<Record<number, string>> = {
   400: "Bad Request",
@@ -50,6 +54,10 @@ const decodeErrorMessage = (body: Uint8Array): string | undefined => {
  */
 const toProblem: HttpApp.PreResponseHandler = (request, response) => {
   if (response.status < 400) return Effect.succeed(response)
+  // A dependency is away (PostgreSQL, NATS): tell clients when to try again.
+  if (response.status === 503 && response.headers["retry-after"] === undefined) {
+    return toProblem(request, HttpServerResponse.setHeader(response, "retry-after", retryAfterSeconds))
+  }
   if (response.body._tag === "Empty") {
     const detail = response.status === 404 ? `no route for ${request.method} ${request.url}` : titles[response.status] ?? "error"
     return problemResponse(response.status, detail).pipe(Effect.orDie)
@@ -61,14 +69,14 @@ const toProblem: HttpApp.PreResponseHandler = (request, response) => {
   return Effect.succeed(response)
 }
 
-export const ApiLive = HttpApiBuilder.api(BerthApi).pipe(Layer.provide([ProjectsLive, DeploymentsLive]))
+export const ApiLive = HttpApiBuilder.api(BerthApi).pipe(Layer.provide([ProjectsLive, DeploymentsLive, HealthLive]))
 
 export const ApiServer = {
   /**
    * The API served for the life of the layer; also exposes the HttpServer (for its bound address).
    * Reads the read model (Database) and publishes commands to BERTH_COMMANDS (Nats).
    */
-  layer: (options: ApiServerOptions): Layer.Layer<HttpServer.HttpServer, HttpServerError.ServeError, Database | Nats> =>
+  layer: (options: ApiServerOptions): Layer.Layer<HttpServer.HttpServer, HttpServerError.ServeError | NatsError, Database | Nats> =>
     HttpApiBuilder.serve((app) => HttpMiddleware.logger(HttpApp.withPreResponseHandler(app, toProblem))).pipe(
       Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
       Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),

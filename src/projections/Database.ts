@@ -2,7 +2,7 @@
  * The read-model database as a service: one postgres.js pool built from a URL, ended when the
  * layer's scope closes.
  */
-import { Context, Data, Effect, Layer } from "effect"
+import { Context, Data, Duration, Effect, Layer } from "effect"
 import postgres from "postgres"
 
 export type Sql = postgres.Sql
@@ -24,6 +24,10 @@ export const query = <A>(operation: string, run: () => Promise<A>): Effect.Effec
 export interface DatabaseOptions {
   /** Pool size; default 10. The projector holds two connections while it runs (reads, commits). */
   readonly max?: number
+  /** PostgreSQL's statement_timeout for every statement; default 30 s. Nothing waits on a stuck query forever. */
+  readonly statementTimeout?: Duration.DurationInput
+  /** How long opening a connection may take; default 5 s. */
+  readonly connectTimeout?: Duration.DurationInput
 }
 
 export class Database extends Context.Tag("berth/Database")<Database, { readonly sql: Sql }>() {
@@ -31,7 +35,14 @@ export class Database extends Context.Tag("berth/Database")<Database, { readonly
     return Layer.scoped(
       Database,
       Effect.acquireRelease(
-        Effect.sync(() => ({ sql: postgres(url, { max: options.max ?? 10, onnotice: () => {} }) })),
+        Effect.sync(() => ({
+          sql: postgres(url, {
+            max: options.max ?? 10,
+            onnotice: () => {},
+            connect_timeout: Math.max(1, Math.round(Duration.toSeconds(options.connectTimeout ?? Duration.seconds(5)))),
+            connection: { statement_timeout: Duration.toMillis(options.statementTimeout ?? Duration.seconds(30)) }
+          })
+        })),
         ({ sql }) => Effect.promise(() => sql.end({ timeout: 5 }))
       )
     )

@@ -251,6 +251,8 @@ describe("status API", () => {
     const doc = body as { openapi: string; paths: Record<string, Record<string, { responses: Record<string, unknown> }>> }
     expect(doc.openapi).toMatch(/^3\./)
     expect(Object.keys(doc.paths).sort()).toEqual([
+      "/healthz",
+      "/readyz",
       "/v1/deployments/{deploymentId}",
       "/v1/deployments/{deploymentId}/cancel",
       "/v1/projects",
@@ -260,7 +262,7 @@ describe("status API", () => {
       "/v1/projects/{projectId}/promote",
       "/v1/projects/{projectId}/rollback"
     ])
-    expect(Object.keys(doc.paths["/v1/projects/{projectId}"]?.["get"]?.responses ?? {})).toEqual(expect.arrayContaining(["200", "404"]))
+    expect(Object.keys(doc.paths["/v1/projects/{projectId}"]?.["get"]?.responses ?? {})).toEqual(expect.arrayContaining(["200", "404", "503"]))
     const deploy = doc.paths["/v1/projects/{projectId}/deployments"]?.["post"] as unknown as {
       responses: Record<string, unknown>
       description: string

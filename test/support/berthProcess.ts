@@ -1,9 +1,10 @@
 /**
- * Runs Berth as a real process (`node --import tsx src/main.ts`, what `npm start` runs) against given NATS,
- * PostgreSQL and Krane URLs, so end-to-end tests can also kill it with SIGKILL.
+ * Runs Berth as real processes (`node --import tsx src/main.ts`, what `npm start` runs: a supervisor and
+ * one process per role) against given NATS, PostgreSQL and Krane URLs, so end-to-end tests can kill all
+ * of it with SIGKILL (a machine crash) or one role at a time.
  */
 import { spawn, type ChildProcess } from "node:child_process"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -18,7 +19,12 @@ export interface BerthProcess {
   /** krane-local's URL (when Berth runs its own, i.e. without KRANE_URL). */
   readonly krane: string
   readonly output: () => string
+  /** SIGKILL kills the supervisor and every role at once (the process group); other signals go to the supervisor. */
   readonly kill: (signal?: NodeJS.Signals) => Promise<number | null>
+  /** The pid the supervisor reports for a role now (it changes when the role is restarted). */
+  readonly rolePid: (role: string) => number | undefined
+  /** Kills one role's process; the supervisor restarts it. */
+  readonly killRole: (role: string, signal?: NodeJS.Signals) => number
 }
 
 export const freeTcpPort = () =>
@@ -55,25 +61,49 @@ export const startBerth = async (env: {
       BERTH_POLL_INTERVAL: "50 millis",
       ...env
     },
-    stdio: ["ignore", "pipe", "pipe"]
+    stdio: ["ignore", "pipe", "pipe"],
+    // Its own process group, so SIGKILL can take the supervisor and its roles down together.
+    detached: true
   })
   child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()))
   child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()))
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
-  const deadline = Date.now() + 30_000
+  // Five Node processes start at once: generous on a loaded 2-core machine.
+  const deadline = Date.now() + 90_000
   while (!output.includes("Berth is running")) {
     if (child.exitCode !== null || Date.now() > deadline) {
       throw new Error(`Berth did not start (exit ${child.exitCode}):\n${output}`)
     }
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
+  const rolePid = (role: string): number | undefined => {
+    try {
+      const info: unknown = JSON.parse(readFileSync(join(dataDir, "run.json"), "utf8"))
+      if (typeof info !== "object" || info === null || !("roles" in info)) return undefined
+      const roles = info.roles as Record<string, { readonly pid?: unknown } | undefined>
+      const pid = roles[role]?.pid
+      return typeof pid === "number" ? pid : undefined
+    } catch {
+      return undefined
+    }
+  }
   return {
     api: `http://127.0.0.1:${port}`,
     gateway: `http://127.0.0.1:${gatewayPort}`,
     krane: `http://127.0.0.1:${kranePort}`,
     output: () => output,
+    rolePid,
+    killRole: (role, signal = "SIGKILL") => {
+      const pid = rolePid(role)
+      if (pid === undefined) throw new Error(`no ${role} process in run.json`)
+      process.kill(pid, signal)
+      return pid
+    },
     kill: async (signal = "SIGTERM") => {
-      if (child.exitCode === null) child.kill(signal)
+      if (child.exitCode === null && child.pid !== undefined) {
+        if (signal === "SIGKILL") process.kill(-child.pid, "SIGKILL")
+        else child.kill(signal)
+      }
       const code = await exited
       rmSync(dataDir, { recursive: true, force: true })
       return code

@@ -1,0 +1,19 @@
+/**
+ * The API role: the status API over the read model, publishing commands to NATS.
+ */
+import { Effect, Layer } from "effect"
+import { ApiServer } from "../../api/server.js"
+import { Nats } from "../../eventstore/Nats.js"
+import { postgresCheck } from "../../health/checks.js"
+import { HealthReporter } from "../../health/HealthReporter.js"
+import { Database } from "../../projections/Database.js"
+import { requireUrl, type RoleEndpoints } from "./endpoints.js"
+
+const checks = Effect.flatMap(Database, ({ sql }) => Effect.map(postgresCheck(sql), (postgres) => ({ postgres })))
+
+export const layer = (endpoints: RoleEndpoints) =>
+  HealthReporter("api", checks).pipe(
+    Layer.provideMerge(ApiServer.layer(endpoints.api)),
+    Layer.provideMerge(requireUrl(endpoints.databaseUrl, "DATABASE_URL", "api")((url) => Database.layer(url, endpoints.database))),
+    Layer.provideMerge(Nats.layer(endpoints.natsUrl))
+  )

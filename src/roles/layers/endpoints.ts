@@ -1,0 +1,30 @@
+/**
+ * What a role process is told about the world: where NATS, PostgreSQL and Krane are, where to listen.
+ */
+import { Data, Layer } from "effect"
+import type { OrchestratorSettings } from "../../config.js"
+import type { DatabaseOptions } from "../../projections/Database.js"
+import type { BerthRole } from "../roles.js"
+
+export interface RoleEndpoints {
+  readonly natsUrl: string
+  readonly databaseUrl?: string
+  readonly kraneUrl?: string
+  readonly database: DatabaseOptions
+  readonly api: { readonly port: number; readonly host: string }
+  readonly gateway: { readonly port: number; readonly host: string }
+  readonly orchestrator: OrchestratorSettings
+}
+
+/** A role started without a URL it needs. */
+export class MissingEndpoint extends Data.TaggedError("MissingEndpoint")<{ readonly role: BerthRole; readonly variable: string }> {
+  override get message(): string {
+    return `the ${this.role} role needs ${this.variable}`
+  }
+}
+
+/** Builds a layer from a URL the role needs, or fails naming the variable. */
+export const requireUrl =
+  (value: string | undefined, variable: string, role: BerthRole) =>
+  <A, E, R>(build: (url: string) => Layer.Layer<A, E, R>): Layer.Layer<A, E | MissingEndpoint, R> =>
+    value === undefined ? Layer.fail(new MissingEndpoint({ role, variable })) : build(value)

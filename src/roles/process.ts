@@ -1,0 +1,82 @@
+/**
+ * One role in this process: `node --import tsx src/roles/process.ts <role> [--rebuild-read-model]`.
+ * The supervisor (src/roles/Supervisor.ts) starts it with the URLs it needs in its environment
+ * (NATS_URL; DATABASE_URL for the projector and the API; KRANE_URL for the orchestrator), hears
+ * through the IPC channel when it is ready, and restarts it when it dies. Without a supervisor (no
+ * IPC channel) it runs the same way on its own, e.g. under systemd on another machine.
+ */
+import { NodeRuntime } from "@effect/platform-node"
+import { ConfigError, Console, Context, Effect, Either, Layer, Option } from "effect"
+import { Gateway } from "../adapters/gateway/Gateway.js"
+import { orchestratorSettings } from "../config.js"
+import { Projector } from "../projections/Projector.js"
+import { runtimeConfig } from "../runtimeConfig.js"
+import type { RoleEndpoints } from "./layers/endpoints.js"
+import { berthRoles, type BerthRole, configurationExitCode, parseRoles, type RoleReady } from "./roles.js"
+
+const roleArgument = (): Either.Either<BerthRole, string> => {
+  const name = process.argv[2] ?? ""
+  return Either.flatMap(parseRoles(name), (roles) =>
+    roles.length === 1 && roles[0] !== undefined && name !== "all"
+      ? Either.right(roles[0])
+      : Either.left(`usage: process.ts <role>, one of ${berthRoles.join(", ")}`)
+  )
+}
+
+/** Only the role's own code is loaded: a role never imports (or breaks on) another's. */
+const roleLayer = (role: BerthRole, endpoints: RoleEndpoints): Effect.Effect<Layer.Layer<never, unknown>> =>
+  Effect.promise(async (): Promise<Layer.Layer<never, unknown>> => {
+    switch (role) {
+      case "orchestrator":
+        return (await import("./layers/orchestrator.js")).layer(endpoints)
+      case "projector":
+        return (await import("./layers/projector.js")).layer(endpoints)
+      case "api":
+        return (await import("./layers/api.js")).layer(endpoints)
+      case "gateway":
+        return (await import("./layers/gateway.js")).layer(endpoints)
+    }
+  })
+
+const tellSupervisor = (message: RoleReady) => Effect.sync(() => process.send?.(message))
+
+const program = Effect.gen(function* () {
+  const role = yield* Either.match(roleArgument(), {
+    onLeft: (message) => Effect.fail(ConfigError.InvalidData([], message)),
+    onRight: Effect.succeed
+  })
+  const config = yield* runtimeConfig
+  const endpoints: RoleEndpoints = {
+    natsUrl: Option.getOrElse(config.natsUrl, () => "nats://127.0.0.1:4222"),
+    ...Option.match(config.databaseUrl, { onNone: () => ({}), onSome: (databaseUrl) => ({ databaseUrl }) }),
+    ...Option.match(config.kraneUrl, { onNone: () => ({}), onSome: (kraneUrl) => ({ kraneUrl }) }),
+    database: { statementTimeout: config.statementTimeout, connectTimeout: config.connectTimeout },
+    api: { port: config.apiPort, host: config.apiHost },
+    gateway: { port: config.gatewayPort, host: config.gatewayHost },
+    orchestrator: yield* orchestratorSettings
+  }
+  const context = yield* Layer.build(yield* roleLayer(role, endpoints))
+
+  if (role === "projector" && process.argv.includes("--rebuild-read-model")) {
+    const projector = Context.unsafeGet(context, Projector)
+    yield* Console.log("rebuilding the read model from BERTH_EVENTS …")
+    yield* projector.rebuild
+    yield* Console.log(`read model rebuilt up to stream sequence ${yield* projector.checkpoint}`)
+  }
+  const url =
+    role === "api" ? `http://${config.apiHost}:${config.apiPort}` : role === "gateway" ? Context.unsafeGet(context, Gateway).url : undefined
+  yield* Effect.logInfo(`${role} ready`)
+  yield* tellSupervisor({ type: "ready", role, ...(url === undefined ? {} : { url }) })
+  return yield* Effect.never
+})
+
+// The supervisor gone (killed, even with SIGKILL) means nobody restarts or stops us: stop cleanly.
+process.on("disconnect", () => process.kill(process.pid, "SIGTERM"))
+
+program.pipe(
+  Effect.scoped,
+  Effect.catchIf(ConfigError.isConfigError, (error) =>
+    Console.error(`configuration error: ${String(error)}`).pipe(Effect.andThen(Effect.sync(() => process.exit(configurationExitCode))))
+  ),
+  NodeRuntime.runMain
+)
