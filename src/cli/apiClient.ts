@@ -124,6 +124,27 @@ const shaped = <T>(body: unknown, fields: ReadonlyArray<string>, what: string, u
   return body as T
 }
 
+export interface CheckWire {
+  readonly ok: boolean
+  readonly detail: string
+}
+
+/** GET /readyz (src/api/healthViews.ts). */
+export interface ReadinessWire {
+  readonly status: "ready" | "degraded" | "unavailable"
+  readonly checks: Readonly<Record<string, CheckWire>>
+  readonly roles: ReadonlyArray<{
+    readonly role: string
+    readonly instance: string
+    readonly pid: number
+    readonly ready: boolean
+    readonly ageMs: number
+    readonly startedAt: number
+    readonly checks: Readonly<Record<string, CheckWire>>
+  }>
+  readonly missing: ReadonlyArray<string>
+}
+
 export class ApiClient {
   constructor(readonly url: string, readonly timeoutMs = 30_000) {}
 
@@ -167,6 +188,13 @@ export class ApiClient {
     if (answer.status === 404) return undefined
     if (answer.status >= 400) throw new CliError(problemLine(answer))
     return answer
+  }
+
+  /** Readiness, also when the API answers 503 (then its body says what is down). */
+  async readiness(): Promise<ReadinessWire> {
+    const answer = await this.request("GET", "/readyz")
+    if (answer.status !== 200 && answer.status !== 503) throw new CliError(problemLine(answer))
+    return shaped(answer.body, ["status", "checks", "roles", "missing"], "readiness", this.url)
   }
 
   async project(projectId: string): Promise<ProjectWire> {

@@ -1,10 +1,11 @@
 /**
- * `berth status <projectId | deploymentId>`: a project (live deployment, rolled back, environments,
+ * `berth status`: Berth itself — the API's readiness and every role's health report (which process,
+ * ready or not and why, projector lag, intake state). `berth status <projectId | deploymentId>`: a project (live deployment, rolled back, environments,
  * recent deployments, live history) or a deployment (status, steps with durations and errors,
  * instances, domains) as tables. An id is looked up as a project first, then as a deployment; ids
  * starting with `dep_` the other way round (ids are free-form, so both are always tried).
  */
-import type { ApiClient, DeploymentPageWire, DeploymentWire, ProjectWire } from "../apiClient.js"
+import type { ApiClient, DeploymentPageWire, DeploymentWire, ProjectWire, ReadinessWire } from "../apiClient.js"
 import { CliError, type Context, defineCommand, exitCodes, integerOption } from "../command.js"
 import { age, bytes, date, duration, table, time } from "../format.js"
 
@@ -97,6 +98,26 @@ const printDeployment = (context: Context, deployment: DeploymentWire): void => 
   for (const line of [...table(rows), "", ...(steps.length > 1 ? steps : ["No steps yet."]), "", ...instances, "", ...domains]) context.out(line)
 }
 
+const checkText = (checks: ReadinessWire["checks"]): string =>
+  Object.entries(checks).map(([name, check]) => `${check.ok ? "✓" : "✗"} ${name}: ${check.detail}`).join("; ")
+
+const printReadiness = (context: Context, readiness: ReadinessWire): void => {
+  const now = Date.now()
+  const lines = [
+    `Berth is ${readiness.status}.`,
+    `  API: ${checkText(readiness.checks)}`,
+    "",
+    ...(readiness.roles.length === 0
+      ? ["No role has reported."]
+      : table(
+        readiness.roles.map((r) => [r.role, r.instance, r.ready ? "ready" : "NOT READY", age(new Date(r.startedAt), new Date(now)), `${Math.round(r.ageMs / 100) / 10}s`, checkText(r.checks)]),
+        { header: ["ROLE", "INSTANCE", "STATE", "UP", "REPORTED", "CHECKS"] }
+      )),
+    ...(readiness.missing.length === 0 ? [] : ["", `Not reporting: ${readiness.missing.join(", ")}`])
+  ]
+  for (const line of lines) context.out(line)
+}
+
 type Found =
   | { readonly kind: "project"; readonly project: ProjectWire }
   | { readonly kind: "deployment"; readonly deployment: DeploymentWire }
@@ -116,22 +137,30 @@ const find = async (api: ApiClient, id: string): Promise<Found | undefined> => {
 export const status = defineCommand({
   name,
   summary: "show a project or a deployment",
-  usage: "<projectId | deploymentId> [--limit <n>] [--json]",
+  usage: "[<projectId | deploymentId>] [--limit <n>] [--json]",
   description: [
+    "Without an id: Berth's health: whether the API can serve (NATS, PostgreSQL) and each role process's",
+    "latest report (orchestrator intake, projector lag, gateway), wherever it runs; exit 1 when unavailable.",
     "A project: its live deployment, whether it is rolled back, environments, recent deployments (● marks",
     "the live one) and live history. A deployment: status, steps with durations and errors, instances and",
     "domains. The id is tried as a project, then as a deployment (dep_… ids the other way round)."
   ],
-  positionals: { min: 1, max: 1 },
+  positionals: { min: 0, max: 1 },
   options: {
     limit: { kind: "string", value: "<n>", description: "how many recent deployments a project shows (1-100, default 10)" },
     json: { kind: "boolean", description: "print the API's JSON instead (a project: {project, deployments})" }
   },
-  examples: ["berth status proj_hello", "berth status dep_hello_1"],
+  examples: ["berth status", "berth status proj_hello", "berth status dep_hello_1"],
   run: async ({ positionals, options }, context) => {
-    const id = positionals[0] ?? ""
-    const limit = integerOption(name, "limit", options.limit) ?? 10
     const api = context.api()
+    const id = positionals[0]
+    if (id === undefined) {
+      const readiness = await api.readiness()
+      if (options.json === true) context.out(JSON.stringify(readiness, null, 2))
+      else printReadiness(context, readiness)
+      return readiness.status === "unavailable" ? exitCodes.failed : exitCodes.ok
+    }
+    const limit = integerOption(name, "limit", options.limit) ?? 10
     const found = await find(api, id)
     if (found === undefined) throw new CliError(`project or deployment not found: ${id} (HTTP 404)`)
     if (found.kind === "deployment") {

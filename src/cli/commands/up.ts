@@ -11,20 +11,23 @@ const projectRoot = fileURLToPath(new URL("../../..", import.meta.url))
 
 export const up = defineCommand({
   name: "up",
-  summary: "run Berth (what `npm start` runs): NATS, PostgreSQL, krane-local, orchestrator and status API",
-  usage: "[--rebuild-read-model]",
+  summary: "run Berth (what `npm start` runs): NATS, PostgreSQL, krane-local and each role as a supervised process",
+  usage: "[--roles orchestrator,projector,api,gateway] [--rebuild-read-model]",
   description: [
     "Checks for (or installs) nats-server and PostgreSQL, then runs Berth in the foreground until Ctrl-C.",
-    "NATS_URL, DATABASE_URL and KRANE_URL use existing servers instead; see the README's Configuration."
+    "Each role runs as its own process, restarted with backoff when it dies; --roles (or BERTH_ROLES) runs a",
+    "subset, e.g. one per machine against shared servers. NATS_URL, DATABASE_URL and KRANE_URL use existing",
+    "servers instead of starting them; see the README's Configuration and Operations."
   ],
   positionals: { min: 0, max: 0 },
   options: {
+    roles: { kind: "string", value: "<roles>", description: "comma-separated roles to run (default all: orchestrator,projector,api,gateway)" },
     "rebuild-read-model": { kind: "boolean", description: "empty the PostgreSQL read model and replay BERTH_EVENTS into it first" }
   },
   run: async () => {
     const preflight = spawnSync(process.execPath, ["scripts/ensure-deps.mjs"], { cwd: projectRoot, stdio: "inherit" })
     if (preflight.status !== 0) return preflight.status ?? 1
-    // main.ts reads its flags (--rebuild-read-model) from process.argv and runs until it is stopped.
+    // main.ts reads its flags (--roles, --rebuild-read-model) from process.argv and runs until it is stopped.
     await import("../../main.js")
     return new Promise<number>(() => {})
   }

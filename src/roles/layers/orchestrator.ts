@@ -1,9 +1,9 @@
 /**
  * The orchestrator role: command intake, project actors and their steps. Needs NATS and a Krane,
- * never PostgreSQL. Reports how many actors are awake.
+ * never PostgreSQL. Ready while its intake consumes; reports awake actors and quarantined projects.
  */
 import { Effect, Layer } from "effect"
-import { ActorSystem } from "../../actors/ActorSystem.js"
+import { IntakeHealth } from "../../actors/IntakeHealth.js"
 import { OrchestratorLive } from "../../actors/Orchestrator.js"
 import { ConnectKrane } from "../../adapters/krane/ConnectKrane.js"
 import { Nats } from "../../eventstore/Nats.js"
@@ -12,9 +12,14 @@ import type { Check } from "../../health/RoleHealth.js"
 import { requireUrl, type RoleEndpoints } from "./endpoints.js"
 
 const checks = Effect.gen(function* () {
-  const system = yield* ActorSystem
-  const actors = yield* system.activeActors
-  return { actors: { ok: true, detail: `${actors} project actor(s) awake` } } satisfies Record<string, Check>
+  const intake = yield* (yield* IntakeHealth).status
+  const since = new Date(intake.since).toISOString()
+  return {
+    intake: intake.consuming
+      ? { ok: true, detail: `consuming since ${since}` }
+      : { ok: false, detail: `not consuming since ${since}${intake.lastError === undefined ? "" : `: ${intake.lastError}`} (restarting)` },
+    actors: { ok: true, detail: `${intake.actors} project actor(s) awake, ${intake.quarantined} project(s) quarantined` }
+  } satisfies Record<string, Check>
 })
 
 export const layer = (endpoints: RoleEndpoints) =>
