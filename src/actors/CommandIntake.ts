@@ -243,7 +243,8 @@ export const makeCommandIntake = (settings: OrchestratorSettings) =>
             )
           )
         }
-        message.term(reason.slice(0, 200))
+        // No reason on the term: nats-server 2.9 does not read "+TERM <reason>" as a term (the message stays pending).
+        message.term()
         settled(message)
       })
 

@@ -7,7 +7,7 @@
  */
 import { JetStreamApiCodes, type JsMsg } from "@nats-io/jetstream"
 import { Kvm, type KV } from "@nats-io/kv"
-import { Context, Data, Effect, Layer, Schema } from "effect"
+import { Context, Data, Effect, Layer, ParseResult, Schema } from "effect"
 import { EventEnvelope } from "../domain/events.js"
 import {
   mergeRetiredRoutes,
@@ -78,6 +78,8 @@ export class EventStore extends Context.Tag("berth/EventStore")<EventStore, Even
 
 /** Bumped whenever ProjectState's shape changes: older snapshots are then ignored and the log replayed. */
 const snapshotFormat = 2
+/** Room for the headers a KV put may add (expected revision, TTL) within max_payload. */
+const snapshotHeadroomBytes = 1024
 
 /**
  * We wrote the snapshot, so its format number stands for its shape: no Schema decode of the state
@@ -95,6 +97,15 @@ const parseSnapshot = (text: string): { readonly version: number; readonly state
 }
 
 const decodeEnvelope = Schema.decodeUnknownEither(Schema.parseJson(EventEnvelope))
+
+/** Where an envelope fails, in a line an operator can act on ("events.0.type: Expected …, actual …"). */
+const describeDecodeError = (error: ParseResult.ParseError): string => {
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) =>
+    issue.path.length > 0 ? `${issue.path.join(".")}: ${issue.message}` : issue.message
+  )
+  return [...new Set(issues)].slice(0, 3).join("; ") || error.message
+}
+
 const encoder = new TextEncoder()
 const textDecoder = new TextDecoder()
 
@@ -186,7 +197,7 @@ export const makeEventStore = Effect.gen(function* () {
       for (const { seq, data } of raw) {
         const envelope = decodeEnvelope(data)
         if (envelope._tag === "Left") {
-          return yield* new CorruptEvent({ projectId, seq, message: envelope.left.message })
+          return yield* new CorruptEvent({ projectId, seq, message: describeDecodeError(envelope.left) })
         }
         envelopes.push(envelope.right)
       }
@@ -272,11 +283,33 @@ export const makeEventStore = Effect.gen(function* () {
       )
   }
 
+  /** Projects whose last snapshot was skipped as too large: warned about once until one fits again. */
+  const oversizedSnapshots = new Set<string>()
+
+  /**
+   * Writes the snapshot, or skips it when it is larger than the server takes in one message (the
+   * connection's max_payload): the project then loads from its previous snapshot (or the start of its
+   * log) plus the envelopes since, which is correct, only slower. Skipping succeeds, so the caller
+   * waits its usual number of envelopes before trying again; one warning per project until a
+   * snapshot of it fits again.
+   */
   const saveSnapshot = (projectId: string, version: number, state: ProjectState) =>
-    Effect.tryPromise({
-      try: () => snapshots.put(projectId, JSON.stringify({ format: snapshotFormat, version, state })),
-      catch: (cause) => new NatsError({ operation: "write snapshot", cause })
-    }).pipe(Effect.asVoid)
+    Effect.suspend(() => {
+      const data = encoder.encode(JSON.stringify({ format: snapshotFormat, version, state }))
+      const maxPayload = nc.info?.max_payload
+      if (maxPayload !== undefined && data.length + snapshotHeadroomBytes > maxPayload) {
+        const details = { projectId, version, snapshotBytes: data.length, maxPayload }
+        if (oversizedSnapshots.has(projectId)) return Effect.logDebug("snapshot still too large; skipped").pipe(Effect.annotateLogs(details))
+        oversizedSnapshots.add(projectId)
+        return Effect.logWarning(
+          "snapshot skipped: larger than the server's max_payload; the project loads from its log until a snapshot fits again"
+        ).pipe(Effect.annotateLogs(details))
+      }
+      return Effect.tryPromise({
+        try: () => snapshots.put(projectId, data),
+        catch: (cause) => new NatsError({ operation: "write snapshot", cause })
+      }).pipe(Effect.andThen(() => void oversizedSnapshots.delete(projectId)))
+    })
 
   return EventStore.of({ load, append, saveSnapshot, archive: archiveRetirement, archived, retiredRoutes })
 })
