@@ -8,7 +8,7 @@
 import { request as httpRequest } from "node:http"
 import type { Socket } from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Duration, Effect } from "effect"
+import { ConfigProvider, Duration, Effect } from "effect"
 import { startTestNats, type TestNats } from "../../support/servers.js"
 import {
   call,
@@ -57,6 +57,15 @@ const untilClosed = (connection: { readonly closed: Promise<number> }, withinMs:
   )
 
 describe("gateway deadlines and limits", () => {
+  it.scopedLive("refuses to start with an invalid setting, naming the variable", () =>
+    Effect.gen(function* () {
+      const env = new Map([["BERTH_GATEWAY_MAX_BODY", "ten megabytes"]])
+      const error = yield* gatewayFixture(nats.url).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(env)), Effect.flip)
+      expect(error._tag).toBe("GatewayError")
+      expect(error.message).toContain("BERTH_GATEWAY_MAX_BODY")
+    })
+  )
+
   it.scopedLive("answers 504 problem+json when an instance sends no response headers within the upstream timeout", () =>
     Effect.gen(function* () {
       const { a, gateway, host } = yield* servedGateway({ settings: { upstreamTimeout: Duration.millis(500) } })

@@ -80,15 +80,15 @@ const clientErrorDetail = (status: 400 | 408 | 413 | 431, settings: GatewaySetti
   }
 }
 
+/** The BERTH_GATEWAY_* settings from the environment, with the caller's overrides; fails naming the variable. */
 const readSettings = (overrides: Partial<GatewaySettings> | undefined): Effect.Effect<GatewaySettings, GatewayError> =>
-  gatewaySettings.pipe(
-    Effect.map((fromEnvironment): GatewaySettings => ({ ...fromEnvironment, ...overrides })),
-    Effect.filterOrFail(
-      (settings) => settingsProblem(settings) === null,
-      (settings) => settingsProblem(settings) ?? "invalid settings"
-    ),
-    Effect.mapError((cause) => new GatewayError({ operation: "read the gateway settings", cause: typeof cause === "string" ? cause : String(cause) }))
-  )
+  Effect.gen(function* () {
+    const invalid = (cause: string) => new GatewayError({ operation: "read the gateway settings", cause })
+    const fromEnvironment = yield* Effect.mapError(gatewaySettings, (error) => invalid(String(error)))
+    const settings: GatewaySettings = { ...fromEnvironment, ...overrides }
+    const problem = settingsProblem(settings)
+    return problem === null ? settings : yield* invalid(problem)
+  })
 
 const listen = (server: Server, port: number, host: string | undefined) =>
   Effect.async<AddressInfo, GatewayError>((resume) => {
