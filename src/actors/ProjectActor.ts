@@ -136,9 +136,11 @@ export const runProjectActor = (
     const maybeSnapshot = Effect.gen(function* () {
       if (sinceSnapshot < settings.snapshotEvery) return
       state = yield* retired.retireFinished(state, version, busy)
+      // Written, skipped (too large) or failed: the next try is snapshotEvery envelopes later either
+      // way, never on every message (a snapshot only saves replay time).
       yield* store.saveSnapshot(projectId, version, state).pipe(
-        Effect.tap(() => Effect.sync(() => (sinceSnapshot = 0))),
-        Effect.catchAll((error) => Effect.logWarning("snapshot failed", error.message))
+        Effect.catchAll((error) => Effect.logWarning("snapshot failed; trying again after the next envelopes", error.message)),
+        Effect.ensuring(Effect.sync(() => (sinceSnapshot = 0)))
       )
     })
 
