@@ -1,7 +1,8 @@
 /**
  * Fixtures for the gateway tests: real upstream HTTP servers (answering who they are and what they
- * saw, echoing bodies and upgrades), a port nothing listens on, a raw HTTP client that sets Host,
- * and route tables written straight into the `berth_routes` KV bucket in the RoutingService's shape.
+ * saw, echoing bodies and upgrades, answering late, trickling or stalling), a port nothing listens
+ * on, an HTTP client that sets Host, raw TCP connections for what HTTP clients will not send, and
+ * route tables written straight into the `berth_routes` KV bucket in the RoutingService's shape.
  */
 import { createHash } from "node:crypto"
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http"
