@@ -5,6 +5,7 @@
 import { Data, Either } from "effect"
 import type { CancelDeployment, Command, CreateProject, Deploy, Promote, Rollback } from "./commands.js"
 import type { EventOf, ProjectEvent } from "./events.js"
+import { limits } from "./limits.js"
 import { environmentOf } from "./routes.js"
 import {
   allInstancesRunning,
@@ -38,7 +39,6 @@ export interface DecideContext {
 
 /** Unkey's hard-coded runtime sizing (spec 3.2 step 6); Krane needs a figure even where ours ignores it. */
 export const defaultSizing = { cpuMillicores: 512, memorySizeMib: 512, port: 8080, replicas: 1 } as const
-const maxCommitMessage = 10_240
 
 /** Rollback and Promote need a route write between validation and events: see switches.ts. */
 export type Message = Exclude<Command, Rollback | Promote> | StepResult
@@ -96,7 +96,7 @@ const deploy = (state: ProjectState, command: Deploy): Decision => {
       : {
           sha: command.git.sha,
           branch: command.git.branch ?? project.defaultBranch,
-          ...(command.git.message === undefined ? {} : { message: command.git.message.slice(0, maxCommitMessage) })
+          ...(command.git.message === undefined ? {} : { message: command.git.message.slice(0, limits.gitMessageChars) })
         }
   return accept(
     {
