@@ -23,7 +23,7 @@ import {
   type JsMsg
 } from "@nats-io/jetstream"
 import { headers as natsHeaders, nanos } from "@nats-io/transport-node"
-import { Cause, Clock, Data, Duration, Effect, Either, Layer, Option, ParseResult, Schedule, Schema } from "effect"
+import { Cause, Clock, Data, Duration, Effect, Either, Layer, Option, ParseResult, Runtime, Schedule, Schema } from "effect"
 import type { OrchestratorSettings } from "../config.js"
 import { Command, CommandHeader, commandTypes } from "../domain/commands.js"
 import { checkCommandBytes, utf8Bytes } from "../domain/limits.js"
@@ -119,6 +119,7 @@ export const makeCommandIntake = (settings: OrchestratorSettings) =>
     const { js, jsm } = yield* Nats
     const system = yield* ActorSystem
     const scope = yield* Effect.scope
+    const runtime = yield* Effect.runtime<never>()
 
     let health: { consuming: boolean; since: number; lastError?: string } = { consuming: false, since: yield* Clock.currentTimeMillis }
     const setHealth = (consuming: boolean, lastError?: string) =>
@@ -310,7 +311,7 @@ export const makeCommandIntake = (settings: OrchestratorSettings) =>
               return
             }
             if (status.type === "heartbeats_missed") {
-              Effect.runFork(Effect.logWarning(`intake consumer: ${status.count} heartbeats missed; checking the consumer`))
+              Runtime.runFork(runtime)(Effect.logWarning(`intake consumer: ${status.count} heartbeats missed; the client checks the consumer`))
             }
           }
         },
