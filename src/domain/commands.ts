@@ -21,7 +21,7 @@ import {
 const maxChars =
   (max: number) =>
   <A extends string, I, R>(self: Schema.Schema<A, I, R>) =>
-    self.pipe(Schema.filter((text) => checkMaxChars(max)(text)))
+    self.pipe(Schema.filter((text) => checkMaxChars(max)(text), { jsonSchema: { maxLength: max } }))
 
 export const EnvironmentKind = Schema.Literal("production", "preview")
 export type EnvironmentKind = typeof EnvironmentKind.Type
@@ -45,8 +45,10 @@ export const CreateProject = Schema.Struct({
   openApiPath: Schema.optional(Schema.String.pipe(maxChars(limits.openApiPathChars), Schema.pattern(/^\/[^\s]*$/))),
   environments: Schema.Array(EnvironmentSpec).pipe(
     Schema.minItems(1),
-    Schema.filter((environments) =>
-      environments.length > limits.environments ? `at most ${limits.environments} environments (got ${environments.length})` : undefined
+    Schema.filter(
+      (environments) =>
+        environments.length > limits.environments ? `at most ${limits.environments} environments (got ${environments.length})` : undefined,
+      { jsonSchema: { maxItems: limits.environments } }
     )
   )
 })
@@ -62,8 +64,11 @@ export type DeploySource = typeof DeploySource.Type
 
 /** A Deploy's source: image at most 512 characters; command at most 64 arguments of at most 4 KiB. */
 export const BoundedDeploySource = Schema.Union(
-  Schema.Struct({ image: Schema.String.pipe(Schema.minLength(1), Schema.filter(checkImage)) }),
-  Schema.Struct({ command: Schema.Array(Schema.String).pipe(Schema.minItems(1), Schema.filter(checkCommandArgs)) })
+  Schema.Struct({ image: Schema.String.pipe(Schema.minLength(1), Schema.filter(checkImage, { jsonSchema: { maxLength: limits.imageChars } })) }),
+  Schema.Struct({ command: Schema.Array(Schema.String).pipe(Schema.minItems(1), Schema.filter(checkCommandArgs, {
+      jsonSchema: { maxItems: limits.commandArgs },
+      description: `at most ${limits.commandArgs} arguments of at most ${limits.commandArgBytes} UTF-8 bytes each`
+    })) })
 )
 
 const gitSha = Schema.String.pipe(Schema.pattern(/^[0-9a-fA-F]{7,40}$/, { message: () => "must be 7-40 hex digits" }))
@@ -89,7 +94,10 @@ export const BoundedGitInfo = Schema.Struct({
 /** Environment variables: at most 256, names of at most 128 characters, 64 KiB of names and values. */
 export const BoundedEnv = Schema.compose(
   // The sizes first: 20,000 bad names are one message, not 20,000.
-  Schema.Record({ key: Schema.String, value: Schema.String }).pipe(Schema.filter(checkEnv)),
+  Schema.Record({ key: Schema.String, value: Schema.String }).pipe(Schema.filter(checkEnv, {
+    jsonSchema: { maxProperties: limits.envEntries },
+    description: `at most ${limits.envEntries} variables, names of at most ${limits.envKeyChars} characters, ${limits.envTotalBytes} UTF-8 bytes of names and values in all`
+  })),
   Schema.Record({ key: Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]*$/)), value: Schema.String })
 )
 
