@@ -2,6 +2,8 @@
  * FakeKraneHttpServer: a Connect unary JSON server for krane.v1.DeploymentService backed by a
  * FakeKrane, on 127.0.0.1 with an ephemeral port. Exists only to test ConnectKrane on the wire:
  * it can answer in snake_case, write enums as numbers, script Connect errors, delay, and count requests.
+ * For chaos runs it can also be faulty for a while (`setFault`): answer 5xx, or hang, per method and
+ * with a probability. None of that happens unless asked: the default is a well-behaved Krane.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
@@ -44,6 +46,25 @@ export interface FakeKraneHttpServerOptions {
   readonly notFoundOnUnknownDelete?: boolean
 }
 
+/**
+ * A fault that lasts until `setFault(undefined)`:
+ * - `error`: the request gets a Connect error with a 5xx status (`unavailable` 503 or `internal` 500)
+ *   and never reaches the FakeKrane;
+ * - `hang`: the request is held unanswered; when the fault is cleared (or replaced) its connection is
+ *   dropped, so it never reaches the FakeKrane either (a hung Krane that never acted on it).
+ */
+export interface KraneFault {
+  readonly mode: "error" | "hang"
+  /** The methods affected; default every method. */
+  readonly methods?: ReadonlyArray<KraneMethod>
+  /** The chance that a matching request is affected; default 1. */
+  readonly probability?: number
+  /** For `error`: the HTTP status; default 503 (Connect `unavailable`); 500 answers Connect `internal`. */
+  readonly status?: 500 | 503
+  /** Random numbers in [0, 1) for `probability`; default Math.random (pass a seeded one to replay a run). */
+  readonly random?: () => number
+}
+
 export interface FakeKraneHttpServer {
   readonly url: string
   readonly krane: FakeKrane
@@ -53,6 +74,10 @@ export interface FakeKraneHttpServer {
   readonly script: (method: KraneMethod, reply: ScriptedReply, times?: number) => void
   /** Delay every response by ms (to exercise client timeouts). */
   readonly setDelayMs: (ms: number) => void
+  /** Makes the server faulty until called again (with undefined: healthy); held requests are then dropped. */
+  readonly setFault: (fault: KraneFault | undefined) => void
+  /** How many requests a fault affected so far, by mode. */
+  readonly faulted: (mode: KraneFault["mode"]) => number
   readonly close: () => Promise<void>
 }
 
@@ -116,6 +141,23 @@ export const startFakeKraneHttpServer = async (options: FakeKraneHttpServerOptio
   const requests: Array<RecordedRequest> = []
   const scripted = new Map<KraneMethod, Array<ScriptedReply>>()
   let delayMs = 0
+  let fault: KraneFault | undefined
+  const held = new Set<ServerResponse>()
+  const faultCounts = { error: 0, hang: 0 }
+
+  /** The fault that applies to this request, if any (draws the random number only when one could). */
+  const faultFor = (method: KraneMethod): KraneFault | undefined => {
+    if (fault === undefined) return undefined
+    if (fault.methods !== undefined && !fault.methods.includes(method)) return undefined
+    const probability = fault.probability ?? 1
+    if (probability < 1 && (fault.random ?? Math.random)() >= probability) return undefined
+    return fault
+  }
+
+  const dropHeld = () => {
+    for (const res of held) res.destroy()
+    held.clear()
+  }
 
   const ok = (body: object): ScriptedReply => ({
     httpStatus: 200,
@@ -197,6 +239,16 @@ export const startFakeKraneHttpServer = async (options: FakeKraneHttpServerOptio
       if (req.method !== "POST" || !isMethod(name)) return respond(res, connectError("unimplemented", `no method ${name}`))
       if (req.headers["content-type"] !== "application/json") return respond(res, { httpStatus: 415, body: "unsupported media type" })
       if (body === undefined) return respond(res, connectError("invalid_argument", "body is not JSON"))
+      const faulty = faultFor(name)
+      if (faulty !== undefined) {
+        faultCounts[faulty.mode]++
+        if (faulty.mode === "error") {
+          return respond(res, faulty.status === 500 ? { httpStatus: 500, body: { code: "internal", message: "injected fault" } } : connectError("unavailable", "injected fault"))
+        }
+        held.add(res)
+        res.once("close", () => held.delete(res))
+        return
+      }
       const canned = scripted.get(name)?.shift()
       respond(res, canned ?? (await Effect.runPromise(handle(name, body))))
     })
@@ -218,8 +270,14 @@ export const startFakeKraneHttpServer = async (options: FakeKraneHttpServerOptio
     setDelayMs: (ms) => {
       delayMs = ms
     },
+    setFault: (next) => {
+      fault = next
+      dropHeld()
+    },
+    faulted: (mode) => faultCounts[mode],
     close: () =>
       new Promise<void>((resolve, reject) => {
+        dropHeld()
         // Delayed replies would otherwise keep sockets (and the test run) alive.
         server.closeAllConnections()
         server.close((error) => (error === undefined ? resolve() : reject(error)))
