@@ -38,8 +38,13 @@ import { peekHeader } from "./peekHeader.js"
 export const intakeConsumer = "berth-intake"
 const maxInFlight = 1024
 const retryDelayMs = 2_000
-/** How long a delivered command may stay unacknowledged before the server redelivers it. */
-const ackWaitMs = 30_000
+/**
+ * How long a delivered command may stay unacknowledged before the server redelivers it. Short, so the
+ * commands a killed orchestrator held are redelivered to another within seconds; a command still being
+ * decided here is kept ours with `working()` every progressEveryMs (one sweep for all of them).
+ */
+const ackWaitMs = 10_000
+const progressEveryMs = 3_000
 /** Pull requests expire (and heartbeats come) often enough that a vanished consumer is noticed in seconds. */
 const pullExpiresMs = 10_000
 const deadLetterRetry = Schedule.exponential(Duration.millis(100)).pipe(Schedule.intersect(Schedule.recurs(3)))
@@ -249,8 +254,19 @@ export const makeCommandIntake = (settings: OrchestratorSettings) =>
         settled(message)
       })
 
+    /** Commands handed to an actor and not yet settled, with when: the sweep below keeps them ours. */
+    const inProgress = new Map<JsMsg, number>()
+    yield* Effect.sync(() => {
+      const now = Date.now()
+      for (const [message, since] of inProgress) if (now - since >= progressEveryMs) message.working()
+    }).pipe(Effect.repeat(Schedule.spaced(Duration.millis(progressEveryMs))), Effect.forkIn(scope))
+
     const settle = (message: JsMsg, header: CommandHeader, outcome: Effect.Effect<Outcome, Error>) =>
-      outcome.pipe(
+      Effect.suspend(() => {
+        inProgress.set(message, Date.now())
+        return outcome
+      }).pipe(
+        Effect.ensuring(Effect.sync(() => inProgress.delete(message))),
         Effect.matchEffect({
           onSuccess: () =>
             Effect.sync(() => {
