@@ -8,7 +8,10 @@
  * over the command limit (256 KiB) is a 413 problem (tooLarge).
  */
 import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
-import { Effect, Option } from "effect"
+import type { KV } from "@nats-io/kv"
+import { Duration, Effect, Option } from "effect"
+import { openQuarantineBucket, quarantineOf } from "../actors/quarantine.js"
+import { Nats } from "../eventstore/Nats.js"
 import type { CreateProject, Deploy } from "../domain/commands.js"
 import { isTerminal } from "../domain/state.js"
 import type { DatabaseError } from "../projections/Database.js"
@@ -84,8 +87,24 @@ const decodeRollback = decodeBody(RollbackRequest)
 const decodePromote = decodeBody(PromoteRequest)
 const decodeCancel = decodeBody(CancelRequest, { optional: true })
 
+/** The project with its quarantine, when the orchestrator has one (best effort: KV read with a deadline). */
+const withQuarantine = (quarantine: KV, project: ProjectView) =>
+  quarantineOf(quarantine, project.projectId).pipe(
+    Effect.timeout(Duration.seconds(1)),
+    Effect.map(Option.match({
+      onNone: () => project,
+      onSome: (entry): ProjectView => ({
+        ...project,
+        unavailable: { reason: entry.reason, since: new Date(entry.since), ...(entry.seq === undefined ? {} : { seq: entry.seq }) }
+      })
+    })),
+    Effect.orElseSucceed(() => project)
+  )
+
 export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers) =>
-  handlers
+  Effect.gen(function*() {
+  const quarantine = yield* Effect.flatMap(Nats, ({ nc }) => openQuarantineBucket(nc))
+  return handlers
     .handleRaw("createProject", ({ request }) =>
       Effect.gen(function*() {
         const { commandId: requestedCommandId, ...fields } = yield* decodeCreateProject(request)
@@ -103,7 +122,7 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
           links: projectLinks(command.projectId)
         }
       }).pipe(Effect.catchTag("PayloadTooLarge", tooLarge)))
-    .handle("getProject", ({ path }) => projectOrNotFound(path.projectId))
+    .handle("getProject", ({ path }) => Effect.flatMap(projectOrNotFound(path.projectId), (project) => withQuarantine(quarantine, project)))
     .handle("listDeployments", ({ path, urlParams }) =>
       listDeployments(path.projectId, { limit: urlParams.limit, cursor: urlParams.cursor }).pipe(
         Effect.catchTag("InvalidCursor", (e) => Effect.fail(new BadRequest({ detail: `invalid cursor: ${e.cursor}` }))),
@@ -183,6 +202,7 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
           links: links(project.projectId, deployment.deploymentId)
         }
       }).pipe(Effect.catchTag("PayloadTooLarge", tooLarge)))
+  })
 )
 
 export const DeploymentsLive = HttpApiBuilder.group(BerthApi, "deployments", (handlers) =>

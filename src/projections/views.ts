@@ -44,7 +44,17 @@ export const ProjectView = Schema.Struct({
   liveHistory: Schema.Array(LiveSwitchView).annotations({ description: "the last 20 moves of the live pointer, newest first" }),
   version: Schema.Number.annotations({ description: "stream sequence of the last event applied to this project" }),
   createdAt: Timestamp,
-  updatedAt: Timestamp
+  updatedAt: Timestamp,
+  /** Not from the read model: the orchestrator's quarantine (KV berth_quarantine), added by the API. */
+  unavailable: Schema.optional(
+    Schema.Struct({
+      reason: Schema.String,
+      since: Timestamp,
+      seq: Schema.optional(Schema.Number)
+    }).annotations({
+      description: "present while the project's event log cannot be decoded: its commands are rejected (project_unavailable) until it can"
+    })
+  )
 }).annotations({ identifier: "Project", description: "A project with its environments and live deployment" })
 export type ProjectView = typeof ProjectView.Type
 

@@ -6,13 +6,14 @@
  */
 import { HttpServer } from "@effect/platform"
 import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream"
+import { Kvm } from "@nats-io/kv"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { Effect, Layer, ManagedRuntime, Schema } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { ApiServer } from "../../src/api/server.js"
 import { Command } from "../../src/domain/commands.js"
 import { ensureStreams, Nats } from "../../src/eventstore/Nats.js"
-import { streams, subjects } from "../../src/eventstore/subjects.js"
+import { buckets, streams, subjects } from "../../src/eventstore/subjects.js"
 import { Database } from "../../src/projections/Database.js"
 import { Projector } from "../../src/projections/Projector.js"
 import { eventCount, history, projectId, publishSteps, putSpec, t0 } from "../projections/scenario.js"
@@ -170,6 +171,28 @@ describe("status API", () => {
     expect(second.body).toMatchObject({
       deployments: [{ deploymentId: "dep_live", isLive: true, git: { sha: "abc1234", branch: "main", message: "deploy dep_live" } }],
       nextCursor: null
+    })
+  })
+
+  it("GET /v1/projects/:projectId shows a quarantine the orchestrator recorded, and drops it once lifted", async () => {
+    const kv = await new Kvm(nc).create(buckets.quarantine)
+    const since = t0 + 60_000
+    await kv.put(projectId, JSON.stringify({ reason: "the envelope at stream sequence 7 cannot be decoded", since, seq: 7 }))
+    const { body } = await get(`/v1/projects/${projectId}`)
+    expect(body).toMatchObject({ projectId, unavailable: { reason: "the envelope at stream sequence 7 cannot be decoded", since: new Date(since).toISOString(), seq: 7 } })
+    await kv.delete(projectId)
+    expect(await get(`/v1/projects/${projectId}`)).not.toHaveProperty("body.unavailable")
+  })
+
+  it("GET /healthz and /readyz: the API is live, and ready while NATS and PostgreSQL answer", async () => {
+    expect(await get("/healthz")).toMatchObject({ status: 200, body: { status: "ok", pid: process.pid } })
+    const ready = await get("/readyz")
+    expect(ready.status).toBe(200)
+    // No role process reports in this test (only the API runs): the system is degraded, the API ready.
+    expect(ready.body).toMatchObject({
+      status: "degraded",
+      checks: { nats: { ok: true }, postgres: { ok: true } },
+      missing: ["orchestrator", "projector", "api", "gateway"]
     })
   })
 
