@@ -257,11 +257,12 @@ const waitQuiescent = async (
       )
       const intake = await publisher.jsm.consumers.info(streams.commands, intakeConsumer)
       const queued = intake.num_pending + intake.num_ack_pending
+      const queue = `${intake.num_pending} commands not yet delivered to the intake, ${intake.num_ack_pending} delivered and not acknowledged`
       const rows = await sql<Array<{ stream_seq: string }>>`select stream_seq::text from projection_checkpoints where name = 'read_model'`
       const checkpoint = Number(rows[0]?.stream_seq ?? 0)
       why = [
         busy.length > 0 ? `deployments in progress: ${busy.join(", ")}` : "",
-        queued > 0 ? `${queued} commands pending in the intake` : "",
+        queued > 0 ? queue : "",
         checkpoint < log.lastSeq ? `projector at ${checkpoint} of ${log.lastSeq}` : ""
       ].filter((s) => s !== "").join("; ")
       if (why === "" && Date.now() - stableSince >= 1_500) return { log, states, reached: true, why: "" }
