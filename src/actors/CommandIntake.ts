@@ -261,23 +261,31 @@ export const makeCommandIntake = (settings: OrchestratorSettings) =>
       for (const [message, since] of inProgress) if (now - since >= progressEveryMs) message.working()
     }).pipe(Effect.repeat(Schedule.spaced(Duration.millis(progressEveryMs))), Effect.forkIn(scope))
 
+    /** Done: acknowledged. Failed: redelivered later, or dead-lettered once its deliveries are used up. */
+    const ackOrRetry =
+      (message: JsMsg, header: CommandHeader | undefined) =>
+      <A>(self: Effect.Effect<A, Error>) =>
+        self.pipe(
+          Effect.matchEffect({
+            onSuccess: () =>
+              Effect.sync(() => {
+                message.ack()
+                settled(message)
+              }),
+            onFailure: (error) =>
+              message.info.deliveryCount >= settings.intakeMaxDeliver
+                ? exhaust(message, header, error.message)
+                : redeliverLater(message, error.message)
+          })
+        )
+
     const settle = (message: JsMsg, header: CommandHeader, outcome: Effect.Effect<Outcome, Error>) =>
       Effect.suspend(() => {
         inProgress.set(message, Date.now())
         return outcome
       }).pipe(
         Effect.ensuring(Effect.sync(() => inProgress.delete(message))),
-        Effect.matchEffect({
-          onSuccess: () =>
-            Effect.sync(() => {
-              message.ack()
-              settled(message)
-            }),
-          onFailure: (error) =>
-            message.info.deliveryCount >= settings.intakeMaxDeliver
-              ? exhaust(message, header, error.message)
-              : redeliverLater(message, error.message)
-        })
+        ackOrRetry(message, header)
       )
 
     /** Enqueues in stream order (so one project's commands stay ordered), then settles in the background. */
@@ -292,19 +300,7 @@ export const makeCommandIntake = (settings: OrchestratorSettings) =>
           return yield* exhaust(message, header, unsettled.get(message.seq) ?? "delivered more often than BERTH_INTAKE_MAX_DELIVER allows")
         }
         if (verdict._tag === "DeadLetter") {
-          yield* deadLetter(message, verdict.reason, verdict.message).pipe(
-            Effect.matchEffect({
-              onSuccess: () =>
-                Effect.sync(() => {
-                  message.ack()
-                  settled(message)
-                }),
-              onFailure: (error) =>
-                message.info.deliveryCount >= settings.intakeMaxDeliver
-                  ? exhaust(message, undefined, error.message)
-                  : redeliverLater(message, error.message)
-            })
-          )
+          yield* deadLetter(message, verdict.reason, verdict.message).pipe(ackOrRetry(message, undefined))
           return
         }
         if (verdict._tag === "Reject") {
