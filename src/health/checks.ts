@@ -9,12 +9,17 @@ import type { Check } from "./RoleHealth.js"
 
 const checkTimeout = Duration.seconds(2)
 
-const describe = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
+/** postgres.js and nats.js errors carry a code (ECONNREFUSED, CONNECTION_CLOSED) worth showing. */
+const describe = (cause: unknown): string => {
+  if (!(cause instanceof Error)) return String(cause)
+  const code = "code" in cause && typeof cause.code === "string" ? cause.code : undefined
+  return code === undefined || cause.message.includes(code) ? cause.message : `${code}: ${cause.message}`
+}
 
 const timed = (what: string, run: () => Promise<unknown>, ok: (ms: number) => string): Effect.Effect<Check> =>
   Effect.gen(function* () {
     const started = Date.now()
-    return yield* Effect.tryPromise(run).pipe(
+    return yield* Effect.tryPromise({ try: run, catch: (cause) => cause }).pipe(
       Effect.timeoutFail({ duration: checkTimeout, onTimeout: () => new Error(`${what} did not answer within ${Duration.format(checkTimeout)}`) }),
       Effect.match({
         onSuccess: () => ({ ok: true, detail: ok(Date.now() - started) }),

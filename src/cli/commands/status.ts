@@ -111,7 +111,7 @@ const printReadiness = (context: Context, readiness: ReadinessWire): void => {
       ? ["No role has reported."]
       : table(
         readiness.roles.map((r) => [r.role, r.instance, r.ready ? "ready" : "NOT READY", age(new Date(r.startedAt), new Date(now)), `${Math.round(r.ageMs / 100) / 10}s`, checkText(r.checks)]),
-        { header: ["ROLE", "INSTANCE", "STATE", "UP", "REPORTED", "CHECKS"] }
+        { header: ["ROLE", "INSTANCE", "STATE", "STARTED", "REPORTED", "CHECKS"] }
       )),
     ...(readiness.missing.length === 0 ? [] : ["", `Not reporting: ${readiness.missing.join(", ")}`])
   ]
