@@ -140,7 +140,8 @@ export const supervise = (
             child.once("exit", () => resume(Effect.void))
           })
           child.kill("SIGTERM")
-          yield* exited.pipe(
+          // Finalizers run uninterruptibly: the wait must be interruptible for its timeout to fire.
+          yield* Effect.interruptible(exited).pipe(
             Effect.timeout(policy.stopGrace),
             Effect.catchAll(() => Effect.sync(() => child.kill("SIGKILL")).pipe(Effect.andThen(exited)))
           )
