@@ -35,7 +35,7 @@ const explain = (report: ChaosReport): string =>
   formatReport(report, (round) => `npm run chaos -- --seed ${report.seed} --round ${round} --small`)
 
 const run = async (seed: number, rounds: ReadonlyArray<number>) => {
-  const report = await runChaos({ seed, rounds, size: ciStorm, cluster, quiesceTimeoutMs: 60_000 })
+  const report = await runChaos({ seed, rounds, size: ciStorm, cluster, quiesceTimeoutMs: 90_000 })
   console.log(explain(report))
   return report
 }

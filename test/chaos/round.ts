@@ -174,13 +174,14 @@ const runStorm = async (plan: RoundPlan, publisher: Publisher, started: number) 
 const injectFault = async (fault: PlannedFault, cluster: Cluster, random: () => number): Promise<void> => {
   switch (fault.kind) {
     case "orchestrator-kill":
-      // Between a kill and the restart run.json still names the dead process: wait for a live one.
+      // Between a kill and the restart run.json still names the dead process: wait for a live one
+      // (after repeated kills the supervisor's crash backoff reaches 30 s).
       return persist("kill -9 the orchestrator", async () => {
         const pid = cluster.berth.rolePid("orchestrator")
         if (pid === undefined) throw new Error("no orchestrator pid")
         process.kill(pid, 0)
         cluster.berth.killRole("orchestrator")
-      }, 20_000)
+      }, 45_000)
     case "nats-kill":
       await cluster.killNats()
       await sleep(fault.forMs)
