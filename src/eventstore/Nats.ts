@@ -103,7 +103,11 @@ export const ensureStreamsWith = (jsm: JetStreamManager, retention: StreamRetent
 
 export class Nats extends Context.Tag("berth/Nats")<Nats, NatsService>() {
   /** Connects to `url` for the life of the scope (drained on release) and ensures the streams. */
-  static layer(url: string): Layer.Layer<Nats, NatsError> {
+  /**
+   * `waitForServer`: a server that is not up yet is waited for (retried until it answers) instead of
+   * failing the layer; role processes use it so a NATS outage does not make them crash-loop.
+   */
+  static layer(url: string, options: { readonly waitForServer?: boolean } = {}): Layer.Layer<Nats, NatsError> {
     return Layer.scoped(
       Nats,
       Effect.gen(function* () {
@@ -111,7 +115,14 @@ export class Nats extends Context.Tag("berth/Nats")<Nats, NatsService>() {
           Effect.tryPromise({
             // noAsyncTraces: the client otherwise builds two Error objects (with stack traces) per
             // request just in case one fails; profiling a deploy storm put that at ~16% of CPU.
-            try: () => connect({ servers: url, name: "berth", maxReconnectAttempts: -1, noAsyncTraces: true }),
+            try: () =>
+              connect({
+                servers: url,
+                name: "berth",
+                maxReconnectAttempts: -1,
+                noAsyncTraces: true,
+                waitOnFirstConnect: options.waitForServer === true
+              }),
             catch: natsError(`connect to NATS at ${url}`)
           }),
           (connection) =>

@@ -46,7 +46,8 @@ export interface RestartPolicy {
 
 export const defaultRestartPolicy: RestartPolicy = {
   initialDelay: Duration.millis(500),
-  maxDelay: Duration.seconds(30),
+  // Short enough that a role is back within seconds once what it waited for (a server) returns.
+  maxDelay: Duration.seconds(10),
   resetAfter: Duration.seconds(60),
   stopGrace: Duration.seconds(10)
 }

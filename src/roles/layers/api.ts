@@ -15,5 +15,5 @@ export const layer = (endpoints: RoleEndpoints) =>
   HealthReporter("api", checks).pipe(
     Layer.provideMerge(ApiServer.layer(endpoints.api)),
     Layer.provideMerge(requireUrl(endpoints.databaseUrl, "DATABASE_URL", "api")((url) => Database.layer(url, endpoints.database))),
-    Layer.provideMerge(Nats.layer(endpoints.natsUrl))
+    Layer.provideMerge(Nats.layer(endpoints.natsUrl, { waitForServer: true }))
   )

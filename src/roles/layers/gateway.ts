@@ -10,5 +10,5 @@ import type { RoleEndpoints } from "./endpoints.js"
 export const layer = (endpoints: RoleEndpoints) =>
   HealthReporter("gateway", Effect.succeed({})).pipe(
     Layer.provideMerge(Gateway.layer(endpoints.gateway)),
-    Layer.provideMerge(Nats.layer(endpoints.natsUrl))
+    Layer.provideMerge(Nats.layer(endpoints.natsUrl, { waitForServer: true }))
   )

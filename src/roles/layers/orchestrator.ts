@@ -26,5 +26,5 @@ export const layer = (endpoints: RoleEndpoints) =>
   HealthReporter("orchestrator", checks).pipe(
     Layer.provideMerge(OrchestratorLive(endpoints.orchestrator)),
     Layer.provide(requireUrl(endpoints.kraneUrl, "KRANE_URL", "orchestrator")(ConnectKrane.layer)),
-    Layer.provideMerge(Nats.layer(endpoints.natsUrl))
+    Layer.provideMerge(Nats.layer(endpoints.natsUrl, { waitForServer: true }))
   )

@@ -31,5 +31,5 @@ export const layer = (endpoints: RoleEndpoints) =>
   HealthReporter("projector", checks).pipe(
     Layer.provideMerge(Projector.layer()),
     Layer.provideMerge(requireUrl(endpoints.databaseUrl, "DATABASE_URL", "projector")((url) => Database.layer(url, endpoints.database))),
-    Layer.provideMerge(Nats.layer(endpoints.natsUrl))
+    Layer.provideMerge(Nats.layer(endpoints.natsUrl, { waitForServer: true }))
   )
