@@ -38,10 +38,13 @@ export const freeTcpPort = () =>
     })
   })
 
-/** Without KRANE_URL, Berth runs its own krane-local (real processes). */
+/**
+ * Without KRANE_URL, Berth runs its own krane-local (real processes); without DATABASE_URL (only for
+ * role subsets that need no PostgreSQL), it would start its own PostgreSQL.
+ */
 export const startBerth = async (env: {
   readonly NATS_URL: string
-  readonly DATABASE_URL: string
+  readonly DATABASE_URL?: string
   readonly KRANE_URL?: string
   readonly [key: string]: string | undefined
 }): Promise<BerthProcess> => {
@@ -50,10 +53,12 @@ export const startBerth = async (env: {
   const kranePort = await freeTcpPort()
   const dataDir = mkdtempSync(join(tmpdir(), "berth-e2e-"))
   let output = ""
+  // Only the URLs given: none leaks in from the environment the tests run in.
+  const { NATS_URL: _nats, DATABASE_URL: _database, KRANE_URL: _krane, ...inherited } = process.env
   const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
     cwd: projectRoot,
     env: {
-      ...process.env,
+      ...inherited,
       BERTH_API_PORT: String(port),
       BERTH_GATEWAY_PORT: String(gatewayPort),
       BERTH_KRANE_LOCAL_PORT: String(kranePort),
