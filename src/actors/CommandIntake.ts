@@ -121,7 +121,7 @@ const healthyAfter = Duration.minutes(1)
 
 export const makeCommandIntake = (settings: OrchestratorSettings) =>
   Effect.gen(function* () {
-    const { js, jsm } = yield* Nats
+    const { nc, js, jsm } = yield* Nats
     const system = yield* ActorSystem
     const scope = yield* Effect.scope
     const runtime = yield* Effect.runtime<never>()
@@ -330,6 +330,28 @@ export const makeCommandIntake = (settings: OrchestratorSettings) =>
         catch: (cause) => new NatsError({ operation: "watch intake consumer", cause })
       }).pipe(Effect.ignore)
 
+    /**
+     * After a reconnect (a restarted nats-server above all) the client's own recovery waits for JetStream
+     * to answer a consumer check and then for missed heartbeats, which left commands undelivered for
+     * 20-35 s in the chaos suite. Ending the pull instead makes the supervisor ensure the consumer and
+     * pull again at once, retrying with its short backoff while JetStream recovers.
+     */
+    const pullAgainOnReconnect = (messages: { stop: (error?: Error) => void }) =>
+      Effect.acquireUseRelease(
+        Effect.sync(() => nc.status()[Symbol.asyncIterator]()),
+        (statuses) =>
+          Effect.tryPromise(async () => {
+            for (let next = await statuses.next(); next.done !== true; next = await statuses.next()) {
+              if (next.value.type === "reconnect") {
+                messages.stop(new Error("NATS reconnected: pulling again"))
+                return
+              }
+            }
+          }),
+        // Not awaited: the iterator settles its pending next() on its own, and a release must not wait on it.
+        (statuses) => Effect.sync(() => void statuses.return?.())
+      ).pipe(Effect.ignore)
+
     /** One run of the intake: ends only by failing (consumer gone, iterator ended, NATS error). */
     const consumeOnce = Effect.gen(function* () {
       yield* ensureConsumer
@@ -346,6 +368,7 @@ export const makeCommandIntake = (settings: OrchestratorSettings) =>
         (consumer) => Effect.sync(() => consumer.stop())
       )
       yield* Effect.forkScoped(watchStatus(messages))
+      yield* Effect.forkScoped(pullAgainOnReconnect(messages))
       yield* setHealth(true)
       yield* Effect.logInfo("command intake consuming").pipe(Effect.annotateLogs({ stream: streams.commands }))
       // A plain pull loop rather than Stream.fromAsyncIterable: the iterator's return() would wait for the
