@@ -3,6 +3,10 @@ import { defineConfig } from "vitest/config"
 // Three kinds of test, each runnable alone: `vitest run --project unit|int|e2e`.
 export default defineConfig({
   test: {
+    // Integration and end-to-end files mostly wait (on servers, processes, polls): three at a time keep
+    // two cores busy. Each file starts its own servers on free ports, so they never share state.
+    maxWorkers: 3,
+    minWorkers: 1,
     projects: [
       { test: { name: "unit", include: ["test/**/*.unit.test.ts"] } },
       {
