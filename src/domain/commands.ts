@@ -91,15 +91,15 @@ export const BoundedGitInfo = Schema.Struct({
   message: Schema.optional(Schema.String)
 })
 
-/** Environment variables: at most 256, names of at most 128 characters, 64 KiB of names and values. */
-export const BoundedEnv = Schema.compose(
-  // The sizes first: 20,000 bad names are one message, not 20,000.
-  Schema.Record({ key: Schema.String, value: Schema.String }).pipe(Schema.filter(checkEnv, {
-    jsonSchema: { maxProperties: limits.envEntries },
-    description: `at most ${limits.envEntries} variables, names of at most ${limits.envKeyChars} characters, ${limits.envTotalBytes} UTF-8 bytes of names and values in all`
-  })),
-  Schema.Record({ key: Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]*$/)), value: Schema.String })
-)
+/**
+ * Environment variables: at most 256, names of at most 128 characters that are variable names (a name
+ * that is not is refused, never dropped), 64 KiB of names and values. One check: 20,000 bad names are
+ * one message, not 20,000.
+ */
+export const BoundedEnv = Schema.Record({ key: Schema.String, value: Schema.String }).pipe(Schema.filter(checkEnv, {
+  jsonSchema: { maxProperties: limits.envEntries },
+  description: `at most ${limits.envEntries} variables named [A-Za-z_][A-Za-z0-9_]*, names of at most ${limits.envKeyChars} characters, ${limits.envTotalBytes} UTF-8 bytes of names and values in all`
+}))
 
 export const Deploy = Schema.Struct({
   type: Schema.Literal("Deploy"),

@@ -98,6 +98,9 @@ export const checkCommandArgs = (args: ReadonlyArray<string>): LimitIssue => {
 /** The key as quoted in a message: a long key is cut so the message stays short. */
 const quoteKey = (key: string): string => JSON.stringify(key.length > 32 ? `${key.slice(0, 32)}…` : key)
 
+/** What a process environment variable may be called (POSIX shells' rule). */
+const envName = /^[A-Za-z_][A-Za-z0-9_]*$/
+
 export const checkEnv = (env: Readonly<Record<string, string>>): LimitIssue => {
   const entries = Object.entries(env)
   if (entries.length > limits.envEntries) return `at most ${limits.envEntries} entries (got ${entries.length})`
@@ -106,6 +109,7 @@ export const checkEnv = (env: Readonly<Record<string, string>>): LimitIssue => {
     if (key.length > limits.envKeyChars) {
       return `name ${quoteKey(key)} is at most ${limits.envKeyChars} characters (got ${key.length})`
     }
+    if (!envName.test(key)) return `name ${quoteKey(key)} is not a variable name (letters, digits and _, not starting with a digit)`
     total += utf8Bytes(key) + utf8Bytes(value)
   }
   return total > limits.envTotalBytes

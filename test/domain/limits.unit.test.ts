@@ -86,6 +86,8 @@ const fieldCases: ReadonlyArray<Case> = [
     command: deploy({ env: { ["K".repeat(129)]: "v" } }),
     then: `env: name "${"K".repeat(32)}…" is at most 128 characters (got 129)`
   },
+  { name: "an env name that is not a variable name", command: deploy({ env: { GOOD: "1", "bad-name": "2" } }), then: `env: name "bad-name" is not a variable name (letters, digits and _, not starting with a digit)` },
+  { name: "an env name starting with a digit", command: deploy({ env: { "1X": "v" } }), then: `env: name "1X" is not a variable name (letters, digits and _, not starting with a digit)` },
   { name: "env names and values of 65536 bytes", command: deploy({ env: { A: "v".repeat(65_535) } }), then: "accepted" },
   {
     name: "env names and values of 65537 bytes",
