@@ -372,16 +372,22 @@ describe("berth events", () => {
   })
 
   it("--follow prints new events as they are recorded", async () => {
-    const running = start(["events", otherProject, "--follow", "--limit", "0"])
+    // --limit 1 prints the last event so far at once: the sign the CLI (a process that may take seconds
+    // to start on a loaded machine) is following before the next event is decided.
+    const running = start(["events", otherProject, "--follow", "--limit", "1"])
     try {
-      await pause(1500)
-      expect(running.stdout()).toBe("")
+      const started = Date.now() + 30_000
+      while (!running.stdout().endsWith("\n") && Date.now() < started) await pause(100)
+      const before = running.stdout()
+      expect(before.split("\n")).toHaveLength(2)
+      await pause(600)
+      expect(running.stdout()).toBe(before)
       await decide(otherProject, "cmd_follow", [{
         type: "CommandRejected", commandId: "cmd_follow", commandType: "Promote", code: "precondition_failed", message: "followed"
       }])
       const deadline = Date.now() + 10_000
       while (!running.stdout().includes("followed") && Date.now() < deadline) await pause(100)
-      expect(running.stdout()).toMatch(/^#\d+ +\S+ \S+ {2}CommandRejected +Promote precondition_failed: "followed" {2}\[cmd_follow\]\n$/)
+      expect(running.stdout().slice(before.length)).toMatch(/^#\d+ +\S+ \S+ {2}CommandRejected +Promote precondition_failed: "followed" {2}\[cmd_follow\]\n$/)
     } finally {
       await running.stop()
     }
