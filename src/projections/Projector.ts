@@ -115,6 +115,9 @@ const decodeMessage = (m: JsMsg): Item => {
     : undecodable(m, raw, ParseResult.TreeFormatter.formatErrorSync(decoded.left))
 }
 
+/** Lifetime of a pull request (its idle heartbeat is half of it). */
+const pullExpiresMillis = 5_000
+
 /** How long a batch waits for messages the stream holds but has not delivered yet. */
 const catchUpMillis = 1_000
 
@@ -238,7 +241,9 @@ const make = (options: ProjectorOptions) =>
         })
         const messages = yield* Effect.acquireRelease(
           Effect.tryPromise({
-            try: () => consumer.consume({ max_messages: Math.max(maxBatch * 2, 100) }),
+            // Short pulls: their heartbeats are how the ordered consumer notices a restarted nats-server
+            // and resets; with the default 30 s pulls the read model stood still for up to that long.
+            try: () => consumer.consume({ max_messages: Math.max(maxBatch * 2, 100), expires: pullExpiresMillis }),
             catch: (cause) => new NatsError({ operation: `consume ${streams.events}`, cause })
           }),
           // Closing stops delivery and ends a pending next() (the iterator's return() would wait for that
