@@ -20,6 +20,7 @@ import {
 } from "../../src/adapters/krane/Krane.js"
 import { startKraneLocal, type KraneLocalOptions } from "../../src/adapters/krane/local/KraneLocalServer.js"
 import { APP, IGNORES_SIGTERM, allRunning, eventually, httpText, pidsOf, spec } from "../support/kraneLocal.js"
+import { isAlive } from "../support/processes.js"
 
 /** Never listens; leaves its pid as a file name in $PID_DIR so the test can find it. */
 const NEVER_LISTENS = `
@@ -55,15 +56,6 @@ const refusesConnections = (address: string) =>
     })
     socket.once("error", (error: NodeJS.ErrnoException) => resume(Effect.succeed(error.code === "ECONNREFUSED")))
   })
-
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 describe("krane-local", () => {
   it.scopedLive("runs replicas as processes that become RUNNING, serve HTTP with their env, and creation is idempotent", () =>

@@ -17,6 +17,7 @@ import { type FakeKraneHttpServer, startFakeKraneHttpServer } from "../support/F
 import { type AppServer, startAppServer } from "../support/appServer.js"
 import { type BerthProcess, freeTcpPort, startBerth } from "../support/berthProcess.js"
 import { projectNatsConf } from "../support/servers.js"
+import { isAlive } from "../support/processes.js"
 
 /** Settings that keep a round short: quick polls and retries, a readiness deadline a hung Krane reaches. */
 export const chaosBerthEnv: Readonly<Record<string, string>> = {
@@ -73,15 +74,6 @@ class Restartable<Info> {
 
   async stop(): Promise<void> {
     await this.forget()
-  }
-}
-
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
   }
 }
 

@@ -8,6 +8,7 @@ import { join } from "node:path"
 import { Duration, Effect, Exit, Scope } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { type RestartPolicy, supervise, supervisionGroup } from "../../src/roles/Supervisor.js"
+import { isAlive } from "../support/processes.js"
 
 const dir = mkdtempSync(join(tmpdir(), "berth-supervisor-"))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -23,15 +24,6 @@ const fast: RestartPolicy = {
   maxDelay: Duration.millis(400),
   resetAfter: Duration.seconds(60),
   stopGrace: Duration.millis(500)
-}
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
 }
 
 const inScope = async <A>(body: (scope: Scope.CloseableScope) => Promise<A>): Promise<A> => {
@@ -82,8 +74,8 @@ describe("the supervisor", () => {
       const child = await start(scope, [stubborn], { readyLine: /listening on/ })
       await Effect.runPromise(child.ready)
       pid = child.pid()
-      expect(pid !== undefined && alive(pid)).toBe(true)
+      expect(pid !== undefined && isAlive(pid)).toBe(true)
     })
-    expect(pid !== undefined && alive(pid)).toBe(false)
+    expect(pid !== undefined && isAlive(pid)).toBe(false)
   })
 })

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Exit, Scope } from "effect"
 import { startPostgresServer } from "../../src/local/PostgresServer.js"
+import { isAlive } from "./processes.js"
 
 export interface RestartablePostgres {
   readonly url: string
@@ -16,15 +17,6 @@ export interface RestartablePostgres {
   crash(): Promise<void>
   restart(): Promise<void>
   stop(): Promise<void>
-}
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
 }
 
 export const startRestartablePostgres = async (): Promise<RestartablePostgres> => {
@@ -44,7 +36,7 @@ export const startRestartablePostgres = async (): Promise<RestartablePostgres> =
     crash: async () => {
       const pid = postmasterPid()
       process.kill(pid, "SIGQUIT")
-      while (alive(pid)) await new Promise((resolve) => setTimeout(resolve, 20))
+      while (isAlive(pid)) await new Promise((resolve) => setTimeout(resolve, 20))
       // Its scope's `pg_ctl stop` now finds nothing to stop; close it so the restart owns the dir.
       await Effect.runPromise(Scope.close(scope, Exit.void)).catch(() => undefined)
     },
