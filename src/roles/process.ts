@@ -6,12 +6,10 @@
  * IPC channel) it runs the same way on its own, e.g. under systemd on another machine.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { ConfigError, Console, Context, Effect, Either, Layer, Option } from "effect"
-import { Gateway } from "../adapters/gateway/Gateway.js"
+import { ConfigError, Console, Effect, Either, Option, type Scope } from "effect"
 import { orchestratorSettings } from "../config.js"
-import { Projector } from "../projections/Projector.js"
 import { runtimeConfig } from "../runtimeConfig.js"
-import type { RoleEndpoints } from "./layers/endpoints.js"
+import type { RoleEndpoints, RoleStarted } from "./layers/endpoints.js"
 import { berthRoles, type BerthRole, configurationExitCode, parseRoles, type RoleReady } from "./roles.js"
 
 const roleArgument = (): Either.Either<BerthRole, string> => {
@@ -24,19 +22,22 @@ const roleArgument = (): Either.Either<BerthRole, string> => {
 }
 
 /** Only the role's own code is loaded: a role never imports (or breaks on) another's. */
-const roleLayer = (role: BerthRole, endpoints: RoleEndpoints): Effect.Effect<Layer.Layer<never, unknown>> =>
-  Effect.promise(async (): Promise<Layer.Layer<never, unknown>> => {
-    switch (role) {
-      case "orchestrator":
-        return (await import("./layers/orchestrator.js")).layer(endpoints)
-      case "projector":
-        return (await import("./layers/projector.js")).layer(endpoints)
-      case "api":
-        return (await import("./layers/api.js")).layer(endpoints)
-      case "gateway":
-        return (await import("./layers/gateway.js")).layer(endpoints)
-    }
-  })
+const startRole = (role: BerthRole, endpoints: RoleEndpoints): Effect.Effect<RoleStarted, unknown, Scope.Scope> =>
+  Effect.flatMap(
+    Effect.promise(async () => {
+      switch (role) {
+        case "orchestrator":
+          return (await import("./layers/orchestrator.js")).start
+        case "projector":
+          return (await import("./layers/projector.js")).start
+        case "api":
+          return (await import("./layers/api.js")).start
+        case "gateway":
+          return (await import("./layers/gateway.js")).start
+      }
+    }),
+    (start) => start(endpoints)
+  )
 
 const tellSupervisor = (message: RoleReady) => Effect.sync(() => process.send?.(message))
 
@@ -53,18 +54,10 @@ const program = Effect.gen(function* () {
     database: { statementTimeout: config.statementTimeout, connectTimeout: config.connectTimeout },
     api: { port: config.apiPort, host: config.apiHost },
     gateway: { port: config.gatewayPort, host: config.gatewayHost },
-    orchestrator: yield* orchestratorSettings
+    orchestrator: yield* orchestratorSettings,
+    rebuildReadModel: process.argv.includes("--rebuild-read-model")
   }
-  const context = yield* Layer.build(yield* roleLayer(role, endpoints))
-
-  if (role === "projector" && process.argv.includes("--rebuild-read-model")) {
-    const projector = Context.unsafeGet(context, Projector)
-    yield* Console.log("rebuilding the read model from BERTH_EVENTS …")
-    yield* projector.rebuild
-    yield* Console.log(`read model rebuilt up to stream sequence ${yield* projector.checkpoint}`)
-  }
-  const url =
-    role === "api" ? `http://${config.apiHost}:${config.apiPort}` : role === "gateway" ? Context.unsafeGet(context, Gateway).url : undefined
+  const { url } = yield* startRole(role, endpoints)
   yield* Effect.logInfo(`${role} ready`)
   yield* tellSupervisor({ type: "ready", role, ...(url === undefined ? {} : { url }) })
   return yield* Effect.never

@@ -1,19 +1,23 @@
 /**
  * The API role: the status API over the read model, publishing commands to NATS.
  */
-import { Effect, Layer } from "effect"
+import { Effect, Layer, type Scope } from "effect"
 import { ApiServer } from "../../api/server.js"
 import { Nats } from "../../eventstore/Nats.js"
 import { postgresCheck } from "../../health/checks.js"
 import { HealthReporter } from "../../health/HealthReporter.js"
 import { Database } from "../../projections/Database.js"
-import { requireUrl, type RoleEndpoints } from "./endpoints.js"
+import { requireUrl, type RoleEndpoints, type RoleStarted } from "./endpoints.js"
 
 const checks = Effect.flatMap(Database, ({ sql }) => Effect.map(postgresCheck(sql), (postgres) => ({ postgres })))
 
-export const layer = (endpoints: RoleEndpoints) =>
+const layer = (endpoints: RoleEndpoints) =>
   HealthReporter("api", checks).pipe(
     Layer.provideMerge(ApiServer.layer(endpoints.api)),
     Layer.provideMerge(requireUrl(endpoints.databaseUrl, "DATABASE_URL", "api")((url) => Database.layer(url, endpoints.database))),
     Layer.provideMerge(Nats.layer(endpoints.natsUrl, { waitForServer: true }))
   )
+
+/** Runs the role for the life of the scope. */
+export const start = (endpoints: RoleEndpoints): Effect.Effect<RoleStarted, unknown, Scope.Scope> =>
+  Effect.as(Layer.build(layer(endpoints)), { url: `http://${endpoints.api.host}:${endpoints.api.port}` })

@@ -14,6 +14,13 @@ export interface RoleEndpoints {
   readonly api: { readonly port: number; readonly host: string }
   readonly gateway: { readonly port: number; readonly host: string }
   readonly orchestrator: OrchestratorSettings
+  /** The projector empties the read model and replays BERTH_EVENTS before it reports ready. */
+  readonly rebuildReadModel: boolean
+}
+
+/** What a started role tells its supervisor besides "ready". */
+export interface RoleStarted {
+  readonly url?: string
 }
 
 /** A role started without a URL it needs. */

@@ -2,14 +2,14 @@
  * The orchestrator role: command intake, project actors and their steps. Needs NATS and a Krane,
  * never PostgreSQL. Ready while its intake consumes; reports awake actors and quarantined projects.
  */
-import { Effect, Layer } from "effect"
+import { Effect, Layer, type Scope } from "effect"
 import { IntakeHealth } from "../../actors/IntakeHealth.js"
 import { OrchestratorLive } from "../../actors/Orchestrator.js"
 import { ConnectKrane } from "../../adapters/krane/ConnectKrane.js"
 import { Nats } from "../../eventstore/Nats.js"
 import { HealthReporter } from "../../health/HealthReporter.js"
 import type { Check } from "../../health/RoleHealth.js"
-import { requireUrl, type RoleEndpoints } from "./endpoints.js"
+import { requireUrl, type RoleEndpoints, type RoleStarted } from "./endpoints.js"
 
 const checks = Effect.gen(function* () {
   const intake = yield* (yield* IntakeHealth).status
@@ -22,9 +22,13 @@ const checks = Effect.gen(function* () {
   } satisfies Record<string, Check>
 })
 
-export const layer = (endpoints: RoleEndpoints) =>
+const layer = (endpoints: RoleEndpoints) =>
   HealthReporter("orchestrator", checks).pipe(
     Layer.provideMerge(OrchestratorLive(endpoints.orchestrator)),
     Layer.provide(requireUrl(endpoints.kraneUrl, "KRANE_URL", "orchestrator")(ConnectKrane.layer)),
     Layer.provideMerge(Nats.layer(endpoints.natsUrl, { waitForServer: true }))
   )
+
+/** Runs the role for the life of the scope. */
+export const start = (endpoints: RoleEndpoints): Effect.Effect<RoleStarted, unknown, Scope.Scope> =>
+  Effect.as(Layer.build(layer(endpoints)), {})
