@@ -168,11 +168,15 @@ const program = Effect.gen(function* () {
     roles: Object.fromEntries(allChildren.map((child) => [child.name, { pid: child.pid() ?? null, restarts: child.restarts() }]))
   })
   // Kept current (pids change on restart) for the CLI, operators and the fault tests.
-  yield* Effect.acquireRelease(
-    Effect.sync(() => writeFileSync(runFile, JSON.stringify(runInfo(), null, 2))),
-    () => Effect.sync(() => rmSync(runFile, { force: true }))
-  )
-  yield* Effect.sync(() => writeFileSync(runFile, JSON.stringify(runInfo(), null, 2))).pipe(
+  let written = ""
+  const writeRunFile = Effect.sync(() => {
+    const text = JSON.stringify(runInfo(), null, 2)
+    if (text !== written) writeFileSync(runFile, (written = text))
+  })
+  // Registered before the refresher starts, so it runs after the refresher stops.
+  yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(runFile, { force: true })))
+  yield* writeRunFile
+  yield* writeRunFile.pipe(
     Effect.repeat(Schedule.spaced(Duration.seconds(1))),
     Effect.forkScoped
   )

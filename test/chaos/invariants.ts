@@ -28,6 +28,7 @@ import { buckets } from "../../src/eventstore/subjects.js"
 import { Database } from "../../src/projections/Database.js"
 import { Projector } from "../../src/projections/Projector.js"
 import { readModelTables } from "../../src/projections/readModel.js"
+import { primaryKeys } from "../support/projectorFixture.js"
 import type { FakeKrane } from "../support/FakeKrane.js"
 import { createDatabaseOn } from "../support/servers.js"
 import type { Log } from "./log.js"
@@ -129,18 +130,6 @@ export const checkNoDuplicateSteps = (log: Log): Verdict => {
     }
   }
   return verdict("no-duplicate-steps", `${count} step events`, problems, 10)
-}
-
-const primaryKeys: Readonly<Record<(typeof readModelTables)[number], string>> = {
-  projects: "project_id",
-  environments: "project_id, environment_id",
-  deployments: "deployment_id",
-  deployment_steps: "deployment_id, step",
-  instances: "deployment_id, instance_id",
-  domains: "hostname",
-  openapi_specs: "deployment_id",
-  audit_events: "stream_seq, idx",
-  live_history: "project_id, stream_seq"
 }
 
 const normalise = (value: unknown): unknown => {

@@ -59,7 +59,8 @@ export type ProjectorRuntime = ReturnType<typeof startProjector>
 export const waitForSeq = (rt: ProjectorRuntime, seq: number, timeout: Duration.DurationInput = "15 seconds") =>
   rt.runPromise(Effect.flatMap(Projector, (p) => p.waitFor(seq)).pipe(Effect.timeout(timeout)))
 
-const primaryKeys: Record<(typeof readModelTables)[number], string> = {
+/** Each read-model table's primary key columns, to order and match rows by. */
+export const primaryKeys: Readonly<Record<(typeof readModelTables)[number], string>> = {
   projects: "project_id",
   environments: "project_id, environment_id",
   deployments: "deployment_id",

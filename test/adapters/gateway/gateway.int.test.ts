@@ -19,8 +19,8 @@ import {
   putTable,
   refusedAddress,
   startResetter,
-  startUpstream,
   unique,
+  upstream,
   waitUntil
 } from "./support.js"
 
@@ -31,12 +31,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await nats.stop()
 })
-
-const upstream = (name: string) =>
-  Effect.acquireRelease(
-    Effect.promise(() => startUpstream(name)),
-    (server) => Effect.promise(() => server.close())
-  )
 
 const trusting = (list: string) => Either.getOrThrow(parseTrustedProxies(list))
 

@@ -19,8 +19,8 @@ import {
   putTable,
   type RawConnection,
   rawWrite,
-  startUpstream,
   unique,
+  upstream,
   waitUntil
 } from "./support.js"
 
@@ -31,12 +31,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await nats.stop()
 })
-
-const upstream = (name: string) =>
-  Effect.acquireRelease(
-    Effect.promise(() => startUpstream(name)),
-    (server) => Effect.promise(() => server.close())
-  )
 
 /** A gateway with the given settings, serving a fresh host from one upstream. */
 const servedGateway = (settings: Parameters<typeof gatewayFixture>[1]) =>

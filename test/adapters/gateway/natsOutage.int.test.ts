@@ -13,13 +13,14 @@ import { Nats } from "../../../src/eventstore/Nats.js"
 import { buckets } from "../../../src/eventstore/subjects.js"
 import { startNatsServer } from "../../../src/local/NatsServer.js"
 import { projectNatsConf } from "../../support/servers.js"
-import { callEffect, gatewayFixture, putTable, startUpstream, unique, waitUntil } from "./support.js"
-
-const upstream = (name: string) =>
-  Effect.acquireRelease(
-    Effect.promise(() => startUpstream(name)),
-    (server) => Effect.promise(() => server.close())
-  )
+import {
+  callEffect,
+  gatewayFixture,
+  putTable,
+  unique,
+  upstream,
+  waitUntil
+} from "./support.js"
 
 describe("gateway through a NATS outage", () => {
   it.scopedLive(

@@ -128,6 +128,13 @@ export const startUpstream = async (name: string): Promise<Upstream> => {
   }
 }
 
+/** An upstream for the life of the scope. */
+export const upstream = (name: string) =>
+  Effect.acquireRelease(
+    Effect.promise(() => startUpstream(name)),
+    (server) => Effect.promise(() => server.close())
+  )
+
 /** host:port of a port that was free a moment ago: connections to it are refused. */
 export const refusedAddress = async (): Promise<string> => {
   const server = createNetServer()
