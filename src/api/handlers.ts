@@ -7,7 +7,7 @@
  * endpoint that needs it answers 503 with Retry-After (server.ts), and the API itself stays up. A body
  * over the command limit (256 KiB) is a 413 problem (tooLarge).
  */
-import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
+import { HttpApiBuilder, type HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import type { KV } from "@nats-io/kv"
 import { Duration, Effect, Option } from "effect"
 import { openQuarantineBucket, quarantineOf } from "../actors/quarantine.js"
@@ -15,7 +15,15 @@ import { Nats } from "../eventstore/Nats.js"
 import type { CreateProject, Deploy } from "../domain/commands.js"
 import { isTerminal } from "../domain/state.js"
 import type { DatabaseError } from "../projections/Database.js"
-import { getDeployment, getDeploymentRef, getProject, listDeployments, listEvents } from "../projections/queries.js"
+import {
+  findDeploymentProjects,
+  getDeployment,
+  getDeploymentRef,
+  getProject,
+  listDeployments,
+  listEvents,
+  type DeploymentRef
+} from "../projections/queries.js"
 import type { ProjectView } from "../projections/views.js"
 import { BerthApi } from "./BerthApi.js"
 import { BadRequest, Conflict, NotFound, problemBody, ServiceUnavailable, problemContentType } from "./problems.js"
@@ -59,13 +67,56 @@ const projectOrNotFound = (projectId: string) => getProject(projectId).pipe(orNo
 
 /** A deployment of `project` (one of another project is as unknown as a missing one). */
 const deploymentOf = (project: ProjectView, deploymentId: string, what = "deployment") =>
-  readModel(getDeploymentRef(deploymentId)).pipe(
-    Effect.flatMap((ref) =>
-      Option.isSome(ref) && ref.value.projectId === project.projectId
-        ? Effect.succeed(ref.value)
-        : Effect.fail(new NotFound({ detail: `${what} not found: ${deploymentId}` }))
-    )
+  readModel(getDeploymentRef(project.projectId, deploymentId)).pipe(
+    Effect.flatMap(Option.match({
+      onNone: () => Effect.fail(new NotFound({ detail: `${what} not found: ${deploymentId}` })),
+      onSome: Effect.succeed
+    }))
   )
+
+/**
+ * The one project with a deployment of this id, for the unscoped routes. Deployment ids are unique
+ * only within a project: when several projects use one, the caller must say which (409).
+ */
+const projectOfDeployment = (deploymentId: string) =>
+  Effect.flatMap(readModel(findDeploymentProjects(deploymentId)), (projects): Effect.Effect<string, NotFound | Conflict> => {
+    const [only, ...others] = projects
+    if (only === undefined) return Effect.fail(new NotFound({ detail: `deployment not found: ${deploymentId}` }))
+    if (others.length > 0) {
+      return Effect.fail(new Conflict({
+        detail: `deployment id ${deploymentId} is used by several projects: use /v1/projects/{projectId}/deployments/${deploymentId}`
+      }))
+    }
+    return Effect.succeed(only)
+  })
+
+const deploymentView = (projectId: string, deploymentId: string) =>
+  getDeployment(projectId, deploymentId).pipe(orNotFound(`deployment not found: ${deploymentId}`))
+
+/** Cancel: checks what the read model knows for certain, publishes, answers 202. */
+const cancelDeployment = (deployment: DeploymentRef, request: HttpServerRequest.HttpServerRequest) =>
+  Effect.gen(function*() {
+    const body = yield* decodeCancel(request)
+    if (isTerminal(deployment.status)) {
+      return yield* new Conflict({
+        detail: `deployment ${deployment.deploymentId} is already ${deployment.status}: only a deployment in progress can be cancelled`
+      })
+    }
+    const commandId = body.commandId ?? newCommandId()
+    yield* publishCommand({
+      type: "CancelDeployment",
+      commandId,
+      projectId: deployment.projectId,
+      deploymentId: deployment.deploymentId
+    })
+    return {
+      commandId,
+      projectId: deployment.projectId,
+      deploymentId: deployment.deploymentId,
+      status: "accepted" as const,
+      links: links(deployment.projectId, deployment.deploymentId)
+    }
+  }).pipe(Effect.catchTag("PayloadTooLarge", tooLarge))
 
 const duplicates = (values: ReadonlyArray<string>): Array<string> =>
   [...new Set(values.filter((value, i) => values.indexOf(value) !== i))]
@@ -138,8 +189,8 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
         if (!project.environments.some((environment) => environment.environmentId === fields.environmentId)) {
           return yield* new NotFound({ detail: `environment '${fields.environmentId}' not found in workspace '${project.workspace}'` })
         }
-        // Deployment ids are unique across projects in the read model: a clash anywhere is a conflict.
-        if (requestedId !== undefined && Option.isSome(yield* readModel(getDeploymentRef(requestedId)))) {
+        // Deployment ids are unique within a project (another project may use the same id: tenant isolation).
+        if (requestedId !== undefined && Option.isSome(yield* readModel(getDeploymentRef(project.projectId, requestedId)))) {
           return yield* new Conflict({ detail: `deployment already exists: ${requestedId}` })
         }
         const command: Deploy = {
@@ -202,35 +253,23 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
           links: links(project.projectId, deployment.deploymentId)
         }
       }).pipe(Effect.catchTag("PayloadTooLarge", tooLarge)))
+    .handle("getProjectDeployment", ({ path }) => deploymentView(path.projectId, path.deploymentId))
+    .handleRaw("cancelProjectDeployment", ({ path, request }) =>
+      Effect.flatMap(
+        getDeploymentRef(path.projectId, path.deploymentId).pipe(orNotFound(`deployment not found: ${path.deploymentId}`)),
+        (deployment) => cancelDeployment(deployment, request)
+      ))
   })
 )
 
 export const DeploymentsLive = HttpApiBuilder.group(BerthApi, "deployments", (handlers) =>
   handlers
     .handle("getDeployment", ({ path }) =>
-      getDeployment(path.deploymentId).pipe(orNotFound(`deployment not found: ${path.deploymentId}`)))
+      Effect.flatMap(projectOfDeployment(path.deploymentId), (projectId) => deploymentView(projectId, path.deploymentId)))
     .handleRaw("cancelDeployment", ({ path, request }) =>
       Effect.gen(function*() {
-        const deployment = yield* getDeploymentRef(path.deploymentId).pipe(orNotFound(`deployment not found: ${path.deploymentId}`))
-        const body = yield* decodeCancel(request)
-        if (isTerminal(deployment.status)) {
-          return yield* new Conflict({
-            detail: `deployment ${deployment.deploymentId} is already ${deployment.status}: only a deployment in progress can be cancelled`
-          })
-        }
-        const commandId = body.commandId ?? newCommandId()
-        yield* publishCommand({
-          type: "CancelDeployment",
-          commandId,
-          projectId: deployment.projectId,
-          deploymentId: deployment.deploymentId
-        })
-        return {
-          commandId,
-          projectId: deployment.projectId,
-          deploymentId: deployment.deploymentId,
-          status: "accepted" as const,
-          links: links(deployment.projectId, deployment.deploymentId)
-        }
-      }).pipe(Effect.catchTag("PayloadTooLarge", tooLarge)))
+        const projectId = yield* projectOfDeployment(path.deploymentId)
+        const deployment = yield* getDeploymentRef(projectId, path.deploymentId).pipe(orNotFound(`deployment not found: ${path.deploymentId}`))
+        return yield* cancelDeployment(deployment, request)
+      }))
 )
