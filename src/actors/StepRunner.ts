@@ -29,7 +29,7 @@ const kraneCreate = (step: Extract<Step, { kind: "krane-create" }>, settings: Or
     const krane = yield* Krane
     const spec: KraneDeploymentSpec = {
       namespace: step.namespace,
-      deploymentId: step.deploymentId,
+      deploymentId: step.kraneDeploymentId,
       replicas: step.replicas,
       cpuMillicores: step.cpuMillicores,
       memorySizeMib: step.memorySizeMib,
@@ -41,7 +41,10 @@ const kraneCreate = (step: Extract<Step, { kind: "krane-create" }>, settings: Or
     yield* krane.createDeployment(spec).pipe(
       (self) => retryAfterFailure(self, { schedule: retryFor(settings, "krane-create"), while: (error) => error._tag === "KraneUnavailable" }),
       Effect.matchEffect({
-        onSuccess: () => report({ type: "KraneCreated", deploymentId: step.deploymentId, namespace: step.namespace }, true),
+        onSuccess: () => report(
+            { type: "KraneCreated", deploymentId: step.deploymentId, namespace: step.namespace, kraneDeploymentId: step.kraneDeploymentId },
+            true
+          ),
         onFailure: (error) =>
           report(
             {
@@ -76,7 +79,7 @@ const awaitInstances = (
       if (now >= step.readyDeadlineAt) {
         return yield* report({ type: "ReadinessTimedOut", deploymentId: step.deploymentId }, true)
       }
-      const polled = yield* krane.getDeployment(step.namespace, step.deploymentId).pipe(
+      const polled = yield* krane.getDeployment(step.namespace, step.kraneDeploymentId).pipe(
         // Sorted, so the same instances in another order are not a change worth an event.
         Effect.map((instances) => instances.map(toInstance).sort((a, b) => a.id.localeCompare(b.id))),
         Effect.catchTag("KraneDeploymentNotFound", () => Effect.succeed<ReadonlyArray<Instance>>([])),
@@ -117,7 +120,7 @@ const scrapeOpenApi = (step: Extract<Step, { kind: "scrape-openapi" }>, settings
   Effect.gen(function* () {
     const scraper = yield* OpenApiScraper
     const path = step.path ?? settings.openApiPath
-    const outcome = yield* scraper.scrape(step.deploymentId, step.addresses, path).pipe(
+    const outcome = yield* scraper.scrape(step.objectName, step.addresses, path).pipe(
       (self) => retryAfterFailure(self, { schedule: retryFor(settings, "scrape-openapi") }),
       Effect.catchAll((error) => Effect.succeed({ _tag: "NotFound" as const, reason: `could not fetch: ${error.message}` }))
     )
@@ -132,7 +135,7 @@ const scrapeOpenApi = (step: Extract<Step, { kind: "scrape-openapi" }>, settings
 const compensate = (step: Extract<Step, { kind: "compensate" }>, settings: OrchestratorSettings, report: Report) =>
   Effect.gen(function* () {
     const krane = yield* Krane
-    const deleted = yield* krane.deleteDeployment(step.namespace, step.deploymentId).pipe(
+    const deleted = yield* krane.deleteDeployment(step.namespace, step.kraneDeploymentId).pipe(
       (self) => retryAfterFailure(self, { schedule: retryFor(settings, "compensate"), while: (error) => error._tag === "KraneUnavailable" }),
       Effect.either
     )
@@ -143,7 +146,7 @@ const compensate = (step: Extract<Step, { kind: "compensate" }>, settings: Orche
         kraneDeleted: deleted._tag === "Right",
         releasedDomains: [],
         ...(deleted._tag === "Left"
-          ? { problem: `krane DeleteDeployment failed, delete ${step.namespace}/${step.deploymentId} by hand: ${describe(deleted.left)}` }
+          ? { problem: `krane DeleteDeployment failed, delete ${step.namespace}/${step.kraneDeploymentId} by hand: ${describe(deleted.left)}` }
           : {})
       },
       true
