@@ -22,6 +22,7 @@ import { buckets, streams, subjects } from "../../src/eventstore/subjects.js"
 import { makeFakeKrane } from "../support/FakeKrane.js"
 import { connectClient, createProjectCommand, deployCommand, fastSettings, type Client } from "../support/orchestrator.js"
 import { startTestNats, type TestNats } from "../support/servers.js"
+import { testSecrets } from "../support/secrets.js"
 
 interface Orchestrator {
   readonly health: () => Promise<IntakeStatus>
@@ -38,7 +39,8 @@ const startWith = async (
   const adapters = Layer.mergeAll(
     store,
     KvRoutingServiceLive,
-    HttpOpenApiScraperLive({ timeout: settings.scrapeTimeout, maxBytes: settings.scrapeMaxBytes })
+    HttpOpenApiScraperLive({ timeout: settings.scrapeTimeout, maxBytes: settings.scrapeMaxBytes }),
+    testSecrets
   )
   const layer = OrchestratorWith(settings, adapters).pipe(Layer.provide(makeFakeKrane().layer), Layer.provideMerge(Nats.layer(natsUrl)))
   const runtime = ManagedRuntime.make(layer)
