@@ -11,6 +11,7 @@ import { OpenApiScraper } from "../adapters/openapi/OpenApiScraper.js"
 import type { Instance } from "../domain/events.js"
 import type { Step } from "../domain/steps.js"
 import type { StepResult } from "../domain/stepResults.js"
+import { Secrets } from "../secrets/Secrets.js"
 import { retryAfterFailure } from "../shared/retry.js"
 
 export type Report = (result: StepResult, final: boolean) => Effect.Effect<void>
@@ -24,9 +25,21 @@ export const retryFor = (settings: OrchestratorSettings, step: RetriedStep) => {
 
 const describe = (error: { readonly message: string }): string => error.message
 
+/**
+ * The one place env values are opened: the Krane create request is built with the cleartext and goes
+ * no further (never logged, never reported). A value that does not open fails the step, naming the key.
+ */
 const kraneCreate = (step: Extract<Step, { kind: "krane-create" }>, settings: OrchestratorSettings, report: Report) =>
   Effect.gen(function* () {
     const krane = yield* Krane
+    const secrets = yield* Secrets
+    const env = yield* Effect.either(secrets.openEnv(step.env))
+    if (env._tag === "Left") {
+      return yield* report(
+        { type: "StepFailed", deploymentId: step.deploymentId, step: "krane-create", reason: `cannot open a sealed env value: ${env.left.message}` },
+        true
+      )
+    }
     const spec: KraneDeploymentSpec = {
       namespace: step.namespace,
       deploymentId: step.kraneDeploymentId,
@@ -34,7 +47,7 @@ const kraneCreate = (step: Extract<Step, { kind: "krane-create" }>, settings: Or
       cpuMillicores: step.cpuMillicores,
       memorySizeMib: step.memorySizeMib,
       port: step.port,
-      env: step.env,
+      env: env.right,
       ...("image" in step.source ? { image: step.source.image } : { command: step.source.command })
     }
     const what = "image" in step.source ? `image ${step.source.image}` : `command ${step.source.command.join(" ")}`
@@ -158,7 +171,7 @@ export interface StepContext {
   readonly replicas: number
 }
 
-export type StepRequirements = Krane | OpenApiScraper
+export type StepRequirements = Krane | OpenApiScraper | Secrets
 
 export const runStep = (step: Step, context: StepContext, report: Report): Effect.Effect<void, never, StepRequirements> => {
   const run: Effect.Effect<void, never, StepRequirements> = (() => {

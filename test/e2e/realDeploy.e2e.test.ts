@@ -29,7 +29,8 @@ beforeAll(async () => {
   nats = await startTestNats()
   client = await connectClient(nats.url)
   const databaseUrl = await freshDatabase("e2e_real")
-  berth = await startBerth({ NATS_URL: nats.url, DATABASE_URL: databaseUrl })
+  // Debug headers on: each answer says which deployment served it (X-Berth-Deployment).
+  berth = await startBerth({ NATS_URL: nats.url, DATABASE_URL: databaseUrl, BERTH_GATEWAY_DEBUG_HEADERS: "1" })
   await client.publish(projectId, {
     type: "CreateProject",
     commandId: "cmd_create_real",

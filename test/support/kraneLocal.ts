@@ -8,12 +8,17 @@ import { join } from "node:path"
 import { type Duration, Effect, Schedule } from "effect"
 import type { KraneDeploymentSpec, KraneInstance } from "../../src/adapters/krane/Krane.js"
 
-/** Answers / with "hello", /greeting with $GREETING, /pid with its pid; listens after $START_DELAY_MS. */
+/**
+ * Answers / with "hello", /greeting with $GREETING, /pid with its pid, /whoami with its uid, gid and
+ * working directory, /env with its whole environment; listens after $START_DELAY_MS.
+ */
 export const APP = `
 const http = require("node:http");
 setTimeout(() => {
   http.createServer((req, res) => {
     if (req.url === "/pid") return res.end(String(process.pid));
+    if (req.url === "/env") return res.end(JSON.stringify(process.env));
+    if (req.url === "/whoami") return res.end(JSON.stringify({ uid: process.getuid(), gid: process.getgid(), cwd: process.cwd() }));
     if (req.url === "/greeting") return res.end(process.env.GREETING || "");
     res.end("hello");
   }).listen(Number(process.env.PORT), "127.0.0.1");
