@@ -14,6 +14,8 @@ import { openQuarantineBucket, quarantineOf } from "../actors/quarantine.js"
 import { openInBackground } from "../eventstore/buckets.js"
 import { Nats } from "../eventstore/Nats.js"
 import type { CreateProject, Deploy } from "../domain/commands.js"
+import { apexDomainsConfig } from "../config.js"
+import { apexIssue } from "../domain/apex.js"
 import { isTerminal } from "../domain/state.js"
 import type { DatabaseError } from "../projections/Database.js"
 import {
@@ -157,11 +159,15 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
   Effect.gen(function*() {
   // Opened in the background: the orchestrator creates the bucket, and the API does not wait for it.
   const quarantine = yield* openInBackground(openQuarantineBucket(yield* Nats))
+  // The orchestrator rejects any other apex too; the API says so at once (400), publishing nothing.
+  const apexDomains = yield* Effect.orDie(apexDomainsConfig) // a bad list stops the API at start, naming the variable
   return handlers
     .handleRaw("createProject", ({ request }) =>
       Effect.gen(function*() {
         const { commandId: requestedCommandId, ...fields } = yield* decodeCreateProject(request)
         yield* checkEnvironments(fields.environments)
+        const apex = apexIssue(fields.apexDomain, apexDomains)
+        if (apex !== undefined) return yield* new BadRequest({ detail: apex })
         if (Option.isSome(yield* readModel(getProject(fields.projectId)))) {
           return yield* new Conflict({ detail: `project already exists: ${fields.projectId}` })
         }
