@@ -17,6 +17,7 @@ import { isTerminal } from "../domain/state.js"
 import type { DatabaseError } from "../projections/Database.js"
 import { getDeployment, getDeploymentRef, getProject, listDeployments, listEvents } from "../projections/queries.js"
 import type { ProjectView } from "../projections/views.js"
+import { Secrets } from "../secrets/Secrets.js"
 import { BerthApi } from "./BerthApi.js"
 import { BadRequest, Conflict, NotFound, problemBody, ServiceUnavailable, problemContentType } from "./problems.js"
 import { newCommandId, newDeploymentId, publishCommand } from "./publish.js"
@@ -103,6 +104,7 @@ const withQuarantine = (quarantine: KV, project: ProjectView) =>
 
 export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers) =>
   Effect.gen(function*() {
+  const secrets = yield* Secrets
   const quarantine = yield* Effect.flatMap(Nats, ({ nc }) => openQuarantineBucket(nc))
   return handlers
     .handleRaw("createProject", ({ request }) =>
@@ -142,12 +144,18 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
         if (requestedId !== undefined && Option.isSome(yield* readModel(getDeploymentRef(requestedId)))) {
           return yield* new Conflict({ detail: `deployment already exists: ${requestedId}` })
         }
+        // Sealed before anything leaves the API: BERTH_COMMANDS never holds the cleartext. The size
+        // limit then applies to the command as published, sealed values included.
+        const { env, ...rest } = fields
         const command: Deploy = {
           type: "Deploy",
           commandId: requestedCommandId ?? newCommandId(),
           projectId: project.projectId,
           deploymentId: requestedId ?? newDeploymentId(),
-          ...fields
+          ...rest,
+          ...(env === undefined
+            ? {}
+            : { env: yield* secrets.sealEnv(env).pipe(Effect.mapError((error) => new BadRequest({ detail: error.message }))) })
         }
         yield* checkPublishable(command)
         yield* publishCommand(command)

@@ -9,6 +9,7 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import type { Nats, NatsError } from "../eventstore/Nats.js"
 import type { Database } from "../projections/Database.js"
+import type { Secrets } from "../secrets/Secrets.js"
 import { BerthApi } from "./BerthApi.js"
 import { DeploymentsLive, ProjectsLive } from "./handlers.js"
 import { HealthLive } from "./health.js"
@@ -74,9 +75,10 @@ export const ApiLive = HttpApiBuilder.api(BerthApi).pipe(Layer.provide([Projects
 export const ApiServer = {
   /**
    * The API served for the life of the layer; also exposes the HttpServer (for its bound address).
-   * Reads the read model (Database) and publishes commands to BERTH_COMMANDS (Nats).
+   * Reads the read model (Database) and publishes commands to BERTH_COMMANDS (Nats), env values
+   * sealed (Secrets).
    */
-  layer: (options: ApiServerOptions): Layer.Layer<HttpServer.HttpServer, HttpServerError.ServeError | NatsError, Database | Nats> =>
+  layer: (options: ApiServerOptions): Layer.Layer<HttpServer.HttpServer, HttpServerError.ServeError | NatsError, Database | Nats | Secrets> =>
     HttpApiBuilder.serve((app) => HttpMiddleware.logger(HttpApp.withPreResponseHandler(app, toProblem))).pipe(
       Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
       Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),

@@ -18,6 +18,7 @@ import { Database } from "../../src/projections/Database.js"
 import { Projector } from "../../src/projections/Projector.js"
 import { eventCount, history, projectId, publishSteps, putSpec, t0 } from "../projections/scenario.js"
 import { freshDatabase, startTestNats, type TestNats } from "../support/servers.js"
+import { testSecrets } from "../support/secrets.js"
 
 let natsServer: TestNats
 let nc: NatsConnection
@@ -79,7 +80,7 @@ beforeAll(async () => {
   const dbUrl = await freshDatabase("api")
   const deps = Layer.merge(Nats.layer(natsServer.url), Database.layer(dbUrl))
   api = ManagedRuntime.make(
-    Layer.mergeAll(ApiServer.layer({ port: 0 }), Projector.layer()).pipe(Layer.provideMerge(deps))
+    Layer.mergeAll(ApiServer.layer({ port: 0 }).pipe(Layer.provide(testSecrets)), Projector.layer()).pipe(Layer.provideMerge(deps))
   )
   await api.runPromise(Effect.flatMap(Projector, (p) => p.waitFor(seqs[seqs.length - 1] ?? 0)))
   const address = await api.runPromise(Effect.map(HttpServer.HttpServer, (s) => s.address))

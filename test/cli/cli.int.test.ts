@@ -23,6 +23,7 @@ import { Projector } from "../../src/projections/Projector.js"
 import { eventCount, history, projectId, publishSteps, putSpec, t0 } from "../projections/scenario.js"
 import { freeTcpPort } from "../support/berthProcess.js"
 import { freshDatabase, startTestNats, type TestNats } from "../support/servers.js"
+import { testSecrets } from "../support/secrets.js"
 
 const projectRoot = fileURLToPath(new URL("../..", import.meta.url))
 const otherProject = "proj_other"
@@ -55,7 +56,7 @@ beforeAll(async () => {
   lastSeq.set(projectId, seqs[seqs.length - 1] ?? 0)
   const dbUrl = await freshDatabase("cli")
   api = ManagedRuntime.make(
-    Layer.mergeAll(ApiServer.layer({ port: 0 }), Projector.layer()).pipe(
+    Layer.mergeAll(ApiServer.layer({ port: 0 }).pipe(Layer.provide(testSecrets)), Projector.layer()).pipe(
       Layer.provideMerge(Layer.merge(Nats.layer(natsServer.url), Database.layer(dbUrl)))
     )
   )
