@@ -28,9 +28,10 @@ import type { OrchestratorSettings } from "../config.js"
 import { Command, CommandHeader, commandTypes } from "../domain/commands.js"
 import { checkCommandBytes, utf8Bytes } from "../domain/limits.js"
 import { Nats, NatsError } from "../eventstore/Nats.js"
-import { projectIdOfSubject, streams, subjects } from "../eventstore/subjects.js"
+import { streams, subjects } from "../eventstore/subjects.js"
 import { retryAfterFailure } from "../shared/retry.js"
 import { ActorSystem } from "./ActorSystem.js"
+import { projectOfCommandSubject } from "./commandSubject.js"
 import { IntakeHealth } from "./IntakeHealth.js"
 import type { Outcome } from "./mailbox.js"
 import { peekHeader } from "./peekHeader.js"
@@ -84,7 +85,7 @@ export const triage = (subject: string, data: string): Triage => {
   const oversized = checkCommandBytes(utf8Bytes(data))
   if (oversized !== undefined) {
     const header = decodeHeader(peekHeader(data))
-    return Either.isRight(header) && header.right.projectId === projectIdOfSubject(subject)
+    return Either.isRight(header) && Option.contains(projectOfCommandSubject(subject), header.right.projectId)
       ? { _tag: "Reject", header: header.right, reason: "oversized", code: "invalid_input", message: oversized }
       : { _tag: "DeadLetter", reason: "oversized", message: oversized }
   }
@@ -98,8 +99,15 @@ export const triage = (subject: string, data: string): Triage => {
   if (Either.isLeft(header)) {
     return { _tag: "DeadLetter", reason: "invalid", message: `not a command: ${formatIssues(header.left)}` }
   }
-  const subjectProject = projectIdOfSubject(subject)
-  if (header.right.projectId !== subjectProject) {
+  const subjectProject = projectOfCommandSubject(subject)
+  if (Option.isNone(subjectProject)) {
+    return {
+      _tag: "DeadLetter",
+      reason: "subject-mismatch",
+      message: `subject ${subject} is not ${subjects.command("<projectId>")} (one token after ${subjects.command("")})`
+    }
+  }
+  if (header.right.projectId !== subjectProject.value) {
     return {
       _tag: "DeadLetter",
       reason: "subject-mismatch",

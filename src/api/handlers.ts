@@ -11,6 +11,7 @@ import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
 import type { KV } from "@nats-io/kv"
 import { Duration, Effect, Option } from "effect"
 import { openQuarantineBucket, quarantineOf } from "../actors/quarantine.js"
+import { openInBackground } from "../eventstore/buckets.js"
 import { Nats } from "../eventstore/Nats.js"
 import type { CreateProject, Deploy } from "../domain/commands.js"
 import { isTerminal } from "../domain/state.js"
@@ -89,8 +90,8 @@ const decodePromote = decodeBody(PromoteRequest)
 const decodeCancel = decodeBody(CancelRequest, { optional: true })
 
 /** The project with its quarantine, when the orchestrator has one (best effort: KV read with a deadline). */
-const withQuarantine = (quarantine: KV, project: ProjectView) =>
-  quarantineOf(quarantine, project.projectId).pipe(
+const withQuarantine = (quarantine: Effect.Effect<KV>, project: ProjectView) =>
+  Effect.flatMap(quarantine, (kv) => quarantineOf(kv, project.projectId)).pipe(
     Effect.timeout(Duration.seconds(1)),
     Effect.map(Option.match({
       onNone: () => project,
@@ -105,7 +106,8 @@ const withQuarantine = (quarantine: KV, project: ProjectView) =>
 export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers) =>
   Effect.gen(function*() {
   const secrets = yield* Secrets
-  const quarantine = yield* Effect.flatMap(Nats, ({ nc }) => openQuarantineBucket(nc))
+  // Opened in the background: the orchestrator creates the bucket, and the API does not wait for it.
+  const quarantine = yield* openInBackground(openQuarantineBucket(yield* Nats))
   return handlers
     .handleRaw("createProject", ({ request }) =>
       Effect.gen(function*() {

@@ -198,7 +198,7 @@ describe("a project whose event log cannot be decoded", () => {
     }
     expect(events.some((event) => event.type === "DeploymentRequested")).toBe(false)
 
-    const kv = await Effect.runPromise(openQuarantineBucket(client.nc))
+    const kv = await Effect.runPromise(openQuarantineBucket({ nc: client.nc, jsm, streams: "ensure" }))
     const quarantined = await Effect.runPromise(readQuarantine(kv))
     expect(quarantined).toMatchObject([{ projectId: "proj_bad", seq: corrupt.seq, reason: expect.stringContaining(`stream sequence ${corrupt.seq}`) }])
     expect((await orchestrator.health()).quarantined).toBe(1)

@@ -3,11 +3,14 @@
  */
 import { Data, Layer } from "effect"
 import type { OrchestratorSettings } from "../../config.js"
+import type { NatsClientAuth } from "../../eventstore/natsAuth.js"
 import type { DatabaseOptions } from "../../projections/Database.js"
 import type { BerthRole } from "../roles.js"
 
 export interface RoleEndpoints {
   readonly natsUrl: string
+  /** The role's own NATS user (NATS_CREDS / NATS_USER + NATS_PASSWORD / NATS_TOKEN, NATS_INBOX_PREFIX). */
+  readonly natsAuth: NatsClientAuth
   readonly databaseUrl?: string
   readonly kraneUrl?: string
   readonly database: DatabaseOptions

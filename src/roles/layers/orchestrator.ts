@@ -26,7 +26,7 @@ const layer = (endpoints: RoleEndpoints) =>
   HealthReporter("orchestrator", checks).pipe(
     Layer.provideMerge(OrchestratorLive(endpoints.orchestrator)),
     Layer.provide(requireUrl(endpoints.kraneUrl, "KRANE_URL", "orchestrator")(ConnectKrane.layer)),
-    Layer.provideMerge(Nats.layer(endpoints.natsUrl, { waitForServer: true }))
+    Layer.provideMerge(Nats.layer(endpoints.natsUrl, { waitForServer: true, streams: "ensure", auth: endpoints.natsAuth }))
   )
 
 /** Runs the role for the life of the scope. */
