@@ -17,6 +17,7 @@ import { startPostgresServer } from "./local/PostgresServer.js"
 import { type BerthRole, needsDatabase, needsKrane, parseRoles } from "./roles/roles.js"
 import { type SupervisedChild, type SupervisionGroup, supervise, supervisionGroup } from "./roles/Supervisor.js"
 import { localPorts, runtimeConfig } from "./runtimeConfig.js"
+import { loadSecrets, secretsSettings } from "./secrets/Secrets.js"
 
 const projectRoot = fileURLToPath(new URL("..", import.meta.url))
 const roleScript = ["--import", "tsx", join(projectRoot, "src/roles/process.ts")]
@@ -117,6 +118,11 @@ const program = Effect.gen(function* () {
   })
   const dataDir = resolve(projectRoot, config.dataDir)
   mkdirSync(dataDir, { recursive: true })
+  // The keys that seal env values: BERTH_SECRETS_KEY checked now, or the local keys file created once
+  // here, before the roles that read it (orchestrator, API) start side by side.
+  yield* Effect.flatMap(secretsSettings, (settings) => loadSecrets({ ...settings, dataDir })).pipe(
+    Effect.mapError((error) => (ConfigError.isConfigError(error) ? error : ConfigError.InvalidData(["BERTH_SECRETS_KEY"], error.message)))
+  )
 
   const natsUrl = yield* natsUrlFor(config.natsUrl, dataDir)
   const group = yield* supervisionGroup
@@ -130,6 +136,8 @@ const program = Effect.gen(function* () {
     NATS_URL: natsUrl,
     ...Option.match(databaseUrl, { onNone: () => ({}), onSome: (url) => ({ DATABASE_URL: url }) }),
     ...Option.match(krane, { onNone: () => ({}), onSome: ({ url }) => ({ KRANE_URL: url }) }),
+    // Every role finds the same data dir (the secrets keys file) whatever its working directory.
+    BERTH_DATA_DIR: dataDir,
     BERTH_API_PORT: String(apiPort),
     BERTH_GATEWAY_PORT: String(gatewayPort)
   }
