@@ -18,7 +18,7 @@ import { Database } from "../../src/projections/Database.js"
 import { Projector } from "../../src/projections/Projector.js"
 import { eventCount, history, projectId, publishSteps, putSpec, t0 } from "../projections/scenario.js"
 import { freshDatabase, startTestNats, type TestNats } from "../support/servers.js"
-import { testSecrets } from "../support/secrets.js"
+import { openWithTestKey, sealedWithTestKey, testSecrets } from "../support/secrets.js"
 
 let natsServer: TestNats
 let nc: NatsConnection
@@ -383,7 +383,10 @@ describe("POST /v1/projects/:projectId/deployments", () => {
       links: { deployment: "/v1/deployments/dep_api_1", events: `/v1/projects/${projectId}/events` }
     })
     expect(await commandCount()).toBe(before + 1)
-    expect(await lastCommand(projectId)).toEqual({ type: "Deploy", projectId, ...body })
+    // Published with its env sealed: BERTH_COMMANDS never holds the cleartext.
+    const published = await lastCommand(projectId) as { env: { MODE: string } }
+    expect(published).toEqual({ type: "Deploy", projectId, ...body, env: { MODE: expect.stringMatching(sealedWithTestKey) } })
+    expect(await openWithTestKey(published.env.MODE)).toBe("prod")
   })
 
   it("generates token-safe ids when absent; the command is one the intake accepts", async () => {
