@@ -10,6 +10,7 @@ import { join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { NodeRuntime } from "@effect/platform-node"
 import { ConfigError, Console, Duration, Effect, Either, Option, Schedule } from "effect"
+import { resolveAdminToken } from "./auth/settings.js"
 import { orchestratorSettings } from "./config.js"
 import { choosePort } from "./local/binaries.js"
 import { startNatsServer } from "./local/NatsServer.js"
@@ -77,6 +78,8 @@ interface Urls {
   readonly database?: string
   readonly krane?: string
   readonly runFile: string
+  /** Where the admin token comes from: BERTH_ADMIN_TOKEN or the data dir's file. */
+  readonly adminToken?: string
 }
 
 const banner = (roles: ReadonlyArray<BerthRole>, urls: Urls, children: ReadonlyArray<SupervisedChild>) => {
@@ -85,6 +88,9 @@ const banner = (roles: ReadonlyArray<BerthRole>, urls: Urls, children: ReadonlyA
     "",
     "Berth is running.",
     ...(urls.api === undefined ? [] : [`  status API   ${urls.api}   (OpenAPI: ${urls.api}/openapi.json, docs: ${urls.api}/docs, health: ${urls.api}/readyz)`]),
+    ...(urls.adminToken === undefined
+      ? []
+      : [`  admin token  ${urls.adminToken}   (the CLI reads it; API clients send Authorization: Bearer <token>)`]),
     ...(urls.gateway === undefined ? [] : [`  gateway      ${urls.gateway}   (routes by Host: curl ${gatewayHost}/)`]),
     `  NATS         ${urls.nats}   (commands: berth.cmd.<projectId>, events: berth.evt.<projectId>)`,
     ...(urls.database === undefined ? [] : [`  PostgreSQL   ${urls.database}`]),
@@ -117,6 +123,8 @@ const program = Effect.gen(function* () {
   })
   const dataDir = resolve(projectRoot, config.dataDir)
   mkdirSync(dataDir, { recursive: true })
+  // Made (or checked) here, before the API role starts, so the banner can say where it is.
+  const adminToken = roles.includes("api") ? Option.some(yield* resolveAdminToken(dataDir)) : Option.none()
 
   const natsUrl = yield* natsUrlFor(config.natsUrl, dataDir)
   const group = yield* supervisionGroup
@@ -187,6 +195,7 @@ const program = Effect.gen(function* () {
       nats: natsUrl,
       ...Option.match(databaseUrl, { onNone: () => ({}), onSome: (database) => ({ database }) }),
       ...Option.match(krane, { onNone: () => ({}), onSome: ({ url }) => ({ krane: url }) }),
+      ...Option.match(adminToken, { onNone: () => ({}), onSome: ({ source }) => ({ adminToken: source }) }),
       runFile
     }, allChildren)
   )

@@ -5,7 +5,9 @@
  * duplicate deploymentId, a deployment already finished), publish the command and answer 202: the
  * decision itself is the project actor's. While the read model (PostgreSQL) cannot answer, every
  * endpoint that needs it answers 503 with Retry-After (server.ts), and the API itself stays up. A body
- * over the command limit (256 KiB) is a 413 problem (tooLarge).
+ * over the command limit (256 KiB) is a 413 problem (tooLarge). Every handler first checks the
+ * caller's role (security.ts: 403), then, once it knows the project, the caller's workspace (403 for
+ * another workspace's project; lists are filtered to the caller's workspace).
  */
 import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
 import type { KV } from "@nats-io/kv"
@@ -15,11 +17,13 @@ import { Nats } from "../eventstore/Nats.js"
 import type { CreateProject, Deploy } from "../domain/commands.js"
 import { isTerminal } from "../domain/state.js"
 import type { DatabaseError } from "../projections/Database.js"
-import { getDeployment, getDeploymentRef, getProject, listDeployments, listEvents } from "../projections/queries.js"
+import { getDeployment, getDeploymentRef, getProject, getProjectWorkspace, listDeployments, listEvents, listProjects } from "../projections/queries.js"
 import type { ProjectView } from "../projections/views.js"
 import { BerthApi } from "./BerthApi.js"
 import { BadRequest, Conflict, NotFound, problemBody, ServiceUnavailable, problemContentType } from "./problems.js"
 import { newCommandId, newDeploymentId, publishCommand } from "./publish.js"
+import { authorize, authorizeRole } from "./security.js"
+import type { Role } from "../auth/scope.js"
 import {
   CancelRequest,
   checkPublishable,
@@ -67,6 +71,18 @@ const deploymentOf = (project: ProjectView, deploymentId: string, what = "deploy
     )
   )
 
+/**
+ * The caller holds `role` in the workspace of `projectId` (read from the read model). A caller of
+ * every workspace needs no lookup; for a scoped one, a project the read model does not know is a 404.
+ */
+const authorizeProject = (role: Role, projectId: string) =>
+  Effect.gen(function*() {
+    const caller = yield* authorizeRole(role)
+    if (caller.workspace === null) return
+    const workspace = yield* getProjectWorkspace(projectId).pipe(orNotFound(`project not found: ${projectId}`))
+    yield* authorize(role, workspace)
+  })
+
 const duplicates = (values: ReadonlyArray<string>): Array<string> =>
   [...new Set(values.filter((value, i) => values.indexOf(value) !== i))]
 
@@ -105,9 +121,13 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
   Effect.gen(function*() {
   const quarantine = yield* Effect.flatMap(Nats, ({ nc }) => openQuarantineBucket(nc))
   return handlers
+    .handle("listProjects", () =>
+      Effect.flatMap(authorizeRole("read"), (caller) => readModel(listProjects(caller.workspace))))
     .handleRaw("createProject", ({ request }) =>
       Effect.gen(function*() {
+        yield* authorizeRole("deploy")
         const { commandId: requestedCommandId, ...fields } = yield* decodeCreateProject(request)
+        yield* authorize("deploy", fields.workspace)
         yield* checkEnvironments(fields.environments)
         if (Option.isSome(yield* readModel(getProject(fields.projectId)))) {
           return yield* new Conflict({ detail: `project already exists: ${fields.projectId}` })
@@ -122,18 +142,26 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
           links: projectLinks(command.projectId)
         }
       }).pipe(Effect.catchTag("PayloadTooLarge", tooLarge)))
-    .handle("getProject", ({ path }) => Effect.flatMap(projectOrNotFound(path.projectId), (project) => withQuarantine(quarantine, project)))
+    .handle("getProject", ({ path }) =>
+      projectOrNotFound(path.projectId).pipe(
+        Effect.tap((project) => authorize("read", project.workspace)),
+        Effect.flatMap((project) => withQuarantine(quarantine, project))
+      ))
     .handle("listDeployments", ({ path, urlParams }) =>
-      listDeployments(path.projectId, { limit: urlParams.limit, cursor: urlParams.cursor }).pipe(
+      authorizeProject("read", path.projectId).pipe(Effect.zipRight(listDeployments(path.projectId, { limit: urlParams.limit, cursor: urlParams.cursor }).pipe(
         Effect.catchTag("InvalidCursor", (e) => Effect.fail(new BadRequest({ detail: `invalid cursor: ${e.cursor}` }))),
         Effect.flatMap((page) => Option.isNone(page) ? Effect.fail(new NotFound({ detail: `project not found: ${path.projectId}` })) : Effect.succeed(page.value)),
         Effect.catchTag("DatabaseError", (error) => readModel(Effect.fail(error)))
-      ))
+      ))))
     .handle("listEvents", ({ path, urlParams }) =>
-      listEvents(path.projectId, { limit: urlParams.limit, after: urlParams.after }).pipe(orNotFound(`project not found: ${path.projectId}`)))
+      authorizeProject("read", path.projectId).pipe(
+        Effect.zipRight(listEvents(path.projectId, { limit: urlParams.limit, after: urlParams.after }).pipe(orNotFound(`project not found: ${path.projectId}`)))
+      ))
     .handleRaw("deploy", ({ path, request }) =>
       Effect.gen(function*() {
+        yield* authorizeRole("deploy")
         const project = yield* projectOrNotFound(path.projectId)
+        yield* authorize("deploy", project.workspace)
         const { deploymentId: requestedId, commandId: requestedCommandId, ...fields } = yield* decodeDeploy(request)
         if (!project.environments.some((environment) => environment.environmentId === fields.environmentId)) {
           return yield* new NotFound({ detail: `environment '${fields.environmentId}' not found in workspace '${project.workspace}'` })
@@ -161,7 +189,9 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
       }).pipe(Effect.catchTag("PayloadTooLarge", tooLarge)))
     .handleRaw("rollback", ({ path, request }) =>
       Effect.gen(function*() {
+        yield* authorizeRole("deploy")
         const project = yield* projectOrNotFound(path.projectId)
+        yield* authorize("deploy", project.workspace)
         const body = yield* decodeRollback(request)
         const target = yield* deploymentOf(project, body.targetDeploymentId, "target deployment")
         const sourceId = body.sourceDeploymentId ?? project.liveDeploymentId
@@ -189,7 +219,9 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
       }).pipe(Effect.catchTag("PayloadTooLarge", tooLarge)))
     .handleRaw("promote", ({ path, request }) =>
       Effect.gen(function*() {
+        yield* authorizeRole("deploy")
         const project = yield* projectOrNotFound(path.projectId)
+        yield* authorize("deploy", project.workspace)
         const body = yield* decodePromote(request)
         const deployment = yield* deploymentOf(project, body.deploymentId)
         const commandId = body.commandId ?? newCommandId()
@@ -208,10 +240,17 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
 export const DeploymentsLive = HttpApiBuilder.group(BerthApi, "deployments", (handlers) =>
   handlers
     .handle("getDeployment", ({ path }) =>
-      getDeployment(path.deploymentId).pipe(orNotFound(`deployment not found: ${path.deploymentId}`)))
+      Effect.gen(function*() {
+        yield* authorizeRole("read")
+        const deployment = yield* getDeployment(path.deploymentId).pipe(orNotFound(`deployment not found: ${path.deploymentId}`))
+        yield* authorizeProject("read", deployment.projectId)
+        return deployment
+      }))
     .handleRaw("cancelDeployment", ({ path, request }) =>
       Effect.gen(function*() {
+        yield* authorizeRole("deploy")
         const deployment = yield* getDeploymentRef(path.deploymentId).pipe(orNotFound(`deployment not found: ${path.deploymentId}`))
+        yield* authorizeProject("deploy", deployment.projectId)
         const body = yield* decodeCancel(request)
         if (isTerminal(deployment.status)) {
           return yield* new Conflict({

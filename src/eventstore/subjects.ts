@@ -36,7 +36,9 @@ export const buckets = {
   /** Object store: OpenAPI documents scraped from deployments. */
   openApi: "berth_openapi",
   /** `<role>.<instance>` -> the role process's last health report (entries expire: src/health/). */
-  health: "berth_health"
+  health: "berth_health",
+  /** tokenId -> an API token's sha256 hash, workspace, role and expiry (src/auth/TokenStore.ts); never the token. */
+  tokens: "berth_tokens"
 } as const
 
 /** The project id is the last token of a project subject. */

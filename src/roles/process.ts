@@ -8,7 +8,7 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { ConfigError, Console, Effect, Either, Option, type Scope } from "effect"
 import { orchestratorSettings } from "../config.js"
-import { runtimeConfig } from "../runtimeConfig.js"
+import { dataDirOf, runtimeConfig } from "../runtimeConfig.js"
 import type { RoleEndpoints, RoleStarted } from "./layers/endpoints.js"
 import { berthRoles, type BerthRole, configurationExitCode, parseRoles, type RoleReady } from "./roles.js"
 
@@ -49,6 +49,7 @@ const program = Effect.gen(function* () {
   const config = yield* runtimeConfig
   const endpoints: RoleEndpoints = {
     natsUrl: Option.getOrElse(config.natsUrl, () => "nats://127.0.0.1:4222"),
+    dataDir: dataDirOf(config),
     ...Option.match(config.databaseUrl, { onNone: () => ({}), onSome: (databaseUrl) => ({ databaseUrl }) }),
     ...Option.match(config.kraneUrl, { onNone: () => ({}), onSome: (kraneUrl) => ({ kraneUrl }) }),
     database: { statementTimeout: config.statementTimeout, connectTimeout: config.connectTimeout },

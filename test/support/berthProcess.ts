@@ -4,7 +4,7 @@
  * of it with SIGKILL (a machine crash) or one role at a time.
  */
 import { spawn, type ChildProcess } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -18,6 +18,12 @@ export interface BerthProcess {
   readonly gateway: string
   /** krane-local's URL (when Berth runs its own, i.e. without KRANE_URL). */
   readonly krane: string
+  /** The data dir (run.json, admin-token). */
+  readonly dataDir: string
+  /** The admin token: BERTH_ADMIN_TOKEN when given, else the one Berth generated in its data dir. */
+  readonly token: string
+  /** `{ authorization: "Bearer <admin token>" }` for requests to the API. */
+  readonly headers: { readonly authorization: string }
   readonly output: () => string
   /** SIGKILL kills the supervisor and every role at once (the process group); other signals go to the supervisor. */
   readonly kill: (signal?: NodeJS.Signals) => Promise<number | null>
@@ -81,6 +87,7 @@ export const startBerth = async (env: {
     }
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
+  const token = env["BERTH_ADMIN_TOKEN"] ?? (existsSync(join(dataDir, "admin-token")) ? readFileSync(join(dataDir, "admin-token"), "utf8").trim() : "")
   const rolePid = (role: string): number | undefined => {
     try {
       const info: unknown = JSON.parse(readFileSync(join(dataDir, "run.json"), "utf8"))
@@ -96,6 +103,9 @@ export const startBerth = async (env: {
     api: `http://127.0.0.1:${port}`,
     gateway: `http://127.0.0.1:${gatewayPort}`,
     krane: `http://127.0.0.1:${kranePort}`,
+    dataDir,
+    token,
+    headers: { authorization: `Bearer ${token}` },
     output: () => output,
     rolePid,
     killRole: (role, signal = "SIGKILL") => {

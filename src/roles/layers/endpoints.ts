@@ -8,6 +8,8 @@ import type { BerthRole } from "../roles.js"
 
 export interface RoleEndpoints {
   readonly natsUrl: string
+  /** Absolute: where local credentials live (the API's admin-token file). */
+  readonly dataDir: string
   readonly databaseUrl?: string
   readonly kraneUrl?: string
   readonly database: DatabaseOptions
