@@ -110,5 +110,9 @@ export const withHygiene = (settings: HygieneSettings) => <E, R>(app: HttpApp.De
     const origin = request.headers["origin"]
     if (origin === undefined) return app
     if (request.method === "OPTIONS") return Effect.succeed(HttpServerResponse.empty({ status: 204, headers: corsHeaders(origin) }))
-    return Effect.map(app, (response) => HttpServerResponse.setHeaders(response, corsHeaders(origin)))
+    // A pre-response handler, not a map over `app`: the router may send its response itself (as cors() does).
+    return Effect.zipRight(
+      HttpApp.appendPreResponseHandler((_request, response) => Effect.succeed(HttpServerResponse.setHeaders(response, corsHeaders(origin)))),
+      app
+    )
   })
