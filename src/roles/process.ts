@@ -53,6 +53,7 @@ const program = Effect.gen(function* () {
     natsAuth: yield* natsAuthConfig,
     ...Option.match(config.databaseUrl, { onNone: () => ({}), onSome: (databaseUrl) => ({ databaseUrl }) }),
     ...Option.match(config.kraneUrl, { onNone: () => ({}), onSome: (kraneUrl) => ({ kraneUrl }) }),
+    ...Option.match(config.kraneToken, { onNone: () => ({}), onSome: (kraneToken) => ({ kraneToken }) }),
     database: { statementTimeout: config.statementTimeout, connectTimeout: config.connectTimeout },
     api: { port: config.apiPort, host: config.apiHost },
     gateway: { port: config.gatewayPort, host: config.gatewayHost },

@@ -18,6 +18,8 @@ export interface BerthProcess {
   readonly gateway: string
   /** krane-local's URL (when Berth runs its own, i.e. without KRANE_URL). */
   readonly krane: string
+  /** The secret Berth generated for its krane-local (`<data dir>/krane-local.secret`), to call it directly. */
+  readonly kraneToken: () => string
   readonly output: () => string
   /** SIGKILL kills the supervisor and every role at once (the process group); other signals go to the supervisor. */
   readonly kill: (signal?: NodeJS.Signals) => Promise<number | null>
@@ -96,6 +98,7 @@ export const startBerth = async (env: {
     api: `http://127.0.0.1:${port}`,
     gateway: `http://127.0.0.1:${gatewayPort}`,
     krane: `http://127.0.0.1:${kranePort}`,
+    kraneToken: () => readFileSync(join(dataDir, "krane-local.secret"), "utf8").trim(),
     output: () => output,
     rolePid,
     killRole: (role, signal = "SIGKILL") => {
