@@ -4,13 +4,15 @@
  */
 import { resolve } from "node:path"
 import { fileURLToPath } from "node:url"
-import { Config, ConfigError, Duration, Either, Option } from "effect"
+import { Config, ConfigError, Duration, Either, Option, type Redacted } from "effect"
 import { type BerthRole, parseRoles } from "./roles/roles.js"
 
 export interface RuntimeConfig {
   readonly natsUrl: Option.Option<string>
   readonly databaseUrl: Option.Option<string>
   readonly kraneUrl: Option.Option<string>
+  /** Bearer token Berth's Krane client sends (KRANE_TOKEN); set by `npm start` for its own krane-local. */
+  readonly kraneToken: Option.Option<Redacted.Redacted<string>>
   readonly apiPort: number
   readonly apiHost: string
   readonly gatewayPort: number
@@ -39,6 +41,7 @@ export const runtimeConfig: Config.Config<RuntimeConfig> = Config.all({
   natsUrl: url("NATS_URL", ["nats://", "tls://", "ws://", "wss://"]),
   databaseUrl: url("DATABASE_URL", ["postgres://", "postgresql://"]),
   kraneUrl: url("KRANE_URL", ["http://", "https://"]),
+  kraneToken: Config.option(Config.redacted("KRANE_TOKEN")),
   apiPort: Config.port("BERTH_API_PORT").pipe(Config.withDefault(8787)),
   apiHost: Config.string("BERTH_API_HOST").pipe(Config.withDefault("127.0.0.1")),
   gatewayPort: Config.port("BERTH_GATEWAY_PORT").pipe(Config.withDefault(8788)),

@@ -4,12 +4,14 @@
  * RUNNING at the first poll) and an OpenAPI scraper stub that answers "not found" at once (the
  * bench measures Berth, not an HTTP round trip to a fake instance).
  */
+import { randomBytes } from "node:crypto"
 import { Duration, Effect, Layer, ManagedRuntime } from "effect"
 import { ActorSystem } from "../../src/actors/ActorSystem.js"
 import { OrchestratorWith } from "../../src/actors/Orchestrator.js"
 import { OpenApiScraper } from "../../src/adapters/openapi/OpenApiScraper.js"
 import { KvRoutingServiceLive } from "../../src/adapters/routing/KvRoutingService.js"
 import type { OrchestratorSettings } from "../../src/config.js"
+import { SecretsLive } from "../../src/secrets/Secrets.js"
 import { EventStoreLive } from "../../src/eventstore/EventStore.js"
 import { Nats } from "../../src/eventstore/Nats.js"
 import { makeFakeKrane } from "../../test/support/FakeKrane.js"
@@ -28,6 +30,9 @@ export const benchSettings = (idleTimeout: Duration.Duration = fastSettings.idle
   return { settings, setIdleTimeout: (d: Duration.Duration) => void (idle = d) }
 }
 
+/** One random secrets key per bench run: Deploy env values are sealed and opened as in production. */
+const benchSecrets = SecretsLive.fromKeys(`b1:${randomBytes(32).toString("base64")}`)
+
 const ScraperStub = Layer.succeed(
   OpenApiScraper,
   OpenApiScraper.of({ scrape: () => Effect.succeed({ _tag: "NotFound", reason: "bench: no OpenAPI document" }) })
@@ -40,7 +45,7 @@ export interface BenchOrchestrator {
 
 export const startBenchOrchestrator = async (natsUrl: string, settings: OrchestratorSettings): Promise<BenchOrchestrator> => {
   const krane = makeFakeKrane()
-  const adapters = Layer.mergeAll(EventStoreLive, KvRoutingServiceLive, ScraperStub)
+  const adapters = Layer.mergeAll(EventStoreLive, KvRoutingServiceLive, ScraperStub, benchSecrets)
   const layer = OrchestratorWith(settings, adapters).pipe(Layer.provide(krane.layer), Layer.provideMerge(Nats.layer(natsUrl)))
   const runtime = ManagedRuntime.make(layer)
   await runtime.runtime()

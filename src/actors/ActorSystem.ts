@@ -67,7 +67,7 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
       try: () => new Kvm(nc).create(buckets.inflight, { history: 1 }),
       catch: (cause) => new NatsError({ operation: "open in-flight bucket", cause })
     })
-    const quarantine = yield* makeQuarantine(yield* openQuarantineBucket(nc), settings.quarantineRetry)
+    const quarantine = yield* makeQuarantine(yield* openQuarantineBucket(yield* Nats), settings.quarantineRetry)
     const recordRejection = makeDirectRejection(store, makeDirectReader(inbox))
     const actors = new Map<string, ActorEntry>()
     const lock = yield* Effect.makeSemaphore(1)

@@ -28,12 +28,16 @@ import type { OrchestratorSettings } from "../config.js"
 import { Command, CommandHeader, commandTypes } from "../domain/commands.js"
 import { checkCommandBytes, utf8Bytes } from "../domain/limits.js"
 import { Nats, NatsError } from "../eventstore/Nats.js"
-import { projectIdOfSubject, streams, subjects } from "../eventstore/subjects.js"
+import { streams, subjects } from "../eventstore/subjects.js"
 import { retryAfterFailure } from "../shared/retry.js"
 import { ActorSystem } from "./ActorSystem.js"
+import { projectOfCommandSubject } from "./commandSubject.js"
 import { IntakeHealth } from "./IntakeHealth.js"
 import type { Outcome } from "./mailbox.js"
 import { peekHeader } from "./peekHeader.js"
+import { holdsCleartext, keptPayload } from "./cleartext.js"
+import { parseSealed } from "../domain/secrets.js"
+import { Secrets } from "../secrets/Secrets.js"
 
 export const intakeConsumer = "berth-intake"
 const maxInFlight = 1024
@@ -57,11 +61,18 @@ type Triage =
   | { readonly _tag: "Reject"; readonly header: CommandHeader; readonly reason: DeadLetterReason; readonly code: string; readonly message: string }
   | { readonly _tag: "DeadLetter"; readonly reason: DeadLetterReason; readonly message: string }
 
-/** One line per problem; the "Expected undefined" half of every optional field's union is noise. */
+/**
+ * One line per problem; the "Expected undefined" half of every optional field's union is noise. A
+ * problem with an env value never quotes the value ("Expected string, actual …" loses its second half):
+ * the message is recorded in CommandRejected and the dead-letter headers.
+ */
 const formatIssues = (error: ParseResult.ParseError): string => {
   const lines = ParseResult.ArrayFormatter.formatErrorSync(error)
     .filter((issue) => !issue.message.startsWith("Expected undefined"))
-    .map((issue) => (issue.path.length > 0 ? `${issue.path.join(".")}: ${issue.message}` : issue.message))
+    .map((issue) => {
+      const message = issue.path[0] === "env" && issue.path.length > 1 ? issue.message.replace(/,? actual[\s\S]*$/, "") : issue.message
+      return issue.path.length > 0 ? `${issue.path.join(".")}: ${message}` : message
+    })
   return [...new Set(lines)].join("; ") || "invalid command"
 }
 
@@ -74,7 +85,7 @@ export const triage = (subject: string, data: string): Triage => {
   const oversized = checkCommandBytes(utf8Bytes(data))
   if (oversized !== undefined) {
     const header = decodeHeader(peekHeader(data))
-    return Either.isRight(header) && header.right.projectId === projectIdOfSubject(subject)
+    return Either.isRight(header) && Option.contains(projectOfCommandSubject(subject), header.right.projectId)
       ? { _tag: "Reject", header: header.right, reason: "oversized", code: "invalid_input", message: oversized }
       : { _tag: "DeadLetter", reason: "oversized", message: oversized }
   }
@@ -88,8 +99,15 @@ export const triage = (subject: string, data: string): Triage => {
   if (Either.isLeft(header)) {
     return { _tag: "DeadLetter", reason: "invalid", message: `not a command: ${formatIssues(header.left)}` }
   }
-  const subjectProject = projectIdOfSubject(subject)
-  if (header.right.projectId !== subjectProject) {
+  const subjectProject = projectOfCommandSubject(subject)
+  if (Option.isNone(subjectProject)) {
+    return {
+      _tag: "DeadLetter",
+      reason: "subject-mismatch",
+      message: `subject ${subject} is not ${subjects.command("<projectId>")} (one token after ${subjects.command("")})`
+    }
+  }
+  if (header.right.projectId !== subjectProject.value) {
     return {
       _tag: "DeadLetter",
       reason: "subject-mismatch",
@@ -123,6 +141,7 @@ export const makeCommandIntake = (settings: OrchestratorSettings) =>
   Effect.gen(function* () {
     const { nc, js, jsm } = yield* Nats
     const system = yield* ActorSystem
+    const secrets = yield* Secrets
     const scope = yield* Effect.scope
     const runtime = yield* Effect.runtime<never>()
 
@@ -139,7 +158,28 @@ export const makeCommandIntake = (settings: OrchestratorSettings) =>
      */
     const unsettled = new Map<number, string | undefined>()
     let highestSeen = 0
-    const settled = (message: JsMsg) => unsettled.delete(message.seq)
+    /**
+     * Stream sequences whose message holds cleartext env values: once settled (acked or terminated, never
+     * when it is to be redelivered) the message is erased from BERTH_COMMANDS, so a cleartext secret
+     * lives only until its command is decided. Best effort: a failure is logged (without the value) and
+     * the message then ages out with BERTH_COMMANDS_MAX_AGE.
+     */
+    const cleartext = new Set<number>()
+    const eraseCleartext = (seq: number) =>
+      Effect.tryPromise({
+        try: () => jsm.streams.deleteMessage(streams.commands, seq, true),
+        catch: (cause) => new NatsError({ operation: "erase a settled command holding cleartext env values", cause })
+      }).pipe(
+        Effect.catchAll((error) =>
+          Effect.logWarning("could not erase a settled command holding cleartext env values; it expires with BERTH_COMMANDS_MAX_AGE", error.message).pipe(
+            Effect.annotateLogs({ seq })
+          )
+        )
+      )
+    const settled = (message: JsMsg) => {
+      unsettled.delete(message.seq)
+      if (cleartext.delete(message.seq)) Runtime.runFork(runtime)(eraseCleartext(message.seq))
+    }
 
     const consumerConfig = (): Partial<ConsumerConfig> & { durable_name: string } => {
       const oldest = unsettled.size === 0 ? highestSeen + 1 : Math.min(...unsettled.keys())
@@ -188,13 +228,16 @@ export const makeCommandIntake = (settings: OrchestratorSettings) =>
       Effect.tryPromise({
         try: () => {
           const h = natsHeaders()
+          const kept = keptPayload(message.string())
           h.set("Berth-Dlq-Reason", reason)
+          // Env values are never copied in cleartext: replaced by their fingerprints, or the payload withheld.
+          if (kept.kind !== "original") h.set("Berth-Dlq-Payload", kept.kind)
           h.set("Berth-Dlq-Error", error.slice(0, 1000).replace(/[\r\n]+/g, " "))
           h.set("Berth-Original-Subject", message.subject)
           h.set("Berth-Original-Seq", String(message.seq))
           // The id makes a redelivered poison message land in the dead-letter stream once.
           const msgID = reason === "exhausted" ? `dlq-exhausted-${message.seq}` : `dlq-${message.seq}`
-          return js.publish(subjects.deadLetter(reason), message.data, { headers: h, msgID })
+          return js.publish(subjects.deadLetter(reason), kept.kind === "original" ? message.data : kept.payload, { headers: h, msgID })
         },
         catch: (cause) => new NatsError({ operation: "publish dead letter", cause })
       }).pipe(
@@ -288,12 +331,34 @@ export const makeCommandIntake = (settings: OrchestratorSettings) =>
         ackOrRetry(message, header)
       )
 
+    /**
+     * A valid Deploy's env sealed before anything records it; a value already sealed is checked to open
+     * (one under an unknown key, or damaged, rejects the command as invalid_input, naming the variable).
+     */
+    const sealVerdict = (verdict: Triage): Effect.Effect<Triage & { readonly cleartext?: boolean }> => {
+      if (verdict._tag !== "Valid" || verdict.command.type !== "Deploy" || verdict.command.env === undefined) return Effect.succeed(verdict)
+      const command = verdict.command
+      const env = command.env ?? {}
+      return secrets.sealEnv(env).pipe(
+        Effect.match({
+          onSuccess: (sealed) => ({
+            _tag: "Valid" as const,
+            command: { ...command, env: sealed },
+            cleartext: Object.values(env).some((value) => parseSealed(value) === undefined)
+          }),
+          onFailure: (error) => ({ _tag: "Reject" as const, header: command, reason: "invalid" as const, code: "invalid_input", message: error.message })
+        })
+      )
+    }
+
     /** Enqueues in stream order (so one project's commands stay ordered), then settles in the background. */
     const intake = (message: JsMsg) =>
       Effect.gen(function* () {
         unsettled.set(message.seq, unsettled.get(message.seq))
         if (message.seq > highestSeen) highestSeen = message.seq
-        const verdict = triage(message.subject, message.string())
+        const data = message.string()
+        const verdict = yield* sealVerdict(triage(message.subject, data))
+        if (verdict._tag !== "Valid" ? holdsCleartext(data) : verdict.cleartext) cleartext.add(message.seq)
         // Delivered more often than allowed (a consumer whose limit could not be lowered): give up now.
         if (message.info.deliveryCount > settings.intakeMaxDeliver) {
           const header = verdict._tag === "Valid" ? verdict.command : verdict._tag === "Reject" ? verdict.header : undefined
@@ -309,6 +374,7 @@ export const makeCommandIntake = (settings: OrchestratorSettings) =>
           yield* Effect.forkIn(settle(message, verdict.header, outcome), scope)
           return
         }
+        // The command as decided holds sealed env values only (the raw message is erased once settled).
         const outcome = yield* system.submit(verdict.command)
         yield* Effect.forkIn(settle(message, verdict.command, outcome), scope)
       })

@@ -1,6 +1,6 @@
 /**
  * The orchestrator as one Layer: command intake -> actor system -> event store, with the step
- * adapters (routing, OpenAPI scraping). Needs a NATS connection and a Krane. It provides the
+ * adapters (routing, OpenAPI scraping, secrets). Needs a NATS connection and a Krane. It provides the
  * intake's health (IntakeHealth) for readiness checks, besides the actor system and the adapters.
  */
 import { Layer } from "effect"
@@ -10,21 +10,26 @@ import { KvRoutingServiceLive } from "../adapters/routing/KvRoutingService.js"
 import { EventStore, EventStoreLive } from "../eventstore/EventStore.js"
 import type { OpenApiScraper } from "../adapters/openapi/OpenApiScraper.js"
 import type { RoutingService } from "../adapters/routing/RoutingService.js"
+import { type Secrets, SecretsLive } from "../secrets/Secrets.js"
 import { ActorSystemLive } from "./ActorSystem.js"
 import { CommandIntakeLive } from "./CommandIntake.js"
 
-/** Everything the actors need except Krane and NATS; routing is exposed for callers that read it. */
+/**
+ * Everything the actors need except Krane and NATS; routing is exposed for callers that read it.
+ * Secrets (the keys that seal env values) come from BERTH_SECRETS_KEY or the data dir's keys file.
+ */
 export const StepAdaptersLive = (settings: OrchestratorSettings) =>
   Layer.mergeAll(
     EventStoreLive,
     KvRoutingServiceLive,
-    HttpOpenApiScraperLive({ timeout: settings.scrapeTimeout, maxBytes: settings.scrapeMaxBytes })
+    HttpOpenApiScraperLive({ timeout: settings.scrapeTimeout, maxBytes: settings.scrapeMaxBytes }),
+    SecretsLive.fromConfig
   )
 
 /** The orchestrator over given step adapters (tests wrap them to stop a process mid-step). */
 export const OrchestratorWith = <E, R>(
   settings: OrchestratorSettings,
-  adapters: Layer.Layer<EventStore | RoutingService | OpenApiScraper, E, R>
+  adapters: Layer.Layer<EventStore | RoutingService | OpenApiScraper | Secrets, E, R>
 ) => CommandIntakeLive(settings).pipe(Layer.provideMerge(ActorSystemLive(settings)), Layer.provideMerge(adapters))
 
 export const OrchestratorLive = (settings: OrchestratorSettings) => OrchestratorWith(settings, StepAdaptersLive(settings))

@@ -15,7 +15,8 @@ import { decide, type Message, type Rejection } from "../domain/decide.js"
 import type { ProjectEvent } from "../domain/events.js"
 import type { RouteTable } from "../domain/routes.js"
 import { evolveAll, routesHeldBy, wasHandled, type ProjectState } from "../domain/state.js"
-import { hasWorkInFlight, nextSteps, stepKey, type Step } from "../domain/steps.js"
+import { kraneDeploymentId } from "../domain/kraneIds.js"
+import { hasWorkInFlight, kraneIdOf, nextSteps, stepKey, type Step } from "../domain/steps.js"
 import type { StepResult } from "../domain/stepResults.js"
 import { planPromote, planRollback, switchEvents } from "../domain/switches.js"
 import { EventStore } from "../eventstore/EventStore.js"
@@ -170,7 +171,8 @@ export const runProjectActor = (
         const recorded = state.deployments[deploymentId]
         const namespace = recorded?.kraneNamespace ?? state.project?.workspace ?? ""
         const fallback = recorded?.instances.filter((i) => i.status === "RUNNING").length ?? 0
-        return yield* krane.getDeployment(namespace, deploymentId).pipe(
+        const kraneId = recorded === undefined ? kraneDeploymentId(projectId, deploymentId) : kraneIdOf(projectId, recorded)
+        return yield* krane.getDeployment(namespace, kraneId).pipe(
           Effect.timeout(instanceCheckTimeout),
           Effect.map((instances) => instances.filter((i) => i.status === "RUNNING").length),
           Effect.catchTag("KraneDeploymentNotFound", () => Effect.succeed(0)),

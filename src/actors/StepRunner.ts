@@ -11,6 +11,7 @@ import { OpenApiScraper } from "../adapters/openapi/OpenApiScraper.js"
 import type { Instance } from "../domain/events.js"
 import type { Step } from "../domain/steps.js"
 import type { StepResult } from "../domain/stepResults.js"
+import { Secrets } from "../secrets/Secrets.js"
 import { retryAfterFailure } from "../shared/retry.js"
 
 export type Report = (result: StepResult, final: boolean) => Effect.Effect<void>
@@ -24,24 +25,39 @@ export const retryFor = (settings: OrchestratorSettings, step: RetriedStep) => {
 
 const describe = (error: { readonly message: string }): string => error.message
 
+/**
+ * The one place env values are opened: the Krane create request is built with the cleartext and goes
+ * no further (never logged, never reported). A value that does not open fails the step, naming the key.
+ */
 const kraneCreate = (step: Extract<Step, { kind: "krane-create" }>, settings: OrchestratorSettings, report: Report) =>
   Effect.gen(function* () {
     const krane = yield* Krane
+    const secrets = yield* Secrets
+    const env = yield* Effect.either(secrets.openEnv(step.env))
+    if (env._tag === "Left") {
+      return yield* report(
+        { type: "StepFailed", deploymentId: step.deploymentId, step: "krane-create", reason: `cannot open a sealed env value: ${env.left.message}` },
+        true
+      )
+    }
     const spec: KraneDeploymentSpec = {
       namespace: step.namespace,
-      deploymentId: step.deploymentId,
+      deploymentId: step.kraneDeploymentId,
       replicas: step.replicas,
       cpuMillicores: step.cpuMillicores,
       memorySizeMib: step.memorySizeMib,
       port: step.port,
-      env: step.env,
+      env: env.right,
       ...("image" in step.source ? { image: step.source.image } : { command: step.source.command })
     }
     const what = "image" in step.source ? `image ${step.source.image}` : `command ${step.source.command.join(" ")}`
     yield* krane.createDeployment(spec).pipe(
       (self) => retryAfterFailure(self, { schedule: retryFor(settings, "krane-create"), while: (error) => error._tag === "KraneUnavailable" }),
       Effect.matchEffect({
-        onSuccess: () => report({ type: "KraneCreated", deploymentId: step.deploymentId, namespace: step.namespace }, true),
+        onSuccess: () => report(
+            { type: "KraneCreated", deploymentId: step.deploymentId, namespace: step.namespace, kraneDeploymentId: step.kraneDeploymentId },
+            true
+          ),
         onFailure: (error) =>
           report(
             {
@@ -76,7 +92,7 @@ const awaitInstances = (
       if (now >= step.readyDeadlineAt) {
         return yield* report({ type: "ReadinessTimedOut", deploymentId: step.deploymentId }, true)
       }
-      const polled = yield* krane.getDeployment(step.namespace, step.deploymentId).pipe(
+      const polled = yield* krane.getDeployment(step.namespace, step.kraneDeploymentId).pipe(
         // Sorted, so the same instances in another order are not a change worth an event.
         Effect.map((instances) => instances.map(toInstance).sort((a, b) => a.id.localeCompare(b.id))),
         Effect.catchTag("KraneDeploymentNotFound", () => Effect.succeed<ReadonlyArray<Instance>>([])),
@@ -117,7 +133,7 @@ const scrapeOpenApi = (step: Extract<Step, { kind: "scrape-openapi" }>, settings
   Effect.gen(function* () {
     const scraper = yield* OpenApiScraper
     const path = step.path ?? settings.openApiPath
-    const outcome = yield* scraper.scrape(step.deploymentId, step.addresses, path).pipe(
+    const outcome = yield* scraper.scrape(step.objectName, step.addresses, path).pipe(
       (self) => retryAfterFailure(self, { schedule: retryFor(settings, "scrape-openapi") }),
       Effect.catchAll((error) => Effect.succeed({ _tag: "NotFound" as const, reason: `could not fetch: ${error.message}` }))
     )
@@ -132,7 +148,7 @@ const scrapeOpenApi = (step: Extract<Step, { kind: "scrape-openapi" }>, settings
 const compensate = (step: Extract<Step, { kind: "compensate" }>, settings: OrchestratorSettings, report: Report) =>
   Effect.gen(function* () {
     const krane = yield* Krane
-    const deleted = yield* krane.deleteDeployment(step.namespace, step.deploymentId).pipe(
+    const deleted = yield* krane.deleteDeployment(step.namespace, step.kraneDeploymentId).pipe(
       (self) => retryAfterFailure(self, { schedule: retryFor(settings, "compensate"), while: (error) => error._tag === "KraneUnavailable" }),
       Effect.either
     )
@@ -143,7 +159,7 @@ const compensate = (step: Extract<Step, { kind: "compensate" }>, settings: Orche
         kraneDeleted: deleted._tag === "Right",
         releasedDomains: [],
         ...(deleted._tag === "Left"
-          ? { problem: `krane DeleteDeployment failed, delete ${step.namespace}/${step.deploymentId} by hand: ${describe(deleted.left)}` }
+          ? { problem: `krane DeleteDeployment failed, delete ${step.namespace}/${step.kraneDeploymentId} by hand: ${describe(deleted.left)}` }
           : {})
       },
       true
@@ -155,7 +171,7 @@ export interface StepContext {
   readonly replicas: number
 }
 
-export type StepRequirements = Krane | OpenApiScraper
+export type StepRequirements = Krane | OpenApiScraper | Secrets
 
 export const runStep = (step: Step, context: StepContext, report: Report): Effect.Effect<void, never, StepRequirements> => {
   const run: Effect.Effect<void, never, StepRequirements> = (() => {

@@ -8,11 +8,11 @@
  * lifted. `openQuarantineBucket` + `readQuarantine` / `quarantineOf` are the readers for the API.
  * It never decides anything: the actor system asks it whether a project is blocked.
  */
-import { Kvm, type KV } from "@nats-io/kv"
-import type { NatsConnection } from "@nats-io/transport-node"
+import type { KV } from "@nats-io/kv"
 import { Clock, Duration, Effect, Either, Option, Schema } from "effect"
 import type { CorruptEvent } from "../eventstore/EventStore.js"
-import { NatsError } from "../eventstore/Nats.js"
+import { openKv } from "../eventstore/buckets.js"
+import { NatsError, type NatsService } from "../eventstore/Nats.js"
 import { buckets } from "../eventstore/subjects.js"
 
 export const QuarantineEntry = Schema.Struct({
@@ -31,12 +31,9 @@ export interface QuarantinedProject extends QuarantineEntry {
 
 const decodeEntry = Schema.decodeUnknownEither(Schema.parseJson(QuarantineEntry))
 
-/** Opens (creating when missing) the quarantine bucket. */
-export const openQuarantineBucket = (nc: NatsConnection): Effect.Effect<KV, NatsError> =>
-  Effect.tryPromise({
-    try: () => new Kvm(nc).create(buckets.quarantine, { history: 1 }),
-    catch: (cause) => new NatsError({ operation: "open quarantine bucket", cause })
-  })
+/** Opens the quarantine bucket (created when missing by the orchestrator, waited for by the API). */
+export const openQuarantineBucket = (nats: Pick<NatsService, "nc" | "jsm" | "streams">): Effect.Effect<KV, NatsError> =>
+  openKv(nats, buckets.quarantine, { history: 1 })
 
 /** The quarantine of one project, if any (for the API's project view or /readyz). */
 export const quarantineOf = (kv: KV, projectId: string): Effect.Effect<Option.Option<QuarantineEntry>, NatsError> =>

@@ -28,6 +28,12 @@ const DeploymentIdPath = Schema.Struct({ deploymentId: Schema.String })
 /** Command endpoints name a subject token: the ids must be tokens. */
 const CommandProjectPath = Schema.Struct({ projectId: ProjectId })
 const CommandDeploymentPath = Schema.Struct({ deploymentId: DeploymentId })
+/** A deployment addressed within its project: deployment ids are unique only per project. */
+const ProjectDeploymentPath = Schema.Struct({ projectId: Schema.String, deploymentId: Schema.String })
+const CommandProjectDeploymentPath = Schema.Struct({ projectId: ProjectId, deploymentId: DeploymentId })
+
+const cancelDescription = "The body is optional. 404 when the deployment is unknown; 409 when it is already ready, failed or cancelled."
+const ambiguous = "409 when several projects have a deployment with this id: use the project-scoped route instead."
 
 export const ListDeploymentsParams = Schema.Struct({
   limit: Schema.optional(
@@ -131,8 +137,29 @@ export class ProjectsGroup extends HttpApiGroup.make("projects")
       .annotate(OpenApi.Summary, "Deploy: publish a Deploy command")
       .annotate(
         OpenApi.Description,
-        `${asynchronous} 404 when the project or environment is unknown; 409 when the deploymentId already exists.`
+        `${asynchronous} 404 when the project or environment is unknown; 409 when the deploymentId already exists in this project.`
       )
+  )
+  .add(
+    HttpApiEndpoint.get("getProjectDeployment", "/v1/projects/:projectId/deployments/:deploymentId")
+      .setPath(ProjectDeploymentPath)
+      .addSuccess(DeploymentView)
+      .addError(NotFoundProblem)
+      .addError(ServiceUnavailableProblem)
+      .annotate(OpenApi.Summary, "A deployment of a project: status, step timeline, instances, domains, OpenAPI capture")
+  )
+  .add(
+    HttpApiEndpoint.post("cancelProjectDeployment", "/v1/projects/:projectId/deployments/:deploymentId/cancel")
+      .setPath(CommandProjectDeploymentPath)
+      .setPayload(CancelRequest)
+      .addSuccess(CommandAccepted, { status: 202 })
+      .addError(BadRequestProblem)
+      .addError(NotFoundProblem)
+      .addError(ConflictProblem)
+      .addError(ServiceUnavailableProblem)
+      .annotate(OpenApi.Summary, "Cancel a deployment of a project in progress (its Krane deployment and hostnames are then cleaned up)")
+      .annotate(OpenApi.Description, `${asynchronous} ${cancelDescription}`)
+      .annotate(OpenApi.Transform, optionalBody)
   )
   .add(
     HttpApiEndpoint.post("rollback", "/v1/projects/:projectId/rollback")
@@ -172,8 +199,10 @@ export class DeploymentsGroup extends HttpApiGroup.make("deployments")
       .setPath(DeploymentIdPath)
       .addSuccess(DeploymentView)
       .addError(NotFoundProblem)
+      .addError(ConflictProblem)
       .addError(ServiceUnavailableProblem)
-      .annotate(OpenApi.Summary, "A deployment: status, step timeline, instances, domains, OpenAPI capture")
+      .annotate(OpenApi.Summary, "A deployment by id alone: status, step timeline, instances, domains, OpenAPI capture")
+      .annotate(OpenApi.Description, ambiguous)
   )
   .add(
     HttpApiEndpoint.post("cancelDeployment", "/v1/deployments/:deploymentId/cancel")
@@ -187,7 +216,7 @@ export class DeploymentsGroup extends HttpApiGroup.make("deployments")
       .annotate(OpenApi.Summary, "Cancel a deployment in progress (its Krane deployment and hostnames are then cleaned up)")
       .annotate(
         OpenApi.Description,
-        `${asynchronous} The body is optional. 404 when the deployment is unknown; 409 when it is already ready, failed or cancelled.`
+        `${asynchronous} ${cancelDescription} ${ambiguous}`
       )
       .annotate(OpenApi.Transform, optionalBody)
   )

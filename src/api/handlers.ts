@@ -9,15 +9,26 @@
  * caller's role (security.ts: 403), then, once it knows the project, the caller's workspace (403 for
  * another workspace's project; lists are filtered to the caller's workspace).
  */
-import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
+import { HttpApiBuilder, type HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import type { KV } from "@nats-io/kv"
 import { Duration, Effect, Option } from "effect"
 import { openQuarantineBucket, quarantineOf } from "../actors/quarantine.js"
+import { openInBackground } from "../eventstore/buckets.js"
 import { Nats } from "../eventstore/Nats.js"
 import type { CreateProject, Deploy } from "../domain/commands.js"
 import { isTerminal } from "../domain/state.js"
 import type { DatabaseError } from "../projections/Database.js"
-import { getDeployment, getDeploymentRef, getProject, getProjectWorkspace, listDeployments, listEvents, listProjects } from "../projections/queries.js"
+import {
+  findDeploymentProjects,
+  getDeployment,
+  getDeploymentRef,
+  getProject,
+  getProjectWorkspace,
+  listDeployments,
+  listEvents,
+  listProjects,
+  type DeploymentRef
+} from "../projections/queries.js"
 import type { ProjectView } from "../projections/views.js"
 import { BerthApi } from "./BerthApi.js"
 import { BadRequest, Conflict, NotFound, problemBody, ServiceUnavailable, problemContentType } from "./problems.js"
@@ -63,12 +74,11 @@ const projectOrNotFound = (projectId: string) => getProject(projectId).pipe(orNo
 
 /** A deployment of `project` (one of another project is as unknown as a missing one). */
 const deploymentOf = (project: ProjectView, deploymentId: string, what = "deployment") =>
-  readModel(getDeploymentRef(deploymentId)).pipe(
-    Effect.flatMap((ref) =>
-      Option.isSome(ref) && ref.value.projectId === project.projectId
-        ? Effect.succeed(ref.value)
-        : Effect.fail(new NotFound({ detail: `${what} not found: ${deploymentId}` }))
-    )
+  readModel(getDeploymentRef(project.projectId, deploymentId)).pipe(
+    Effect.flatMap(Option.match({
+      onNone: () => Effect.fail(new NotFound({ detail: `${what} not found: ${deploymentId}` })),
+      onSome: Effect.succeed
+    }))
   )
 
 /**
@@ -82,6 +92,50 @@ const authorizeProject = (role: Role, projectId: string) =>
     const workspace = yield* getProjectWorkspace(projectId).pipe(orNotFound(`project not found: ${projectId}`))
     yield* authorize(role, workspace)
   })
+
+/**
+ * The one project with a deployment of this id, for the unscoped routes. Deployment ids are unique
+ * only within a project: when several projects use one, the caller must say which (409).
+ */
+const projectOfDeployment = (deploymentId: string) =>
+  Effect.flatMap(readModel(findDeploymentProjects(deploymentId)), (projects): Effect.Effect<string, NotFound | Conflict> => {
+    const [only, ...others] = projects
+    if (only === undefined) return Effect.fail(new NotFound({ detail: `deployment not found: ${deploymentId}` }))
+    if (others.length > 0) {
+      return Effect.fail(new Conflict({
+        detail: `deployment id ${deploymentId} is used by several projects: use /v1/projects/{projectId}/deployments/${deploymentId}`
+      }))
+    }
+    return Effect.succeed(only)
+  })
+
+const deploymentView = (projectId: string, deploymentId: string) =>
+  getDeployment(projectId, deploymentId).pipe(orNotFound(`deployment not found: ${deploymentId}`))
+
+/** Cancel: checks what the read model knows for certain, publishes, answers 202. */
+const cancelDeployment = (deployment: DeploymentRef, request: HttpServerRequest.HttpServerRequest) =>
+  Effect.gen(function*() {
+    const body = yield* decodeCancel(request)
+    if (isTerminal(deployment.status)) {
+      return yield* new Conflict({
+        detail: `deployment ${deployment.deploymentId} is already ${deployment.status}: only a deployment in progress can be cancelled`
+      })
+    }
+    const commandId = body.commandId ?? newCommandId()
+    yield* publishCommand({
+      type: "CancelDeployment",
+      commandId,
+      projectId: deployment.projectId,
+      deploymentId: deployment.deploymentId
+    })
+    return {
+      commandId,
+      projectId: deployment.projectId,
+      deploymentId: deployment.deploymentId,
+      status: "accepted" as const,
+      links: links(deployment.projectId, deployment.deploymentId)
+    }
+  }).pipe(Effect.catchTag("PayloadTooLarge", tooLarge))
 
 const duplicates = (values: ReadonlyArray<string>): Array<string> =>
   [...new Set(values.filter((value, i) => values.indexOf(value) !== i))]
@@ -104,8 +158,8 @@ const decodePromote = decodeBody(PromoteRequest)
 const decodeCancel = decodeBody(CancelRequest, { optional: true })
 
 /** The project with its quarantine, when the orchestrator has one (best effort: KV read with a deadline). */
-const withQuarantine = (quarantine: KV, project: ProjectView) =>
-  quarantineOf(quarantine, project.projectId).pipe(
+const withQuarantine = (quarantine: Effect.Effect<KV>, project: ProjectView) =>
+  Effect.flatMap(quarantine, (kv) => quarantineOf(kv, project.projectId)).pipe(
     Effect.timeout(Duration.seconds(1)),
     Effect.map(Option.match({
       onNone: () => project,
@@ -119,7 +173,8 @@ const withQuarantine = (quarantine: KV, project: ProjectView) =>
 
 export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers) =>
   Effect.gen(function*() {
-  const quarantine = yield* Effect.flatMap(Nats, ({ nc }) => openQuarantineBucket(nc))
+  // Opened in the background: the orchestrator creates the bucket, and the API does not wait for it.
+  const quarantine = yield* openInBackground(openQuarantineBucket(yield* Nats))
   return handlers
     .handle("listProjects", () =>
       Effect.flatMap(authorizeRole("read"), (caller) => readModel(listProjects(caller.workspace))))
@@ -166,8 +221,8 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
         if (!project.environments.some((environment) => environment.environmentId === fields.environmentId)) {
           return yield* new NotFound({ detail: `environment '${fields.environmentId}' not found in workspace '${project.workspace}'` })
         }
-        // Deployment ids are unique across projects in the read model: a clash anywhere is a conflict.
-        if (requestedId !== undefined && Option.isSome(yield* readModel(getDeploymentRef(requestedId)))) {
+        // Deployment ids are unique within a project (another project may use the same id: tenant isolation).
+        if (requestedId !== undefined && Option.isSome(yield* readModel(getDeploymentRef(project.projectId, requestedId)))) {
           return yield* new Conflict({ detail: `deployment already exists: ${requestedId}` })
         }
         const command: Deploy = {
@@ -234,6 +289,13 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
           links: links(project.projectId, deployment.deploymentId)
         }
       }).pipe(Effect.catchTag("PayloadTooLarge", tooLarge)))
+    .handle("getProjectDeployment", ({ path }) =>
+      authorizeProject("read", path.projectId).pipe(Effect.zipRight(deploymentView(path.projectId, path.deploymentId))))
+    .handleRaw("cancelProjectDeployment", ({ path, request }) =>
+      authorizeProject("deploy", path.projectId).pipe(
+        Effect.zipRight(getDeploymentRef(path.projectId, path.deploymentId).pipe(orNotFound(`deployment not found: ${path.deploymentId}`))),
+        Effect.flatMap((deployment) => cancelDeployment(deployment, request))
+      ))
   })
 )
 
@@ -242,34 +304,16 @@ export const DeploymentsLive = HttpApiBuilder.group(BerthApi, "deployments", (ha
     .handle("getDeployment", ({ path }) =>
       Effect.gen(function*() {
         yield* authorizeRole("read")
-        const deployment = yield* getDeployment(path.deploymentId).pipe(orNotFound(`deployment not found: ${path.deploymentId}`))
-        yield* authorizeProject("read", deployment.projectId)
-        return deployment
+        const projectId = yield* projectOfDeployment(path.deploymentId)
+        yield* authorizeProject("read", projectId)
+        return yield* deploymentView(projectId, path.deploymentId)
       }))
     .handleRaw("cancelDeployment", ({ path, request }) =>
       Effect.gen(function*() {
         yield* authorizeRole("deploy")
-        const deployment = yield* getDeploymentRef(path.deploymentId).pipe(orNotFound(`deployment not found: ${path.deploymentId}`))
-        yield* authorizeProject("deploy", deployment.projectId)
-        const body = yield* decodeCancel(request)
-        if (isTerminal(deployment.status)) {
-          return yield* new Conflict({
-            detail: `deployment ${deployment.deploymentId} is already ${deployment.status}: only a deployment in progress can be cancelled`
-          })
-        }
-        const commandId = body.commandId ?? newCommandId()
-        yield* publishCommand({
-          type: "CancelDeployment",
-          commandId,
-          projectId: deployment.projectId,
-          deploymentId: deployment.deploymentId
-        })
-        return {
-          commandId,
-          projectId: deployment.projectId,
-          deploymentId: deployment.deploymentId,
-          status: "accepted" as const,
-          links: links(deployment.projectId, deployment.deploymentId)
-        }
-      }).pipe(Effect.catchTag("PayloadTooLarge", tooLarge)))
+        const projectId = yield* projectOfDeployment(path.deploymentId)
+        yield* authorizeProject("deploy", projectId)
+        const deployment = yield* getDeploymentRef(projectId, path.deploymentId).pipe(orNotFound(`deployment not found: ${path.deploymentId}`))
+        return yield* cancelDeployment(deployment, request)
+      }))
 )

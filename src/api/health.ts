@@ -8,6 +8,7 @@ import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
 import { Duration, Effect, Schema } from "effect"
 import { Nats } from "../eventstore/Nats.js"
 import { natsCheck, postgresCheck } from "../health/checks.js"
+import { openInBackground } from "../eventstore/buckets.js"
 import { openHealthBucket } from "../health/HealthReporter.js"
 import { allReady, RoleHealth } from "../health/RoleHealth.js"
 import { Database } from "../projections/Database.js"
@@ -21,19 +22,19 @@ export const HealthLive = HttpApiBuilder.group(BerthApi, "health", (handlers) =>
   Effect.gen(function* () {
     const nats = yield* Nats
     const { sql } = yield* Database
-    const bucket = yield* openHealthBucket(nats)
+    const bucket = yield* openInBackground(openHealthBucket(nats))
 
-    const roleReports = Effect.tryPromise(async () => {
+    const roleReports = Effect.flatMap(bucket, (kv) => Effect.tryPromise(async () => {
       const reports: Array<typeof RoleReport.Type> = []
       const now = Date.now()
-      for await (const key of await bucket.keys()) {
-        const entry = await bucket.get(key)
+      for await (const key of await kv.keys()) {
+        const entry = await kv.get(key)
         if (entry === null || entry.operation !== "PUT") continue
         const report = decodeReport(entry.string())
         if (report._tag === "Some") reports.push({ ...report.value, ageMs: Math.max(0, now - report.value.at) })
       }
       return reports.sort((a, b) => a.role.localeCompare(b.role) || a.instance.localeCompare(b.instance))
-    }).pipe(Effect.timeout(Duration.seconds(2)), Effect.orElseSucceed((): ReadonlyArray<typeof RoleReport.Type> => []))
+    })).pipe(Effect.timeout(Duration.seconds(2)), Effect.orElseSucceed((): ReadonlyArray<typeof RoleReport.Type> => []))
 
     const readiness = Effect.gen(function* () {
       const [natsState, postgres, roles] = yield* Effect.all([natsCheck(nats), postgresCheck(sql), roleReports], { concurrency: "unbounded" })

@@ -251,8 +251,9 @@ export class ApiClient {
     return shaped(await this.expectOk("GET", path), ["deployments"], "deployments", this.url)
   }
 
-  async findDeployment(deploymentId: string): Promise<DeploymentWire | undefined> {
-    const answer = await this.getIfFound(`/v1/deployments/${encodeURIComponent(deploymentId)}`)
+  /** With a project: the project-scoped route; without, the id alone (409 when several projects use it). */
+  async findDeployment(deploymentId: string, projectId?: string): Promise<DeploymentWire | undefined> {
+    const answer = await this.getIfFound(this.deploymentPath(deploymentId, projectId))
     return answer === undefined ? undefined : shaped(answer.body, ["deploymentId", "status", "steps", "instances", "domains"], "a deployment", this.url)
   }
 
@@ -264,6 +265,11 @@ export class ApiClient {
   async findEvents(projectId: string, options: { readonly after?: number; readonly limit?: number } = {}): Promise<EventPageWire | undefined> {
     const answer = await this.getIfFound(this.eventsPath(projectId, options))
     return answer === undefined ? undefined : shaped(answer.body, ["events", "nextCursor"], "events", this.url)
+  }
+
+  private deploymentPath(deploymentId: string, projectId: string | undefined): string {
+    const deployment = `deployments/${encodeURIComponent(deploymentId)}`
+    return projectId === undefined ? `/v1/${deployment}` : `/v1/projects/${encodeURIComponent(projectId)}/${deployment}`
   }
 
   private eventsPath(projectId: string, options: { readonly after?: number; readonly limit?: number }): string {
@@ -312,8 +318,8 @@ export class ApiClient {
     return shaped(await this.expectOk("POST", path, body), ["commandId", "deploymentId"], "Promote", this.url)
   }
 
-  async cancel(deploymentId: string, body: { readonly commandId?: string }): Promise<CommandAcceptedWire> {
-    const path = `/v1/deployments/${encodeURIComponent(deploymentId)}/cancel`
+  async cancel(deploymentId: string, body: { readonly commandId?: string }, projectId?: string): Promise<CommandAcceptedWire> {
+    const path = `${this.deploymentPath(deploymentId, projectId)}/cancel`
     return shaped(await this.expectOk("POST", path, body), ["commandId", "projectId", "deploymentId"], "CancelDeployment", this.url)
   }
 }

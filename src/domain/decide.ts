@@ -170,6 +170,7 @@ const stepResult = (state: ProjectState, result: StepResult, context: DecideCont
         type: "KraneDeploymentCreated",
         deploymentId: id,
         namespace: result.namespace,
+        kraneDeploymentId: result.kraneDeploymentId,
         readyDeadlineAt: context.now + context.readinessTimeoutMs
       })
     case "InstancesPolled":

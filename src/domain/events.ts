@@ -61,6 +61,8 @@ export const KraneDeploymentCreated = Schema.Struct({
   type: Schema.Literal("KraneDeploymentCreated"),
   deploymentId: Schema.String,
   namespace: Schema.String,
+  /** The id Krane knows it by, keyed by project (kraneIds.ts). Absent in events written before that. */
+  kraneDeploymentId: Schema.optional(Schema.String),
   /** Epoch ms after which a deployment whose instances are not all running fails; survives restarts. */
   readyDeadlineAt: Schema.Number
 })

@@ -11,6 +11,8 @@
  * Pure: no I/O. "Characters" are UTF-16 code units (String.length); "bytes" are UTF-8 bytes.
  */
 
+import { parseSealed, sealedCleartextBytes } from "./secrets.js"
+
 const KiB = 1024
 
 export const limits = {
@@ -101,6 +103,15 @@ const quoteKey = (key: string): string => JSON.stringify(key.length > 32 ? `${ke
 /** What a process environment variable may be called (POSIX shells' rule). */
 const envName = /^[A-Za-z_][A-Za-z0-9_]*$/
 
+/**
+ * A value's size as the limit counts it: a sealed value (secrets.ts) counts its cleartext, so sealing
+ * (about 4/3 of the size plus ~60 bytes) never pushes an env over the limit it met in cleartext.
+ */
+const valueBytes = (value: string): number => {
+  const sealed = parseSealed(value)
+  return sealed === undefined ? utf8Bytes(value) : sealedCleartextBytes(sealed)
+}
+
 export const checkEnv = (env: Readonly<Record<string, string>>): LimitIssue => {
   const entries = Object.entries(env)
   if (entries.length > limits.envEntries) return `at most ${limits.envEntries} entries (got ${entries.length})`
@@ -110,7 +121,7 @@ export const checkEnv = (env: Readonly<Record<string, string>>): LimitIssue => {
       return `name ${quoteKey(key)} is at most ${limits.envKeyChars} characters (got ${key.length})`
     }
     if (!envName.test(key)) return `name ${quoteKey(key)} is not a variable name (letters, digits and _, not starting with a digit)`
-    total += utf8Bytes(key) + utf8Bytes(value)
+    total += utf8Bytes(key) + valueBytes(value)
   }
   return total > limits.envTotalBytes
     ? `names and values together are at most ${bytesText(limits.envTotalBytes)} (got ${total} bytes)`

@@ -24,6 +24,8 @@ export interface DeploymentState {
   readonly env: Readonly<Record<string, string>>
   readonly status: DeploymentStatus
   readonly kraneNamespace?: string | undefined
+  /** The id Krane knows it by (kraneIds.ts); absent for deployments created before ids were keyed by project. */
+  readonly kraneDeploymentId?: string | undefined
   readonly readyDeadlineAt?: number | undefined
   readonly instances: ReadonlyArray<Instance>
   readonly spec: SpecOutcome
@@ -235,6 +237,7 @@ const apply = (draft: Draft, event: ProjectEvent): void => {
         ...d,
         status: "deploying",
         kraneNamespace: event.namespace,
+        ...(event.kraneDeploymentId === undefined ? {} : { kraneDeploymentId: event.kraneDeploymentId }),
         readyDeadlineAt: event.readyDeadlineAt
       }))
     case "InstancesObserved":

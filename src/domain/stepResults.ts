@@ -5,7 +5,7 @@
 import type { DomainAssignment, Instance, StepName } from "./events.js"
 
 export type StepResult =
-  | { readonly type: "KraneCreated"; readonly deploymentId: string; readonly namespace: string }
+  | { readonly type: "KraneCreated"; readonly deploymentId: string; readonly namespace: string; readonly kraneDeploymentId: string }
   | { readonly type: "InstancesPolled"; readonly deploymentId: string; readonly instances: ReadonlyArray<Instance> }
   | { readonly type: "ReadinessTimedOut"; readonly deploymentId: string }
   | {

@@ -6,6 +6,7 @@
 import type { DeploySource } from "./commands.js"
 import { planRoutes, routeTableWith, type RouteTable } from "./routes.js"
 import type { DomainAssignment } from "./events.js"
+import { kraneDeploymentId, openApiObjectName } from "./kraneIds.js"
 import { allInstancesRunning, isTerminal, needsCompensation, type DeploymentState, type ProjectState } from "./state.js"
 
 export type Step =
@@ -13,6 +14,8 @@ export type Step =
       readonly kind: "krane-create"
       readonly deploymentId: string
       readonly namespace: string
+      /** The id Krane knows the deployment by: keyed by project too (kraneIds.ts). */
+      readonly kraneDeploymentId: string
       readonly source: DeploySource
       readonly replicas: number
       readonly port: number
@@ -24,11 +27,14 @@ export type Step =
       readonly kind: "await-instances"
       readonly deploymentId: string
       readonly namespace: string
+      readonly kraneDeploymentId: string
       readonly readyDeadlineAt: number
     }
   | {
       readonly kind: "scrape-openapi"
       readonly deploymentId: string
+      /** Where the document goes in the object store: keyed by project too. */
+      readonly objectName: string
       readonly path: string | undefined
       readonly addresses: ReadonlyArray<string>
     }
@@ -40,16 +46,28 @@ export type Step =
       readonly table: RouteTable
     }
 
-  | { readonly kind: "compensate"; readonly deploymentId: string; readonly namespace: string }
+  | { readonly kind: "compensate"; readonly deploymentId: string; readonly namespace: string; readonly kraneDeploymentId: string }
 
 /** A stable key per step and deployment: the actor runs at most one of each at a time. */
 export const stepKey = (step: Step): string => `${step.kind}:${step.deploymentId}`
+
+/**
+ * The Krane id a deployment has (or will have). Recorded once created; a deployment created before
+ * Krane ids were keyed by project (its KraneDeploymentCreated has no id) kept its own id there.
+ */
+export const kraneIdOf = (projectId: string, deployment: DeploymentState): string =>
+  deployment.kraneDeploymentId ?? (deployment.kraneNamespace !== undefined ? deployment.id : kraneDeploymentId(projectId, deployment.id))
 
 const stepFor = (state: ProjectState, deployment: DeploymentState): Step | undefined => {
   const project = state.project
   if (project === null) return undefined
   if (needsCompensation(deployment)) {
-    return { kind: "compensate", deploymentId: deployment.id, namespace: deployment.kraneNamespace ?? project.workspace }
+    return {
+      kind: "compensate",
+      deploymentId: deployment.id,
+      namespace: deployment.kraneNamespace ?? project.workspace,
+      kraneDeploymentId: kraneIdOf(project.projectId, deployment)
+    }
   }
   if (isTerminal(deployment.status)) return undefined
   if (deployment.status === "building") {
@@ -57,6 +75,7 @@ const stepFor = (state: ProjectState, deployment: DeploymentState): Step | undef
       kind: "krane-create",
       deploymentId: deployment.id,
       namespace: project.workspace,
+      kraneDeploymentId: kraneDeploymentId(project.projectId, deployment.id),
       source: deployment.source,
       replicas: deployment.replicas,
       port: deployment.port,
@@ -71,6 +90,7 @@ const stepFor = (state: ProjectState, deployment: DeploymentState): Step | undef
       kind: "await-instances",
       deploymentId: deployment.id,
       namespace: deployment.kraneNamespace ?? project.workspace,
+      kraneDeploymentId: kraneIdOf(project.projectId, deployment),
       readyDeadlineAt: deployment.readyDeadlineAt ?? 0
     }
   }
@@ -78,6 +98,7 @@ const stepFor = (state: ProjectState, deployment: DeploymentState): Step | undef
     return {
       kind: "scrape-openapi",
       deploymentId: deployment.id,
+      objectName: openApiObjectName(project.projectId, deployment.id),
       path: project.openApiPath,
       addresses: deployment.instances.map((instance) => instance.address)
     }

@@ -1,6 +1,8 @@
 /**
  * The NATS connection as a service: one connection with its JetStream client and manager, connected
- * when the layer is built (streams ensured) and drained when its scope closes.
+ * when the layer is built and drained when its scope closes. The orchestrator "ensures" the streams
+ * (creates them, brings their settings up to date); the other roles "bind": their NATS users may not
+ * create streams or buckets (src/eventstore/permissions.ts), so they use what the orchestrator made.
  */
 import {
   DiscardPolicy,
@@ -18,6 +20,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { Context, Data, Duration, Effect, Layer } from "effect"
 import { type AckedPublisher, makeAckedPublisher } from "./AckedPublisher.js"
 import { limits } from "../domain/limits.js"
+import { anonymous, connectionAuth, type NatsClientAuth } from "./natsAuth.js"
 import { makeReplyInbox, type ReplyInbox } from "./ReplyInbox.js"
 import { streamRetention, type StreamRetention } from "./retention.js"
 import { streams, subjects } from "./subjects.js"
@@ -36,6 +39,22 @@ export interface NatsService {
   readonly inbox: ReplyInbox
   /** The fast path for hot-path JetStream publishes (event appends, KV writes). */
   readonly publisher: AckedPublisher
+  /** Whether this connection creates streams and buckets ("ensure") or waits for them ("bind"). */
+  readonly streams: StreamSetup
+}
+
+export type StreamSetup = "ensure" | "bind"
+
+export interface NatsLayerOptions {
+  /**
+   * A server that is not up yet is waited for (retried until it answers) instead of failing the
+   * layer; role processes use it so a NATS outage does not make them crash-loop.
+   */
+  readonly waitForServer?: boolean
+  /** "ensure" (the default): create or update the streams; "bind": use them as they are. */
+  readonly streams?: StreamSetup
+  /** Credentials and inbox prefix (src/eventstore/natsAuth.ts); none by default. */
+  readonly auth?: NatsClientAuth
 }
 
 /** How long a fast-path request waits for its reply (the client library's default too). */
@@ -102,21 +121,20 @@ export const ensureStreamsWith = (jsm: JetStreamManager, retention: StreamRetent
   )
 
 export class Nats extends Context.Tag("berth/Nats")<Nats, NatsService>() {
-  /** Connects to `url` for the life of the scope (drained on release) and ensures the streams. */
-  /**
-   * `waitForServer`: a server that is not up yet is waited for (retried until it answers) instead of
-   * failing the layer; role processes use it so a NATS outage does not make them crash-loop.
-   */
-  static layer(url: string, options: { readonly waitForServer?: boolean } = {}): Layer.Layer<Nats, NatsError> {
+  /** Connects to `url` for the life of the scope (drained on release) and ensures or binds the streams. */
+  static layer(url: string, options: NatsLayerOptions = {}): Layer.Layer<Nats, NatsError> {
+    const setup = options.streams ?? "ensure"
     return Layer.scoped(
       Nats,
       Effect.gen(function* () {
+        const auth = yield* Effect.mapError(connectionAuth(options.auth ?? anonymous), natsError("NATS credentials"))
         const nc = yield* Effect.acquireRelease(
           Effect.tryPromise({
             // noAsyncTraces: the client otherwise builds two Error objects (with stack traces) per
             // request just in case one fails; profiling a deploy storm put that at ~16% of CPU.
             try: () =>
               connect({
+                ...auth,
                 servers: url,
                 name: "berth",
                 maxReconnectAttempts: -1,
@@ -137,12 +155,12 @@ export class Nats extends Context.Tag("berth/Nats")<Nats, NatsService>() {
           try: () => jetstreamManager(nc),
           catch: natsError("JetStream is not enabled on this server")
         })
-        yield* ensureStreams(jsm)
+        if (setup === "ensure") yield* ensureStreams(jsm)
         const inbox = yield* Effect.acquireRelease(
-          Effect.sync(() => makeReplyInbox(nc, { timeoutMs: replyTimeoutMs })),
+          Effect.sync(() => makeReplyInbox(nc, { timeoutMs: replyTimeoutMs, inboxPrefix: options.auth?.inboxPrefix })),
           (opened) => Effect.sync(() => opened.close())
         )
-        return { nc, js: jetstream(nc), jsm, inbox, publisher: makeAckedPublisher(inbox) }
+        return { nc, js: jetstream(nc), jsm, inbox, publisher: makeAckedPublisher(inbox), streams: setup }
       })
     )
   }

@@ -27,8 +27,8 @@ interface Waiting {
   readonly settle: (outcome: ReplyOutcome) => void
 }
 
-export const makeReplyInbox = (nc: NatsConnection, options: { readonly timeoutMs: number }): ReplyInbox => {
-  const prefix = createInbox()
+export const makeReplyInbox = (nc: NatsConnection, options: { readonly timeoutMs: number; readonly inboxPrefix?: string | undefined }): ReplyInbox => {
+  const prefix = createInbox(options.inboxPrefix)
   const waiting = new Map<number, Waiting>()
   let nextToken = 0
 

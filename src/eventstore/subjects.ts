@@ -37,9 +37,15 @@ export const buckets = {
   openApi: "berth_openapi",
   /** `<role>.<instance>` -> the role process's last health report (entries expire: src/health/). */
   health: "berth_health",
-  /** tokenId -> an API token's sha256 hash, workspace, role and expiry (src/auth/TokenStore.ts); never the token. */
-  tokens: "berth_tokens"
+  /** tokenId -> an API token's sha256 hash, workspace, role and expiry, never the token; owned by the API role (src/auth/TokenStore.ts). */
+  tokens: "berth_tokens",
+  /** hostname -> the project holding its claim (first owner wins), owned by the orchestrator. */
+  hostnames: "berth_hostnames"
 } as const
+
+/** The stream behind a KV bucket / an object store (nats.js naming). */
+export const kvStream = (bucket: string): string => `KV_${bucket}`
+export const objectStream = (bucket: string): string => `OBJ_${bucket}`
 
 /** The project id is the last token of a project subject. */
 export const projectIdOfSubject = (subject: string): string => subject.slice(subject.lastIndexOf(".") + 1)

@@ -4,18 +4,17 @@
  * so the API and `berth status` see a role that stopped reporting as gone, wherever it ran.
  */
 import { hostname } from "node:os"
-import { Kvm, type KV } from "@nats-io/kv"
+import type { KV } from "@nats-io/kv"
 import { Duration, Effect, Layer, Schedule } from "effect"
-import { Nats, NatsError } from "../eventstore/Nats.js"
+import { openInBackground, openKv } from "../eventstore/buckets.js"
+import { Nats, type NatsError, type NatsService } from "../eventstore/Nats.js"
 import { buckets } from "../eventstore/subjects.js"
 import { allReady, type Check, healthKey, reportEveryMs, reportTtlMs, type RoleHealth } from "./RoleHealth.js"
 import { natsCheck } from "./checks.js"
 
-export const openHealthBucket = (nats: { readonly nc: ConstructorParameters<typeof Kvm>[0] }): Effect.Effect<KV, NatsError> =>
-  Effect.tryPromise({
-    try: () => new Kvm(nats.nc).create(buckets.health, { history: 1, ttl: reportTtlMs }),
-    catch: (cause) => new NatsError({ operation: "open health bucket", cause })
-  })
+/** Created by the orchestrator; the other roles wait for it (their NATS users may not create it). */
+export const openHealthBucket = (nats: Pick<NatsService, "nc" | "jsm" | "streams">): Effect.Effect<KV, NatsError> =>
+  openKv(nats, buckets.health, { history: 1, ttl: reportTtlMs })
 
 export const instanceId = `${hostname()}-${process.pid}`
 
@@ -27,7 +26,8 @@ export const HealthReporter = <R>(role: string, checks: Effect.Effect<Record<str
   Layer.scopedDiscard(
     Effect.gen(function* () {
       const nats = yield* Nats
-      const kv = yield* openHealthBucket(nats)
+      // In the background: a role whose bucket is not there yet starts anyway and reports once it is.
+      const bucket = yield* openInBackground(openHealthBucket(nats))
       const key = healthKey(role, instanceId)
       const startedAt = Date.now()
       const report = Effect.gen(function* () {
@@ -42,13 +42,15 @@ export const HealthReporter = <R>(role: string, checks: Effect.Effect<Record<str
           ready: allReady(all),
           checks: all
         }
-        yield* Effect.tryPromise(() => kv.put(key, JSON.stringify(health))).pipe(
+        yield* Effect.flatMap(bucket, (kv) => Effect.tryPromise(() => kv.put(key, JSON.stringify(health)))).pipe(
           Effect.timeout(Duration.seconds(2)),
           // NATS being away is what the other roles' reports (and this one's absence) show.
           Effect.catchAll((error) => Effect.logDebug("health report not written", String(error)))
         )
       })
-      yield* Effect.addFinalizer(() => Effect.tryPromise(() => kv.delete(key)).pipe(Effect.timeout(Duration.seconds(1)), Effect.ignore))
+      yield* Effect.addFinalizer(() =>
+        Effect.flatMap(bucket, (kv) => Effect.tryPromise(() => kv.delete(key))).pipe(Effect.timeout(Duration.seconds(1)), Effect.ignore)
+      )
       yield* report.pipe(Effect.repeat(Schedule.spaced(Duration.millis(reportEveryMs))), Effect.forkScoped)
     })
   )

@@ -40,7 +40,7 @@ describe("a Deploy published as raw JSON", () => {
         ]
       })
       expect(events.at(-1)).toEqual({ type: "LiveSwitched", from: null, to: "dep_1", reason: "deploy" })
-      expect(krane.createCalls).toMatchObject([{ deploymentId: "dep_1", namespace: "acme", replicas: 2, command: ["node", "server.js"] }])
+      expect(krane.createCalls).toMatchObject([{ deploymentId: "proj_happy--dep_1", namespace: "acme", replicas: 2, command: ["node", "server.js"] }])
     } finally {
       await orchestrator.stop()
     }

@@ -47,11 +47,11 @@ describe("failure and compensation", () => {
           reason: "krane CreateDeployment failed for command node server.js: connection refused"
         }
       ])
-      expect(krane.createsFor("dep_1")).toBe(fastSettings.stepAttempts)
+      expect(krane.createsFor("proj_kfail--dep_1")).toBe(fastSettings.stepAttempts)
       expect(ofType(events, "DeploymentCompensated")).toEqual([
         { type: "DeploymentCompensated", deploymentId: "dep_1", kraneDeleted: true, releasedDomains: [] }
       ])
-      expect(krane.deleteCalls).toEqual([{ namespace: "acme", deploymentId: "dep_1" }])
+      expect(krane.deleteCalls).toEqual([{ namespace: "acme", deploymentId: "proj_kfail--dep_1" }])
     } finally {
       await orchestrator.stop()
     }
@@ -73,7 +73,7 @@ describe("failure and compensation", () => {
           reason: "deployment never became ready: 0 of 1 instances running after 0s"
         }
       ])
-      expect(krane.deleteCalls).toEqual([{ namespace: "acme", deploymentId: "dep_1" }])
+      expect(krane.deleteCalls).toEqual([{ namespace: "acme", deploymentId: "proj_never--dep_1" }])
     } finally {
       await orchestrator.stop()
     }
@@ -97,7 +97,7 @@ describe("failure and compensation", () => {
       expect(await readRouteTable(fixture.client.nc, "proj_rfail")).toEqual(before)
       expect(before[live]).toBe("dep_1")
       expect(ofType(events, "LiveSwitched").map((event) => event.to)).toEqual(["dep_1"])
-      expect(krane.deleteCalls).toEqual([{ namespace: "acme", deploymentId: "dep_2" }])
+      expect(krane.deleteCalls).toEqual([{ namespace: "acme", deploymentId: "proj_rfail--dep_2" }])
     } finally {
       await orchestrator.stop()
     }
@@ -123,7 +123,7 @@ describe("cancel", () => {
       const events = await fixture.client.waitForEvent("proj_c1", (event) => event.type === "DeploymentCompensated")
       expect(ofType(events, "DeploymentCancelled")).toMatchObject([{ deploymentId: "dep_1", step: "krane-create" }])
       expect(ofType(events, "KraneDeploymentCreated")).toEqual([])
-      expect(krane.deleteCalls).toEqual([{ namespace: "acme", deploymentId: "dep_1" }])
+      expect(krane.deleteCalls).toEqual([{ namespace: "acme", deploymentId: "proj_c1--dep_1" }])
     } finally {
       await orchestrator.stop()
     }

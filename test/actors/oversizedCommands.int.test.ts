@@ -73,7 +73,7 @@ describe("over-limit commands published raw to BERTH_COMMANDS", () => {
 
       const requested = events.filter((event) => event.type === "DeploymentRequested").map((event) => event.deploymentId)
       expect(requested).toEqual(["dep_good"])
-      expect(krane.createCalls.map((call) => call.deploymentId)).toEqual(["dep_good"])
+      expect(krane.createCalls.map((call) => call.deploymentId)).toEqual([`${projectId}--dep_good`])
 
       const rejections = new Map(
         events

@@ -22,6 +22,7 @@ import { startAppServer, type AppServer } from "../support/appServer.js"
 import { makeFakeKrane } from "../support/FakeKrane.js"
 import { type Client, connectClient, createProjectCommand, deployCommand, fastSettings } from "../support/orchestrator.js"
 import { startTestNats, type TestNats } from "../support/servers.js"
+import { testSecrets } from "../support/secrets.js"
 
 const maxPayload = 512 * 1024
 const projectId = "proj_big"
@@ -44,7 +45,8 @@ const startOrchestrator = async () => {
   const adapters = Layer.mergeAll(
     EventStoreLive,
     KvRoutingServiceLive,
-    HttpOpenApiScraperLive({ timeout: settings.scrapeTimeout, maxBytes: settings.scrapeMaxBytes })
+    HttpOpenApiScraperLive({ timeout: settings.scrapeTimeout, maxBytes: settings.scrapeMaxBytes }),
+    testSecrets
   )
   const layer = OrchestratorWith(settings, adapters).pipe(
     Layer.provide(krane.layer),

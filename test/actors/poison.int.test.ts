@@ -22,6 +22,7 @@ import { buckets, streams, subjects } from "../../src/eventstore/subjects.js"
 import { makeFakeKrane } from "../support/FakeKrane.js"
 import { connectClient, createProjectCommand, deployCommand, fastSettings, type Client } from "../support/orchestrator.js"
 import { startTestNats, type TestNats } from "../support/servers.js"
+import { testSecrets } from "../support/secrets.js"
 
 interface Orchestrator {
   readonly health: () => Promise<IntakeStatus>
@@ -38,7 +39,8 @@ const startWith = async (
   const adapters = Layer.mergeAll(
     store,
     KvRoutingServiceLive,
-    HttpOpenApiScraperLive({ timeout: settings.scrapeTimeout, maxBytes: settings.scrapeMaxBytes })
+    HttpOpenApiScraperLive({ timeout: settings.scrapeTimeout, maxBytes: settings.scrapeMaxBytes }),
+    testSecrets
   )
   const layer = OrchestratorWith(settings, adapters).pipe(Layer.provide(makeFakeKrane().layer), Layer.provideMerge(Nats.layer(natsUrl)))
   const runtime = ManagedRuntime.make(layer)
@@ -196,7 +198,7 @@ describe("a project whose event log cannot be decoded", () => {
     }
     expect(events.some((event) => event.type === "DeploymentRequested")).toBe(false)
 
-    const kv = await Effect.runPromise(openQuarantineBucket(client.nc))
+    const kv = await Effect.runPromise(openQuarantineBucket({ nc: client.nc, jsm, streams: "ensure" }))
     const quarantined = await Effect.runPromise(readQuarantine(kv))
     expect(quarantined).toMatchObject([{ projectId: "proj_bad", seq: corrupt.seq, reason: expect.stringContaining(`stream sequence ${corrupt.seq}`) }])
     expect((await orchestrator.health()).quarantined).toBe(1)

@@ -105,7 +105,7 @@ describe("a deployment interrupted by a process stop", () => {
       try {
         const events = await fixture.client.waitForEvent(projectId, (event) => event.type === "LiveSwitched")
         expectEachStepRecordedOnce(events)
-        expect(new Set(krane.createCalls.map((call) => call.deploymentId))).toEqual(new Set(["dep_1"]))
+        expect(new Set(krane.createCalls.map((call) => call.deploymentId))).toEqual(new Set([`${projectId}--dep_1`]))
         // The readiness deadline recorded before the stop still stands after it.
         const created = events.filter((event) => event.type === "KraneDeploymentCreated")
         expect(created).toHaveLength(1)

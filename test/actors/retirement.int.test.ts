@@ -114,7 +114,7 @@ describe("a project whose finished deployments were retired", () => {
       expect(table[perDeployment("dep_1")]).toBe("dep_1")
       expect(table).toEqual(Object.fromEntries(Object.entries((await replayed()).routes).map(([h, r]) => [h, r.deploymentId])))
       const stored = await kvEntry<StoredRouteTable>(buckets.routes, projectId)
-      expect(stored?.upstreams["dep_2"]).toEqual(krane.instancesFor("dep_2").map((instance) => instance.address))
+      expect(stored?.upstreams["dep_2"]).toEqual(krane.instancesFor(`${projectId}--dep_2`).map((instance) => instance.address))
     })
 
     it("loads a state (snapshot + archive) that decides as the whole log does", async () => {

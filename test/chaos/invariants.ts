@@ -23,6 +23,7 @@ import postgres from "postgres"
 import { StoredRouteTableSchema } from "../../src/adapters/routing/KvRoutingService.js"
 import type { ProjectEvent } from "../../src/domain/events.js"
 import type { ProjectState } from "../../src/domain/state.js"
+import { kraneIdOf } from "../../src/domain/steps.js"
 import { Nats } from "../../src/eventstore/Nats.js"
 import { buckets } from "../../src/eventstore/subjects.js"
 import { Database } from "../../src/projections/Database.js"
@@ -265,7 +266,7 @@ export const checkKrane = (log: Log, states: ReadonlyMap<string, ProjectState>, 
     )
     for (const deployment of Object.values(state.deployments)) {
       count++
-      const key = `${deployment.kraneNamespace ?? namespace}/${deployment.id}`
+      const key = `${deployment.kraneNamespace ?? namespace}/${kraneIdOf(projectId, deployment)}`
       accounted.add(key)
       const inKrane = held.has(key)
       if (deployment.status === "ready" && !inKrane) {

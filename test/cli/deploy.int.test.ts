@@ -97,7 +97,8 @@ describe("berth against a running orchestrator", () => {
     for (const step of ["krane-create", "await-instances", "scrape-openapi", "assign-domains", "go-live"]) {
       expect(out).toMatch(new RegExp(`^  ✓ ${step} +\\d+\\.\\d\\ds$`, "m"))
     }
-    expect(out).toMatch(/^ {6}instance dep_a-0 {2}127\.0\.0\.1:\d+ {2}RUNNING$/m)
+    // Instance ids are Krane's: the fake names them after the Krane deployment id, keyed by project.
+    expect(out).toMatch(new RegExp(`^ {6}instance ${project}--dep_a-0 {2}127\\.0\\.0\\.1:\\d+ {2}RUNNING$`, "m"))
     expect(out).toMatch(/^✓ dep_a is ready and live in \d/m)
     expect(out).toMatch(/^ {4}shop-acme\.berth\.test +live$/m)
 

@@ -217,7 +217,12 @@ describe("CancelDeployment", () => {
 // ---------------------------------------------------------------------------------------------------
 // Compensation: the step
 
-const compensate = (deploymentId = "dep_1", namespace = "acme"): Step => ({ kind: "compensate", deploymentId, namespace })
+const compensate = (deploymentId = "dep_1", namespace = "acme"): Step => ({
+  kind: "compensate",
+  deploymentId,
+  namespace,
+  kraneDeploymentId: `proj_1--${deploymentId}`
+})
 
 interface StepCase {
   readonly name: string
@@ -278,7 +283,7 @@ const stepCases: ReadonlyArray<StepCase> = [
   {
     name: "the other deployments' steps go on",
     given: at(...deploymentAt("dep_1", "deploying"), cancelled("await-instances"), ...deploymentAt("dep_2", "deploying")),
-    steps: [compensate(), { kind: "await-instances", deploymentId: "dep_2", namespace: "acme", readyDeadlineAt: deadline }],
+    steps: [compensate(), { kind: "await-instances", deploymentId: "dep_2", namespace: "acme", kraneDeploymentId: "proj_1--dep_2", readyDeadlineAt: deadline }],
     inFlight: true
   }
 ]
@@ -365,7 +370,7 @@ const resultCases: ReadonlyArray<ResultCase> = [
 ]
 
 const staleResults: ReadonlyArray<StepResult> = [
-  { type: "KraneCreated", deploymentId: "dep_1", namespace: "acme" },
+  { type: "KraneCreated", deploymentId: "dep_1", namespace: "acme", kraneDeploymentId: "proj_1--dep_1" },
   { type: "InstancesPolled", deploymentId: "dep_1", instances: [instance(1)] },
   { type: "ReadinessTimedOut", deploymentId: "dep_1" },
   { type: "SpecCaptured", deploymentId: "dep_1", path: "/openapi.json", objectName: "proj_1/dep_1", sizeBytes: 1, sha256: "ab".repeat(32) },

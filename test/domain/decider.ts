@@ -2,7 +2,7 @@
  * Decider-style test helper and fixtures for the pure domain:
  *
  *     given([projectCreated, ...deploymentAt("dep_1", "deploying")])
- *       .when({ type: "KraneCreated", deploymentId: "dep_1", namespace: "acme" })
+ *       .when({ type: "KraneCreated", deploymentId: "dep_1", namespace: "acme", kraneDeploymentId: "proj_1--dep_1" })
  *       .then([])
  *
  * `given` folds `evolveAll` over the history (an entry made with `handled(commandId, ...events)` also
@@ -171,7 +171,13 @@ export const kraneCreated = (
   deploymentId: string,
   readyDeadlineAt: number = deadline,
   namespace: string = workspace
-): EventOf<"KraneDeploymentCreated"> => ({ type: "KraneDeploymentCreated", deploymentId, namespace, readyDeadlineAt })
+): EventOf<"KraneDeploymentCreated"> => ({
+  type: "KraneDeploymentCreated",
+  deploymentId,
+  namespace,
+  kraneDeploymentId: `${projectId}--${deploymentId}`,
+  readyDeadlineAt
+})
 
 export const instance = (n: number, status: Instance["status"] = "RUNNING"): Instance => ({
   id: `i-${n}`,
@@ -294,7 +300,7 @@ export const record = (state: ProjectState, message: Message, decideContext: Dec
 export const successOf = (state: ProjectState, step: Step): StepResult => {
   switch (step.kind) {
     case "krane-create":
-      return { type: "KraneCreated", deploymentId: step.deploymentId, namespace: step.namespace }
+      return { type: "KraneCreated", deploymentId: step.deploymentId, namespace: step.namespace, kraneDeploymentId: step.kraneDeploymentId }
     case "await-instances": {
       const replicas = state.deployments[step.deploymentId]?.replicas ?? 1
       const instances = Array.from({ length: replicas }, (_, i) => instance(i + 1))

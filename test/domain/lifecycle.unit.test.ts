@@ -30,7 +30,7 @@ interface Case {
 
 const at = (...history: History): History => [projectCreated, ...history]
 
-const kraneCreatedResult: StepResult = { type: "KraneCreated", deploymentId: "dep_1", namespace: "acme" }
+const kraneCreatedResult: StepResult = { type: "KraneCreated", deploymentId: "dep_1", namespace: "acme", kraneDeploymentId: "proj_1--dep_1" }
 const polled = (...instances: ReturnType<typeof instance>[]): StepResult => ({
   type: "InstancesPolled",
   deploymentId: "dep_1",
@@ -73,14 +73,14 @@ const kraneCreate: ReadonlyArray<Case> = [
     given: at(...deploymentAt("dep_1", "building")),
     when: kraneCreatedResult,
     context: { now: 1_000, readinessTimeoutMs: 5_000 },
-    then: [{ type: "KraneDeploymentCreated", deploymentId: "dep_1", namespace: "acme", readyDeadlineAt: 6_000 }]
+    then: [{ type: "KraneDeploymentCreated", deploymentId: "dep_1", namespace: "acme", kraneDeploymentId: "proj_1--dep_1", readyDeadlineAt: 6_000 }]
   },
   {
     name: "the namespace is the one Krane reported",
     given: at(...deploymentAt("dep_1", "building")),
     when: { ...kraneCreatedResult, namespace: "ns-7" },
     context: { now: 0, readinessTimeoutMs: 60_000 },
-    then: [{ type: "KraneDeploymentCreated", deploymentId: "dep_1", namespace: "ns-7", readyDeadlineAt: 60_000 }]
+    then: [{ type: "KraneDeploymentCreated", deploymentId: "dep_1", namespace: "ns-7", kraneDeploymentId: "proj_1--dep_1", readyDeadlineAt: 60_000 }]
   },
   {
     name: "KraneCreated twice -> nothing",

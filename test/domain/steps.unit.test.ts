@@ -58,6 +58,7 @@ const stepCases: ReadonlyArray<StepCase> = [
         kind: "krane-create",
         deploymentId: "dep_1",
         namespace: "acme",
+        kraneDeploymentId: "proj_1--dep_1",
         source: image,
         replicas: 2,
         port: 3000,
@@ -75,24 +76,24 @@ const stepCases: ReadonlyArray<StepCase> = [
   {
     name: "deploying -> await-instances with the recorded namespace and deadline",
     given: [projectCreated, ...deploymentAt("dep_1", "building"), kraneCreated("dep_1", 12_345, "ns-7")],
-    expected: [{ kind: "await-instances", deploymentId: "dep_1", namespace: "ns-7", readyDeadlineAt: 12_345 }]
+    expected: [{ kind: "await-instances", deploymentId: "dep_1", namespace: "ns-7", kraneDeploymentId: "proj_1--dep_1", readyDeadlineAt: 12_345 }]
   },
   {
     name: "deploying, 1 of 2 running -> still await-instances",
     given: [projectCreated, ...deploymentAt("dep_1", "deploying", { replicas: 2 }), observed("dep_1", instance(1))],
-    expected: [{ kind: "await-instances", deploymentId: "dep_1", namespace: "acme", readyDeadlineAt: deadline }]
+    expected: [{ kind: "await-instances", deploymentId: "dep_1", namespace: "acme", kraneDeploymentId: "proj_1--dep_1", readyDeadlineAt: deadline }]
   },
   {
     name: "all running -> scrape-openapi at every address, Berth's default path",
     given: [projectCreated, ...deploymentAt("dep_1", "running", { replicas: 2 })],
     expected: [
-      { kind: "scrape-openapi", deploymentId: "dep_1", path: undefined, addresses: ["10.0.0.1:8080", "10.0.0.2:8080"] }
+      { kind: "scrape-openapi", deploymentId: "dep_1", objectName: "proj_1/dep_1", path: undefined, addresses: ["10.0.0.1:8080", "10.0.0.2:8080"] }
     ]
   },
   {
     name: "all running -> scrape-openapi at the project's path",
     given: [{ ...projectCreated, openApiPath: "/docs/openapi.yaml" }, ...deploymentAt("dep_1", "running")],
-    expected: [{ kind: "scrape-openapi", deploymentId: "dep_1", path: "/docs/openapi.yaml", addresses: ["10.0.0.1:8080"] }]
+    expected: [{ kind: "scrape-openapi", deploymentId: "dep_1", objectName: "proj_1/dep_1", path: "/docs/openapi.yaml", addresses: ["10.0.0.1:8080"] }]
   },
   {
     name: "spec captured -> assign-domains with the plan and the whole table",
@@ -173,7 +174,7 @@ const stepCases: ReadonlyArray<StepCase> = [
   {
     name: "failed, not compensated yet -> compensate (namespace: the workspace when Krane never created it)",
     given: [projectCreated, ...deploymentAt("dep_1", "failed")],
-    expected: [{ kind: "compensate", deploymentId: "dep_1", namespace: "acme" }]
+    expected: [{ kind: "compensate", deploymentId: "dep_1", namespace: "acme", kraneDeploymentId: "proj_1--dep_1" }]
   },
   {
     name: "failed and compensated -> nothing",
@@ -194,11 +195,12 @@ const stepCases: ReadonlyArray<StepCase> = [
       ...deploymentAt("dep_4", "deploying")
     ],
     expected: [
-      { kind: "compensate", deploymentId: "dep_2", namespace: "acme" },
+      { kind: "compensate", deploymentId: "dep_2", namespace: "acme", kraneDeploymentId: "proj_1--dep_2" },
       {
         kind: "krane-create",
         deploymentId: "dep_3",
         namespace: "acme",
+        kraneDeploymentId: "proj_1--dep_3",
         source: image,
         replicas: 1,
         port: 8080,
@@ -206,7 +208,7 @@ const stepCases: ReadonlyArray<StepCase> = [
         memorySizeMib: 512,
         env: {}
       },
-      { kind: "await-instances", deploymentId: "dep_4", namespace: "acme", readyDeadlineAt: deadline }
+      { kind: "await-instances", deploymentId: "dep_4", namespace: "acme", kraneDeploymentId: "proj_1--dep_4", readyDeadlineAt: deadline }
     ]
   }
 ]

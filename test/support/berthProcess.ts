@@ -24,6 +24,8 @@ export interface BerthProcess {
   readonly token: string
   /** `{ authorization: "Bearer <admin token>" }` for requests to the API. */
   readonly headers: { readonly authorization: string }
+  /** The secret Berth generated for its krane-local (`<data dir>/krane-local.secret`), to call it directly. */
+  readonly kraneToken: () => string
   readonly output: () => string
   /** SIGKILL kills the supervisor and every role at once (the process group); other signals go to the supervisor. */
   readonly kill: (signal?: NodeJS.Signals) => Promise<number | null>
@@ -106,6 +108,7 @@ export const startBerth = async (env: {
     dataDir,
     token,
     headers: { authorization: `Bearer ${token}` },
+    kraneToken: () => readFileSync(join(dataDir, "krane-local.secret"), "utf8").trim(),
     output: () => output,
     rolePid,
     killRole: (role, signal = "SIGKILL") => {

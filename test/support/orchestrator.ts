@@ -16,6 +16,7 @@ import { EventStoreLive } from "../../src/eventstore/EventStore.js"
 import { ensureStreams, Nats } from "../../src/eventstore/Nats.js"
 import { streams, subjects } from "../../src/eventstore/subjects.js"
 import { Effect } from "effect"
+import { testSecrets } from "./secrets.js"
 
 export const fastSettings: OrchestratorSettings = {
   ...defaultOrchestratorSettings,
@@ -37,7 +38,8 @@ export const startOrchestrator = async (
   const adapters = Layer.mergeAll(
     EventStoreLive,
     routing,
-    HttpOpenApiScraperLive({ timeout: settings.scrapeTimeout, maxBytes: settings.scrapeMaxBytes })
+    HttpOpenApiScraperLive({ timeout: settings.scrapeTimeout, maxBytes: settings.scrapeMaxBytes }),
+    testSecrets
   )
   const layer = OrchestratorWith(settings, adapters).pipe(Layer.provide(krane), Layer.provideMerge(Nats.layer(natsUrl)))
   const runtime = ManagedRuntime.make(layer)

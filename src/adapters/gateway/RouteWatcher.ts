@@ -5,8 +5,9 @@
  * when its consumer is deleted) is opened again; until the new one has replayed the current tables,
  * the previous index keeps serving.
  */
-import { Kvm, type KV, type KvWatchEntry } from "@nats-io/kv"
+import type { KV, KvWatchEntry } from "@nats-io/kv"
 import { Deferred, Duration, Effect, Either, Option, ParseResult, Schedule, Schema, type Scope } from "effect"
+import { openInBackground, openKv } from "../../eventstore/buckets.js"
 import { Nats } from "../../eventstore/Nats.js"
 import { buckets } from "../../eventstore/subjects.js"
 import { StoredRouteTableSchema } from "../routing/KvRoutingService.js"
@@ -118,8 +119,8 @@ const watchGeneration = (
 
 export const watchRoutes = (options: RouteWatcherOptions = {}): Effect.Effect<RouteWatcher, GatewayError, Scope.Scope | Nats> =>
   Effect.gen(function* () {
-    const { nc } = yield* Nats
-    const kv = yield* kvCall(`open KV ${buckets.routes}`, () => new Kvm(nc).create(buckets.routes, { history: 5 }))
+    // The orchestrator creates the bucket; the gateway (which may not) waits for it in the background.
+    const routes = yield* openInBackground(openKv(yield* Nats, buckets.routes, { history: 5 }))
     const ready = yield* Deferred.make<void>()
     let index: RouteIndex = emptyRouteIndex
 
@@ -130,7 +131,7 @@ export const watchRoutes = (options: RouteWatcherOptions = {}): Effect.Effect<Ro
         return Deferred.succeed(ready, undefined)
       })
 
-    yield* watchGeneration(kv, publish, options.stallCheck ?? Duration.seconds(5)).pipe(
+    yield* Effect.flatMap(routes, (kv) => watchGeneration(kv, publish, options.stallCheck ?? Duration.seconds(5))).pipe(
       Effect.tapErrorCause((cause) => Effect.logWarning("gateway: route watch failed; watching again", cause)),
       Effect.either,
       Effect.repeat(Schedule.union(Schedule.exponential(Duration.millis(250)), Schedule.spaced(Duration.seconds(5)))),

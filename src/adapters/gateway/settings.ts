@@ -27,6 +27,11 @@ export interface GatewaySettings {
   readonly requestTimeout: Duration.Duration
   /** Direct peers whose X-Forwarded-* / Forwarded / X-Real-IP headers are believed. */
   readonly trustedProxies: TrustedProxies
+  /**
+   * Tag each response with X-Berth-Deployment (the deployment that answered). Off by default: it tells
+   * anyone on the internet which deployment ids a project has; turn it on to debug routing.
+   */
+  readonly debugHeaders: boolean
 }
 
 const positiveDuration = (name: string, fallback: Duration.Duration) =>
@@ -64,7 +69,8 @@ export const defaultGatewaySettings: GatewaySettings = {
   maxBodyBytes: 10 * 1024 * 1024,
   headersTimeout: Duration.seconds(20),
   requestTimeout: Duration.minutes(5),
-  trustedProxies: parseTrustedProxies("").pipe(Either.getOrThrow)
+  trustedProxies: parseTrustedProxies("").pipe(Either.getOrThrow),
+  debugHeaders: false
 }
 
 export const gatewaySettings: Config.Config<GatewaySettings> = Config.all({
@@ -75,7 +81,8 @@ export const gatewaySettings: Config.Config<GatewaySettings> = Config.all({
   maxBodyBytes: positiveInt("BERTH_GATEWAY_MAX_BODY", defaultGatewaySettings.maxBodyBytes),
   headersTimeout: positiveDuration("BERTH_GATEWAY_HEADERS_TIMEOUT", defaultGatewaySettings.headersTimeout),
   requestTimeout: positiveDuration("BERTH_GATEWAY_REQUEST_TIMEOUT", defaultGatewaySettings.requestTimeout),
-  trustedProxies
+  trustedProxies,
+  debugHeaders: Config.boolean("BERTH_GATEWAY_DEBUG_HEADERS").pipe(Config.withDefault(defaultGatewaySettings.debugHeaders))
 }).pipe(
   Config.mapOrFail((settings) => {
     const problem = settingsProblem(settings)

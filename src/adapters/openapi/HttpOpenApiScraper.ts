@@ -61,7 +61,7 @@ const fetchFrom = async (address: string, path: string, limits: ScrapeLimits): P
 
 export const makeHttpOpenApiScraper = (store: ObjectStore, limits: ScrapeLimits) =>
   OpenApiScraper.of({
-    scrape: (deploymentId, addresses, path) =>
+    scrape: (objectName, addresses, path) =>
       Effect.gen(function* () {
         const failures: Array<string> = []
         for (const address of addresses) {
@@ -73,14 +73,14 @@ export const makeHttpOpenApiScraper = (store: ObjectStore, limits: ScrapeLimits)
           }
           const sha256 = createHash("sha256").update(fetched.body).digest("hex")
           yield* Effect.tryPromise({
-            try: () => store.putBlob({ name: deploymentId, description: `OpenAPI document from ${path}` }, fetched.body),
+            try: () => store.putBlob({ name: objectName, description: `OpenAPI document from ${path}` }, fetched.body),
             catch: (cause) => new ScrapeUnavailable({ message: `could not store the document: ${String(cause)}` })
           })
-          return { _tag: "Captured", objectName: deploymentId, sizeBytes: fetched.body.byteLength, sha256 } satisfies ScrapeOutcome
+          return { _tag: "Captured", objectName, sizeBytes: fetched.body.byteLength, sha256 } satisfies ScrapeOutcome
         }
         if (addresses.length === 0) return { _tag: "NotFound", reason: "no running instance to scrape" } satisfies ScrapeOutcome
         return yield* new ScrapeUnavailable({ message: failures.join("; ") })
-      }).pipe(Effect.withSpan("openapi.scrape", { attributes: { deploymentId, path } }))
+      }).pipe(Effect.withSpan("openapi.scrape", { attributes: { objectName, path } }))
   })
 
 export const HttpOpenApiScraperLive = (limits: ScrapeLimits) =>

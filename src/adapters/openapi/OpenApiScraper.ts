@@ -12,8 +12,9 @@ export type ScrapeOutcome =
 export class ScrapeUnavailable extends Data.TaggedError("ScrapeUnavailable")<{ readonly message: string }> {}
 
 export interface OpenApiScraperApi {
+  /** Stores the document as `objectName` (`<projectId>/<deploymentId>`: two projects never share one). */
   readonly scrape: (
-    deploymentId: string,
+    objectName: string,
     addresses: ReadonlyArray<string>,
     path: string
   ) => Effect.Effect<ScrapeOutcome, ScrapeUnavailable>

@@ -17,7 +17,7 @@ const layer = (endpoints: RoleEndpoints, auth: AuthSettings) =>
   HealthReporter("api", checks).pipe(
     Layer.provideMerge(ApiServer.layer({ ...endpoints.api, auth })),
     Layer.provideMerge(requireUrl(endpoints.databaseUrl, "DATABASE_URL", "api")((url) => Database.layer(url, endpoints.database))),
-    Layer.provideMerge(Nats.layer(endpoints.natsUrl, { waitForServer: true }))
+    Layer.provideMerge(Nats.layer(endpoints.natsUrl, { waitForServer: true, streams: "bind", auth: endpoints.natsAuth }))
   )
 
 /** Runs the role for the life of the scope. */

@@ -10,7 +10,7 @@ import type { RoleEndpoints, RoleStarted } from "./endpoints.js"
 const layer = (endpoints: RoleEndpoints) =>
   HealthReporter("gateway", Effect.succeed({})).pipe(
     Layer.provideMerge(Gateway.layer(endpoints.gateway)),
-    Layer.provideMerge(Nats.layer(endpoints.natsUrl, { waitForServer: true }))
+    Layer.provideMerge(Nats.layer(endpoints.natsUrl, { waitForServer: true, streams: "bind", auth: endpoints.natsAuth }))
   )
 
 /** Runs the role for the life of the scope. */

@@ -31,7 +31,7 @@ const layer = (endpoints: RoleEndpoints) =>
   HealthReporter("projector", checks).pipe(
     Layer.provideMerge(Projector.layer()),
     Layer.provideMerge(requireUrl(endpoints.databaseUrl, "DATABASE_URL", "projector")((url) => Database.layer(url, endpoints.database))),
-    Layer.provideMerge(Nats.layer(endpoints.natsUrl, { waitForServer: true }))
+    Layer.provideMerge(Nats.layer(endpoints.natsUrl, { waitForServer: true, streams: "bind", auth: endpoints.natsAuth }))
   )
 
 /** Runs the role for the life of the scope; rebuilds the read model first when asked to. */

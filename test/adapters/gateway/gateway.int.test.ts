@@ -7,7 +7,7 @@ import { createHash, randomBytes } from "node:crypto"
 import { request as httpRequest } from "node:http"
 import type { Socket } from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Exit, Scope } from "effect"
+import { ConfigProvider, Effect, Either, Exit, Scope } from "effect"
 import { parseTrustedProxies } from "../../../src/adapters/gateway/proxy/trustedProxies.js"
 import { buckets } from "../../../src/eventstore/subjects.js"
 import { startTestNats, type TestNats } from "../../support/servers.js"
@@ -37,11 +37,11 @@ const trusting = (list: string) => Either.getOrThrow(parseTrustedProxies(list))
 const answeredBy = (reply: { json<T>(): T }) => reply.json<Answer>().name
 
 describe("gateway", () => {
-  it.scopedLive("routes by Host (any case, any port) to the deployment's instance and tags the response", () =>
+  it.scopedLive("routes by Host (any case, any port) to the deployment's instance and tags the response (debug headers on)", () =>
     Effect.gen(function* () {
       const a = yield* upstream("a")
       const b = yield* upstream("b")
-      const { gateway, kv } = yield* gatewayFixture(nats.url)
+      const { gateway, kv } = yield* gatewayFixture(nats.url, { settings: { debugHeaders: true } })
       const one = unique("route")
       const two = unique("route")
       yield* putTable(kv, one.projectId, { [one.host]: "dep_a" }, { dep_a: [a.address] })
@@ -57,6 +57,27 @@ describe("gateway", () => {
       expect(first.headers["x-upstream"]).toBe("a")
       expect(answeredBy(second)).toBe("b")
       expect(second.headers["x-berth-deployment"]).toBe("dep_b")
+    })
+  )
+
+  it.scopedLive("hides X-Berth-Deployment unless BERTH_GATEWAY_DEBUG_HEADERS=1 turns it on", () =>
+    Effect.gen(function* () {
+      const a = yield* upstream("a")
+      const project = unique("debug")
+      // Both read the setting from the environment, as the gateway role does.
+      const quiet = yield* gatewayFixture(nats.url)
+      const debugging = yield* gatewayFixture(nats.url).pipe(
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["BERTH_GATEWAY_DEBUG_HEADERS", "1"]])))
+      )
+      yield* putTable(quiet.kv, project.projectId, { [project.host]: "dep_secret" }, { dep_secret: [a.address] })
+      yield* waitUntil(Effect.map(callEffect(quiet.gateway.url, project.host), (r) => r.status === 200), 2_000)
+      yield* waitUntil(Effect.map(callEffect(debugging.gateway.url, project.host), (r) => r.status === 200), 2_000)
+
+      const hidden = yield* callEffect(quiet.gateway.url, project.host)
+      const shown = yield* callEffect(debugging.gateway.url, project.host)
+      expect(answeredBy(hidden)).toBe("a")
+      expect(hidden.headers["x-berth-deployment"]).toBeUndefined()
+      expect(shown.headers["x-berth-deployment"]).toBe("dep_secret")
     })
   )
 
@@ -393,7 +414,8 @@ describe("gateway", () => {
     Effect.gen(function* () {
       const oldUp = yield* upstream("old")
       const newUp = yield* upstream("new")
-      const { gateway, kv } = yield* gatewayFixture(nats.url)
+      // Debug headers on: each response says which deployment answered.
+      const { gateway, kv } = yield* gatewayFixture(nats.url, { settings: { debugHeaders: true } })
       const project = unique("switch")
       yield* putTable(kv, project.projectId, { [project.host]: "dep_old" }, { dep_old: [oldUp.address] }, 1)
       yield* waitUntil(Effect.map(callEffect(gateway.url, project.host), (r) => r.status === 200), 2_000)
@@ -421,7 +443,7 @@ describe("gateway", () => {
     Effect.gen(function* () {
       const oldUp = yield* upstream("old")
       const newUp = yield* upstream("new")
-      const { gateway, kv, jsm } = yield* gatewayFixture(nats.url, { routeStallCheck: "200 millis" })
+      const { gateway, kv, jsm } = yield* gatewayFixture(nats.url, { routeStallCheck: "200 millis", settings: { debugHeaders: true } })
       const project = unique("stall")
       yield* putTable(kv, project.projectId, { [project.host]: "dep_old" }, { dep_old: [oldUp.address] })
       yield* waitUntil(Effect.map(callEffect(gateway.url, project.host), (r) => r.status === 200), 2_000)

@@ -37,7 +37,7 @@ describe("gateway through a NATS outage", () => {
 
         const firstRun = yield* Scope.make()
         const first = yield* startNatsServer(natsOptions).pipe(Scope.extend(firstRun))
-        const { gateway, kv } = yield* gatewayFixture(first.url)
+        const { gateway, kv } = yield* gatewayFixture(first.url, { settings: { debugHeaders: true } })
         const project = unique("outage")
         yield* putTable(kv, project.projectId, { [project.host]: "dep_old" }, { dep_old: [oldUp.address] }, 1)
         yield* waitUntil(Effect.map(callEffect(gateway.url, project.host), (r) => r.status === 200), 5_000)

@@ -143,6 +143,7 @@ export const startGateway = (options: GatewayOptions): Effect.Effect<GatewayAddr
       maxReplayBytes: options.maxReplayBytes ?? 1024 * 1024,
       maxBodyBytes: settings.maxBodyBytes,
       forwarding: { scheme: "http", trustedProxies: settings.trustedProxies },
+      debugHeaders: settings.debugHeaders,
       warn: (message, annotations) => Runtime.runFork(runtime)(Effect.logWarning(message).pipe(Effect.annotateLogs(annotations))),
       markDown: (address) => roundRobin.markDown(address),
       markUp: (address) => roundRobin.markUp(address)

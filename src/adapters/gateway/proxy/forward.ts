@@ -30,6 +30,8 @@ export interface ProxyContext {
   /** Largest request body forwarded. */
   readonly maxBodyBytes: number
   readonly forwarding: ForwardingPolicy
+  /** Send X-Berth-Deployment with each response (BERTH_GATEWAY_DEBUG_HEADERS). */
+  readonly debugHeaders: boolean
   readonly warn: (message: string, annotations: Readonly<Record<string, unknown>>) => void
   /** Told when an instance fails before answering (true: log it, it was thought up) and when it answers. */
   readonly markDown: (address: string) => boolean
@@ -171,7 +173,7 @@ const attempts = (
       response.writeHead(
         upstreamResponse.statusCode ?? 502,
         upstreamResponse.statusMessage,
-        clientResponseHeaders(upstreamResponse, target.deploymentId)
+        clientResponseHeaders(upstreamResponse, context.debugHeaders ? target.deploymentId : undefined)
       )
       pipeline(upstreamResponse, response, () => {})
     })

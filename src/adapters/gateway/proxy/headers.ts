@@ -1,6 +1,6 @@
 /**
  * Header rewriting between client and upstream: drops hop-by-hop headers, sets X-Forwarded-For,
- * -Proto and -Host on the way in and X-Berth-Deployment on the way out, and renders the raw request
+ * -Proto and -Host on the way in and (when debugging) X-Berth-Deployment on the way out, and renders the raw request
  * head a WebSocket upgrade sends down its tunnel.
  *
  * What a client says about who it is counts only when it is a trusted proxy: from anyone else the
@@ -83,15 +83,15 @@ export const upstreamRequestHeaders = (request: IncomingMessage, policy: Forward
   return { ...headers, ...ours }
 }
 
-/** The upstream response's end-to-end headers, tagged with the deployment that answered. */
-export const clientResponseHeaders = (response: IncomingMessage, deploymentId: string): OutgoingHttpHeaders => {
+/** The upstream response's end-to-end headers; tagged with the deployment that answered when one is given (debug headers on). */
+export const clientResponseHeaders = (response: IncomingMessage, deploymentId: string | undefined): OutgoingHttpHeaders => {
   const dropped = connectionTokens(response.headers)
   const headers: OutgoingHttpHeaders = {}
   for (const [name, value] of Object.entries(response.headers)) {
     if (value === undefined || hopByHop.has(name) || dropped.has(name)) continue
     headers[name] = value
   }
-  headers["x-berth-deployment"] = deploymentId
+  if (deploymentId !== undefined) headers["x-berth-deployment"] = deploymentId
   return headers
 }
 

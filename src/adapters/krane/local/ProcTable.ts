@@ -6,8 +6,13 @@
  */
 import { readdirSync, readFileSync } from "node:fs"
 
-/** Set in every instance's environment to `<token>/<namespace>/<instanceId>`; inherited by what it spawns. */
-export const MARKER_VAR = "BERTH_KRANE_INSTANCE"
+/**
+ * Set in every instance's environment to `<token>:<instance key>`; inherited by what it spawns. Not a
+ * credential, only an id; named so that no app mistakes it for one of Berth's settings.
+ */
+export const MARKER_VAR = "LOCAL_INSTANCE_MARKER"
+/** The name releases before the instance environment was scrubbed used: still read, so their processes are adopted. */
+const LEGACY_MARKER_VAR = "BERTH_KRANE_INSTANCE"
 
 const readText = (file: string): string | undefined => {
   try {
@@ -38,9 +43,12 @@ export const isAlive = (pid: number): boolean => {
 export const markerOf = (pid: number): string | undefined => {
   const environ = readText(`/proc/${pid}/environ`)
   if (environ === undefined) return undefined
-  const prefix = `${MARKER_VAR}=`
-  const entry = environ.split("\0").find((e) => e.startsWith(prefix))
-  return entry === undefined ? undefined : entry.slice(prefix.length)
+  const entries = environ.split("\0")
+  for (const name of [MARKER_VAR, LEGACY_MARKER_VAR]) {
+    const entry = entries.find((e) => e.startsWith(`${name}=`))
+    if (entry !== undefined) return entry.slice(name.length + 1)
+  }
+  return undefined
 }
 
 /** Alive and started by krane-local as the instance the marker names. */

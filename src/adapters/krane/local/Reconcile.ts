@@ -11,7 +11,7 @@ import type { InstanceProcess } from "./InstanceProcess.js"
 import { canVerifyOwnership, isAlive, isOurs, processesMarked } from "./ProcTable.js"
 import type { KraneLocalState } from "./StateFile.js"
 
-/** The BERTH_KRANE_INSTANCE value of one instance's processes. */
+/** The LOCAL_INSTANCE_MARKER value of one instance's processes. */
 export const instanceMarker = (token: string, namespace: string, instanceId: string) =>
   `${token}:${JSON.stringify([namespace, instanceId])}`
 

@@ -1,0 +1,111 @@
+/**
+ * Secrets: seals Deploy env values before Berth stores them anywhere, and opens them for the one place
+ * that needs the cleartext (the Krane create request, StepRunner.kraneCreate). Nothing else opens a
+ * value; everything that shows an env shows `sealed(<fingerprint>)` (src/domain/secrets.ts).
+ *
+ * Keys: BERTH_SECRETS_KEY (`kid:base64key[,kid:base64key…]`, current first), else the local keys file
+ * `<dataDir>/secrets.keys`, generated on first use (0600) and extended by `berth secrets rotate`.
+ * A value sealed under a key id this process does not hold makes it re-read the keys file once (another
+ * process may have rotated it) before refusing the value.
+ */
+import { Config, Context, Data, Effect, Either, Layer, Option, Redacted } from "effect"
+import { looksSealed, parseSealed } from "../domain/secrets.js"
+import { describeOpenProblem, type Keyring, openWith, sealWith } from "./keyring.js"
+import { keysFilePath, parseFrom, readKeysFile } from "./keysFile.js"
+import { SecretsKeyError } from "./SecretsKeyError.js"
+
+/** A value that cannot be sealed or opened: names the env key (when known), never the value. */
+export class SecretsError extends Data.TaggedError("SecretsError")<{ readonly key?: string; readonly reason: string }> {
+  override get message(): string {
+    return this.key === undefined ? this.reason : `env.${this.key}: ${this.reason}`
+  }
+}
+
+export type Env = Readonly<Record<string, string>>
+
+export interface SecretsService {
+  /** The id of the key new values are sealed under. */
+  readonly currentKeyId: Effect.Effect<string>
+  readonly seal: (cleartext: string) => Effect.Effect<string>
+  /**
+   * Every cleartext value sealed; a sealed value kept as it is once it is known to open (so the API's
+   * values pass the intake unchanged, and a value under an unknown key is refused at the door rather
+   * than when its deployment is created).
+   */
+  readonly sealEnv: (env: Env) => Effect.Effect<Record<string, string>, SecretsError>
+  /** The cleartext of a sealed value. */
+  readonly open: (sealed: string) => Effect.Effect<string, SecretsError>
+  /**
+   * The env for the Krane create request: sealed values opened; a value that is not sealed is passed
+   * as it is (logged before sealing existed), and a value that looks sealed but does not open fails.
+   */
+  readonly openEnv: (env: Env) => Effect.Effect<Record<string, string>, SecretsError>
+}
+
+export { SecretsKeyError }
+
+export class Secrets extends Context.Tag("berth/Secrets")<Secrets, SecretsService>() {}
+
+/** A Secrets service over a keyring; `reload` (when the keys come from a file) re-reads it. */
+export const makeSecrets = (initial: Keyring, reload: Effect.Effect<Keyring, SecretsKeyError> | undefined): SecretsService => {
+  let keyring = initial
+  /** The keyring that holds `value`'s key id, re-reading the file once for an unknown one. */
+  const keyringFor = (value: string): Effect.Effect<Keyring> => {
+    const sealed = parseSealed(value)
+    if (sealed === undefined || keyring.byId.has(sealed.kid) || reload === undefined) return Effect.succeed(keyring)
+    return reload.pipe(
+      Effect.tap((fresh) => Effect.sync(() => void (keyring = fresh))),
+      Effect.tap((fresh) => Effect.logInfo("secrets keys re-read").pipe(Effect.annotateLogs({ current: fresh.current.kid }))),
+      Effect.catchAll((error) => Effect.as(Effect.logWarning("could not re-read the secrets keys", error.message), keyring))
+    )
+  }
+  const open = (value: string, key?: string) =>
+    Effect.flatMap(keyringFor(value), (ring) =>
+      Either.match(openWith(ring, value), {
+        onLeft: (problem) => Effect.fail(new SecretsError({ ...(key === undefined ? {} : { key }), reason: describeOpenProblem(problem) })),
+        onRight: Effect.succeed
+      })
+    )
+  const seal = (cleartext: string) => Effect.sync(() => sealWith(keyring, cleartext))
+  return {
+    currentKeyId: Effect.sync(() => keyring.current.kid),
+    seal,
+    open: (value) => open(value),
+    sealEnv: (env) =>
+      Effect.forEach(Object.entries(env), ([key, value]) =>
+        looksSealed(value) ? Effect.as(open(value, key), [key, value] as const) : Effect.map(seal(value), (sealed) => [key, sealed] as const)
+      ).pipe(Effect.map(Object.fromEntries)),
+    openEnv: (env) =>
+      Effect.forEach(Object.entries(env), ([key, value]) =>
+        looksSealed(value) ? Effect.map(open(value, key), (cleartext) => [key, cleartext] as const) : Effect.succeed([key, value] as const)
+      ).pipe(Effect.map(Object.fromEntries))
+  }
+}
+
+/** Keys given as text (BERTH_SECRETS_KEY's form): tests and callers that hold the key themselves. */
+export const secretsFromKeys = (keys: string): Effect.Effect<SecretsService, SecretsKeyError> =>
+  Effect.map(parseFrom("BERTH_SECRETS_KEY")(keys), (keyring) => makeSecrets(keyring, undefined))
+
+export const secretsSettings = Config.all({
+  key: Config.option(Config.redacted("BERTH_SECRETS_KEY")),
+  dataDir: Config.string("BERTH_DATA_DIR").pipe(Config.withDefault(".berth"))
+})
+
+/** BERTH_SECRETS_KEY when set, else the keys file under `dataDir`. */
+export const loadSecrets = (settings: { readonly key: Option.Option<Redacted.Redacted>; readonly dataDir: string }) =>
+  Option.match(settings.key, {
+    onSome: (key) => secretsFromKeys(Redacted.value(key)),
+    onNone: () => {
+      const path = keysFilePath(settings.dataDir)
+      return Effect.map(readKeysFile(path), (keyring) => makeSecrets(keyring, readKeysFile(path)))
+    }
+  })
+
+export const SecretsLive = {
+  /** From the environment (BERTH_SECRETS_KEY, BERTH_DATA_DIR): what the role processes use. */
+  fromConfig: Layer.effect(Secrets, Effect.flatMap(secretsSettings, loadSecrets)),
+  /** From given keys text: tests. */
+  fromKeys: (keys: string) => Layer.effect(Secrets, secretsFromKeys(keys)),
+  /** From the keys file under `dataDir` (generated when absent). */
+  fromDataDir: (dataDir: string) => Layer.effect(Secrets, loadSecrets({ key: Option.none(), dataDir }))
+}

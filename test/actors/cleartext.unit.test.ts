@@ -1,0 +1,33 @@
+import { describe, expect, it } from "vitest"
+import { holdsCleartext, keptPayload } from "../../src/actors/cleartext.js"
+
+const sealed = `sealed:v1:k1:0123456789ab:${Buffer.alloc(33, 1).toString("base64url")}`
+
+describe("what the intake keeps of a raw command (BERTH_DLQ copy, BERTH_COMMANDS after settling)", () => {
+  it.each([
+    { name: "a command without env", data: `{"type":"Promote","commandId":"cmd_1"}`, kind: "original", payload: undefined },
+    { name: "a Deploy whose env is sealed", data: JSON.stringify({ type: "Deploy", env: { A: sealed } }), kind: "original", payload: undefined },
+    {
+      name: "a Deploy with a cleartext value",
+      data: JSON.stringify({ type: "Deploy", env: { A: sealed, DB_PASSWORD: "hunter2" } }),
+      kind: "redacted",
+      payload: { type: "Deploy", env: { A: "sealed(0123456789ab)", DB_PASSWORD: "redacted" } }
+    },
+    {
+      name: "an env value that is not a string",
+      data: JSON.stringify({ type: "Deploy", env: { PIN: 1234 } }),
+      kind: "redacted",
+      payload: { type: "Deploy", env: { PIN: "redacted" } }
+    },
+    { name: "an env that is not an object", data: JSON.stringify({ type: "Deploy", env: ["hunter2"] }), kind: "redacted", payload: { type: "Deploy", env: "redacted" } },
+    { name: "broken JSON mentioning env", data: `{"type":"Deploy","env":{"DB_PASSWORD":"hunter2"`, kind: "withheld", payload: "" },
+    { name: "broken JSON without env", data: `{"type":"Deploy"`, kind: "original", payload: undefined }
+  ])("$name: $kind", ({ data, kind, payload }) => {
+    const kept = keptPayload(data)
+    expect(kept.kind).toBe(kind)
+    expect(kept.payload).not.toContain("hunter2")
+    if (payload === undefined) expect(kept.payload).toBe(data)
+    else expect(typeof payload === "string" ? kept.payload : JSON.parse(kept.payload)).toEqual(payload)
+    expect(holdsCleartext(data)).toBe(kind !== "original")
+  })
+})

@@ -1,0 +1,70 @@
+import { describe, expect, it } from "vitest"
+import { Deploy } from "../../src/domain/commands.js"
+import { checkEnv } from "../../src/domain/limits.js"
+import { displayEnv, displayValue, formatSealed, parseSealed, sealedCleartextBytes } from "../../src/domain/secrets.js"
+import { Schema, Either } from "effect"
+
+/** base64url of `n` bytes (the payload's content does not matter to the format). */
+const payloadOf = (bytes: number) => Buffer.alloc(bytes, 7).toString("base64url")
+const valid = `sealed:v1:k1:0123456789ab:${payloadOf(12 + 5 + 16)}`
+
+describe("parseSealed", () => {
+  it.each([
+    { name: "a well-formed value", value: valid, then: { kid: "k1", fingerprint: "0123456789ab", cleartextBytes: 5 } },
+    { name: "an empty cleartext (iv and tag only)", value: `sealed:v1:k-2_x:ffffffffffff:${payloadOf(28)}`, then: { kid: "k-2_x", fingerprint: "ffffffffffff", cleartextBytes: 0 } },
+    { name: "a cleartext", value: "hunter2", then: undefined },
+    { name: "another version", value: `sealed:v2:k1:0123456789ab:${payloadOf(40)}`, then: undefined },
+    { name: "an upper-case fingerprint", value: `sealed:v1:k1:0123456789AB:${payloadOf(40)}`, then: undefined },
+    { name: "a short fingerprint", value: `sealed:v1:k1:0123456789a:${payloadOf(40)}`, then: undefined },
+    { name: "a key id with a dot", value: `sealed:v1:k.1:0123456789ab:${payloadOf(40)}`, then: undefined },
+    { name: "a key id of 33 characters", value: `sealed:v1:${"k".repeat(33)}:0123456789ab:${payloadOf(40)}`, then: undefined },
+    { name: "a payload too short for iv and tag", value: `sealed:v1:k1:0123456789ab:${payloadOf(27)}`, then: undefined },
+    { name: "a payload that is not base64url", value: `sealed:v1:k1:0123456789ab:${payloadOf(40)}+/`, then: undefined },
+    { name: "an extra part", value: `${valid}:more`, then: undefined },
+    { name: "a missing payload", value: "sealed:v1:k1:0123456789ab", then: undefined }
+  ])("$name", ({ value, then }) => {
+    const parsed = parseSealed(value)
+    expect(parsed === undefined ? undefined : { kid: parsed.kid, fingerprint: parsed.fingerprint, cleartextBytes: sealedCleartextBytes(parsed) }).toEqual(then)
+    if (parsed !== undefined) expect(formatSealed(parsed)).toBe(value)
+  })
+})
+
+describe("displayValue", () => {
+  it.each([
+    { value: valid, shown: "sealed(0123456789ab)" },
+    { value: "hunter2", shown: "redacted" },
+    { value: "", shown: "redacted" },
+    { value: "sealed:v1:broken", shown: "redacted" }
+  ])("$value is shown as $shown", ({ value, shown }) => {
+    expect(displayValue(value)).toBe(shown)
+  })
+
+  it("keeps the keys of an env and hides every value", () => {
+    expect(displayEnv({ DB_PASSWORD: valid, LEGACY: "cleartext" })).toEqual({ DB_PASSWORD: "sealed(0123456789ab)", LEGACY: "redacted" })
+  })
+})
+
+describe("env limits count a sealed value's cleartext", () => {
+  /** A sealed value of `n` cleartext bytes is about 4/3 n + 60 characters long. */
+  const sealedOf = (n: number) => `sealed:v1:k1:0123456789ab:${payloadOf(12 + n + 16)}`
+  it.each([
+    { name: "64 KiB of cleartext, sealed", env: { A: sealedOf(65_535) }, then: undefined },
+    { name: "one byte more, sealed", env: { A: sealedOf(65_536) }, then: "names and values together are at most 64 KiB (65536 bytes) (got 65537 bytes)" },
+    { name: "256 sealed values", env: Object.fromEntries(Array.from({ length: 256 }, (_, i) => [`V${i}`, sealedOf(200)])), then: undefined }
+  ])("$name", ({ env, then }) => {
+    expect(checkEnv(env)).toBe(then)
+  })
+
+  it("a Deploy whose env is 64 KiB sealed still fits the 256 KiB command limit", () => {
+    const command = {
+      type: "Deploy",
+      commandId: "cmd_1",
+      projectId: "proj_1",
+      deploymentId: "dep_1",
+      environmentId: "env_1",
+      source: { image: "x" },
+      env: Object.fromEntries(Array.from({ length: 256 }, (_, i) => [`V${String(i).padStart(3, "0")}`, sealedOf(252)]))
+    }
+    expect(Either.isRight(Schema.decodeUnknownEither(Deploy)(command))).toBe(true)
+  })
+})
