@@ -9,7 +9,9 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { NodeRuntime } from "@effect/platform-node"
-import { ConfigError, Console, Duration, Effect, Either, Option, Schedule } from "effect"
+import { ConfigError, Console, Duration, Effect, Either, Option, Redacted, Schedule } from "effect"
+import { kraneLocalSecret, kraneLocalSecretFile } from "./adapters/krane/local/KraneLocalSecret.js"
+import { resolveAdminToken } from "./auth/settings.js"
 import { orchestratorSettings } from "./config.js"
 import { choosePort } from "./local/binaries.js"
 import { type NatsClientAuth, natsAuthConfig, natsAuthEnv } from "./eventstore/natsAuth.js"
@@ -68,24 +70,46 @@ const databaseUrlFor = (given: Option.Option<string>, dataDir: string) =>
       startPostgresServer({ dataDir: join(dataDir, "postgres"), port: localPorts.postgres }).pipe(Effect.map((server) => server.url))
   })
 
+interface KraneEndpoint {
+  readonly url: string
+  /** The secret our krane-local requires, which the roles send as KRANE_TOKEN; none for an external Krane (KRANE_TOKEN as given) or KRANE_LOCAL_INSECURE. */
+  readonly token: Option.Option<Redacted.Redacted<string>>
+  /** Where the secret comes from (KRANE_LOCAL_SECRET or the generated file), for the banner. */
+  readonly secretSource: Option.Option<string>
+  readonly child: Option.Option<SupervisedChild>
+}
+
 /**
  * krane-local is a role of the local setup: supervised like the others, ready when it prints its URL.
  * Not waited for here: the orchestrator's Krane calls retry until it answers, so both start together.
+ * It demands a secret (KRANE_LOCAL_SECRET, else one generated under the data dir) that the roles send.
  */
-const kraneUrlFor = (given: Option.Option<string>, dataDir: string, preferredPort: number, group: SupervisionGroup) =>
+const kraneFor = (given: Option.Option<string>, dataDir: string, preferredPort: number, group: SupervisionGroup) =>
   Option.match(given, {
-    onSome: (url) => Effect.succeed({ url, child: Option.none<SupervisedChild>() }),
+    onSome: (url): Effect.Effect<KraneEndpoint> =>
+      Effect.succeed({ url, token: Option.none(), secretSource: Option.none(), child: Option.none() }),
     onNone: () =>
       Effect.gen(function* () {
+        const secret = Option.fromNullable(yield* kraneLocalSecret(kraneLocalSecretFile(dataDir)))
         const port = yield* choosePort(preferredPort, "krane-local")
         const child = yield* supervise({
           name: "krane-local",
           args: kraneLocalScript,
-          env: { ...process.env, KRANE_LOCAL_PORT: String(port), KRANE_LOCAL_DATA: join(dataDir, "krane-local") },
+          env: {
+            ...process.env,
+            KRANE_LOCAL_PORT: String(port),
+            KRANE_LOCAL_DATA: join(dataDir, "krane-local"),
+            ...Option.match(secret, { onNone: () => ({}), onSome: ({ value }) => ({ KRANE_LOCAL_SECRET: Redacted.value(value) }) })
+          },
           cwd: projectRoot,
           readyLine: /krane-local listening on/
         }, group)
-        return { url: `http://127.0.0.1:${port}`, child: Option.some(child) }
+        return {
+          url: `http://127.0.0.1:${port}`,
+          token: Option.map(secret, ({ value }) => value),
+          secretSource: Option.map(secret, ({ source }) => source),
+          child: Option.some(child)
+        } satisfies KraneEndpoint
       })
   })
 
@@ -105,7 +129,11 @@ interface Urls {
   readonly natsUsers?: string
   readonly database?: string
   readonly krane?: string
+  /** What the Krane line says about its authentication. */
+  readonly kraneAuth?: string
   readonly runFile: string
+  /** Where the admin token comes from: BERTH_ADMIN_TOKEN or the data dir's file. */
+  readonly adminToken?: string
 }
 
 const banner = (roles: ReadonlyArray<BerthRole>, urls: Urls, children: ReadonlyArray<SupervisedChild>) => {
@@ -114,18 +142,22 @@ const banner = (roles: ReadonlyArray<BerthRole>, urls: Urls, children: ReadonlyA
     "",
     "Berth is running.",
     ...(urls.api === undefined ? [] : [`  status API   ${urls.api}   (OpenAPI: ${urls.api}/openapi.json, docs: ${urls.api}/docs, health: ${urls.api}/readyz)`]),
+    ...(urls.adminToken === undefined
+      ? []
+      : [`  admin token  ${urls.adminToken}   (the CLI reads it; API clients send Authorization: Bearer <token>)`]),
     ...(urls.gateway === undefined ? [] : [`  gateway      ${urls.gateway}   (routes by Host: curl ${gatewayHost}/)`]),
     `  NATS         ${urls.nats}   (commands: berth.cmd.<projectId>, events: berth.evt.<projectId>)`,
     ...(urls.natsUsers === undefined ? [] : [`  NATS users   one per role; services that send commands: user publisher, password in ${urls.natsUsers}`]),
     ...(urls.database === undefined ? [] : [`  PostgreSQL   ${urls.database}`]),
-    ...(urls.krane === undefined ? [] : [`  Krane        ${urls.krane}`]),
+    ...(urls.krane === undefined ? [] : [`  Krane        ${urls.krane}${urls.kraneAuth === undefined ? "" : `   (${urls.kraneAuth})`}`]),
     `  roles        ${children.map((child) => `${child.name} (pid ${child.pid() ?? "-"})`).join(", ")}`,
     "",
     ...(roles.includes("api")
       ? [
           "Send a first command (in another terminal):",
           "  ./bin/berth project create proj_hello --workspace acme --apex berth.localhost",
-          "  ./bin/berth deploy proj_hello --id dep_hello_1 --set APP_VERSION=v1 --wait -- node examples/hello/server.js",
+          // Absolute: each instance runs in its own directory under the data dir, not in the repository.
+          `  ./bin/berth deploy proj_hello --id dep_hello_1 --set APP_VERSION=v1 --wait -- node ${join(projectRoot, "examples/hello/server.js")}`,
           ...(gatewayHost === undefined ? [] : [`  curl -s ${gatewayHost}/`]),
           "(or publish raw JSON to NATS: npm run send -- examples/commands/create-project.json)",
           ""
@@ -147,6 +179,8 @@ const program = Effect.gen(function* () {
   })
   const dataDir = resolve(projectRoot, config.dataDir)
   mkdirSync(dataDir, { recursive: true })
+  // Made (or checked) here, before the API role starts, so the banner can say where it is.
+  const adminToken = roles.includes("api") ? Option.some(yield* resolveAdminToken(dataDir)) : Option.none()
 
   // Read here too so conflicting NATS credentials stop Berth at once, not each role in turn.
   yield* natsAuthConfig
@@ -154,7 +188,7 @@ const program = Effect.gen(function* () {
   const natsUrl = nats.url
   const group = yield* supervisionGroup
   const databaseUrl = needsDatabase(roles) ? Option.some(yield* databaseUrlFor(config.databaseUrl, dataDir)) : Option.none()
-  const krane = needsKrane(roles) ? Option.some(yield* kraneUrlFor(config.kraneUrl, dataDir, config.kraneLocalPort, group)) : Option.none()
+  const krane = needsKrane(roles) ? Option.some(yield* kraneFor(config.kraneUrl, dataDir, config.kraneLocalPort, group)) : Option.none()
   const apiPort = roles.includes("api") ? yield* choosePort(config.apiPort, "status API") : config.apiPort
   const gatewayPort = roles.includes("gateway") ? yield* choosePort(config.gatewayPort, "gateway") : config.gatewayPort
 
@@ -163,6 +197,10 @@ const program = Effect.gen(function* () {
     NATS_URL: natsUrl,
     ...Option.match(databaseUrl, { onNone: () => ({}), onSome: (url) => ({ DATABASE_URL: url }) }),
     ...Option.match(krane, { onNone: () => ({}), onSome: ({ url }) => ({ KRANE_URL: url }) }),
+    ...Option.match(Option.flatMap(krane, ({ token }) => token), {
+      onNone: () => ({}),
+      onSome: (token) => ({ KRANE_TOKEN: Redacted.value(token) })
+    }),
     BERTH_API_PORT: String(apiPort),
     BERTH_GATEWAY_PORT: String(gatewayPort)
   }
@@ -220,7 +258,16 @@ const program = Effect.gen(function* () {
       nats: natsUrl,
       ...(Option.isSome(nats.users) ? { natsUsers: passwordFile(join(dataDir, "nats"), "publisher") } : {}),
       ...Option.match(databaseUrl, { onNone: () => ({}), onSome: (database) => ({ database }) }),
-      ...Option.match(krane, { onNone: () => ({}), onSome: ({ url }) => ({ krane: url }) }),
+      ...Option.match(krane, {
+        onNone: () => ({}),
+        onSome: ({ url, secretSource, child }) => ({
+          krane: url,
+          ...(Option.isNone(child)
+            ? {}
+            : { kraneAuth: Option.match(secretSource, { onNone: () => "NO authentication: KRANE_LOCAL_INSECURE=1", onSome: (source) => `bearer token from ${source}` }) })
+        })
+      }),
+      ...Option.match(adminToken, { onNone: () => ({}), onSome: ({ source }) => ({ adminToken: source }) }),
       runFile
     }, allChildren)
   )

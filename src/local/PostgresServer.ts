@@ -6,12 +6,13 @@
  * Server log: `dataDir/postgres.log`.
  */
 import { spawn } from "node:child_process"
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, unlinkSync } from "node:fs"
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, unlinkSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join, resolve } from "node:path"
 import { Data, Effect, Schedule, type Scope } from "effect"
 import postgres from "postgres"
 import { type BinaryNotFound, choosePort, fileSize, findPostgres, type PostgresBinaries, tailFile } from "./binaries.js"
+import { isRoot, lookupOsUser, makeTraversable, type OsUser } from "./osUser.js"
 
 export interface PostgresServerOptions {
   /** The cluster directory (initdb'd when it holds no PG_VERSION). */
@@ -34,25 +35,6 @@ export interface PostgresServerInfo {
 }
 
 export class PostgresServerError extends Data.TaggedError("PostgresServerError")<{ readonly message: string }> {}
-
-interface OsUser {
-  readonly uid: number
-  readonly gid: number
-}
-
-const isRoot = (): boolean => process.getuid?.() === 0
-
-const lookupOsUser = (name: string): OsUser | undefined => {
-  try {
-    for (const line of readFileSync("/etc/passwd", "utf8").split("\n")) {
-      const [user, , uid, gid] = line.split(":")
-      if (user === name && uid !== undefined && gid !== undefined) return { uid: Number(uid), gid: Number(gid) }
-    }
-  } catch {
-    // no /etc/passwd
-  }
-  return undefined
-}
 
 const errorCode = (e: unknown): unknown => (typeof e === "object" && e !== null && "code" in e ? e.code : undefined)
 
@@ -82,14 +64,7 @@ const fsStep = <A>(what: string, f: () => A) =>
 const handOver = (dir: string, user: OsUser) =>
   Effect.gen(function*() {
     yield* fsStep(`chown ${dir}`, () => chownSync(dir, user.uid, user.gid))
-    for (let d = dirname(dir); ; d = dirname(d)) {
-      const st = statSync(d)
-      if (st.uid !== user.uid && (st.mode & 0o001) === 0) {
-        yield* Effect.logWarning(`making ${d} traversable (o+x) for the postgres user`)
-        yield* fsStep(`chmod ${d}`, () => chmodSync(d, (st.mode & 0o7777) | 0o001))
-      }
-      if (dirname(d) === d) break
-    }
+    yield* makeTraversable(dirname(dir), user).pipe(Effect.mapError((e) => new PostgresServerError({ message: e.message })))
   })
 
 /** A postmaster.pid left by a killed run: stop our orphaned server, or drop a stale file. */

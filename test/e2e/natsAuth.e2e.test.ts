@@ -4,7 +4,6 @@
  * the data dir, owner-only) deploys as before but cannot append events; every role does its whole job
  * within its permissions (the server logs no violation by any of Berth's own users).
  */
-import { randomBytes } from "node:crypto"
 import { readFileSync, statSync } from "node:fs"
 import { get as httpGet } from "node:http"
 import { join } from "node:path"
@@ -21,14 +20,12 @@ let berth: BerthProcess
 let app: AppServer
 let krane: FakeKraneHttpServer
 let publisher: Client | undefined
-/** The API's admin token (API authentication), so the read model can be checked through the API. */
-const adminToken = randomBytes(32).toString("base64url")
 
 beforeAll(async () => {
   app = await startAppServer()
   krane = await startFakeKraneHttpServer({ krane: makeFakeKrane() })
   krane.krane.setInstanceAddress(() => app.address)
-  berth = await startBerth({ DATABASE_URL: await freshDatabase("e2e_nats"), KRANE_URL: krane.url, BERTH_ADMIN_TOKEN: adminToken })
+  berth = await startBerth({ DATABASE_URL: await freshDatabase("e2e_nats"), KRANE_URL: krane.url })
 })
 afterAll(async () => {
   await publisher?.close()
@@ -96,7 +93,7 @@ describe("NATS users of npm start", () => {
     // The projector read the events (and the scraped OpenAPI document) into the read model.
     const deployment = await eventually(
       async () => {
-        const response = await fetch(`${berth.api}/v1/deployments/dep_auth_1`, { headers: { authorization: `Bearer ${adminToken}` } })
+        const response = await fetch(`${berth.api}/v1/deployments/dep_auth_1`, { headers: berth.headers })
         return { status: response.status, body: (await response.json()) as Record<string, unknown> }
       },
       (response) => response.status === 200 && response.body["isLive"] === true,
