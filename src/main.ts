@@ -15,6 +15,7 @@ import { orchestratorSettings } from "./config.js"
 import { choosePort } from "./local/binaries.js"
 import { startNatsServer } from "./local/NatsServer.js"
 import { startPostgresServer } from "./local/PostgresServer.js"
+import { redactUrl } from "./shared/redactUrl.js"
 import { type BerthRole, needsDatabase, needsKrane, parseRoles } from "./roles/roles.js"
 import { type SupervisedChild, type SupervisionGroup, supervise, supervisionGroup } from "./roles/Supervisor.js"
 import { localPorts, runtimeConfig } from "./runtimeConfig.js"
@@ -192,7 +193,8 @@ const program = Effect.gen(function* () {
     api,
     gateway,
     natsUrl,
-    databaseUrl: Option.getOrUndefined(databaseUrl),
+    // Password shown as ***: run.json is for people and the CLI, which needs no PostgreSQL password.
+    databaseUrl: Option.getOrUndefined(Option.map(databaseUrl, redactUrl)),
     kraneUrl: Option.getOrUndefined(Option.map(krane, ({ url }) => url)),
     supervisorPid: process.pid,
     roles: Object.fromEntries(allChildren.map((child) => [child.name, { pid: child.pid() ?? null, restarts: child.restarts() }]))
@@ -215,7 +217,7 @@ const program = Effect.gen(function* () {
       ...(api === undefined ? {} : { api }),
       ...(gateway === undefined ? {} : { gateway }),
       nats: natsUrl,
-      ...Option.match(databaseUrl, { onNone: () => ({}), onSome: (database) => ({ database }) }),
+      ...Option.match(databaseUrl, { onNone: () => ({}), onSome: (database) => ({ database: redactUrl(database) }) }),
       ...Option.match(krane, {
         onNone: () => ({}),
         onSome: ({ url, secretSource, child }) => ({
