@@ -11,9 +11,13 @@ import { fileURLToPath } from "node:url"
 import { NodeRuntime } from "@effect/platform-node"
 import { ConfigError, Console, Duration, Effect, Either, Option, Redacted, Schedule } from "effect"
 import { kraneLocalSecret, kraneLocalSecretFile } from "./adapters/krane/local/KraneLocalSecret.js"
+import { resolveAdminToken } from "./auth/settings.js"
 import { orchestratorSettings } from "./config.js"
 import { choosePort } from "./local/binaries.js"
+import { type NatsClientAuth, natsAuthConfig, natsAuthEnv } from "./eventstore/natsAuth.js"
+import type { NatsUser } from "./eventstore/permissions.js"
 import { startNatsServer } from "./local/NatsServer.js"
+import { passwordFile, prepareNatsUsers } from "./local/natsUsers.js"
 import { startPostgresServer } from "./local/PostgresServer.js"
 import { redactUrl } from "./shared/redactUrl.js"
 import { type BerthRole, needsDatabase, needsKrane, parseRoles } from "./roles/roles.js"
@@ -26,14 +30,38 @@ const kraneLocalScript = ["--import", "tsx", join(projectRoot, "src/adapters/kra
 /** How long `npm start` waits for every role before printing the banner anyway. */
 const readyTimeout = Duration.seconds(60)
 
-/** An external service when its URL is given, else one of ours under the data dir. */
-const natsUrlFor = (given: Option.Option<string>, dataDir: string) =>
+/** The NATS settings a role process is started with. */
+const natsAuthVariables = ["NATS_CREDS", "NATS_USER", "NATS_PASSWORD", "NATS_TOKEN", "NATS_INBOX_PREFIX"] as const
+
+/**
+ * An external server when NATS_URL is given (every role connects with the NATS_* credentials given),
+ * else one of ours under the data dir, with one NATS user per role (src/local/natsUsers.ts).
+ */
+const natsFor = (given: Option.Option<string>, dataDir: string) =>
   Option.match(given, {
-    onSome: Effect.succeed,
+    onSome: (url) => Effect.succeed({ url, users: Option.none<Readonly<Record<NatsUser, NatsClientAuth>>>() }),
     onNone: () =>
-      startNatsServer({ dataDir: join(dataDir, "nats"), port: localPorts.nats, configPath: join(projectRoot, "nats.conf") }).pipe(
-        Effect.map((server) => server.url)
-      )
+      Effect.gen(function* () {
+        const natsDir = join(dataDir, "nats")
+        const users = yield* prepareNatsUsers(natsDir, join(projectRoot, "nats.conf"))
+        const server = yield* startNatsServer({
+          dataDir: natsDir,
+          port: localPorts.nats,
+          configPath: users.configPath,
+          client: users.clients.orchestrator
+        })
+        return { url: server.url, users: Option.some(users.clients) }
+      })
+  })
+
+/** A role's NATS credentials: its own user on our server (nothing inherited), else what was given. */
+const natsEnvOf = (role: BerthRole, users: Option.Option<Readonly<Record<NatsUser, NatsClientAuth>>>): NodeJS.ProcessEnv =>
+  Option.match(users, {
+    onNone: () => ({}),
+    onSome: (clients) => ({
+      ...Object.fromEntries(natsAuthVariables.map((name) => [name, undefined])),
+      ...natsAuthEnv(clients[role])
+    })
   })
 
 const databaseUrlFor = (given: Option.Option<string>, dataDir: string) =>
@@ -98,11 +126,15 @@ interface Urls {
   readonly api?: string
   readonly gateway?: string
   readonly nats: string
+  /** The publisher's password file, when Berth runs its own nats-server with users. */
+  readonly natsUsers?: string
   readonly database?: string
   readonly krane?: string
   /** What the Krane line says about its authentication. */
   readonly kraneAuth?: string
   readonly runFile: string
+  /** Where the admin token comes from: BERTH_ADMIN_TOKEN or the data dir's file. */
+  readonly adminToken?: string
 }
 
 const banner = (roles: ReadonlyArray<BerthRole>, urls: Urls, children: ReadonlyArray<SupervisedChild>) => {
@@ -111,8 +143,12 @@ const banner = (roles: ReadonlyArray<BerthRole>, urls: Urls, children: ReadonlyA
     "",
     "Berth is running.",
     ...(urls.api === undefined ? [] : [`  status API   ${urls.api}   (OpenAPI: ${urls.api}/openapi.json, docs: ${urls.api}/docs, health: ${urls.api}/readyz)`]),
+    ...(urls.adminToken === undefined
+      ? []
+      : [`  admin token  ${urls.adminToken}   (the CLI reads it; API clients send Authorization: Bearer <token>)`]),
     ...(urls.gateway === undefined ? [] : [`  gateway      ${urls.gateway}   (routes by Host: curl ${gatewayHost}/)`]),
     `  NATS         ${urls.nats}   (commands: berth.cmd.<projectId>, events: berth.evt.<projectId>)`,
+    ...(urls.natsUsers === undefined ? [] : [`  NATS users   one per role; services that send commands: user publisher, password in ${urls.natsUsers}`]),
     ...(urls.database === undefined ? [] : [`  PostgreSQL   ${urls.database}`]),
     ...(urls.krane === undefined ? [] : [`  Krane        ${urls.krane}${urls.kraneAuth === undefined ? "" : `   (${urls.kraneAuth})`}`]),
     `  roles        ${children.map((child) => `${child.name} (pid ${child.pid() ?? "-"})`).join(", ")}`,
@@ -144,8 +180,13 @@ const program = Effect.gen(function* () {
   })
   const dataDir = resolve(projectRoot, config.dataDir)
   mkdirSync(dataDir, { recursive: true })
+  // Made (or checked) here, before the API role starts, so the banner can say where it is.
+  const adminToken = roles.includes("api") ? Option.some(yield* resolveAdminToken(dataDir)) : Option.none()
 
-  const natsUrl = yield* natsUrlFor(config.natsUrl, dataDir)
+  // Read here too so conflicting NATS credentials stop Berth at once, not each role in turn.
+  yield* natsAuthConfig
+  const nats = yield* natsFor(config.natsUrl, dataDir)
+  const natsUrl = nats.url
   const group = yield* supervisionGroup
   const databaseUrl = needsDatabase(roles) ? Option.some(yield* databaseUrlFor(config.databaseUrl, dataDir)) : Option.none()
   const krane = needsKrane(roles) ? Option.some(yield* kraneFor(config.kraneUrl, dataDir, config.kraneLocalPort, group)) : Option.none()
@@ -170,7 +211,7 @@ const program = Effect.gen(function* () {
       name: role,
       args: [...roleScript, role],
       ...(role === "projector" && rebuild ? { firstStartArgs: ["--rebuild-read-model"] } : {}),
-      env,
+      env: { ...env, ...natsEnvOf(role, nats.users) },
       cwd: projectRoot
     }, group)
   )
@@ -217,6 +258,7 @@ const program = Effect.gen(function* () {
       ...(api === undefined ? {} : { api }),
       ...(gateway === undefined ? {} : { gateway }),
       nats: natsUrl,
+      ...(Option.isSome(nats.users) ? { natsUsers: passwordFile(join(dataDir, "nats"), "publisher") } : {}),
       ...Option.match(databaseUrl, { onNone: () => ({}), onSome: (database) => ({ database: redactUrl(database) }) }),
       ...Option.match(krane, {
         onNone: () => ({}),
@@ -227,6 +269,7 @@ const program = Effect.gen(function* () {
             : { kraneAuth: Option.match(secretSource, { onNone: () => "NO authentication: KRANE_LOCAL_INSECURE=1", onSome: (source) => `bearer token from ${source}` }) })
         })
       }),
+      ...Option.match(adminToken, { onNone: () => ({}), onSome: ({ source }) => ({ adminToken: source }) }),
       runFile
     }, allChildren)
   )

@@ -2,6 +2,8 @@
  * Where Berth's parts are: external services when their URLs are given, otherwise the ones
  * `npm start` runs itself under the data dir. Read with Config, validated at start.
  */
+import { resolve } from "node:path"
+import { fileURLToPath } from "node:url"
 import { Config, ConfigError, Duration, Either, Option, type Redacted } from "effect"
 import { type BerthRole, parseRoles } from "./roles/roles.js"
 
@@ -55,6 +57,12 @@ export const runtimeConfig: Config.Config<RuntimeConfig> = Config.all({
   statementTimeout: Config.duration("BERTH_PG_STATEMENT_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30))),
   connectTimeout: Config.duration("BERTH_PG_CONNECT_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5)))
 })
+
+/** The checkout: a relative BERTH_DATA_DIR is under it, whatever the working directory. */
+export const projectRoot: string = fileURLToPath(new URL("..", import.meta.url))
+
+/** The data dir as an absolute path. */
+export const dataDirOf = (config: Pick<RuntimeConfig, "dataDir">): string => resolve(projectRoot, config.dataDir)
 
 /** Preferred ports for the servers Berth starts itself; taken ports fall back to free ones. */
 export const localPorts = { nats: 4322, postgres: 5442 } as const

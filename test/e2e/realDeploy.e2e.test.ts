@@ -104,7 +104,7 @@ describe("real deployments through the gateway", () => {
     }
     const unknown = await through("nobody-acme.berth.localhost")
     expect(unknown.status).toBe(404)
-    const deployment = (await (await fetch(`${berth.api}/v1/deployments/dep_v1`)).json()) as { openApiCaptured: boolean }
+    const deployment = (await (await fetch(`${berth.api}/v1/deployments/dep_v1`, { headers: berth.headers })).json()) as { openApiCaptured: boolean }
     expect(deployment.openApiCaptured).toBe(true)
   })
 

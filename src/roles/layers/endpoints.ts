@@ -9,6 +9,8 @@ import type { BerthRole } from "../roles.js"
 
 export interface RoleEndpoints {
   readonly natsUrl: string
+  /** Absolute: where local credentials live (the API's admin-token file). */
+  readonly dataDir: string
   /** The role's own NATS user (NATS_CREDS / NATS_USER + NATS_PASSWORD / NATS_TOKEN, NATS_INBOX_PREFIX). */
   readonly natsAuth: NatsClientAuth
   readonly databaseUrl?: string
