@@ -19,6 +19,7 @@ import type { NatsUser } from "./eventstore/permissions.js"
 import { startNatsServer } from "./local/NatsServer.js"
 import { passwordFile, prepareNatsUsers } from "./local/natsUsers.js"
 import { startPostgresServer } from "./local/PostgresServer.js"
+import { redactUrl } from "./shared/redactUrl.js"
 import { type BerthRole, needsDatabase, needsKrane, parseRoles } from "./roles/roles.js"
 import { type SupervisedChild, type SupervisionGroup, supervise, supervisionGroup } from "./roles/Supervisor.js"
 import { localPorts, runtimeConfig } from "./runtimeConfig.js"
@@ -233,7 +234,8 @@ const program = Effect.gen(function* () {
     api,
     gateway,
     natsUrl,
-    databaseUrl: Option.getOrUndefined(databaseUrl),
+    // Password shown as ***: run.json is for people and the CLI, which needs no PostgreSQL password.
+    databaseUrl: Option.getOrUndefined(Option.map(databaseUrl, redactUrl)),
     kraneUrl: Option.getOrUndefined(Option.map(krane, ({ url }) => url)),
     supervisorPid: process.pid,
     roles: Object.fromEntries(allChildren.map((child) => [child.name, { pid: child.pid() ?? null, restarts: child.restarts() }]))
@@ -257,7 +259,7 @@ const program = Effect.gen(function* () {
       ...(gateway === undefined ? {} : { gateway }),
       nats: natsUrl,
       ...(Option.isSome(nats.users) ? { natsUsers: passwordFile(join(dataDir, "nats"), "publisher") } : {}),
-      ...Option.match(databaseUrl, { onNone: () => ({}), onSome: (database) => ({ database }) }),
+      ...Option.match(databaseUrl, { onNone: () => ({}), onSome: (database) => ({ database: redactUrl(database) }) }),
       ...Option.match(krane, {
         onNone: () => ({}),
         onSome: ({ url, secretSource, child }) => ({
