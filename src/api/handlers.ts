@@ -5,9 +5,11 @@
  * duplicate deploymentId, a deployment already finished), publish the command and answer 202: the
  * decision itself is the project actor's. While the read model (PostgreSQL) cannot answer, every
  * endpoint that needs it answers 503 with Retry-After (server.ts), and the API itself stays up. A body
- * over the command limit (256 KiB) is a 413 problem (tooLarge).
+ * over the command limit (256 KiB) is a 413 problem (tooLarge). Every handler first checks the
+ * caller's role (security.ts: 403), then, once it knows the project, the caller's workspace (403 for
+ * another workspace's project; lists are filtered to the caller's workspace).
  */
-import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
+import { HttpApiBuilder, type HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import type { KV } from "@nats-io/kv"
 import { Duration, Effect, Option } from "effect"
 import { openQuarantineBucket, quarantineOf } from "../actors/quarantine.js"
@@ -16,12 +18,24 @@ import { Nats } from "../eventstore/Nats.js"
 import type { CreateProject, Deploy } from "../domain/commands.js"
 import { isTerminal } from "../domain/state.js"
 import type { DatabaseError } from "../projections/Database.js"
-import { getDeployment, getDeploymentRef, getProject, listDeployments, listEvents } from "../projections/queries.js"
+import {
+  findDeploymentProjects,
+  getDeployment,
+  getDeploymentRef,
+  getProject,
+  getProjectWorkspace,
+  listDeployments,
+  listEvents,
+  listProjects,
+  type DeploymentRef
+} from "../projections/queries.js"
 import type { ProjectView } from "../projections/views.js"
 import { Secrets } from "../secrets/Secrets.js"
 import { BerthApi } from "./BerthApi.js"
 import { BadRequest, Conflict, NotFound, problemBody, ServiceUnavailable, problemContentType } from "./problems.js"
 import { newCommandId, newDeploymentId, publishCommand } from "./publish.js"
+import { authorize, authorizeRole } from "./security.js"
+import type { Role } from "../auth/scope.js"
 import {
   CancelRequest,
   checkPublishable,
@@ -61,13 +75,68 @@ const projectOrNotFound = (projectId: string) => getProject(projectId).pipe(orNo
 
 /** A deployment of `project` (one of another project is as unknown as a missing one). */
 const deploymentOf = (project: ProjectView, deploymentId: string, what = "deployment") =>
-  readModel(getDeploymentRef(deploymentId)).pipe(
-    Effect.flatMap((ref) =>
-      Option.isSome(ref) && ref.value.projectId === project.projectId
-        ? Effect.succeed(ref.value)
-        : Effect.fail(new NotFound({ detail: `${what} not found: ${deploymentId}` }))
-    )
+  readModel(getDeploymentRef(project.projectId, deploymentId)).pipe(
+    Effect.flatMap(Option.match({
+      onNone: () => Effect.fail(new NotFound({ detail: `${what} not found: ${deploymentId}` })),
+      onSome: Effect.succeed
+    }))
   )
+
+/**
+ * The caller holds `role` in the workspace of `projectId` (read from the read model). A caller of
+ * every workspace needs no lookup; for a scoped one, a project the read model does not know is a 404.
+ */
+const authorizeProject = (role: Role, projectId: string) =>
+  Effect.gen(function*() {
+    const caller = yield* authorizeRole(role)
+    if (caller.workspace === null) return
+    const workspace = yield* getProjectWorkspace(projectId).pipe(orNotFound(`project not found: ${projectId}`))
+    yield* authorize(role, workspace)
+  })
+
+/**
+ * The one project with a deployment of this id, for the unscoped routes. Deployment ids are unique
+ * only within a project: when several projects use one, the caller must say which (409).
+ */
+const projectOfDeployment = (deploymentId: string) =>
+  Effect.flatMap(readModel(findDeploymentProjects(deploymentId)), (projects): Effect.Effect<string, NotFound | Conflict> => {
+    const [only, ...others] = projects
+    if (only === undefined) return Effect.fail(new NotFound({ detail: `deployment not found: ${deploymentId}` }))
+    if (others.length > 0) {
+      return Effect.fail(new Conflict({
+        detail: `deployment id ${deploymentId} is used by several projects: use /v1/projects/{projectId}/deployments/${deploymentId}`
+      }))
+    }
+    return Effect.succeed(only)
+  })
+
+const deploymentView = (projectId: string, deploymentId: string) =>
+  getDeployment(projectId, deploymentId).pipe(orNotFound(`deployment not found: ${deploymentId}`))
+
+/** Cancel: checks what the read model knows for certain, publishes, answers 202. */
+const cancelDeployment = (deployment: DeploymentRef, request: HttpServerRequest.HttpServerRequest) =>
+  Effect.gen(function*() {
+    const body = yield* decodeCancel(request)
+    if (isTerminal(deployment.status)) {
+      return yield* new Conflict({
+        detail: `deployment ${deployment.deploymentId} is already ${deployment.status}: only a deployment in progress can be cancelled`
+      })
+    }
+    const commandId = body.commandId ?? newCommandId()
+    yield* publishCommand({
+      type: "CancelDeployment",
+      commandId,
+      projectId: deployment.projectId,
+      deploymentId: deployment.deploymentId
+    })
+    return {
+      commandId,
+      projectId: deployment.projectId,
+      deploymentId: deployment.deploymentId,
+      status: "accepted" as const,
+      links: links(deployment.projectId, deployment.deploymentId)
+    }
+  }).pipe(Effect.catchTag("PayloadTooLarge", tooLarge))
 
 const duplicates = (values: ReadonlyArray<string>): Array<string> =>
   [...new Set(values.filter((value, i) => values.indexOf(value) !== i))]
@@ -109,9 +178,13 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
   // Opened in the background: the orchestrator creates the bucket, and the API does not wait for it.
   const quarantine = yield* openInBackground(openQuarantineBucket(yield* Nats))
   return handlers
+    .handle("listProjects", () =>
+      Effect.flatMap(authorizeRole("read"), (caller) => readModel(listProjects(caller.workspace))))
     .handleRaw("createProject", ({ request }) =>
       Effect.gen(function*() {
+        yield* authorizeRole("deploy")
         const { commandId: requestedCommandId, ...fields } = yield* decodeCreateProject(request)
+        yield* authorize("deploy", fields.workspace)
         yield* checkEnvironments(fields.environments)
         if (Option.isSome(yield* readModel(getProject(fields.projectId)))) {
           return yield* new Conflict({ detail: `project already exists: ${fields.projectId}` })
@@ -126,24 +199,32 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
           links: projectLinks(command.projectId)
         }
       }).pipe(Effect.catchTag("PayloadTooLarge", tooLarge)))
-    .handle("getProject", ({ path }) => Effect.flatMap(projectOrNotFound(path.projectId), (project) => withQuarantine(quarantine, project)))
+    .handle("getProject", ({ path }) =>
+      projectOrNotFound(path.projectId).pipe(
+        Effect.tap((project) => authorize("read", project.workspace)),
+        Effect.flatMap((project) => withQuarantine(quarantine, project))
+      ))
     .handle("listDeployments", ({ path, urlParams }) =>
-      listDeployments(path.projectId, { limit: urlParams.limit, cursor: urlParams.cursor }).pipe(
+      authorizeProject("read", path.projectId).pipe(Effect.zipRight(listDeployments(path.projectId, { limit: urlParams.limit, cursor: urlParams.cursor }).pipe(
         Effect.catchTag("InvalidCursor", (e) => Effect.fail(new BadRequest({ detail: `invalid cursor: ${e.cursor}` }))),
         Effect.flatMap((page) => Option.isNone(page) ? Effect.fail(new NotFound({ detail: `project not found: ${path.projectId}` })) : Effect.succeed(page.value)),
         Effect.catchTag("DatabaseError", (error) => readModel(Effect.fail(error)))
-      ))
+      ))))
     .handle("listEvents", ({ path, urlParams }) =>
-      listEvents(path.projectId, { limit: urlParams.limit, after: urlParams.after }).pipe(orNotFound(`project not found: ${path.projectId}`)))
+      authorizeProject("read", path.projectId).pipe(
+        Effect.zipRight(listEvents(path.projectId, { limit: urlParams.limit, after: urlParams.after }).pipe(orNotFound(`project not found: ${path.projectId}`)))
+      ))
     .handleRaw("deploy", ({ path, request }) =>
       Effect.gen(function*() {
+        yield* authorizeRole("deploy")
         const project = yield* projectOrNotFound(path.projectId)
+        yield* authorize("deploy", project.workspace)
         const { deploymentId: requestedId, commandId: requestedCommandId, ...fields } = yield* decodeDeploy(request)
         if (!project.environments.some((environment) => environment.environmentId === fields.environmentId)) {
           return yield* new NotFound({ detail: `environment '${fields.environmentId}' not found in workspace '${project.workspace}'` })
         }
-        // Deployment ids are unique across projects in the read model: a clash anywhere is a conflict.
-        if (requestedId !== undefined && Option.isSome(yield* readModel(getDeploymentRef(requestedId)))) {
+        // Deployment ids are unique within a project (another project may use the same id: tenant isolation).
+        if (requestedId !== undefined && Option.isSome(yield* readModel(getDeploymentRef(project.projectId, requestedId)))) {
           return yield* new Conflict({ detail: `deployment already exists: ${requestedId}` })
         }
         // Sealed before anything leaves the API: BERTH_COMMANDS never holds the cleartext. The size
@@ -171,7 +252,9 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
       }).pipe(Effect.catchTag("PayloadTooLarge", tooLarge)))
     .handleRaw("rollback", ({ path, request }) =>
       Effect.gen(function*() {
+        yield* authorizeRole("deploy")
         const project = yield* projectOrNotFound(path.projectId)
+        yield* authorize("deploy", project.workspace)
         const body = yield* decodeRollback(request)
         const target = yield* deploymentOf(project, body.targetDeploymentId, "target deployment")
         const sourceId = body.sourceDeploymentId ?? project.liveDeploymentId
@@ -199,7 +282,9 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
       }).pipe(Effect.catchTag("PayloadTooLarge", tooLarge)))
     .handleRaw("promote", ({ path, request }) =>
       Effect.gen(function*() {
+        yield* authorizeRole("deploy")
         const project = yield* projectOrNotFound(path.projectId)
+        yield* authorize("deploy", project.workspace)
         const body = yield* decodePromote(request)
         const deployment = yield* deploymentOf(project, body.deploymentId)
         const commandId = body.commandId ?? newCommandId()
@@ -212,35 +297,31 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
           links: links(project.projectId, deployment.deploymentId)
         }
       }).pipe(Effect.catchTag("PayloadTooLarge", tooLarge)))
+    .handle("getProjectDeployment", ({ path }) =>
+      authorizeProject("read", path.projectId).pipe(Effect.zipRight(deploymentView(path.projectId, path.deploymentId))))
+    .handleRaw("cancelProjectDeployment", ({ path, request }) =>
+      authorizeProject("deploy", path.projectId).pipe(
+        Effect.zipRight(getDeploymentRef(path.projectId, path.deploymentId).pipe(orNotFound(`deployment not found: ${path.deploymentId}`))),
+        Effect.flatMap((deployment) => cancelDeployment(deployment, request))
+      ))
   })
 )
 
 export const DeploymentsLive = HttpApiBuilder.group(BerthApi, "deployments", (handlers) =>
   handlers
     .handle("getDeployment", ({ path }) =>
-      getDeployment(path.deploymentId).pipe(orNotFound(`deployment not found: ${path.deploymentId}`)))
+      Effect.gen(function*() {
+        yield* authorizeRole("read")
+        const projectId = yield* projectOfDeployment(path.deploymentId)
+        yield* authorizeProject("read", projectId)
+        return yield* deploymentView(projectId, path.deploymentId)
+      }))
     .handleRaw("cancelDeployment", ({ path, request }) =>
       Effect.gen(function*() {
-        const deployment = yield* getDeploymentRef(path.deploymentId).pipe(orNotFound(`deployment not found: ${path.deploymentId}`))
-        const body = yield* decodeCancel(request)
-        if (isTerminal(deployment.status)) {
-          return yield* new Conflict({
-            detail: `deployment ${deployment.deploymentId} is already ${deployment.status}: only a deployment in progress can be cancelled`
-          })
-        }
-        const commandId = body.commandId ?? newCommandId()
-        yield* publishCommand({
-          type: "CancelDeployment",
-          commandId,
-          projectId: deployment.projectId,
-          deploymentId: deployment.deploymentId
-        })
-        return {
-          commandId,
-          projectId: deployment.projectId,
-          deploymentId: deployment.deploymentId,
-          status: "accepted" as const,
-          links: links(deployment.projectId, deployment.deploymentId)
-        }
-      }).pipe(Effect.catchTag("PayloadTooLarge", tooLarge)))
+        yield* authorizeRole("deploy")
+        const projectId = yield* projectOfDeployment(path.deploymentId)
+        yield* authorizeProject("deploy", projectId)
+        const deployment = yield* getDeploymentRef(projectId, path.deploymentId).pipe(orNotFound(`deployment not found: ${path.deploymentId}`))
+        return yield* cancelDeployment(deployment, request)
+      }))
 )

@@ -115,7 +115,7 @@ export const projectLinks = (projectId: string): ProjectAccepted["links"] => ({
 })
 
 export const links = (projectId: string, deploymentId: string): CommandAccepted["links"] => ({
-  deployment: `/v1/deployments/${deploymentId}`,
+  deployment: `/v1/projects/${projectId}/deployments/${deploymentId}`,
   events: `/v1/projects/${projectId}/events`
 })
 

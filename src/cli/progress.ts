@@ -106,7 +106,7 @@ export const followDeployment = async (
   const progress = new Progress()
   let last: DeploymentWire | undefined
   for (;;) {
-    const deployment = await api.findDeployment(accepted.deploymentId)
+    const deployment = await api.findDeployment(accepted.deploymentId, project.projectId)
     if (deployment === undefined) {
       // Not projected yet: Berth may have rejected the Deploy instead.
       const rejection = rejectionOf((await cursor.next()).filter((event) => event.commandId === accepted.commandId))

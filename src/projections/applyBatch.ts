@@ -43,6 +43,7 @@ interface EnvironmentRow {
 
 
 interface StepRow {
+  project_id: string
   deployment_id: string
   step: string
   started_at: Date
@@ -51,6 +52,7 @@ interface StepRow {
 }
 
 interface InstanceRow {
+  project_id: string
   deployment_id: string
   instance_id: string
   address: string
@@ -68,6 +70,7 @@ interface DomainRow {
 }
 
 interface SpecRow {
+  project_id: string
   deployment_id: string
   path: string
   object_name: string
@@ -222,11 +225,12 @@ type Touched = Map<string, number>
 export class ProjectionState {
   readonly projects = new Table<ProjectRow>((r) => r.project_id)
   readonly environments = new Upserts<EnvironmentRow>((r) => key2(r.project_id, r.environment_id))
-  readonly deployments = new Table<DeploymentRow>((r) => r.deployment_id)
-  readonly steps = new Table<StepRow>((r) => r.deployment_id, (r) => r.step)
-  readonly instances = new Table<InstanceRow>((r) => r.deployment_id, (r) => r.instance_id)
+  // Deployment ids are unique only within a project: every deployment-keyed row is keyed by both.
+  readonly deployments = new Table<DeploymentRow>((r) => key2(r.project_id, r.deployment_id))
+  readonly steps = new Table<StepRow>((r) => key2(r.project_id, r.deployment_id), (r) => r.step)
+  readonly instances = new Table<InstanceRow>((r) => key2(r.project_id, r.deployment_id), (r) => r.instance_id)
   readonly domains = new Table<DomainRow>((r) => r.hostname)
-  readonly specs = new Upserts<SpecRow>((r) => r.deployment_id)
+  readonly specs = new Upserts<SpecRow>((r) => key2(r.project_id, r.deployment_id))
   readonly liveHistory = new Upserts<LiveHistoryRow>((r) => key2(r.project_id, String(r.stream_seq)))
 
   /** Keys whose rows (or their absence) the state knows, with the batch that last touched them. */
@@ -241,9 +245,13 @@ export class ProjectionState {
    * fails, drop the state.
    */
   async load(sql: Sql | TxSql, envelopes: ReadonlyArray<AppliedEnvelope>, batch: number): Promise<void> {
-    const { projectIds, deploymentIds, hostnames } = touched(envelopes)
+    const { projectIds, deploymentKeys, hostnames } = touched(envelopes)
     const unknownProjects = projectIds.filter((id) => !this.knownProjects.has(id))
-    const unknownDeployments = deploymentIds.filter((id) => !this.knownDeployments.has(id))
+    const unknown = deploymentKeys.filter(([projectId, deploymentId]) => !this.knownDeployments.has(key2(projectId, deploymentId)))
+    const unknownDeployments = unknown.map(([, deploymentId]) => deploymentId)
+    const unknownOwners = unknown.map(([projectId]) => projectId)
+    // A fresh fragment per query: (project, deployment) pairs, deployment ids being unique only per project.
+    const keysOf = () => sql`select * from unnest(${unknownOwners}::text[], ${unknownDeployments}::text[])`
     const unknownHostnames = hostnames.filter((hostname) => !this.knownHostnames.has(hostname))
     const [projects, deployments, steps, instances, domains] = await Promise.all([
       unknownProjects.length === 0 ? none : sql<Array<Omit<ProjectRow, "version"> & { version: string }>>`
@@ -253,13 +261,13 @@ export class ProjectionState {
       unknownDeployments.length === 0 ? none : sql<Array<DeploymentRow>>`
         select deployment_id, project_id, environment_id, status, source, git_sha, git_branch, git_message, replicas, port,
           failed_step, failure_reason, created_at, updated_at, building_at, deploying_at, ready_at, failed_at, cancelled_at, compensated_at
-        from deployments where deployment_id = any(${unknownDeployments}::text[])`,
+        from deployments where (project_id, deployment_id) in (${keysOf()})`,
       unknownDeployments.length === 0 ? none : sql<Array<StepRow>>`
-        select deployment_id, step, started_at, ended_at, error
-        from deployment_steps where deployment_id = any(${unknownDeployments}::text[])`,
+        select project_id, deployment_id, step, started_at, ended_at, error
+        from deployment_steps where (project_id, deployment_id) in (${keysOf()})`,
       unknownDeployments.length === 0 ? none : sql<Array<InstanceRow>>`
-        select deployment_id, instance_id, address, status, updated_at
-        from instances where deployment_id = any(${unknownDeployments}::text[]) order by deployment_id, instance_id`,
+        select project_id, deployment_id, instance_id, address, status, updated_at
+        from instances where (project_id, deployment_id) in (${keysOf()}) order by project_id, deployment_id, instance_id`,
       unknownHostnames.length === 0 ? none : sql<Array<DomainRow>>`
         select hostname, project_id, environment_id, deployment_id, sticky, updated_at
         from domains where hostname = any(${unknownHostnames}::text[])`
@@ -270,7 +278,7 @@ export class ProjectionState {
     this.instances.load(instances)
     this.domains.load(domains)
     for (const id of projectIds) this.knownProjects.set(id, batch)
-    for (const id of deploymentIds) this.knownDeployments.set(id, batch)
+    for (const [projectId, deploymentId] of deploymentKeys) this.knownDeployments.set(key2(projectId, deploymentId), batch)
     for (const hostname of hostnames) this.knownHostnames.set(hostname, batch)
   }
 
@@ -303,7 +311,7 @@ export class ProjectionState {
     for (const [id, last] of this.knownDeployments) {
       if (last > batch) continue
       this.knownDeployments.delete(id)
-      this.deployments.forget(id)
+      this.deployments.forget(id) // id: key2(project, deployment)
       this.steps.forget(id)
       this.instances.forget(id)
     }
@@ -321,24 +329,24 @@ export class ProjectionState {
     this.projects.put(row)
   }
 
-  private updateDeployment(deploymentId: string, f: (row: DeploymentRow) => void): void {
-    const row = this.deployments.get(deploymentId)
+  private updateDeployment(projectId: string, deploymentId: string, f: (row: DeploymentRow) => void): void {
+    const row = this.deployments.get(key2(projectId, deploymentId))
     if (row === undefined) return
     f(row)
     this.deployments.put(row)
   }
 
   /** Starts a step unless it already started. */
-  private startStep(deploymentId: string, step: StepName, at: Date): void {
-    if (this.steps.get(deploymentId, step) !== undefined) return
-    this.steps.put({ deployment_id: deploymentId, step, started_at: at, ended_at: null, error: null })
+  private startStep(projectId: string, deploymentId: string, step: StepName, at: Date): void {
+    if (this.steps.get(key2(projectId, deploymentId), step) !== undefined) return
+    this.steps.put({ project_id: projectId, deployment_id: deploymentId, step, started_at: at, ended_at: null, error: null })
   }
 
   /** Ends a step (starting it at the same moment if it never started); the first end wins, a later error replaces. */
-  private endStep(deploymentId: string, step: StepName, at: Date, error: string | null = null): void {
-    const row = this.steps.get(deploymentId, step)
+  private endStep(projectId: string, deploymentId: string, step: StepName, at: Date, error: string | null = null): void {
+    const row = this.steps.get(key2(projectId, deploymentId), step)
     if (row === undefined) {
-      this.steps.put({ deployment_id: deploymentId, step, started_at: at, ended_at: at, error })
+      this.steps.put({ project_id: projectId, deployment_id: deploymentId, step, started_at: at, ended_at: at, error })
       return
     }
     row.ended_at = row.ended_at ?? at
@@ -364,32 +372,32 @@ export class ProjectionState {
         return this.deploymentRequested(projectId, event, at)
       case "DeploymentBuilding":
         // Sources are images or commands: building starts and ends at once, and Krane creation begins.
-        this.updateDeployment(event.deploymentId, (d) => {
+        this.updateDeployment(projectId, event.deploymentId, (d) => {
           d.status = "building"
           d.building_at = at
           d.updated_at = at
         })
-        this.endStep(event.deploymentId, "build", at)
-        return this.startStep(event.deploymentId, "krane-create", at)
+        this.endStep(projectId, event.deploymentId, "build", at)
+        return this.startStep(projectId, event.deploymentId, "krane-create", at)
       case "KraneDeploymentCreated":
-        this.updateDeployment(event.deploymentId, (d) => {
+        this.updateDeployment(projectId, event.deploymentId, (d) => {
           d.status = "deploying"
           d.deploying_at = at
           d.updated_at = at
         })
-        this.endStep(event.deploymentId, "krane-create", at)
-        return this.startStep(event.deploymentId, "await-instances", at)
+        this.endStep(projectId, event.deploymentId, "krane-create", at)
+        return this.startStep(projectId, event.deploymentId, "await-instances", at)
       case "InstancesObserved":
-        return this.instancesObserved(event, at)
+        return this.instancesObserved(projectId, event, at)
       case "OpenApiSpecCaptured":
-        return this.specCaptured(event, at)
+        return this.specCaptured(projectId, event, at)
       case "OpenApiSpecNotFound":
-        this.endStep(event.deploymentId, "scrape-openapi", at)
-        return this.startStep(event.deploymentId, "assign-domains", at)
+        this.endStep(projectId, event.deploymentId, "scrape-openapi", at)
+        return this.startStep(projectId, event.deploymentId, "assign-domains", at)
       case "DomainsAssigned":
         return this.domainsAssigned(projectId, event, at)
       case "DeploymentReady":
-        return this.updateDeployment(event.deploymentId, (d) => {
+        return this.updateDeployment(projectId, event.deploymentId, (d) => {
           d.status = "ready"
           d.ready_at = at
           d.updated_at = at
@@ -403,20 +411,20 @@ export class ProjectionState {
           p.rolled_back = false
         })
       case "DeploymentFailed":
-        this.updateDeployment(event.deploymentId, (d) => {
+        this.updateDeployment(projectId, event.deploymentId, (d) => {
           d.status = "failed"
           d.updated_at = at
           d.failed_at = at
           d.failed_step = event.step
           d.failure_reason = event.reason
         })
-        this.endStep(event.deploymentId, event.step, at, event.reason)
+        this.endStep(projectId, event.deploymentId, event.step, at, event.reason)
         // Berth cleans up a failed deployment at once (its Krane deployment, its hostnames).
-        return this.startStep(event.deploymentId, "compensate", at)
+        return this.startStep(projectId, event.deploymentId, "compensate", at)
       case "DeploymentCancelled":
-        return this.deploymentCancelled(event, at)
+        return this.deploymentCancelled(projectId, event, at)
       case "DeploymentCompensated":
-        return this.deploymentCompensated(event, at)
+        return this.deploymentCompensated(projectId, event, at)
       case "CommandRejected":
         return // audit only
     }
@@ -444,7 +452,7 @@ export class ProjectionState {
   }
 
   private deploymentRequested(projectId: string, e: EventOf<"DeploymentRequested">, at: Date): void {
-    if (this.deployments.get(e.deploymentId) !== undefined) return
+    if (this.deployments.get(key2(projectId, e.deploymentId)) !== undefined) return
     this.deployments.put({
       deployment_id: e.deploymentId,
       project_id: projectId,
@@ -470,12 +478,13 @@ export class ProjectionState {
   }
 
   /** The instance set is replaced; once every replica runs, await-instances ends and scrape-openapi starts. */
-  private instancesObserved(e: EventOf<"InstancesObserved">, at: Date): void {
-    for (const old of this.instances.group(e.deploymentId)) this.instances.delete(old.deployment_id, old.instance_id)
+  private instancesObserved(projectId: string, e: EventOf<"InstancesObserved">, at: Date): void {
+    const key = key2(projectId, e.deploymentId)
+    for (const old of this.instances.group(key)) this.instances.delete(key, old.instance_id)
     for (const instance of e.instances) {
-      const existing = this.instances.get(e.deploymentId, instance.id)
+      const existing = this.instances.get(key, instance.id)
       if (existing === undefined) {
-        this.instances.put({ deployment_id: e.deploymentId, instance_id: instance.id, address: instance.address, status: instance.status, updated_at: at })
+        this.instances.put({ project_id: projectId, deployment_id: e.deploymentId, instance_id: instance.id, address: instance.address, status: instance.status, updated_at: at })
       } else {
         existing.address = instance.address
         existing.status = instance.status
@@ -483,18 +492,19 @@ export class ProjectionState {
       }
     }
     if (!e.instances.every((instance) => instance.status === "RUNNING")) return
-    const deployment = this.deployments.get(e.deploymentId)
+    const deployment = this.deployments.get(key)
     if (deployment === undefined || deployment.replicas > e.instances.length) return
-    const awaiting = this.steps.get(e.deploymentId, "await-instances")
+    const awaiting = this.steps.get(key, "await-instances")
     if (awaiting !== undefined) {
       awaiting.ended_at = awaiting.ended_at ?? at
       this.steps.put(awaiting)
     }
-    this.startStep(e.deploymentId, "scrape-openapi", at)
+    this.startStep(projectId, e.deploymentId, "scrape-openapi", at)
   }
 
-  private specCaptured(e: EventOf<"OpenApiSpecCaptured">, at: Date): void {
+  private specCaptured(projectId: string, e: EventOf<"OpenApiSpecCaptured">, at: Date): void {
     this.specs.put({
+      project_id: projectId,
       deployment_id: e.deploymentId,
       path: e.path,
       object_name: e.objectName,
@@ -503,12 +513,12 @@ export class ProjectionState {
       sha256: e.sha256,
       captured_at: at
     })
-    this.endStep(e.deploymentId, "scrape-openapi", at)
-    this.startStep(e.deploymentId, "assign-domains", at)
+    this.endStep(projectId, e.deploymentId, "scrape-openapi", at)
+    this.startStep(projectId, e.deploymentId, "assign-domains", at)
   }
 
   private domainsAssigned(projectId: string, e: EventOf<"DomainsAssigned">, at: Date): void {
-    const deployment = this.deployments.get(e.deploymentId)
+    const deployment = this.deployments.get(key2(projectId, e.deploymentId))
     if (deployment !== undefined) {
       for (const domain of e.domains) {
         this.domains.put({
@@ -521,7 +531,7 @@ export class ProjectionState {
         })
       }
     }
-    this.endStep(e.deploymentId, "assign-domains", at)
+    this.endStep(projectId, e.deploymentId, "assign-domains", at)
   }
 
   /** Every move of the live pointer: the project row, the go-live step, and a live_history row. */
@@ -531,7 +541,7 @@ export class ProjectionState {
       p.rolled_back = e.reason === "rollback"
     })
     // go-live is recorded when the deployment first goes live (a later rollback to it keeps that record).
-    this.endStep(e.to, "go-live", at)
+    this.endStep(projectId, e.to, "go-live", at)
     if (this.liveHistory.get(key2(projectId, String(seq))) === undefined) {
       this.liveHistory.put({ project_id: projectId, stream_seq: seq, at, from_deployment_id: e.from, to_deployment_id: e.to, reason: e.reason })
     }
@@ -549,24 +559,24 @@ export class ProjectionState {
   }
 
   /** The open step ends with the cancel (the named step is recorded even if it never started); compensation starts. */
-  private deploymentCancelled(e: EventOf<"DeploymentCancelled">, at: Date): void {
-    this.updateDeployment(e.deploymentId, (d) => {
+  private deploymentCancelled(projectId: string, e: EventOf<"DeploymentCancelled">, at: Date): void {
+    this.updateDeployment(projectId, e.deploymentId, (d) => {
       d.status = "cancelled"
       d.updated_at = at
       d.cancelled_at = at
       d.failed_step = e.step
       d.failure_reason = cancelledByUser
     })
-    for (const step of this.steps.group(e.deploymentId)) {
+    for (const step of this.steps.group(key2(projectId, e.deploymentId))) {
       if (step.ended_at !== null) continue
       step.ended_at = at
       step.error = cancelledByUser
       this.steps.put(step)
     }
-    if (this.steps.get(e.deploymentId, e.step) === undefined) {
-      this.steps.put({ deployment_id: e.deploymentId, step: e.step, started_at: at, ended_at: at, error: cancelledByUser })
+    if (this.steps.get(key2(projectId, e.deploymentId), e.step) === undefined) {
+      this.steps.put({ project_id: projectId, deployment_id: e.deploymentId, step: e.step, started_at: at, ended_at: at, error: cancelledByUser })
     }
-    this.startStep(e.deploymentId, "compensate", at)
+    this.startStep(projectId, e.deploymentId, "compensate", at)
   }
 
   /**
@@ -574,17 +584,18 @@ export class ProjectionState {
    * go (only those still routed to this deployment), and its instances are marked TERMINATED when the
    * Krane deployment was deleted (kept as they were otherwise: they may still run).
    */
-  private deploymentCompensated(e: EventOf<"DeploymentCompensated">, at: Date): void {
-    this.endStep(e.deploymentId, "compensate", at, e.problem ?? null)
-    this.updateDeployment(e.deploymentId, (d) => {
+  private deploymentCompensated(projectId: string, e: EventOf<"DeploymentCompensated">, at: Date): void {
+    this.endStep(projectId, e.deploymentId, "compensate", at, e.problem ?? null)
+    this.updateDeployment(projectId, e.deploymentId, (d) => {
       d.compensated_at = d.compensated_at ?? at
       d.updated_at = at
     })
     for (const hostname of e.releasedDomains) {
-      if (this.domains.get(hostname)?.deployment_id === e.deploymentId) this.domains.delete(hostname)
+      const domain = this.domains.get(hostname)
+      if (domain?.deployment_id === e.deploymentId && domain.project_id === projectId) this.domains.delete(hostname)
     }
     if (e.kraneDeleted) {
-      for (const instance of this.instances.group(e.deploymentId)) {
+      for (const instance of this.instances.group(key2(projectId, e.deploymentId))) {
         instance.status = "TERMINATED"
         instance.updated_at = at
         this.instances.put(instance)
@@ -596,8 +607,9 @@ export class ProjectionState {
 /** What a batch can touch: its projects, deployments (and their steps and instances) and hostnames. */
 const touched = (envelopes: ReadonlyArray<AppliedEnvelope>) => {
   const projectIds = new Set<string>()
-  const deploymentIds = new Set<string>()
+  const deploymentKeys = new Map<string, readonly [string, string]>()
   const hostnames = new Set<string>()
+  const deployment = (projectId: string, deploymentId: string) => deploymentKeys.set(key2(projectId, deploymentId), [projectId, deploymentId])
   for (const { envelope } of envelopes) {
     projectIds.add(envelope.projectId)
     for (const event of envelope.events) {
@@ -606,27 +618,27 @@ const touched = (envelopes: ReadonlyArray<AppliedEnvelope>) => {
           projectIds.add(event.projectId)
           break
         case "LiveSwitched":
-          deploymentIds.add(event.to)
+          deployment(envelope.projectId, event.to)
           break
         case "DomainsSwitched":
           for (const domain of event.domains) hostnames.add(domain.hostname)
           break
         case "DomainsAssigned":
-          deploymentIds.add(event.deploymentId)
+          deployment(envelope.projectId, event.deploymentId)
           for (const domain of event.domains) hostnames.add(domain.hostname)
           break
         case "DeploymentCompensated":
-          deploymentIds.add(event.deploymentId)
+          deployment(envelope.projectId, event.deploymentId)
           for (const hostname of event.releasedDomains) hostnames.add(hostname)
           break
         case "CommandRejected":
           break
         default:
-          deploymentIds.add(event.deploymentId)
+          deployment(envelope.projectId, event.deploymentId)
       }
     }
   }
-  return { projectIds: [...projectIds], deploymentIds: [...deploymentIds], hostnames: [...hostnames] }
+  return { projectIds: [...projectIds], deploymentKeys: [...deploymentKeys.values()], hostnames: [...hostnames] }
 }
 
 const none = Promise.resolve([])
@@ -708,8 +720,9 @@ const writes = async (state: ProjectionState, pause: () => Promise<void>): Promi
   }
   if (deployments.updates.length > 0) {
     const d = deployments.updates
-    const [ids, statuses, failedSteps, reasons] = [
-      texts(d, (r) => r.deployment_id), texts(d, (r) => r.status), texts(d, (r) => r.failed_step), texts(d, (r) => r.failure_reason)
+    const [projectIds, ids, statuses, failedSteps, reasons] = [
+      texts(d, (r) => r.project_id), texts(d, (r) => r.deployment_id), texts(d, (r) => r.status), texts(d, (r) => r.failed_step),
+      texts(d, (r) => r.failure_reason)
     ]
     const [updated, building, deploying, ready, failed, cancelled, compensated] = [
       times(d, (r) => r.updated_at), times(d, (r) => r.building_at), times(d, (r) => r.deploying_at), times(d, (r) => r.ready_at),
@@ -719,66 +732,68 @@ const writes = async (state: ProjectionState, pause: () => Promise<void>): Promi
       update deployments d set status = u.s, failed_step = u.fs, failure_reason = u.fr, updated_at = to_timestamp(u.ua / 1000),
         building_at = to_timestamp(u.ba / 1000), deploying_at = to_timestamp(u.da / 1000), ready_at = to_timestamp(u.ra / 1000),
         failed_at = to_timestamp(u.fa / 1000), cancelled_at = to_timestamp(u.cc / 1000), compensated_at = to_timestamp(u.co / 1000)
-      from unnest(${ids}::text[], ${statuses}::text[], ${failedSteps}::text[], ${reasons}::text[], ${updated}::float8[],
-        ${building}::float8[], ${deploying}::float8[], ${ready}::float8[], ${failed}::float8[], ${cancelled}::float8[],
-        ${compensated}::float8[]) as u(id, s, fs, fr, ua, ba, da, ra, fa, cc, co)
-      where d.deployment_id = u.id`)
+      from unnest(${projectIds}::text[], ${ids}::text[], ${statuses}::text[], ${failedSteps}::text[], ${reasons}::text[],
+        ${updated}::float8[], ${building}::float8[], ${deploying}::float8[], ${ready}::float8[], ${failed}::float8[],
+        ${cancelled}::float8[], ${compensated}::float8[]) as u(p, id, s, fs, fr, ua, ba, da, ra, fa, cc, co)
+      where d.project_id = u.p and d.deployment_id = u.id`)
   }
   await pause()
   const steps = state.steps.flush()
   if (steps.inserts.length > 0) {
     const s = steps.inserts
-    const [ids, names, started, ended, errors] = [
-      texts(s, (r) => r.deployment_id), texts(s, (r) => r.step), times(s, (r) => r.started_at), times(s, (r) => r.ended_at),
-      texts(s, (r) => r.error)
+    const [projectIds, ids, names, started, ended, errors] = [
+      texts(s, (r) => r.project_id), texts(s, (r) => r.deployment_id), texts(s, (r) => r.step), times(s, (r) => r.started_at),
+      times(s, (r) => r.ended_at), texts(s, (r) => r.error)
     ]
     statements.push((tx) => tx`
-      insert into deployment_steps (deployment_id, step, started_at, ended_at, error)
-      select d, st, to_timestamp(sa / 1000), to_timestamp(ea / 1000), er
-      from unnest(${ids}::text[], ${names}::text[], ${started}::float8[], ${ended}::float8[], ${errors}::text[]) as u(d, st, sa, ea, er)`)
+      insert into deployment_steps (project_id, deployment_id, step, started_at, ended_at, error)
+      select p, d, st, to_timestamp(sa / 1000), to_timestamp(ea / 1000), er
+      from unnest(${projectIds}::text[], ${ids}::text[], ${names}::text[], ${started}::float8[], ${ended}::float8[], ${errors}::text[])
+        as u(p, d, st, sa, ea, er)`)
   }
   if (steps.updates.length > 0) {
     const s = steps.updates
-    const [ids, names, ended, errors] = [
-      texts(s, (r) => r.deployment_id), texts(s, (r) => r.step), times(s, (r) => r.ended_at), texts(s, (r) => r.error)
+    const [projectIds, ids, names, ended, errors] = [
+      texts(s, (r) => r.project_id), texts(s, (r) => r.deployment_id), texts(s, (r) => r.step), times(s, (r) => r.ended_at),
+      texts(s, (r) => r.error)
     ]
     statements.push((tx) => tx`
       update deployment_steps s set ended_at = to_timestamp(u.ea / 1000), error = u.er
-      from unnest(${ids}::text[], ${names}::text[], ${ended}::float8[], ${errors}::text[]) as u(d, st, ea, er)
-      where s.deployment_id = u.d and s.step = u.st`)
+      from unnest(${projectIds}::text[], ${ids}::text[], ${names}::text[], ${ended}::float8[], ${errors}::text[]) as u(p, d, st, ea, er)
+      where s.project_id = u.p and s.deployment_id = u.d and s.step = u.st`)
   }
   await pause()
   const instances = state.instances.flush()
   if (instances.deletes.length > 0) {
     const i = instances.deletes
-    const [deploymentIds, ids] = [texts(i, (r) => r.deployment_id), texts(i, (r) => r.instance_id)]
+    const [projectIds, deploymentIds, ids] = [texts(i, (r) => r.project_id), texts(i, (r) => r.deployment_id), texts(i, (r) => r.instance_id)]
     statements.push((tx) => tx`
-      delete from instances i using unnest(${deploymentIds}::text[], ${ids}::text[]) as u(d, n)
-      where i.deployment_id = u.d and i.instance_id = u.n`)
+      delete from instances i using unnest(${projectIds}::text[], ${deploymentIds}::text[], ${ids}::text[]) as u(p, d, n)
+      where i.project_id = u.p and i.deployment_id = u.d and i.instance_id = u.n`)
   }
   if (instances.inserts.length > 0) {
     const i = instances.inserts
-    const [ids, deploymentIds, addresses, statuses, updated] = [
-      texts(i, (r) => r.instance_id), texts(i, (r) => r.deployment_id), texts(i, (r) => r.address), texts(i, (r) => r.status),
-      times(i, (r) => r.updated_at)
+    const [projectIds, ids, deploymentIds, addresses, statuses, updated] = [
+      texts(i, (r) => r.project_id), texts(i, (r) => r.instance_id), texts(i, (r) => r.deployment_id), texts(i, (r) => r.address),
+      texts(i, (r) => r.status), times(i, (r) => r.updated_at)
     ]
     statements.push((tx) => tx`
-      insert into instances (instance_id, deployment_id, address, status, updated_at)
-      select n, d, a, s, to_timestamp(ua / 1000)
-      from unnest(${ids}::text[], ${deploymentIds}::text[], ${addresses}::text[], ${statuses}::text[], ${updated}::float8[])
-        as u(n, d, a, s, ua)`)
+      insert into instances (project_id, instance_id, deployment_id, address, status, updated_at)
+      select p, n, d, a, s, to_timestamp(ua / 1000)
+      from unnest(${projectIds}::text[], ${ids}::text[], ${deploymentIds}::text[], ${addresses}::text[], ${statuses}::text[],
+        ${updated}::float8[]) as u(p, n, d, a, s, ua)`)
   }
   if (instances.updates.length > 0) {
     const i = instances.updates
-    const [deploymentIds, ids, addresses, statuses, updated] = [
-      texts(i, (r) => r.deployment_id), texts(i, (r) => r.instance_id), texts(i, (r) => r.address), texts(i, (r) => r.status),
-      times(i, (r) => r.updated_at)
+    const [projectIds, deploymentIds, ids, addresses, statuses, updated] = [
+      texts(i, (r) => r.project_id), texts(i, (r) => r.deployment_id), texts(i, (r) => r.instance_id), texts(i, (r) => r.address),
+      texts(i, (r) => r.status), times(i, (r) => r.updated_at)
     ]
     statements.push((tx) => tx`
       update instances i set address = u.a, status = u.s, updated_at = to_timestamp(u.ua / 1000)
-      from unnest(${deploymentIds}::text[], ${ids}::text[], ${addresses}::text[], ${statuses}::text[], ${updated}::float8[])
-        as u(d, n, a, s, ua)
-      where i.deployment_id = u.d and i.instance_id = u.n`)
+      from unnest(${projectIds}::text[], ${deploymentIds}::text[], ${ids}::text[], ${addresses}::text[], ${statuses}::text[],
+        ${updated}::float8[]) as u(p, d, n, a, s, ua)
+      where i.project_id = u.p and i.deployment_id = u.d and i.instance_id = u.n`)
   }
   await pause()
   const domains = state.domains.flush()
@@ -805,17 +820,17 @@ const writes = async (state: ProjectionState, pause: () => Promise<void>): Promi
   const specs = state.specs.flush()
   if (specs.length > 0) {
     const s = specs
-    const [ids, paths, objects, contents, sizes, shas, captured] = [
-      texts(s, (r) => r.deployment_id), texts(s, (r) => r.path), texts(s, (r) => r.object_name),
+    const [projectIds, ids, paths, objects, contents, sizes, shas, captured] = [
+      texts(s, (r) => r.project_id), texts(s, (r) => r.deployment_id), texts(s, (r) => r.path), texts(s, (r) => r.object_name),
       texts(s, (r) => (r.content === null ? null : Buffer.from(r.content).toString("hex"))), numbers(s, (r) => r.size_bytes),
       texts(s, (r) => r.sha256), times(s, (r) => r.captured_at)
     ]
     statements.push((tx) => tx`
-      insert into openapi_specs (deployment_id, path, object_name, content, size_bytes, sha256, captured_at)
-      select d, p, o, decode(c, 'hex'), s, h, to_timestamp(a / 1000)
-      from unnest(${ids}::text[], ${paths}::text[], ${objects}::text[], ${contents}::text[], ${sizes}::int[], ${shas}::text[],
-        ${captured}::float8[]) as u(d, p, o, c, s, h, a)
-      on conflict (deployment_id) do update set path = excluded.path, object_name = excluded.object_name, content = excluded.content,
+      insert into openapi_specs (project_id, deployment_id, path, object_name, content, size_bytes, sha256, captured_at)
+      select pr, d, p, o, decode(c, 'hex'), s, h, to_timestamp(a / 1000)
+      from unnest(${projectIds}::text[], ${ids}::text[], ${paths}::text[], ${objects}::text[], ${contents}::text[], ${sizes}::int[],
+        ${shas}::text[], ${captured}::float8[]) as u(pr, d, p, o, c, s, h, a)
+      on conflict (project_id, deployment_id) do update set path = excluded.path, object_name = excluded.object_name, content = excluded.content,
         size_bytes = excluded.size_bytes, sha256 = excluded.sha256, captured_at = excluded.captured_at`)
   }
   const history = state.liveHistory.flush()

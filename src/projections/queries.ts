@@ -7,7 +7,7 @@ import { DeploySource } from "../domain/commands.js"
 import type { StepName } from "../domain/events.js"
 import type { DeploymentStatus } from "../domain/state.js"
 import { Database, type DatabaseError, query } from "./Database.js"
-import type { AuditEventView, DeploymentPage, DeploymentSummary, DeploymentView, EventPage, LiveSwitchView, ProjectView, StepView } from "./views.js"
+import type { AuditEventView, DeploymentPage, DeploymentSummary, DeploymentView, EventPage, LiveSwitchView, ProjectList, ProjectView, StepView } from "./views.js"
 import type { DeploymentRow } from "./rows.js"
 import { displayPayload } from "../domain/secrets.js"
 
@@ -95,6 +95,38 @@ export const getProject = (projectId: string): Effect.Effect<Option.Option<Proje
       updatedAt: row.updated_at
     })
   }).pipe(Effect.withSpan("queries.getProject", { attributes: { projectId } }))
+
+/** How many projects listProjects answers at most. */
+export const projectListLimit = 1000
+
+/** The projects of `workspace` (null: every workspace), by workspace and id, at most projectListLimit. */
+export const listProjects = (workspace: string | null): Effect.Effect<ProjectList, DatabaseError, Database> =>
+  Effect.gen(function*() {
+    const { sql } = yield* Database
+    const rows = yield* query("list projects", () => sql<Array<Pick<ProjectRow, "project_id" | "workspace" | "slug" | "apex_domain" | "live_deployment_id" | "updated_at">>>`
+      select project_id, workspace, slug, apex_domain, live_deployment_id, updated_at from projects
+       ${workspace === null ? sql`` : sql`where workspace = ${workspace}`}
+       order by workspace, project_id limit ${projectListLimit}`)
+    return {
+      projects: rows.map((row) => ({
+        projectId: row.project_id,
+        workspace: row.workspace,
+        slug: row.slug,
+        apexDomain: row.apex_domain,
+        liveDeploymentId: row.live_deployment_id,
+        updatedAt: row.updated_at
+      }))
+    }
+  }).pipe(Effect.withSpan("queries.listProjects"))
+
+/** The workspace a project belongs to; none when the read model does not know the project. */
+export const getProjectWorkspace = (projectId: string): Effect.Effect<Option.Option<string>, DatabaseError, Database> =>
+  Effect.gen(function*() {
+    const { sql } = yield* Database
+    const rows = yield* query("get project workspace", () => sql<Array<{ workspace: string }>>`
+      select workspace from projects where project_id = ${projectId}`)
+    return Option.fromNullable(rows[0]?.workspace)
+  })
 
 /** Keyset cursor: the (created_at, deployment_id) of the last row of the previous page. */
 const encodeCursor = (row: { created_at: Date; deployment_id: string }): string =>
@@ -223,37 +255,59 @@ export interface DeploymentRef {
   readonly status: DeploymentStatus
 }
 
-export const getDeploymentRef = (deploymentId: string): Effect.Effect<Option.Option<DeploymentRef>, DatabaseError, Database> =>
+/** A deployment of one project (deployment ids are unique only within a project). */
+export const getDeploymentRef = (
+  projectId: string,
+  deploymentId: string
+): Effect.Effect<Option.Option<DeploymentRef>, DatabaseError, Database> =>
   Effect.gen(function*() {
     const { sql } = yield* Database
     const rows = yield* query("get deployment ref", () => sql<Array<{ project_id: string; environment_id: string; status: DeploymentStatus }>>`
-      select project_id, environment_id, status from deployments where deployment_id = ${deploymentId}`)
+      select project_id, environment_id, status from deployments where project_id = ${projectId} and deployment_id = ${deploymentId}`)
     const row = rows[0]
     return row === undefined
       ? Option.none()
       : Option.some({ deploymentId, projectId: row.project_id, environmentId: row.environment_id, status: row.status })
   })
 
+/**
+ * The projects that have a deployment with this id, sorted: what the unscoped routes
+ * (`/v1/deployments/:id`) resolve an id with. More than one means the id is ambiguous.
+ */
+export const findDeploymentProjects = (deploymentId: string): Effect.Effect<ReadonlyArray<string>, DatabaseError, Database> =>
+  Effect.gen(function*() {
+    const { sql } = yield* Database
+    const rows = yield* query("find deployment projects", () => sql<Array<{ project_id: string }>>`
+      select project_id from deployments where deployment_id = ${deploymentId} order by project_id limit 10`)
+    return rows.map((row) => row.project_id)
+  })
+
 const decodeSource = Schema.decodeUnknown(DeploySource)
 
-export const getDeployment = (deploymentId: string): Effect.Effect<Option.Option<DeploymentView>, DatabaseError, Database> =>
+export const getDeployment = (
+  projectId: string,
+  deploymentId: string
+): Effect.Effect<Option.Option<DeploymentView>, DatabaseError, Database> =>
   Effect.gen(function*() {
     const { sql } = yield* Database
     const rows = yield* query("get deployment", () => sql<Array<DeploymentQueryRow>>`
       select d.*, coalesce(p.live_deployment_id = d.deployment_id, false) as is_live
         from deployments d left join projects p on p.project_id = d.project_id
-       where d.deployment_id = ${deploymentId}`)
+       where d.project_id = ${projectId} and d.deployment_id = ${deploymentId}`)
     const row = rows[0]
     if (row === undefined) return Option.none()
     const [steps, instances, domains, specs] = yield* Effect.all([
       query("get steps", () => sql<Array<{ step: StepName; started_at: Date; ended_at: Date | null; error: string | null }>>`
-        select step, started_at, ended_at, error from deployment_steps where deployment_id = ${deploymentId}`),
+        select step, started_at, ended_at, error from deployment_steps where project_id = ${projectId} and deployment_id = ${deploymentId}`),
       query("get instances", () => sql<Array<{ instance_id: string; address: string; status: string; updated_at: Date }>>`
-        select instance_id, address, status, updated_at from instances where deployment_id = ${deploymentId} order by instance_id`),
+        select instance_id, address, status, updated_at from instances
+         where project_id = ${projectId} and deployment_id = ${deploymentId} order by instance_id`),
       query("get domains", () => sql<Array<{ hostname: string; sticky: string; environment_id: string; updated_at: Date }>>`
-        select hostname, sticky, environment_id, updated_at from domains where deployment_id = ${deploymentId} order by hostname`),
+        select hostname, sticky, environment_id, updated_at from domains
+         where project_id = ${projectId} and deployment_id = ${deploymentId} order by hostname`),
       query("get openapi", () => sql<Array<{ path: string; size_bytes: number; sha256: string; captured_at: Date; stored: boolean }>>`
-        select path, size_bytes, sha256, captured_at, content is not null as stored from openapi_specs where deployment_id = ${deploymentId}`)
+        select path, size_bytes, sha256, captured_at, content is not null as stored from openapi_specs
+         where project_id = ${projectId} and deployment_id = ${deploymentId}`)
     ], { concurrency: "unbounded" })
     const source = yield* Effect.orDie(decodeSource(row.source))
     const timeline: Array<StepView> = steps
@@ -287,13 +341,16 @@ export const getDeployment = (deploymentId: string): Effect.Effect<Option.Option
         ? null
         : { path: spec.path, sizeBytes: spec.size_bytes, sha256: spec.sha256, capturedAt: spec.captured_at, stored: spec.stored }
     })
-  }).pipe(Effect.withSpan("queries.getDeployment", { attributes: { deploymentId } }))
+  }).pipe(Effect.withSpan("queries.getDeployment", { attributes: { projectId, deploymentId } }))
 
 /** The stored OpenAPI document of a deployment, if captured and present. */
-export const getOpenApiDocument = (deploymentId: string): Effect.Effect<Option.Option<Uint8Array>, DatabaseError, Database> =>
+export const getOpenApiDocument = (
+  projectId: string,
+  deploymentId: string
+): Effect.Effect<Option.Option<Uint8Array>, DatabaseError, Database> =>
   Effect.gen(function*() {
     const { sql } = yield* Database
     const rows = yield* query("get openapi document", () => sql<Array<{ content: Buffer | null }>>`
-      select content from openapi_specs where deployment_id = ${deploymentId}`)
+      select content from openapi_specs where project_id = ${projectId} and deployment_id = ${deploymentId}`)
     return Option.fromNullable(rows[0]?.content ?? null).pipe(Option.map((b) => new Uint8Array(b)))
   })

@@ -17,6 +17,7 @@ import { buckets, streams, subjects } from "../../src/eventstore/subjects.js"
 import { Database } from "../../src/projections/Database.js"
 import { Projector } from "../../src/projections/Projector.js"
 import { eventCount, history, projectId, publishSteps, putSpec, t0 } from "../projections/scenario.js"
+import { bearer, testSecurity } from "../support/auth.js"
 import { freshDatabase, startTestNats, type TestNats } from "../support/servers.js"
 import { openWithTestKey, sealedWithTestKey, testSecrets } from "../support/secrets.js"
 
@@ -27,6 +28,8 @@ let historySeqs: Array<number>
 let api: ManagedRuntime.ManagedRuntime<HttpServer.HttpServer | Projector | Database | Nats, unknown>
 let base: string
 const otherProject = "proj_other"
+/** Two projects that both have a deployment dep_twin (ids are unique only within a project). */
+const twins = ["proj_twin_a", "proj_twin_b"] as const
 
 beforeAll(async () => {
   natsServer = await startTestNats()
@@ -76,11 +79,47 @@ beforeAll(async () => {
     commandId: "cmd_ghost",
     events: [{ type: "CommandRejected", commandId: "cmd_ghost", commandType: "Deploy", code: "project_not_found", message: "project not found: proj_ghost" }]
   }], 0, "proj_ghost")
-  const seqs = [...historySeqs, ...other, ...ghost]
+  const twinSeqs: Array<number> = []
+  for (const twin of twins) {
+    twinSeqs.push(...await publishSteps(js, [
+      {
+        at: t0,
+        commandId: `cmd_${twin}`,
+        events: [{
+          type: "ProjectCreated",
+          projectId: twin,
+          workspace: twin === "proj_twin_a" ? "acme" : "globex",
+          slug: "twin",
+          apexDomain: "berth.localhost",
+          defaultBranch: "main",
+          environments: [{ id: "env_main", slug: "production", kind: "production" }]
+        }]
+      },
+      {
+        at: t0 + 1000,
+        commandId: `cmd_${twin}_dep`,
+        events: [
+          {
+            type: "DeploymentRequested",
+            deploymentId: "dep_twin",
+            environmentId: "env_main",
+            source: { image: `registry.local/${twin}:1` },
+            replicas: 1,
+            port: 8080,
+            cpuMillicores: 512,
+            memorySizeMib: 512,
+            env: {}
+          },
+          { type: "DeploymentBuilding", deploymentId: "dep_twin" }
+        ]
+      }
+    ], 0, twin))
+  }
+  const seqs = [...historySeqs, ...other, ...ghost, ...twinSeqs]
   const dbUrl = await freshDatabase("api")
   const deps = Layer.merge(Nats.layer(natsServer.url), Database.layer(dbUrl))
   api = ManagedRuntime.make(
-    Layer.mergeAll(ApiServer.layer({ port: 0 }).pipe(Layer.provide(testSecrets)), Projector.layer()).pipe(Layer.provideMerge(deps))
+    Layer.mergeAll(ApiServer.layer({ port: 0, auth: testSecurity() }).pipe(Layer.provide(testSecrets)), Projector.layer()).pipe(Layer.provideMerge(deps))
   )
   await api.runPromise(Effect.flatMap(Projector, (p) => p.waitFor(seqs[seqs.length - 1] ?? 0)))
   const address = await api.runPromise(Effect.map(HttpServer.HttpServer, (s) => s.address))
@@ -95,7 +134,7 @@ afterAll(async () => {
 })
 
 const get = async (path: string) => {
-  const response = await fetch(`${base}${path}`)
+  const response = await fetch(`${base}${path}`, { headers: bearer() })
   return { status: response.status, contentType: response.headers.get("content-type"), body: await response.json() as unknown }
 }
 
@@ -104,8 +143,8 @@ const post = async (path: string, body?: unknown) => {
   const response = await fetch(`${base}${path}`, {
     method: "POST",
     ...(body === undefined
-      ? {}
-      : { headers: { "content-type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) })
+      ? { headers: bearer() }
+      : { headers: { ...bearer(), "content-type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) })
   })
   return { status: response.status, contentType: response.headers.get("content-type"), body: await response.json() as unknown }
 }
@@ -282,9 +321,13 @@ describe("status API", () => {
       "/v1/projects",
       "/v1/projects/{projectId}",
       "/v1/projects/{projectId}/deployments",
+      "/v1/projects/{projectId}/deployments/{deploymentId}",
+      "/v1/projects/{projectId}/deployments/{deploymentId}/cancel",
       "/v1/projects/{projectId}/events",
       "/v1/projects/{projectId}/promote",
-      "/v1/projects/{projectId}/rollback"
+      "/v1/projects/{projectId}/rollback",
+      "/v1/tokens",
+      "/v1/tokens/{tokenId}"
     ])
     expect(Object.keys(doc.paths["/v1/projects/{projectId}"]?.["get"]?.responses ?? {})).toEqual(expect.arrayContaining(["200", "404", "503"]))
     const deploy = doc.paths["/v1/projects/{projectId}/deployments"]?.["post"] as unknown as {
@@ -292,14 +335,22 @@ describe("status API", () => {
       description: string
       requestBody: { required: boolean }
     }
-    expect(Object.keys(deploy.responses).sort()).toEqual(["202", "400", "404", "409", "503"])
+    expect(Object.keys(deploy.responses).sort()).toEqual(["202", "400", "401", "403", "404", "409", "503"])
     expect(deploy.description).toContain("CommandRejected")
     expect(deploy.requestBody.required).toBe(true)
     const create = doc.paths["/v1/projects"]?.["post"] as unknown as { responses: Record<string, unknown>; requestBody: { required: boolean } }
-    expect(Object.keys(create.responses).sort()).toEqual(["202", "400", "409", "503"])
+    expect(Object.keys(create.responses).sort()).toEqual(["202", "400", "401", "403", "409", "503"])
     expect(create.requestBody.required).toBe(true)
     const cancel = doc.paths["/v1/deployments/{deploymentId}/cancel"]?.["post"] as unknown as { requestBody: { required: boolean } }
     expect(cancel.requestBody.required).toBe(false)
+    // Every endpoint but health names the bearer scheme; health needs none.
+    const secured = doc as unknown as {
+      components: { securitySchemes: Record<string, { type: string; scheme: string }> }
+      paths: Record<string, Record<string, { security?: ReadonlyArray<Record<string, unknown>> }>>
+    }
+    expect(Object.values(secured.components.securitySchemes)).toEqual([expect.objectContaining({ type: "http", scheme: "bearer" })])
+    expect(secured.paths["/v1/projects/{projectId}"]?.["get"]?.security).toHaveLength(1)
+    expect(secured.paths["/healthz"]?.["get"]?.security ?? []).toHaveLength(0)
   })
 })
 
@@ -380,7 +431,7 @@ describe("POST /v1/projects/:projectId/deployments", () => {
       projectId,
       deploymentId: "dep_api_1",
       status: "accepted",
-      links: { deployment: "/v1/deployments/dep_api_1", events: `/v1/projects/${projectId}/events` }
+      links: { deployment: `/v1/projects/${projectId}/deployments/dep_api_1`, events: `/v1/projects/${projectId}/events` }
     })
     expect(await commandCount()).toBe(before + 1)
     // Published with its env sealed: BERTH_COMMANDS never holds the cleartext.
@@ -409,8 +460,6 @@ describe("POST /v1/projects/:projectId/deployments", () => {
     await expectProblem(post(`/v1/projects/proj_x/deployments`, valid), 404, "project not found: proj_x")
     await expectProblem(post(path, { ...valid, environmentId: "env_x" }), 404, "environment 'env_x' not found in workspace 'acme'")
     await expectProblem(post(path, { ...valid, deploymentId: "dep_live" }), 409, "deployment already exists: dep_live")
-    // Deployment ids are unique across projects.
-    await expectProblem(post(path, { ...valid, deploymentId: "dep_wip" }), 409, "deployment already exists: dep_wip")
     await expectProblem(post(path, { environmentId: "env_prod" }), 400, "source: source must be specified (either image or command)")
     await expectProblem(post(path, { ...valid, replicas: 0, port: 70000 }), 400,
       "replicas: replicas must be between 1 and 64; port: Port must be between 1 and 65535")
@@ -425,6 +474,59 @@ describe("POST /v1/projects/:projectId/deployments", () => {
   })
 })
 
+describe("tenant isolation: a deployment id used by two projects", () => {
+  it("a Deploy may reuse another project's deployment id: ids are unique only within a project", async () => {
+    const { status, body } = await post(`/v1/projects/${projectId}/deployments`, {
+      deploymentId: "dep_wip",
+      environmentId: "env_prod",
+      source: { image: "x" }
+    })
+    expect(status).toBe(202)
+    expect(body).toMatchObject({ projectId, deploymentId: "dep_wip", links: { deployment: `/v1/projects/${projectId}/deployments/dep_wip` } })
+    expect(await lastCommand(projectId)).toMatchObject({ type: "Deploy", projectId, deploymentId: "dep_wip" })
+  })
+
+  it("GET /v1/projects/:projectId/deployments/:deploymentId serves each project its own deployment", async () => {
+    for (const twin of twins) {
+      const { status, body } = await get(`/v1/projects/${twin}/deployments/dep_twin`)
+      expect(status).toBe(200)
+      expect(body).toMatchObject({ projectId: twin, deploymentId: "dep_twin", source: { image: `registry.local/${twin}:1` } })
+    }
+    const live = await get(`/v1/projects/${projectId}/deployments/dep_live`)
+    expect(live.body).toMatchObject({ projectId, deploymentId: "dep_live", status: "ready", isLive: true })
+    // Another project's deployment is as unknown as a missing one.
+    await expectProblem(Promise.resolve(await get(`/v1/projects/${projectId}/deployments/dep_twin`)), 404, "deployment not found: dep_twin")
+  })
+
+  it("the unscoped routes answer 409 for an ambiguous id and publish nothing", async () => {
+    const detail = "deployment id dep_twin is used by several projects: use /v1/projects/{projectId}/deployments/dep_twin"
+    await expectProblem(Promise.resolve(await get("/v1/deployments/dep_twin")), 409, detail)
+    await expectProblem(post("/v1/deployments/dep_twin/cancel"), 409, detail)
+  })
+
+  it("POST /v1/projects/:projectId/deployments/:deploymentId/cancel cancels only that project's deployment", async () => {
+    const { status, body } = await post("/v1/projects/proj_twin_b/deployments/dep_twin/cancel", { commandId: "cmd_cancel_twin" })
+    expect(status).toBe(202)
+    expect(body).toEqual({
+      commandId: "cmd_cancel_twin",
+      projectId: "proj_twin_b",
+      deploymentId: "dep_twin",
+      status: "accepted",
+      links: { deployment: "/v1/projects/proj_twin_b/deployments/dep_twin", events: "/v1/projects/proj_twin_b/events" }
+    })
+    expect(await lastCommand("proj_twin_b")).toEqual({
+      type: "CancelDeployment",
+      commandId: "cmd_cancel_twin",
+      projectId: "proj_twin_b",
+      deploymentId: "dep_twin"
+    })
+    expect(await lastCommand("proj_twin_a")).toBeUndefined()
+    await expectProblem(post(`/v1/projects/${projectId}/deployments/dep_twin/cancel`), 404, "deployment not found: dep_twin")
+    await expectProblem(post(`/v1/projects/${projectId}/deployments/dep_live/cancel`), 409,
+      "deployment dep_live is already ready: only a deployment in progress can be cancelled")
+  })
+})
+
 describe("POST /v1/projects/:projectId/rollback", () => {
   it("publishes a Rollback from the live deployment by default and answers 202", async () => {
     const { status, body } = await post(`/v1/projects/${projectId}/rollback`, { targetDeploymentId: "dep_prev", commandId: "cmd_rb_1" })
@@ -435,7 +537,7 @@ describe("POST /v1/projects/:projectId/rollback", () => {
       sourceDeploymentId: "dep_live",
       targetDeploymentId: "dep_prev",
       status: "accepted",
-      links: { deployment: "/v1/deployments/dep_prev", events: `/v1/projects/${projectId}/events` }
+      links: { deployment: `/v1/projects/${projectId}/deployments/dep_prev`, events: `/v1/projects/${projectId}/events` }
     })
     expect(await lastCommand(projectId)).toEqual({
       type: "Rollback",
@@ -472,7 +574,7 @@ describe("POST /v1/projects/:projectId/promote", () => {
       projectId,
       deploymentId: "dep_prev",
       status: "accepted",
-      links: { deployment: "/v1/deployments/dep_prev", events: `/v1/projects/${projectId}/events` }
+      links: { deployment: `/v1/projects/${projectId}/deployments/dep_prev`, events: `/v1/projects/${projectId}/events` }
     })
     expect(await lastCommand(projectId)).toEqual({ type: "Promote", commandId, projectId, deploymentId: "dep_prev" })
   })
@@ -494,7 +596,7 @@ describe("POST /v1/deployments/:deploymentId/cancel", () => {
       projectId: otherProject,
       deploymentId: "dep_wip",
       status: "accepted",
-      links: { deployment: "/v1/deployments/dep_wip", events: `/v1/projects/${otherProject}/events` }
+      links: { deployment: `/v1/projects/${otherProject}/deployments/dep_wip`, events: `/v1/projects/${otherProject}/events` }
     })
     expect(await lastCommand(otherProject)).toEqual({ type: "CancelDeployment", commandId, projectId: otherProject, deploymentId: "dep_wip" })
 

@@ -22,6 +22,7 @@ import { Database } from "../../src/projections/Database.js"
 import { Projector } from "../../src/projections/Projector.js"
 import { eventCount, history, projectId, publishSteps, putSpec, t0 } from "../projections/scenario.js"
 import { freeTcpPort } from "../support/berthProcess.js"
+import { testAdminToken, testSecurity } from "../support/auth.js"
 import { freshDatabase, startTestNats, type TestNats } from "../support/servers.js"
 import { openWithTestKey, sealedWithTestKey, testSecrets } from "../support/secrets.js"
 
@@ -56,7 +57,7 @@ beforeAll(async () => {
   lastSeq.set(projectId, seqs[seqs.length - 1] ?? 0)
   const dbUrl = await freshDatabase("cli")
   api = ManagedRuntime.make(
-    Layer.mergeAll(ApiServer.layer({ port: 0 }).pipe(Layer.provide(testSecrets)), Projector.layer()).pipe(
+    Layer.mergeAll(ApiServer.layer({ port: 0, auth: testSecurity() }).pipe(Layer.provide(testSecrets)), Projector.layer()).pipe(
       Layer.provideMerge(Layer.merge(Nats.layer(natsServer.url), Database.layer(dbUrl)))
     )
   )
@@ -98,7 +99,7 @@ interface RunningCli {
 const start = (args: ReadonlyArray<string>, env: Readonly<Record<string, string | undefined>> = {}): RunningCli => {
   const child = spawn(join(projectRoot, "node_modules/.bin/tsx"), ["src/cli/berth.ts", ...args], {
     cwd: projectRoot,
-    env: { ...process.env, BERTH_API_URL: base, TZ: "UTC", ...env },
+    env: { ...process.env, BERTH_API_URL: base, BERTH_TOKEN: testAdminToken, TZ: "UTC", ...env },
     stdio: ["ignore", "pipe", "pipe"]
   })
   let stdout = ""

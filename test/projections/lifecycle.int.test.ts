@@ -100,7 +100,7 @@ describe("Projector: rollback, promote, cancel, compensation", () => {
         { version: upToRollback[4], at: lc(4), fromDeploymentId: "dep_live", toDeploymentId: "dep_next", reason: "deploy" },
         { version: seqs[6], at: at(6), fromDeploymentId: null, toDeploymentId: "dep_live", reason: "deploy" }
       ])
-      const cancelled = Option.getOrThrow(await rt.runPromise(getDeployment("dep_cancel")))
+      const cancelled = Option.getOrThrow(await rt.runPromise(getDeployment(projectId, "dep_cancel")))
       expect(cancelled).toMatchObject({
         status: "cancelled",
         isLive: false,

@@ -13,11 +13,12 @@ it("applies each migration once when two migrators race", async () => {
   const b = postgres(url, { onnotice: () => {} })
   try {
     const [ranA, ranB] = await Promise.all([Effect.runPromise(migrateWith(a)), Effect.runPromise(migrateWith(b))])
-    expect([...ranA, ...ranB].sort()).toEqual([1, 2, 3])
+    expect([...ranA, ...ranB].sort()).toEqual([1, 2, 3, 4])
     expect(await a`select version, name from schema_migrations order by version`).toEqual([
       { version: 1, name: "read_model" },
       { version: 2, name: "rollback_cancel" },
-      { version: 3, name: "hot_updates" }
+      { version: 3, name: "hot_updates" },
+      { version: 4, name: "tenant_keys" }
     ])
     expect(await Effect.runPromise(migrateWith(a))).toEqual([])
   } finally {

@@ -63,11 +63,11 @@ export const waitForSeq = (rt: ProjectorRuntime, seq: number, timeout: Duration.
 export const primaryKeys: Readonly<Record<(typeof readModelTables)[number], string>> = {
   projects: "project_id",
   environments: "project_id, environment_id",
-  deployments: "deployment_id",
-  deployment_steps: "deployment_id, step",
-  instances: "deployment_id, instance_id",
+  deployments: "project_id, deployment_id",
+  deployment_steps: "project_id, deployment_id, step",
+  instances: "project_id, deployment_id, instance_id",
   domains: "hostname",
-  openapi_specs: "deployment_id",
+  openapi_specs: "project_id, deployment_id",
   audit_events: "stream_seq, idx",
   live_history: "project_id, stream_seq"
 }

@@ -122,7 +122,11 @@ type Found =
   | { readonly kind: "project"; readonly project: ProjectWire }
   | { readonly kind: "deployment"; readonly deployment: DeploymentWire }
 
-const find = async (api: ApiClient, id: string): Promise<Found | undefined> => {
+const find = async (api: ApiClient, id: string, projectId: string | undefined): Promise<Found | undefined> => {
+  if (projectId !== undefined) {
+    const deployment = await api.findDeployment(id, projectId)
+    return deployment === undefined ? undefined : { kind: "deployment", deployment }
+  }
   const asProject = async (): Promise<Found | undefined> => {
     const project = await api.findProject(id)
     return project === undefined ? undefined : { kind: "project", project }
@@ -137,20 +141,22 @@ const find = async (api: ApiClient, id: string): Promise<Found | undefined> => {
 export const status = defineCommand({
   name,
   summary: "show a project or a deployment",
-  usage: "[<projectId | deploymentId>] [--limit <n>] [--json]",
+  usage: "[<projectId | deploymentId>] [--project <projectId>] [--limit <n>] [--json]",
   description: [
     "Without an id: Berth's health: whether the API can serve (NATS, PostgreSQL) and each role process's",
     "latest report (orchestrator intake, projector lag, gateway), wherever it runs; exit 1 when unavailable.",
     "A project: its live deployment, whether it is rolled back, environments, recent deployments (● marks",
     "the live one) and live history. A deployment: status, steps with durations and errors, instances and",
-    "domains. The id is tried as a project, then as a deployment (dep_… ids the other way round)."
+    "domains. The id is tried as a project, then as a deployment (dep_… ids the other way round).",
+    "With --project, the id is a deployment of that project (deployment ids are unique only within a project)."
   ],
   positionals: { min: 0, max: 1 },
   options: {
+    project: { kind: "string", value: "<projectId>", description: "show deployment <id> of this project" },
     limit: { kind: "string", value: "<n>", description: "how many recent deployments a project shows (1-100, default 10)" },
     json: { kind: "boolean", description: "print the API's JSON instead (a project: {project, deployments})" }
   },
-  examples: ["berth status", "berth status proj_hello", "berth status dep_hello_1"],
+  examples: ["berth status", "berth status proj_hello", "berth status dep_hello_1", "berth status dep_hello_1 --project proj_hello"],
   run: async ({ positionals, options }, context) => {
     const api = context.api()
     const id = positionals[0]
@@ -161,8 +167,12 @@ export const status = defineCommand({
       return readiness.status === "unavailable" ? exitCodes.failed : exitCodes.ok
     }
     const limit = integerOption(name, "limit", options.limit) ?? 10
-    const found = await find(api, id)
-    if (found === undefined) throw new CliError(`project or deployment not found: ${id} (HTTP 404)`)
+    const found = await find(api, id, options.project)
+    if (found === undefined) {
+      throw new CliError(options.project === undefined
+        ? `project or deployment not found: ${id} (HTTP 404)`
+        : `deployment not found: ${id} in project ${options.project} (HTTP 404)`)
+    }
     if (found.kind === "deployment") {
       if (options.json === true) context.out(JSON.stringify(found.deployment, null, 2))
       else printDeployment(context, found.deployment)
