@@ -158,8 +158,7 @@ const banner = (roles: ReadonlyArray<BerthRole>, urls: Urls, children: ReadonlyA
       ? [
           "Send a first command (in another terminal):",
           "  ./bin/berth project create proj_hello --workspace acme --apex berth.localhost",
-          // Absolute: each instance runs in its own directory under the data dir, not in the repository.
-          `  ./bin/berth deploy proj_hello --id dep_hello_1 --set APP_VERSION=v1 --wait -- node ${join(projectRoot, "examples/hello/server.js")}`,
+          "  ./bin/berth deploy proj_hello --id dep_hello_1 --set APP_VERSION=v1 --wait -- node examples/hello/server.js",
           ...(gatewayHost === undefined ? [] : [`  curl -s ${gatewayHost}/`]),
           "(or publish raw JSON to NATS: npm run send -- examples/commands/create-project.json)",
           ""
