@@ -9,14 +9,21 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { NodeRuntime } from "@effect/platform-node"
-import { ConfigError, Console, Duration, Effect, Either, Option, Schedule } from "effect"
+import { ConfigError, Console, Duration, Effect, Either, Option, Redacted, Schedule } from "effect"
+import { kraneLocalSecret, kraneLocalSecretFile } from "./adapters/krane/local/KraneLocalSecret.js"
+import { resolveAdminToken } from "./auth/settings.js"
 import { orchestratorSettings } from "./config.js"
 import { choosePort } from "./local/binaries.js"
+import { type NatsClientAuth, natsAuthConfig, natsAuthEnv } from "./eventstore/natsAuth.js"
+import type { NatsUser } from "./eventstore/permissions.js"
 import { startNatsServer } from "./local/NatsServer.js"
+import { passwordFile, prepareNatsUsers } from "./local/natsUsers.js"
 import { startPostgresServer } from "./local/PostgresServer.js"
+import { redactUrl } from "./shared/redactUrl.js"
 import { type BerthRole, needsDatabase, needsKrane, parseRoles } from "./roles/roles.js"
 import { type SupervisedChild, type SupervisionGroup, supervise, supervisionGroup } from "./roles/Supervisor.js"
 import { localPorts, runtimeConfig } from "./runtimeConfig.js"
+import { loadSecrets, secretsSettings } from "./secrets/Secrets.js"
 
 const projectRoot = fileURLToPath(new URL("..", import.meta.url))
 const roleScript = ["--import", "tsx", join(projectRoot, "src/roles/process.ts")]
@@ -24,14 +31,38 @@ const kraneLocalScript = ["--import", "tsx", join(projectRoot, "src/adapters/kra
 /** How long `npm start` waits for every role before printing the banner anyway. */
 const readyTimeout = Duration.seconds(60)
 
-/** An external service when its URL is given, else one of ours under the data dir. */
-const natsUrlFor = (given: Option.Option<string>, dataDir: string) =>
+/** The NATS settings a role process is started with. */
+const natsAuthVariables = ["NATS_CREDS", "NATS_USER", "NATS_PASSWORD", "NATS_TOKEN", "NATS_INBOX_PREFIX"] as const
+
+/**
+ * An external server when NATS_URL is given (every role connects with the NATS_* credentials given),
+ * else one of ours under the data dir, with one NATS user per role (src/local/natsUsers.ts).
+ */
+const natsFor = (given: Option.Option<string>, dataDir: string) =>
   Option.match(given, {
-    onSome: Effect.succeed,
+    onSome: (url) => Effect.succeed({ url, users: Option.none<Readonly<Record<NatsUser, NatsClientAuth>>>() }),
     onNone: () =>
-      startNatsServer({ dataDir: join(dataDir, "nats"), port: localPorts.nats, configPath: join(projectRoot, "nats.conf") }).pipe(
-        Effect.map((server) => server.url)
-      )
+      Effect.gen(function* () {
+        const natsDir = join(dataDir, "nats")
+        const users = yield* prepareNatsUsers(natsDir, join(projectRoot, "nats.conf"))
+        const server = yield* startNatsServer({
+          dataDir: natsDir,
+          port: localPorts.nats,
+          configPath: users.configPath,
+          client: users.clients.orchestrator
+        })
+        return { url: server.url, users: Option.some(users.clients) }
+      })
+  })
+
+/** A role's NATS credentials: its own user on our server (nothing inherited), else what was given. */
+const natsEnvOf = (role: BerthRole, users: Option.Option<Readonly<Record<NatsUser, NatsClientAuth>>>): NodeJS.ProcessEnv =>
+  Option.match(users, {
+    onNone: () => ({}),
+    onSome: (clients) => ({
+      ...Object.fromEntries(natsAuthVariables.map((name) => [name, undefined])),
+      ...natsAuthEnv(clients[role])
+    })
   })
 
 const databaseUrlFor = (given: Option.Option<string>, dataDir: string) =>
@@ -41,24 +72,46 @@ const databaseUrlFor = (given: Option.Option<string>, dataDir: string) =>
       startPostgresServer({ dataDir: join(dataDir, "postgres"), port: localPorts.postgres }).pipe(Effect.map((server) => server.url))
   })
 
+interface KraneEndpoint {
+  readonly url: string
+  /** The secret our krane-local requires, which the roles send as KRANE_TOKEN; none for an external Krane (KRANE_TOKEN as given) or KRANE_LOCAL_INSECURE. */
+  readonly token: Option.Option<Redacted.Redacted<string>>
+  /** Where the secret comes from (KRANE_LOCAL_SECRET or the generated file), for the banner. */
+  readonly secretSource: Option.Option<string>
+  readonly child: Option.Option<SupervisedChild>
+}
+
 /**
  * krane-local is a role of the local setup: supervised like the others, ready when it prints its URL.
  * Not waited for here: the orchestrator's Krane calls retry until it answers, so both start together.
+ * It demands a secret (KRANE_LOCAL_SECRET, else one generated under the data dir) that the roles send.
  */
-const kraneUrlFor = (given: Option.Option<string>, dataDir: string, preferredPort: number, group: SupervisionGroup) =>
+const kraneFor = (given: Option.Option<string>, dataDir: string, preferredPort: number, group: SupervisionGroup) =>
   Option.match(given, {
-    onSome: (url) => Effect.succeed({ url, child: Option.none<SupervisedChild>() }),
+    onSome: (url): Effect.Effect<KraneEndpoint> =>
+      Effect.succeed({ url, token: Option.none(), secretSource: Option.none(), child: Option.none() }),
     onNone: () =>
       Effect.gen(function* () {
+        const secret = Option.fromNullable(yield* kraneLocalSecret(kraneLocalSecretFile(dataDir)))
         const port = yield* choosePort(preferredPort, "krane-local")
         const child = yield* supervise({
           name: "krane-local",
           args: kraneLocalScript,
-          env: { ...process.env, KRANE_LOCAL_PORT: String(port), KRANE_LOCAL_DATA: join(dataDir, "krane-local") },
+          env: {
+            ...process.env,
+            KRANE_LOCAL_PORT: String(port),
+            KRANE_LOCAL_DATA: join(dataDir, "krane-local"),
+            ...Option.match(secret, { onNone: () => ({}), onSome: ({ value }) => ({ KRANE_LOCAL_SECRET: Redacted.value(value) }) })
+          },
           cwd: projectRoot,
           readyLine: /krane-local listening on/
         }, group)
-        return { url: `http://127.0.0.1:${port}`, child: Option.some(child) }
+        return {
+          url: `http://127.0.0.1:${port}`,
+          token: Option.map(secret, ({ value }) => value),
+          secretSource: Option.map(secret, ({ source }) => source),
+          child: Option.some(child)
+        } satisfies KraneEndpoint
       })
   })
 
@@ -74,9 +127,15 @@ interface Urls {
   readonly api?: string
   readonly gateway?: string
   readonly nats: string
+  /** The publisher's password file, when Berth runs its own nats-server with users. */
+  readonly natsUsers?: string
   readonly database?: string
   readonly krane?: string
+  /** What the Krane line says about its authentication. */
+  readonly kraneAuth?: string
   readonly runFile: string
+  /** Where the admin token comes from: BERTH_ADMIN_TOKEN or the data dir's file. */
+  readonly adminToken?: string
 }
 
 const banner = (roles: ReadonlyArray<BerthRole>, urls: Urls, children: ReadonlyArray<SupervisedChild>) => {
@@ -85,10 +144,14 @@ const banner = (roles: ReadonlyArray<BerthRole>, urls: Urls, children: ReadonlyA
     "",
     "Berth is running.",
     ...(urls.api === undefined ? [] : [`  status API   ${urls.api}   (OpenAPI: ${urls.api}/openapi.json, docs: ${urls.api}/docs, health: ${urls.api}/readyz)`]),
+    ...(urls.adminToken === undefined
+      ? []
+      : [`  admin token  ${urls.adminToken}   (the CLI reads it; API clients send Authorization: Bearer <token>)`]),
     ...(urls.gateway === undefined ? [] : [`  gateway      ${urls.gateway}   (routes by Host: curl ${gatewayHost}/)`]),
     `  NATS         ${urls.nats}   (commands: berth.cmd.<projectId>, events: berth.evt.<projectId>)`,
+    ...(urls.natsUsers === undefined ? [] : [`  NATS users   one per role; services that send commands: user publisher, password in ${urls.natsUsers}`]),
     ...(urls.database === undefined ? [] : [`  PostgreSQL   ${urls.database}`]),
-    ...(urls.krane === undefined ? [] : [`  Krane        ${urls.krane}`]),
+    ...(urls.krane === undefined ? [] : [`  Krane        ${urls.krane}${urls.kraneAuth === undefined ? "" : `   (${urls.kraneAuth})`}`]),
     `  roles        ${children.map((child) => `${child.name} (pid ${child.pid() ?? "-"})`).join(", ")}`,
     "",
     ...(roles.includes("api")
@@ -117,11 +180,21 @@ const program = Effect.gen(function* () {
   })
   const dataDir = resolve(projectRoot, config.dataDir)
   mkdirSync(dataDir, { recursive: true })
+  // The keys that seal env values: BERTH_SECRETS_KEY checked now, or the local keys file created once
+  // here, before the roles that read it (orchestrator, API) start side by side.
+  yield* Effect.flatMap(secretsSettings, (settings) => loadSecrets({ ...settings, dataDir })).pipe(
+    Effect.mapError((error) => (ConfigError.isConfigError(error) ? error : ConfigError.InvalidData(["BERTH_SECRETS_KEY"], error.message)))
+  )
+  // Made (or checked) here, before the API role starts, so the banner can say where it is.
+  const adminToken = roles.includes("api") ? Option.some(yield* resolveAdminToken(dataDir)) : Option.none()
 
-  const natsUrl = yield* natsUrlFor(config.natsUrl, dataDir)
+  // Read here too so conflicting NATS credentials stop Berth at once, not each role in turn.
+  yield* natsAuthConfig
+  const nats = yield* natsFor(config.natsUrl, dataDir)
+  const natsUrl = nats.url
   const group = yield* supervisionGroup
   const databaseUrl = needsDatabase(roles) ? Option.some(yield* databaseUrlFor(config.databaseUrl, dataDir)) : Option.none()
-  const krane = needsKrane(roles) ? Option.some(yield* kraneUrlFor(config.kraneUrl, dataDir, config.kraneLocalPort, group)) : Option.none()
+  const krane = needsKrane(roles) ? Option.some(yield* kraneFor(config.kraneUrl, dataDir, config.kraneLocalPort, group)) : Option.none()
   const apiPort = roles.includes("api") ? yield* choosePort(config.apiPort, "status API") : config.apiPort
   const gatewayPort = roles.includes("gateway") ? yield* choosePort(config.gatewayPort, "gateway") : config.gatewayPort
 
@@ -130,6 +203,12 @@ const program = Effect.gen(function* () {
     NATS_URL: natsUrl,
     ...Option.match(databaseUrl, { onNone: () => ({}), onSome: (url) => ({ DATABASE_URL: url }) }),
     ...Option.match(krane, { onNone: () => ({}), onSome: ({ url }) => ({ KRANE_URL: url }) }),
+    // Every role finds the same data dir (the secrets keys file) whatever its working directory.
+    BERTH_DATA_DIR: dataDir,
+    ...Option.match(Option.flatMap(krane, ({ token }) => token), {
+      onNone: () => ({}),
+      onSome: (token) => ({ KRANE_TOKEN: Redacted.value(token) })
+    }),
     BERTH_API_PORT: String(apiPort),
     BERTH_GATEWAY_PORT: String(gatewayPort)
   }
@@ -139,7 +218,7 @@ const program = Effect.gen(function* () {
       name: role,
       args: [...roleScript, role],
       ...(role === "projector" && rebuild ? { firstStartArgs: ["--rebuild-read-model"] } : {}),
-      env,
+      env: { ...env, ...natsEnvOf(role, nats.users) },
       cwd: projectRoot
     }, group)
   )
@@ -162,7 +241,8 @@ const program = Effect.gen(function* () {
     api,
     gateway,
     natsUrl,
-    databaseUrl: Option.getOrUndefined(databaseUrl),
+    // Password shown as ***: run.json is for people and the CLI, which needs no PostgreSQL password.
+    databaseUrl: Option.getOrUndefined(Option.map(databaseUrl, redactUrl)),
     kraneUrl: Option.getOrUndefined(Option.map(krane, ({ url }) => url)),
     supervisorPid: process.pid,
     roles: Object.fromEntries(allChildren.map((child) => [child.name, { pid: child.pid() ?? null, restarts: child.restarts() }]))
@@ -185,8 +265,18 @@ const program = Effect.gen(function* () {
       ...(api === undefined ? {} : { api }),
       ...(gateway === undefined ? {} : { gateway }),
       nats: natsUrl,
-      ...Option.match(databaseUrl, { onNone: () => ({}), onSome: (database) => ({ database }) }),
-      ...Option.match(krane, { onNone: () => ({}), onSome: ({ url }) => ({ krane: url }) }),
+      ...(Option.isSome(nats.users) ? { natsUsers: passwordFile(join(dataDir, "nats"), "publisher") } : {}),
+      ...Option.match(databaseUrl, { onNone: () => ({}), onSome: (database) => ({ database: redactUrl(database) }) }),
+      ...Option.match(krane, {
+        onNone: () => ({}),
+        onSome: ({ url, secretSource, child }) => ({
+          krane: url,
+          ...(Option.isNone(child)
+            ? {}
+            : { kraneAuth: Option.match(secretSource, { onNone: () => "NO authentication: KRANE_LOCAL_INSECURE=1", onSome: (source) => `bearer token from ${source}` }) })
+        })
+      }),
+      ...Option.match(adminToken, { onNone: () => ({}), onSome: ({ source }) => ({ adminToken: source }) }),
       runFile
     }, allChildren)
   )

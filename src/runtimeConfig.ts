@@ -2,13 +2,17 @@
  * Where Berth's parts are: external services when their URLs are given, otherwise the ones
  * `npm start` runs itself under the data dir. Read with Config, validated at start.
  */
-import { Config, ConfigError, Duration, Either, Option } from "effect"
+import { resolve } from "node:path"
+import { fileURLToPath } from "node:url"
+import { Config, ConfigError, Duration, Either, Option, type Redacted } from "effect"
 import { type BerthRole, parseRoles } from "./roles/roles.js"
 
 export interface RuntimeConfig {
   readonly natsUrl: Option.Option<string>
   readonly databaseUrl: Option.Option<string>
   readonly kraneUrl: Option.Option<string>
+  /** Bearer token Berth's Krane client sends (KRANE_TOKEN); set by `npm start` for its own krane-local. */
+  readonly kraneToken: Option.Option<Redacted.Redacted<string>>
   readonly apiPort: number
   readonly apiHost: string
   readonly gatewayPort: number
@@ -37,6 +41,7 @@ export const runtimeConfig: Config.Config<RuntimeConfig> = Config.all({
   natsUrl: url("NATS_URL", ["nats://", "tls://", "ws://", "wss://"]),
   databaseUrl: url("DATABASE_URL", ["postgres://", "postgresql://"]),
   kraneUrl: url("KRANE_URL", ["http://", "https://"]),
+  kraneToken: Config.option(Config.redacted("KRANE_TOKEN")),
   apiPort: Config.port("BERTH_API_PORT").pipe(Config.withDefault(8787)),
   apiHost: Config.string("BERTH_API_HOST").pipe(Config.withDefault("127.0.0.1")),
   gatewayPort: Config.port("BERTH_GATEWAY_PORT").pipe(Config.withDefault(8788)),
@@ -52,6 +57,12 @@ export const runtimeConfig: Config.Config<RuntimeConfig> = Config.all({
   statementTimeout: Config.duration("BERTH_PG_STATEMENT_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30))),
   connectTimeout: Config.duration("BERTH_PG_CONNECT_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5)))
 })
+
+/** The checkout: a relative BERTH_DATA_DIR is under it, whatever the working directory. */
+export const projectRoot: string = fileURLToPath(new URL("..", import.meta.url))
+
+/** The data dir as an absolute path. */
+export const dataDirOf = (config: Pick<RuntimeConfig, "dataDir">): string => resolve(projectRoot, config.dataDir)
 
 /** Preferred ports for the servers Berth starts itself; taken ports fall back to free ones. */
 export const localPorts = { nats: 4322, postgres: 5442 } as const

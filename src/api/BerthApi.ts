@@ -6,9 +6,9 @@
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
 import { DeploymentId, ProjectId } from "../domain/ids.js"
-import { DeploymentPage, DeploymentView, EventPage, ProjectView } from "../projections/views.js"
+import { DeploymentPage, DeploymentView, EventPage, ProjectList, ProjectView } from "../projections/views.js"
 import { Liveness, Readiness } from "./healthViews.js"
-import { BadRequestProblem, ConflictProblem, NotFoundProblem, ServiceUnavailableProblem } from "./problems.js"
+import { BadRequestProblem, ConflictProblem, ForbiddenProblem, NotFoundProblem, ServiceUnavailableProblem } from "./problems.js"
 import {
   CancelRequest,
   CommandAccepted,
@@ -19,8 +19,11 @@ import {
   RollbackAccepted,
   RollbackRequest
 } from "./requests.js"
+import { Authentication } from "./security.js"
+import { CreateTokenRequest, TokenCreated, TokenList } from "./tokenViews.js"
 
 const ProjectIdPath = Schema.Struct({ projectId: Schema.String })
+const TokenIdPath = Schema.Struct({ tokenId: Schema.String })
 const DeploymentIdPath = Schema.Struct({ deploymentId: Schema.String })
 /** Command endpoints name a subject token: the ids must be tokens. */
 const CommandProjectPath = Schema.Struct({ projectId: ProjectId })
@@ -69,7 +72,17 @@ const optionalBody = (operation: Record<string, unknown>): Record<string, unknow
   return typeof body === "object" && body !== null ? { ...operation, requestBody: { ...body, required: false } } : operation
 }
 
+/** Who may call what: every group but health needs a token (security.ts); 403 is the role or workspace check. */
+const access =
+  "Needs a bearer token: 401 without a valid one; 403 when the token's role or workspace does not cover the request."
+
 export class ProjectsGroup extends HttpApiGroup.make("projects")
+  .add(
+    HttpApiEndpoint.get("listProjects", "/v1/projects")
+      .addSuccess(ProjectList)
+      .addError(ServiceUnavailableProblem)
+      .annotate(OpenApi.Summary, "The projects the token reaches (its workspace's, or every one for a token of all workspaces)")
+  )
   .add(
     HttpApiEndpoint.post("createProject", "/v1/projects")
       .setPayload(CreateProjectRequest)
@@ -174,7 +187,10 @@ export class ProjectsGroup extends HttpApiGroup.make("projects")
       .annotate(OpenApi.Summary, "Promote: make a ready deployment live (or confirm a rollback)")
       .annotate(OpenApi.Description, `${asynchronous} 404 when the project or deployment is unknown in this project.`)
   )
+  .addError(ForbiddenProblem)
+  .middleware(Authentication)
   .annotate(OpenApi.Title, "Projects")
+  .annotate(OpenApi.Description, access)
 {}
 
 export class DeploymentsGroup extends HttpApiGroup.make("deployments")
@@ -204,7 +220,43 @@ export class DeploymentsGroup extends HttpApiGroup.make("deployments")
       )
       .annotate(OpenApi.Transform, optionalBody)
   )
+  .addError(ForbiddenProblem)
+  .middleware(Authentication)
   .annotate(OpenApi.Title, "Deployments")
+  .annotate(OpenApi.Description, access)
+{}
+
+export class TokensGroup extends HttpApiGroup.make("tokens")
+  .add(
+    HttpApiEndpoint.post("createToken", "/v1/tokens")
+      .setPayload(CreateTokenRequest)
+      .addSuccess(TokenCreated, { status: 201 })
+      .addError(BadRequestProblem)
+      .addError(ServiceUnavailableProblem)
+      .annotate(OpenApi.Summary, "Create an API token (admin): the answer holds the token, which is never shown again")
+      .annotate(
+        OpenApi.Description,
+        "Only its sha256 hash is stored (NATS KV berth_tokens). An admin token scoped to a workspace can create tokens for that workspace only."
+      )
+  )
+  .add(
+    HttpApiEndpoint.get("listTokens", "/v1/tokens")
+      .addSuccess(TokenList)
+      .addError(ServiceUnavailableProblem)
+      .annotate(OpenApi.Summary, "The tokens the admin token reaches, without their secrets")
+  )
+  .add(
+    HttpApiEndpoint.del("revokeToken", "/v1/tokens/:tokenId")
+      .setPath(TokenIdPath)
+      .addSuccess(Schema.Void, { status: 204 })
+      .addError(NotFoundProblem)
+      .addError(ServiceUnavailableProblem)
+      .annotate(OpenApi.Summary, "Revoke a token (admin): it stops working at once")
+  )
+  .addError(ForbiddenProblem)
+  .middleware(Authentication)
+  .annotate(OpenApi.Title, "Tokens")
+  .annotate(OpenApi.Description, `${access} Every endpoint here needs the admin role.`)
 {}
 
 export class HealthGroup extends HttpApiGroup.make("health")
@@ -224,6 +276,7 @@ export class HealthGroup extends HttpApiGroup.make("health")
 export class BerthApi extends HttpApi.make("berth")
   .add(ProjectsGroup)
   .add(DeploymentsGroup)
+  .add(TokensGroup)
   .add(HealthGroup)
   .annotate(OpenApi.Title, "Berth status API")
   .annotate(OpenApi.Version, "0.1.0")

@@ -5,7 +5,9 @@
  * duplicate deploymentId, a deployment already finished), publish the command and answer 202: the
  * decision itself is the project actor's. While the read model (PostgreSQL) cannot answer, every
  * endpoint that needs it answers 503 with Retry-After (server.ts), and the API itself stays up. A body
- * over the command limit (256 KiB) is a 413 problem (tooLarge).
+ * over the command limit (256 KiB) is a 413 problem (tooLarge). Every handler first checks the
+ * caller's role (security.ts: 403), then, once it knows the project, the caller's workspace (403 for
+ * another workspace's project; lists are filtered to the caller's workspace).
  */
 import { HttpApiBuilder, type HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import type { KV } from "@nats-io/kv"
@@ -23,14 +25,19 @@ import {
   getDeployment,
   getDeploymentRef,
   getProject,
+  getProjectWorkspace,
   listDeployments,
   listEvents,
+  listProjects,
   type DeploymentRef
 } from "../projections/queries.js"
 import type { ProjectView } from "../projections/views.js"
+import { Secrets } from "../secrets/Secrets.js"
 import { BerthApi } from "./BerthApi.js"
 import { BadRequest, Conflict, NotFound, problemBody, ServiceUnavailable, problemContentType } from "./problems.js"
 import { newCommandId, newDeploymentId, publishCommand } from "./publish.js"
+import { authorize, authorizeRole } from "./security.js"
+import type { Role } from "../auth/scope.js"
 import {
   CancelRequest,
   checkPublishable,
@@ -76,6 +83,18 @@ const deploymentOf = (project: ProjectView, deploymentId: string, what = "deploy
       onSome: Effect.succeed
     }))
   )
+
+/**
+ * The caller holds `role` in the workspace of `projectId` (read from the read model). A caller of
+ * every workspace needs no lookup; for a scoped one, a project the read model does not know is a 404.
+ */
+const authorizeProject = (role: Role, projectId: string) =>
+  Effect.gen(function*() {
+    const caller = yield* authorizeRole(role)
+    if (caller.workspace === null) return
+    const workspace = yield* getProjectWorkspace(projectId).pipe(orNotFound(`project not found: ${projectId}`))
+    yield* authorize(role, workspace)
+  })
 
 /**
  * The one project with a deployment of this id, for the unscoped routes. Deployment ids are unique
@@ -157,14 +176,19 @@ const withQuarantine = (quarantine: Effect.Effect<KV>, project: ProjectView) =>
 
 export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers) =>
   Effect.gen(function*() {
+  const secrets = yield* Secrets
   // Opened in the background: the orchestrator creates the bucket, and the API does not wait for it.
   const quarantine = yield* openInBackground(openQuarantineBucket(yield* Nats))
   // The orchestrator rejects any other apex too; the API says so at once (400), publishing nothing.
   const apexDomains = yield* Effect.orDie(apexDomainsConfig) // a bad list stops the API at start, naming the variable
   return handlers
+    .handle("listProjects", () =>
+      Effect.flatMap(authorizeRole("read"), (caller) => readModel(listProjects(caller.workspace))))
     .handleRaw("createProject", ({ request }) =>
       Effect.gen(function*() {
+        yield* authorizeRole("deploy")
         const { commandId: requestedCommandId, ...fields } = yield* decodeCreateProject(request)
+        yield* authorize("deploy", fields.workspace)
         yield* checkEnvironments(fields.environments)
         const apex = apexIssue(fields.apexDomain, apexDomains)
         if (apex !== undefined) return yield* new BadRequest({ detail: apex })
@@ -181,18 +205,26 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
           links: projectLinks(command.projectId)
         }
       }).pipe(Effect.catchTag("PayloadTooLarge", tooLarge)))
-    .handle("getProject", ({ path }) => Effect.flatMap(projectOrNotFound(path.projectId), (project) => withQuarantine(quarantine, project)))
+    .handle("getProject", ({ path }) =>
+      projectOrNotFound(path.projectId).pipe(
+        Effect.tap((project) => authorize("read", project.workspace)),
+        Effect.flatMap((project) => withQuarantine(quarantine, project))
+      ))
     .handle("listDeployments", ({ path, urlParams }) =>
-      listDeployments(path.projectId, { limit: urlParams.limit, cursor: urlParams.cursor }).pipe(
+      authorizeProject("read", path.projectId).pipe(Effect.zipRight(listDeployments(path.projectId, { limit: urlParams.limit, cursor: urlParams.cursor }).pipe(
         Effect.catchTag("InvalidCursor", (e) => Effect.fail(new BadRequest({ detail: `invalid cursor: ${e.cursor}` }))),
         Effect.flatMap((page) => Option.isNone(page) ? Effect.fail(new NotFound({ detail: `project not found: ${path.projectId}` })) : Effect.succeed(page.value)),
         Effect.catchTag("DatabaseError", (error) => readModel(Effect.fail(error)))
-      ))
+      ))))
     .handle("listEvents", ({ path, urlParams }) =>
-      listEvents(path.projectId, { limit: urlParams.limit, after: urlParams.after }).pipe(orNotFound(`project not found: ${path.projectId}`)))
+      authorizeProject("read", path.projectId).pipe(
+        Effect.zipRight(listEvents(path.projectId, { limit: urlParams.limit, after: urlParams.after }).pipe(orNotFound(`project not found: ${path.projectId}`)))
+      ))
     .handleRaw("deploy", ({ path, request }) =>
       Effect.gen(function*() {
+        yield* authorizeRole("deploy")
         const project = yield* projectOrNotFound(path.projectId)
+        yield* authorize("deploy", project.workspace)
         const { deploymentId: requestedId, commandId: requestedCommandId, ...fields } = yield* decodeDeploy(request)
         if (!project.environments.some((environment) => environment.environmentId === fields.environmentId)) {
           return yield* new NotFound({ detail: `environment '${fields.environmentId}' not found in workspace '${project.workspace}'` })
@@ -201,12 +233,18 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
         if (requestedId !== undefined && Option.isSome(yield* readModel(getDeploymentRef(project.projectId, requestedId)))) {
           return yield* new Conflict({ detail: `deployment already exists: ${requestedId}` })
         }
+        // Sealed before anything leaves the API: BERTH_COMMANDS never holds the cleartext. The size
+        // limit then applies to the command as published, sealed values included.
+        const { env, ...rest } = fields
         const command: Deploy = {
           type: "Deploy",
           commandId: requestedCommandId ?? newCommandId(),
           projectId: project.projectId,
           deploymentId: requestedId ?? newDeploymentId(),
-          ...fields
+          ...rest,
+          ...(env === undefined
+            ? {}
+            : { env: yield* secrets.sealEnv(env).pipe(Effect.mapError((error) => new BadRequest({ detail: error.message }))) })
         }
         yield* checkPublishable(command)
         yield* publishCommand(command)
@@ -220,7 +258,9 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
       }).pipe(Effect.catchTag("PayloadTooLarge", tooLarge)))
     .handleRaw("rollback", ({ path, request }) =>
       Effect.gen(function*() {
+        yield* authorizeRole("deploy")
         const project = yield* projectOrNotFound(path.projectId)
+        yield* authorize("deploy", project.workspace)
         const body = yield* decodeRollback(request)
         const target = yield* deploymentOf(project, body.targetDeploymentId, "target deployment")
         const sourceId = body.sourceDeploymentId ?? project.liveDeploymentId
@@ -248,7 +288,9 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
       }).pipe(Effect.catchTag("PayloadTooLarge", tooLarge)))
     .handleRaw("promote", ({ path, request }) =>
       Effect.gen(function*() {
+        yield* authorizeRole("deploy")
         const project = yield* projectOrNotFound(path.projectId)
+        yield* authorize("deploy", project.workspace)
         const body = yield* decodePromote(request)
         const deployment = yield* deploymentOf(project, body.deploymentId)
         const commandId = body.commandId ?? newCommandId()
@@ -261,11 +303,12 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
           links: links(project.projectId, deployment.deploymentId)
         }
       }).pipe(Effect.catchTag("PayloadTooLarge", tooLarge)))
-    .handle("getProjectDeployment", ({ path }) => deploymentView(path.projectId, path.deploymentId))
+    .handle("getProjectDeployment", ({ path }) =>
+      authorizeProject("read", path.projectId).pipe(Effect.zipRight(deploymentView(path.projectId, path.deploymentId))))
     .handleRaw("cancelProjectDeployment", ({ path, request }) =>
-      Effect.flatMap(
-        getDeploymentRef(path.projectId, path.deploymentId).pipe(orNotFound(`deployment not found: ${path.deploymentId}`)),
-        (deployment) => cancelDeployment(deployment, request)
+      authorizeProject("deploy", path.projectId).pipe(
+        Effect.zipRight(getDeploymentRef(path.projectId, path.deploymentId).pipe(orNotFound(`deployment not found: ${path.deploymentId}`))),
+        Effect.flatMap((deployment) => cancelDeployment(deployment, request))
       ))
   })
 )
@@ -273,10 +316,17 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
 export const DeploymentsLive = HttpApiBuilder.group(BerthApi, "deployments", (handlers) =>
   handlers
     .handle("getDeployment", ({ path }) =>
-      Effect.flatMap(projectOfDeployment(path.deploymentId), (projectId) => deploymentView(projectId, path.deploymentId)))
+      Effect.gen(function*() {
+        yield* authorizeRole("read")
+        const projectId = yield* projectOfDeployment(path.deploymentId)
+        yield* authorizeProject("read", projectId)
+        return yield* deploymentView(projectId, path.deploymentId)
+      }))
     .handleRaw("cancelDeployment", ({ path, request }) =>
       Effect.gen(function*() {
+        yield* authorizeRole("deploy")
         const projectId = yield* projectOfDeployment(path.deploymentId)
+        yield* authorizeProject("deploy", projectId)
         const deployment = yield* getDeploymentRef(projectId, path.deploymentId).pipe(orNotFound(`deployment not found: ${path.deploymentId}`))
         return yield* cancelDeployment(deployment, request)
       }))

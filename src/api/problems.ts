@@ -26,6 +26,8 @@ export const problemBody = (status: number, title: string, detail: string): Prob
 export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", { detail: Schema.String }) {}
 export class BadRequest extends Schema.TaggedError<BadRequest>()("BadRequest", { detail: Schema.String }) {}
 export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", { detail: Schema.String }) {}
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", { detail: Schema.String }) {}
+export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", { detail: Schema.String }) {}
 export class ServiceUnavailable extends Schema.TaggedError<ServiceUnavailable>()("ServiceUnavailable", { detail: Schema.String }) {}
 
 /** The wire schema of a problem class: encodes an instance as a problem document with `status`. */
@@ -50,4 +52,6 @@ const asProblem = <Tag extends string, Self extends { readonly _tag: Tag; readon
 export const NotFoundProblem = asProblem(NotFound, "NotFound", 404, "Not Found")
 export const BadRequestProblem = asProblem(BadRequest, "BadRequest", 400, "Bad Request")
 export const ConflictProblem = asProblem(Conflict, "Conflict", 409, "Conflict")
+export const UnauthorizedProblem = asProblem(Unauthorized, "Unauthorized", 401, "Unauthorized")
+export const ForbiddenProblem = asProblem(Forbidden, "Forbidden", 403, "Forbidden")
 export const ServiceUnavailableProblem = asProblem(ServiceUnavailable, "ServiceUnavailable", 503, "Service Unavailable")

@@ -2,18 +2,20 @@
  * The `berth` CLI's HTTP client for the status API (plain fetch). Failures become one CliError line:
  * a problem+json answer is `<detail> (HTTP <status>)`, a refused connection names the URL and how to
  * start Berth. The API URL: `--api`, else BERTH_API_URL, else `api` in the run.json that `npm start`
- * writes, else http://127.0.0.1:8787.
+ * writes, else http://127.0.0.1:8787. The token it sends (Authorization: Bearer): BERTH_TOKEN, else the
+ * admin token `npm start` keeps in the data dir (`admin-token` beside run.json).
  *
  * Response types are the API's own Schemas' wire (encoded) types, imported as types only: the CLI
  * does not load `effect` at run time (it starts in a third of the time), and checks each answer's
  * shape only as far as naming the fields it reads first.
  */
 import { existsSync, readFileSync } from "node:fs"
-import { resolve } from "node:path"
+import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { Schema } from "effect"
 import type { CommandAccepted, CreateProjectRequest, DeployRequest, ProjectAccepted, RollbackAccepted } from "../api/requests.js"
-import type { DeploymentPage, DeploymentView, EventPage, ProjectView } from "../projections/views.js"
+import type { CreateTokenRequest, TokenCreated, TokenList } from "../api/tokenViews.js"
+import type { DeploymentPage, DeploymentView, EventPage, ProjectList, ProjectView } from "../projections/views.js"
 import { CliError } from "./command.js"
 import { runFilePath } from "./runFile.js"
 
@@ -27,12 +29,38 @@ export type RollbackAcceptedWire = Schema.Schema.Encoded<typeof RollbackAccepted
 export type ProjectAcceptedWire = Schema.Schema.Encoded<typeof ProjectAccepted>
 export type CreateProjectBody = Schema.Schema.Encoded<typeof CreateProjectRequest>
 export type DeployBody = Schema.Schema.Encoded<typeof DeployRequest>
+export type ProjectListWire = Schema.Schema.Encoded<typeof ProjectList>
+export type CreateTokenBody = Schema.Schema.Encoded<typeof CreateTokenRequest>
+export type TokenCreatedWire = Schema.Schema.Encoded<typeof TokenCreated>
+export type TokenListWire = Schema.Schema.Encoded<typeof TokenList>
 
 export const defaultApiUrl = "http://127.0.0.1:8787"
 const projectRoot = fileURLToPath(new URL("../..", import.meta.url))
 
 /** The run.json files that may name a running Berth: the checkout's data dir (where `npm start` writes it), then the cwd's. */
 const runFiles = (): Array<string> => [...new Set([resolve(projectRoot, process.env["BERTH_DATA_DIR"] ?? ".berth", "run.json"), runFilePath()])]
+
+export interface ApiToken {
+  readonly token: string
+  /** Where it came from, for error messages. */
+  readonly source: string
+}
+
+/** BERTH_TOKEN, else the admin token `npm start` keeps beside run.json (the checkout's data dir, then the cwd's). */
+export const resolveToken = (): ApiToken | undefined => {
+  const fromEnv = process.env["BERTH_TOKEN"]?.trim()
+  if (fromEnv !== undefined && fromEnv !== "") return { token: fromEnv, source: "BERTH_TOKEN" }
+  for (const runFile of runFiles()) {
+    const file = join(dirname(runFile), "admin-token")
+    try {
+      const token = readFileSync(file, "utf8").trim()
+      if (token !== "") return { token, source: file }
+    } catch {
+      // Not there (or not ours to read): try the next place.
+    }
+  }
+  return undefined
+}
 
 const apiFromRunFile = (): { readonly url: string; readonly file: string } | undefined => {
   for (const file of runFiles()) {
@@ -145,15 +173,26 @@ export interface ReadinessWire {
   readonly missing: ReadonlyArray<string>
 }
 
-export class ApiClient {
-  constructor(readonly url: string, readonly timeoutMs = 30_000) {}
+/** What to do about a 401, said once. */
+const unauthorizedHint = (token: ApiToken | undefined): string =>
+  token === undefined
+    ? "no API token: set BERTH_TOKEN (berth token create makes one), or run where `npm start` keeps .berth/admin-token"
+    : `the API refused the token from ${token.source}`
 
-  private async request(method: "GET" | "POST", path: string, body?: unknown): Promise<Answer> {
+type Method = "GET" | "POST" | "DELETE"
+
+export class ApiClient {
+  constructor(readonly url: string, readonly timeoutMs = 30_000, readonly token: ApiToken | undefined = resolveToken()) {}
+
+  private async request(method: Method, path: string, body?: unknown): Promise<Answer> {
     let response: Response
+    const authorization: Record<string, string> = this.token === undefined ? {} : { authorization: `Bearer ${this.token.token}` }
     try {
       response = await fetch(`${this.url}${path}`, {
         method,
-        headers: body === undefined ? { accept: "application/json" } : { accept: "application/json", "content-type": "application/json" },
+        headers: body === undefined
+          ? { accept: "application/json", ...authorization }
+          : { accept: "application/json", "content-type": "application/json", ...authorization },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         signal: AbortSignal.timeout(this.timeoutMs)
       })
@@ -173,10 +212,11 @@ export class ApiClient {
     } catch {
       // not JSON: keep the text (reported below if it was an error)
     }
+    if (response.status === 401) throw new CliError(`${problemLine({ status: 401, body: parsed })}: ${unauthorizedHint(this.token)}`)
     return { status: response.status, body: parsed }
   }
 
-  private async expectOk(method: "GET" | "POST", path: string, body?: unknown): Promise<unknown> {
+  private async expectOk(method: Method, path: string, body?: unknown): Promise<unknown> {
     const answer = await this.request(method, path, body)
     if (answer.status >= 400) throw new CliError(problemLine(answer))
     return answer.body
@@ -238,6 +278,22 @@ export class ApiClient {
     if (options.after !== undefined) query.set("after", String(options.after))
     const search = query.toString()
     return `/v1/projects/${encodeURIComponent(projectId)}/events${search === "" ? "" : `?${search}`}`
+  }
+
+  async projects(): Promise<ProjectListWire> {
+    return shaped(await this.expectOk("GET", "/v1/projects"), ["projects"], "projects", this.url)
+  }
+
+  async createToken(body: CreateTokenBody): Promise<TokenCreatedWire> {
+    return shaped(await this.expectOk("POST", "/v1/tokens", body), ["tokenId", "token", "role"], "a new token", this.url)
+  }
+
+  async tokens(): Promise<TokenListWire> {
+    return shaped(await this.expectOk("GET", "/v1/tokens"), ["tokens"], "tokens", this.url)
+  }
+
+  async revokeToken(tokenId: string): Promise<void> {
+    await this.expectOk("DELETE", `/v1/tokens/${encodeURIComponent(tokenId)}`)
   }
 
   async createProject(body: CreateProjectBody): Promise<ProjectAcceptedWire> {

@@ -13,10 +13,12 @@ import { events } from "./commands/events.js"
 import { projectCreate } from "./commands/project.js"
 import { promote } from "./commands/promote.js"
 import { rollback } from "./commands/rollback.js"
+import { secretsRotate, secretsSeal } from "./commands/secrets.js"
 import { status } from "./commands/status.js"
+import { tokenCreate, tokenList, tokenRevoke } from "./commands/token.js"
 import { up } from "./commands/up.js"
 
-const commands: ReadonlyArray<Command> = [up, projectCreate, deploy, status, events, rollback, promote, cancel]
+const commands: ReadonlyArray<Command> = [up, projectCreate, deploy, status, events, rollback, promote, cancel, tokenCreate, tokenList, tokenRevoke, secretsSeal, secretsRotate]
 
 const overview = (): string =>
   [
@@ -30,6 +32,7 @@ const overview = (): string =>
     "",
     "The status API: --api <url>, else $BERTH_API_URL, else the `api` in .berth/run.json (written by",
     "`berth up` / `npm start`), else http://127.0.0.1:8787.",
+    "The API token: $BERTH_TOKEN, else the admin token in .berth/admin-token (written by `npm start`).",
     "Exit codes: 0 ok, 1 error (or failed, cancelled, rejected), 2 timed out waiting (--wait).",
     ""
   ].join("\n")

@@ -37,7 +37,7 @@ export const buckets = {
   openApi: "berth_openapi",
   /** `<role>.<instance>` -> the role process's last health report (entries expire: src/health/). */
   health: "berth_health",
-  /** API tokens (hashes only), owned by the API role (src/auth/). */
+  /** tokenId -> an API token's sha256 hash, workspace, role and expiry, never the token; owned by the API role (src/auth/TokenStore.ts). */
   tokens: "berth_tokens",
   /** hostname -> the project holding its claim (first owner wins), owned by the orchestrator. */
   hostnames: "berth_hostnames"

@@ -7,8 +7,9 @@ import { DeploySource } from "../domain/commands.js"
 import type { StepName } from "../domain/events.js"
 import type { DeploymentStatus } from "../domain/state.js"
 import { Database, type DatabaseError, query } from "./Database.js"
-import type { AuditEventView, DeploymentPage, DeploymentSummary, DeploymentView, EventPage, LiveSwitchView, ProjectView, StepView } from "./views.js"
+import type { AuditEventView, DeploymentPage, DeploymentSummary, DeploymentView, EventPage, LiveSwitchView, ProjectList, ProjectView, StepView } from "./views.js"
 import type { DeploymentRow } from "./rows.js"
+import { displayPayload } from "../domain/secrets.js"
 
 export class InvalidCursor extends Schema.TaggedError<InvalidCursor>()("InvalidCursor", { cursor: Schema.String }) {}
 
@@ -95,6 +96,38 @@ export const getProject = (projectId: string): Effect.Effect<Option.Option<Proje
     })
   }).pipe(Effect.withSpan("queries.getProject", { attributes: { projectId } }))
 
+/** How many projects listProjects answers at most. */
+export const projectListLimit = 1000
+
+/** The projects of `workspace` (null: every workspace), by workspace and id, at most projectListLimit. */
+export const listProjects = (workspace: string | null): Effect.Effect<ProjectList, DatabaseError, Database> =>
+  Effect.gen(function*() {
+    const { sql } = yield* Database
+    const rows = yield* query("list projects", () => sql<Array<Pick<ProjectRow, "project_id" | "workspace" | "slug" | "apex_domain" | "live_deployment_id" | "updated_at">>>`
+      select project_id, workspace, slug, apex_domain, live_deployment_id, updated_at from projects
+       ${workspace === null ? sql`` : sql`where workspace = ${workspace}`}
+       order by workspace, project_id limit ${projectListLimit}`)
+    return {
+      projects: rows.map((row) => ({
+        projectId: row.project_id,
+        workspace: row.workspace,
+        slug: row.slug,
+        apexDomain: row.apex_domain,
+        liveDeploymentId: row.live_deployment_id,
+        updatedAt: row.updated_at
+      }))
+    }
+  }).pipe(Effect.withSpan("queries.listProjects"))
+
+/** The workspace a project belongs to; none when the read model does not know the project. */
+export const getProjectWorkspace = (projectId: string): Effect.Effect<Option.Option<string>, DatabaseError, Database> =>
+  Effect.gen(function*() {
+    const { sql } = yield* Database
+    const rows = yield* query("get project workspace", () => sql<Array<{ workspace: string }>>`
+      select workspace from projects where project_id = ${projectId}`)
+    return Option.fromNullable(rows[0]?.workspace)
+  })
+
 /** Keyset cursor: the (created_at, deployment_id) of the last row of the previous page. */
 const encodeCursor = (row: { created_at: Date; deployment_id: string }): string =>
   Buffer.from(JSON.stringify([row.created_at.getTime(), row.deployment_id])).toString("base64url")
@@ -169,7 +202,8 @@ const auditView = (row: AuditRowOut): AuditEventView => ({
   type: row.event_type,
   commandId: row.command_id,
   at: row.at,
-  payload: row.payload
+  // Rows written before env values were sealed may hold cleartext: shown as keys and "redacted".
+  payload: displayPayload(row.payload)
 })
 
 /**

@@ -161,3 +161,18 @@ export const EventPage = Schema.Struct({
   })
 }).annotations({ identifier: "EventPage", description: "A project's events, oldest first; a page never splits an envelope" })
 export type EventPage = typeof EventPage.Type
+
+export const ProjectSummary = Schema.Struct({
+  projectId: Schema.String,
+  workspace: Schema.String,
+  slug: Schema.String,
+  apexDomain: Schema.String,
+  liveDeploymentId: Schema.NullOr(Schema.String),
+  updatedAt: Timestamp
+}).annotations({ identifier: "ProjectSummary" })
+export type ProjectSummary = typeof ProjectSummary.Type
+
+export const ProjectList = Schema.Struct({
+  projects: Schema.Array(ProjectSummary)
+}).annotations({ identifier: "ProjectList", description: "The projects the token reaches, by workspace and id" })
+export type ProjectList = typeof ProjectList.Type

@@ -11,7 +11,6 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, type Scope } from "effect"
-import { makeConnectKrane } from "../../src/adapters/krane/ConnectKrane.js"
 import {
   KraneDeploymentNotFound,
   KraneRejected,
@@ -19,7 +18,19 @@ import {
   type KraneService
 } from "../../src/adapters/krane/Krane.js"
 import { startKraneLocal, type KraneLocalOptions } from "../../src/adapters/krane/local/KraneLocalServer.js"
-import { APP, IGNORES_SIGTERM, allRunning, eventually, httpText, pidsOf, spec } from "../support/kraneLocal.js"
+import {
+  APP,
+  IGNORES_SIGTERM,
+  TEST_KRANE_SECRET,
+  allRunning,
+  eventually,
+  httpText,
+  kraneAuthorization,
+  pidsOf,
+  sharedTempDir,
+  spec,
+  testKraneClient
+} from "../support/kraneLocal.js"
 import { isAlive } from "../support/processes.js"
 
 /** Never listens; leaves its pid as a file name in $PID_DIR so the test can find it. */
@@ -41,8 +52,8 @@ const kraneLocal = (options: Partial<KraneLocalOptions> = {}): Effect.Effect<Har
       Effect.sync(() => mkdtempSync(join(tmpdir(), "krane-local-"))),
       (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
     )
-    const server = yield* startKraneLocal({ dataDir, gracePeriodMs: 1_000, ...options })
-    return { url: server.url, dataDir, krane: makeConnectKrane(server.url) }
+    const server = yield* startKraneLocal({ dataDir, gracePeriodMs: 1_000, secret: TEST_KRANE_SECRET, ...options })
+    return { url: server.url, dataDir, krane: testKraneClient(server.url) }
   })
 
 /** True when nothing accepts TCP connections on host:port any more. */
@@ -127,8 +138,9 @@ describe("krane-local", () => {
 
   it.scopedLive("a process that never listens stays PENDING; one that keeps exiting stays PENDING too (restarted)", () =>
     Effect.gen(function* () {
-      const { krane, dataDir } = yield* kraneLocal()
-      yield* krane.createDeployment(spec("dep-silent", NEVER_LISTENS, { env: { PID_DIR: dataDir } }))
+      const { krane } = yield* kraneLocal()
+      const pidDir = yield* sharedTempDir("krane-local-pids-")
+      yield* krane.createDeployment(spec("dep-silent", NEVER_LISTENS, { env: { PID_DIR: pidDir } }))
       yield* krane.createDeployment(spec("dep-exits", EXITS))
 
       yield* Effect.sleep("1500 millis")
@@ -160,10 +172,7 @@ describe("krane-local", () => {
 
   it.scopedLive("closing its scope stops every child, leaving no orphans", () =>
     Effect.gen(function* () {
-      const pidDir = yield* Effect.acquireRelease(
-        Effect.sync(() => mkdtempSync(join(tmpdir(), "krane-local-pids-"))),
-        (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
-      )
+      const pidDir = yield* sharedTempDir("krane-local-pids-")
       const pids = yield* Effect.scoped(
         Effect.gen(function* () {
           const { krane } = yield* kraneLocal({ gracePeriodMs: 500 })
@@ -192,7 +201,7 @@ describe("krane-local", () => {
         Effect.promise(() =>
           fetch(`${url}/krane.v1.DeploymentService/${method}`, {
             method: "POST",
-            headers: { "content-type": "application/json" },
+            headers: { "content-type": "application/json", ...kraneAuthorization },
             body
           }).then(async (r) => ({ status: r.status, body: (await r.json()) as unknown }))
         )

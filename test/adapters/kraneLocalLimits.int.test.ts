@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { SERVICE_PATH } from "../../src/adapters/krane/KraneWire.js"
 import { startKraneLocal } from "../../src/adapters/krane/local/KraneLocalServer.js"
 import { limits } from "../../src/domain/limits.js"
-import { tempDir } from "../support/kraneLocal.js"
+import { TEST_KRANE_SECRET, kraneAuthorization, tempDir } from "../support/kraneLocal.js"
 
 let scope: Scope.CloseableScope
 let url: string
@@ -17,7 +17,7 @@ beforeAll(async () => {
   const server = await Effect.runPromise(
     Effect.gen(function* () {
       const dataDir = yield* tempDir("krane-local-limits-")
-      return yield* startKraneLocal({ dataDir, gracePeriodMs: 500 })
+      return yield* startKraneLocal({ dataDir, gracePeriodMs: 500, secret: TEST_KRANE_SECRET })
     }).pipe(Scope.extend(scope))
   )
   url = server.url
@@ -33,7 +33,7 @@ const quickExit = [process.execPath, "-e", "process.exit(0)"]
 const create = async (deploymentId: string, fields: Record<string, unknown>) => {
   const response = await fetch(`${url}${SERVICE_PATH}/CreateDeployment`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", ...kraneAuthorization },
     body: JSON.stringify({ deployment: { namespace: "proj-limits", deploymentId, replicas: 1, ...fields } })
   })
   return { status: response.status, body: (await response.json()) as unknown }

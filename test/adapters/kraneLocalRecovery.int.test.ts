@@ -12,11 +12,21 @@ import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber } from "effect"
-import { makeConnectKrane } from "../../src/adapters/krane/ConnectKrane.js"
 import { KraneDeploymentNotFound } from "../../src/adapters/krane/Krane.js"
 import { startKraneLocal, type KraneLocalOptions } from "../../src/adapters/krane/local/KraneLocalServer.js"
 import { MARKER_VAR, isAlive, processesMarked } from "../../src/adapters/krane/local/ProcTable.js"
-import { APP, IGNORES_SIGTERM, allRunning, eventually, pidsOf, spec, tempDir } from "../support/kraneLocal.js"
+import {
+  APP,
+  IGNORES_SIGTERM,
+  TEST_KRANE_SECRET,
+  allRunning,
+  eventually,
+  pidsOf,
+  sharedTempDir,
+  spec,
+  tempDir,
+  testKraneClient
+} from "../support/kraneLocal.js"
 
 /** Leaves the time it started as a file in $START_DIR, then exits at once. */
 const EXITS_AT_ONCE = `
@@ -26,7 +36,9 @@ process.exit(3);
 
 /** A krane-local on `dataDir` in the current scope, with its client. */
 const kraneLocal = (dataDir: string, options: Partial<KraneLocalOptions> = {}) =>
-  startKraneLocal({ dataDir, gracePeriodMs: 1_000, ...options }).pipe(Effect.map((server) => makeConnectKrane(server.url)))
+  startKraneLocal({ dataDir, gracePeriodMs: 1_000, secret: TEST_KRANE_SECRET, ...options }).pipe(
+    Effect.map((server) => testKraneClient(server.url))
+  )
 
 interface RecordedState {
   readonly token: string
@@ -86,7 +98,7 @@ describe("krane-local recovery", () => {
   it.scopedLive("backs off a command that keeps exiting, and one that cannot start at all, instead of spinning", () =>
     Effect.gen(function* () {
       const dataDir = yield* tempDir("krane-local-")
-      const startDir = yield* tempDir("krane-local-starts-")
+      const startDir = yield* sharedTempDir("krane-local-starts-")
       yield* Effect.scoped(
         Effect.gen(function* () {
           const krane = yield* kraneLocal(dataDir)

@@ -17,7 +17,9 @@ import { buckets, streams, subjects } from "../../src/eventstore/subjects.js"
 import { Database } from "../../src/projections/Database.js"
 import { Projector } from "../../src/projections/Projector.js"
 import { eventCount, history, projectId, publishSteps, putSpec, t0 } from "../projections/scenario.js"
+import { bearer, testSecurity } from "../support/auth.js"
 import { freshDatabase, startTestNats, type TestNats } from "../support/servers.js"
+import { openWithTestKey, sealedWithTestKey, testSecrets } from "../support/secrets.js"
 
 let natsServer: TestNats
 let nc: NatsConnection
@@ -117,7 +119,7 @@ beforeAll(async () => {
   const dbUrl = await freshDatabase("api")
   const deps = Layer.merge(Nats.layer(natsServer.url), Database.layer(dbUrl))
   api = ManagedRuntime.make(
-    Layer.mergeAll(ApiServer.layer({ port: 0 }), Projector.layer()).pipe(Layer.provideMerge(deps))
+    Layer.mergeAll(ApiServer.layer({ port: 0, auth: testSecurity() }).pipe(Layer.provide(testSecrets)), Projector.layer()).pipe(Layer.provideMerge(deps))
   )
   await api.runPromise(Effect.flatMap(Projector, (p) => p.waitFor(seqs[seqs.length - 1] ?? 0)))
   const address = await api.runPromise(Effect.map(HttpServer.HttpServer, (s) => s.address))
@@ -132,7 +134,7 @@ afterAll(async () => {
 })
 
 const get = async (path: string) => {
-  const response = await fetch(`${base}${path}`)
+  const response = await fetch(`${base}${path}`, { headers: bearer() })
   return { status: response.status, contentType: response.headers.get("content-type"), body: await response.json() as unknown }
 }
 
@@ -141,8 +143,8 @@ const post = async (path: string, body?: unknown) => {
   const response = await fetch(`${base}${path}`, {
     method: "POST",
     ...(body === undefined
-      ? {}
-      : { headers: { "content-type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) })
+      ? { headers: bearer() }
+      : { headers: { ...bearer(), "content-type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) })
   })
   return { status: response.status, contentType: response.headers.get("content-type"), body: await response.json() as unknown }
 }
@@ -323,7 +325,9 @@ describe("status API", () => {
       "/v1/projects/{projectId}/deployments/{deploymentId}/cancel",
       "/v1/projects/{projectId}/events",
       "/v1/projects/{projectId}/promote",
-      "/v1/projects/{projectId}/rollback"
+      "/v1/projects/{projectId}/rollback",
+      "/v1/tokens",
+      "/v1/tokens/{tokenId}"
     ])
     expect(Object.keys(doc.paths["/v1/projects/{projectId}"]?.["get"]?.responses ?? {})).toEqual(expect.arrayContaining(["200", "404", "503"]))
     const deploy = doc.paths["/v1/projects/{projectId}/deployments"]?.["post"] as unknown as {
@@ -331,14 +335,22 @@ describe("status API", () => {
       description: string
       requestBody: { required: boolean }
     }
-    expect(Object.keys(deploy.responses).sort()).toEqual(["202", "400", "404", "409", "503"])
+    expect(Object.keys(deploy.responses).sort()).toEqual(["202", "400", "401", "403", "404", "409", "503"])
     expect(deploy.description).toContain("CommandRejected")
     expect(deploy.requestBody.required).toBe(true)
     const create = doc.paths["/v1/projects"]?.["post"] as unknown as { responses: Record<string, unknown>; requestBody: { required: boolean } }
-    expect(Object.keys(create.responses).sort()).toEqual(["202", "400", "409", "503"])
+    expect(Object.keys(create.responses).sort()).toEqual(["202", "400", "401", "403", "409", "503"])
     expect(create.requestBody.required).toBe(true)
     const cancel = doc.paths["/v1/deployments/{deploymentId}/cancel"]?.["post"] as unknown as { requestBody: { required: boolean } }
     expect(cancel.requestBody.required).toBe(false)
+    // Every endpoint but health names the bearer scheme; health needs none.
+    const secured = doc as unknown as {
+      components: { securitySchemes: Record<string, { type: string; scheme: string }> }
+      paths: Record<string, Record<string, { security?: ReadonlyArray<Record<string, unknown>> }>>
+    }
+    expect(Object.values(secured.components.securitySchemes)).toEqual([expect.objectContaining({ type: "http", scheme: "bearer" })])
+    expect(secured.paths["/v1/projects/{projectId}"]?.["get"]?.security).toHaveLength(1)
+    expect(secured.paths["/healthz"]?.["get"]?.security ?? []).toHaveLength(0)
   })
 })
 
@@ -422,7 +434,10 @@ describe("POST /v1/projects/:projectId/deployments", () => {
       links: { deployment: `/v1/projects/${projectId}/deployments/dep_api_1`, events: `/v1/projects/${projectId}/events` }
     })
     expect(await commandCount()).toBe(before + 1)
-    expect(await lastCommand(projectId)).toEqual({ type: "Deploy", projectId, ...body })
+    // Published with its env sealed: BERTH_COMMANDS never holds the cleartext.
+    const published = await lastCommand(projectId) as { env: { MODE: string } }
+    expect(published).toEqual({ type: "Deploy", projectId, ...body, env: { MODE: expect.stringMatching(sealedWithTestKey) } })
+    expect(await openWithTestKey(published.env.MODE)).toBe("prod")
   })
 
   it("generates token-safe ids when absent; the command is one the intake accepts", async () => {

@@ -19,7 +19,9 @@ import { Projector } from "../../src/projections/Projector.js"
 import { startAppServer, type AppServer } from "../support/appServer.js"
 import { type FakeKrane, makeFakeKrane } from "../support/FakeKrane.js"
 import { type RunningOrchestrator, startOrchestrator } from "../support/orchestrator.js"
+import { bearer, testAdminToken, testSecurity } from "../support/auth.js"
 import { freshDatabase, startTestNats, type TestNats } from "../support/servers.js"
+import { testSecrets } from "../support/secrets.js"
 
 const projectRoot = fileURLToPath(new URL("../..", import.meta.url))
 const project = "proj_cli_e2e"
@@ -40,7 +42,7 @@ beforeAll(async () => {
   orchestrator = await startOrchestrator(nats.url, krane.layer)
   const databaseUrl = await freshDatabase("cli_e2e")
   api = ManagedRuntime.make(
-    Layer.mergeAll(ApiServer.layer({ port: 0 }), Projector.layer()).pipe(
+    Layer.mergeAll(ApiServer.layer({ port: 0, auth: testSecurity() }).pipe(Layer.provide(testSecrets)), Projector.layer()).pipe(
       Layer.provideMerge(Layer.merge(Nats.layer(nats.url), Database.layer(databaseUrl)))
     )
   )
@@ -66,7 +68,7 @@ const berth = (args: ReadonlyArray<string>): Promise<Run> =>
   new Promise((resolve) => {
     const child = spawn(join(projectRoot, "node_modules/.bin/tsx"), ["src/cli/berth.ts", ...args], {
       cwd: projectRoot,
-      env: { ...process.env, BERTH_API_URL: base, TZ: "UTC" },
+      env: { ...process.env, BERTH_API_URL: base, BERTH_TOKEN: testAdminToken, TZ: "UTC" },
       stdio: ["ignore", "pipe", "pipe"]
     })
     let stdout = ""
@@ -141,7 +143,7 @@ describe("berth against a running orchestrator", () => {
       await expectRun(deployArgs("dep_x"), 0)
       // The cancel endpoint needs the deployment in the read model.
       const deadline = Date.now() + 15_000
-      while ((await fetch(`${base}/v1/deployments/dep_x`)).status !== 200 && Date.now() < deadline) {
+      while ((await fetch(`${base}/v1/deployments/dep_x`, { headers: bearer() })).status !== 200 && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 100))
       }
       const out = await expectRun(["cancel", "dep_x", "--wait"], 0)

@@ -2,14 +2,19 @@
  * The whole system as a user meets it: Berth runs as a process (`tsx src/main.ts`) on a real
  * nats-server and PostgreSQL; another service publishes raw JSON commands with a plain NATS client;
  * the deployment is seen ready and live through the status API and in PostgreSQL. Krane is the
- * programmable fake behind the real Connect-JSON client.
+ * programmable fake behind the real Connect-JSON client. The admin token `npm start` generates is
+ * what the CLI uses, found in the data dir without being told.
  */
+import { execFile } from "node:child_process"
+import { statSync } from "node:fs"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
 import postgres from "postgres"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { makeFakeKrane } from "../support/FakeKrane.js"
 import { startFakeKraneHttpServer, type FakeKraneHttpServer } from "../support/FakeKraneHttpServer.js"
 import { startAppServer, type AppServer } from "../support/appServer.js"
-import { startBerth } from "../support/berthProcess.js"
+import { type BerthProcess, startBerth } from "../support/berthProcess.js"
 import { connectClient, createProjectCommand, deployCommand, type Client } from "../support/orchestrator.js"
 import { freshDatabase, startTestNats, type TestNats } from "../support/servers.js"
 
@@ -19,6 +24,17 @@ let app: AppServer
 let krane: FakeKraneHttpServer
 let databaseUrl: string
 let sql: postgres.Sql
+
+const projectRoot = fileURLToPath(new URL("../..", import.meta.url))
+
+/** `berth <args>` as a user runs it: no BERTH_TOKEN or BERTH_API_URL, only what `env` adds. */
+const cli = (args: ReadonlyArray<string>, env: Record<string, string>) => {
+  const { BERTH_TOKEN: _token, BERTH_API_URL: _url, BERTH_DATA_DIR: _dir, ...inherited } = process.env
+  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(join(projectRoot, "node_modules/.bin/tsx"), ["src/cli/berth.ts", ...args], { cwd: projectRoot, env: { ...inherited, ...env } },
+      (error, stdout, stderr) => resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr }))
+  })
+}
 
 beforeAll(async () => {
   nats = await startTestNats()
@@ -37,8 +53,8 @@ afterAll(async () => {
   await nats?.stop()
 })
 
-const getJson = async (url: string): Promise<{ status: number; contentType: string | null; body: unknown }> => {
-  const response = await fetch(url)
+const getJson = async (berth: BerthProcess, path: string): Promise<{ status: number; contentType: string | null; body: unknown }> => {
+  const response = await fetch(`${berth.api}${path}`, { headers: berth.headers })
   return { status: response.status, contentType: response.headers.get("content-type"), body: await response.json() }
 }
 
@@ -61,7 +77,7 @@ describe("Berth end to end", () => {
       await client.publish("proj_e2e", deployCommand("proj_e2e", "dep_e2e_1", { replicas: 2 }))
 
       const deployment = await eventually(
-        () => getJson(`${berth.api}/v1/deployments/dep_e2e_1`),
+        () => getJson(berth, "/v1/deployments/dep_e2e_1"),
         (response) => response.status === 200 && (response.body as { isLive?: boolean }).isLive === true,
         "dep_e2e_1 to be live"
       )
@@ -92,7 +108,7 @@ describe("Berth end to end", () => {
         expect.arrayContaining(["build", "krane-create", "await-instances", "scrape-openapi", "assign-domains"])
       )
 
-      const project = await getJson(`${berth.api}/v1/projects/proj_e2e`)
+      const project = await getJson(berth, "/v1/projects/proj_e2e")
       expect(project.body).toMatchObject({ projectId: "proj_e2e", liveDeploymentId: "dep_e2e_1", rolledBack: false })
 
       const rows = await sql`select status from deployments where deployment_id = 'dep_e2e_1'`
@@ -104,9 +120,21 @@ describe("Berth end to end", () => {
       const spec = await sql`select size_bytes from openapi_specs where deployment_id = 'dep_e2e_1'`
       expect(spec).toHaveLength(1)
 
-      const missing = await getJson(`${berth.api}/v1/deployments/dep_nope`)
+      const missing = await getJson(berth, "/v1/deployments/dep_nope")
       expect(missing.status).toBe(404)
       expect(missing.contentType).toContain("application/problem+json")
+
+      // The generated admin token: owner-only, named (never shown) by the banner, found by the CLI.
+      const tokenFile = join(berth.dataDir, "admin-token")
+      expect(berth.token).toMatch(/^berth_admin_[A-Za-z0-9_-]{43}$/)
+      expect(statSync(tokenFile).mode & 0o777).toBe(0o600)
+      expect(berth.output()).toContain(`admin token  ${tokenFile}`)
+      expect(berth.output()).not.toContain(berth.token)
+      const status = await cli(["status", "proj_e2e"], { BERTH_DATA_DIR: berth.dataDir })
+      expect(status.stderr).toBe("")
+      expect(status.stdout).toContain("dep_e2e_1")
+      const anonymous = await fetch(`${berth.api}/v1/projects/proj_e2e`)
+      expect(anonymous.status).toBe(401)
     } finally {
       await berth.kill()
     }
@@ -127,7 +155,7 @@ describe("Berth end to end", () => {
       expect(events.filter((event) => event.type === "KraneDeploymentCreated")).toHaveLength(1)
       expect(events.filter((event) => event.type === "DeploymentReady")).toHaveLength(1)
       const deployment = await eventually(
-        () => getJson(`${second.api}/v1/deployments/dep_kill_1`),
+        () => getJson(second, "/v1/deployments/dep_kill_1"),
         (response) => (response.body as { isLive?: boolean }).isLive === true,
         "dep_kill_1 to be live after the restart"
       )

@@ -52,7 +52,7 @@ const eventually = async <A>(probe: () => Promise<A>, done: (value: A) => boolea
 }
 
 const get = async (url: string) => {
-  const response = await fetch(url)
+  const response = await fetch(url, { headers: berth.headers })
   const text = await response.text()
   return { status: response.status, contentType: response.headers.get("content-type"), retryAfter: response.headers.get("retry-after"), body: text === "" ? undefined : (JSON.parse(text) as unknown) }
 }

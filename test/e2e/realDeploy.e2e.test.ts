@@ -5,7 +5,8 @@
  * answers switch version), and a deployment that never becomes healthy is cancelled.
  */
 import { get as httpGet } from "node:http"
-import { Effect } from "effect"
+import { fileURLToPath } from "node:url"
+import { Effect, Redacted } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { makeConnectKrane } from "../../src/adapters/krane/ConnectKrane.js"
 import { startBerth, type BerthProcess } from "../support/berthProcess.js"
@@ -47,7 +48,10 @@ afterAll(async () => {
   await nats?.stop()
 })
 
-const deploy = (deploymentId: string, version: string, sha: string, command = ["node", "examples/hello/server.js"]) =>
+/** Absolute: instances run in their own directory under Berth's data dir. */
+const helloServer = fileURLToPath(new URL("../../examples/hello/server.js", import.meta.url))
+
+const deploy = (deploymentId: string, version: string, sha: string, command = ["node", helloServer]) =>
   client.publish(projectId, {
     type: "Deploy",
     commandId: `cmd_${deploymentId}`,
@@ -100,7 +104,7 @@ describe("real deployments through the gateway", () => {
     }
     const unknown = await through("nobody-acme.berth.localhost")
     expect(unknown.status).toBe(404)
-    const deployment = (await (await fetch(`${berth.api}/v1/deployments/dep_v1`)).json()) as { openApiCaptured: boolean }
+    const deployment = (await (await fetch(`${berth.api}/v1/deployments/dep_v1`, { headers: berth.headers })).json()) as { openApiCaptured: boolean }
     expect(deployment.openApiCaptured).toBe(true)
   })
 
@@ -145,7 +149,7 @@ describe("real deployments through the gateway", () => {
     })
     expect(await versionAt(hosts.live)).toBe("v2")
     // krane-local no longer knows the deployment: its processes were stopped.
-    const gone = await Effect.runPromise(Effect.either(makeConnectKrane(berth.krane).getDeployment("acme", "dep_never")))
+    const gone = await Effect.runPromise(Effect.either(makeConnectKrane(berth.krane, { token: Redacted.make(berth.kraneToken()) }).getDeployment("acme", "dep_never")))
     expect(gone._tag === "Left" && gone.left._tag).toBe("KraneDeploymentNotFound")
   })
 })

@@ -46,7 +46,7 @@ const environmentHost = "api-production-acme.berth.test"
 const post = async (path: string, body: unknown) => {
   const response = await fetch(`${berth.api}${path}`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { ...berth.headers, "content-type": "application/json" },
     body: JSON.stringify(body)
   })
   return { status: response.status, contentType: response.headers.get("content-type"), body: (await response.json()) as Record<string, unknown> }
@@ -87,7 +87,7 @@ const deployThroughApi = async (deploymentId: string, sha: string) => {
 describe("rollback and promote through the API", () => {
   it("moves the live and environment hostnames in PostgreSQL and in the route table", async () => {
     await client.publish(projectId, createProjectCommand(projectId))
-    await eventually(async () => (await fetch(`${berth.api}/v1/projects/${projectId}`)).status, (status) => status === 200, "the project")
+    await eventually(async () => (await fetch(`${berth.api}/v1/projects/${projectId}`, { headers: berth.headers })).status, (status) => status === 200, "the project")
     await deployThroughApi("dep_a", "aaaaaaa")
     await deployThroughApi("dep_b", "bbbbbbb")
     expect(await hostnamesInPostgres()).toEqual({ [liveHost]: "dep_b", [environmentHost]: "dep_b" })
@@ -106,7 +106,7 @@ describe("rollback and promote through the API", () => {
     expect(await readRouteTable(client.nc, projectId)).toMatchObject({ [liveHost]: "dep_b", [environmentHost]: "dep_b" })
 
     const events = await eventually(
-      async () => (await (await fetch(`${berth.api}/v1/projects/${projectId}/events?limit=500`)).json()) as { events: Array<{ type: string }> },
+      async () => (await (await fetch(`${berth.api}/v1/projects/${projectId}/events?limit=500`, { headers: berth.headers })).json()) as { events: Array<{ type: string }> },
       (page) => page.events.filter((event) => event.type === "DomainsSwitched").length === 2,
       "both switches in the audit trail"
     )

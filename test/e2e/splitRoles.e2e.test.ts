@@ -64,17 +64,17 @@ describe("roles in separate Berth processes", () => {
     expect(ready.roles.find((r) => r.role === "orchestrator")?.pid).toBe(orchestrator.rolePid("orchestrator"))
 
     const post = (path: string, body: unknown) =>
-      fetch(`${front.api}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+      fetch(`${front.api}${path}`, { method: "POST", headers: { ...front.headers, "content-type": "application/json" }, body: JSON.stringify(body) })
     expect((await post("/v1/projects", {
       projectId: "proj_split", workspace: "acme", slug: "split", apexDomain: "berth.test",
       environments: [{ id: "env_prod", slug: "production", kind: "production" }]
     })).status).toBe(202)
-    await eventually(async () => (await fetch(`${front.api}/v1/projects/proj_split`)).status, (s) => s === 200, "the project in the read model")
+    await eventually(async () => (await fetch(`${front.api}/v1/projects/proj_split`, { headers: front.headers })).status, (s) => s === 200, "the project in the read model")
     expect((await post("/v1/projects/proj_split/deployments", {
       deploymentId: "dep_split_1", environmentId: "env_prod", source: { command: ["node", "server.js"] }
     })).status).toBe(202)
     await eventually(
-      async () => (await (await fetch(`${front.api}/v1/deployments/dep_split_1`)).json()) as { status?: string },
+      async () => (await (await fetch(`${front.api}/v1/deployments/dep_split_1`, { headers: front.headers })).json()) as { status?: string },
       (d) => d.status === "ready",
       "dep_split_1 ready"
     )
@@ -84,6 +84,6 @@ describe("roles in separate Berth processes", () => {
     await orchestrator.kill("SIGKILL")
     const degraded = await eventually(readiness, (r) => r.missing.includes("orchestrator"), "the orchestrator to drop out", 30_000)
     expect(degraded.status).toBe("degraded")
-    expect((await fetch(`${front.api}/v1/deployments/dep_split_1`)).status).toBe(200)
+    expect((await fetch(`${front.api}/v1/deployments/dep_split_1`, { headers: front.headers })).status).toBe(200)
   })
 })

@@ -4,7 +4,7 @@
  * of it with SIGKILL (a machine crash) or one role at a time.
  */
 import { spawn, type ChildProcess } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -18,6 +18,16 @@ export interface BerthProcess {
   readonly gateway: string
   /** krane-local's URL (when Berth runs its own, i.e. without KRANE_URL). */
   readonly krane: string
+  /** The data dir (run.json, admin-token, nats/), removed by kill(). */
+  readonly dataDir: string
+  /** The NATS URL Berth wrote to run.json (its own nats-server's, without NATS_URL). */
+  readonly natsUrl: () => string
+  /** The admin token: BERTH_ADMIN_TOKEN when given, else the one Berth generated in its data dir. */
+  readonly token: string
+  /** `{ authorization: "Bearer <admin token>" }` for requests to the API. */
+  readonly headers: { readonly authorization: string }
+  /** The secret Berth generated for its krane-local (`<data dir>/krane-local.secret`), to call it directly. */
+  readonly kraneToken: () => string
   readonly output: () => string
   /** SIGKILL kills the supervisor and every role at once (the process group); other signals go to the supervisor. */
   readonly kill: (signal?: NodeJS.Signals) => Promise<number | null>
@@ -40,10 +50,11 @@ export const freeTcpPort = () =>
 
 /**
  * Without KRANE_URL, Berth runs its own krane-local (real processes); without DATABASE_URL (only for
- * role subsets that need no PostgreSQL), it would start its own PostgreSQL.
+ * role subsets that need no PostgreSQL), it would start its own PostgreSQL; without NATS_URL, its own
+ * nats-server with users (as `npm start` does).
  */
 export const startBerth = async (env: {
-  readonly NATS_URL: string
+  readonly NATS_URL?: string
   readonly DATABASE_URL?: string
   readonly KRANE_URL?: string
   readonly [key: string]: string | undefined
@@ -81,9 +92,11 @@ export const startBerth = async (env: {
     }
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
+  const runInfo = (): unknown => JSON.parse(readFileSync(join(dataDir, "run.json"), "utf8"))
+  const token = env["BERTH_ADMIN_TOKEN"] ?? (existsSync(join(dataDir, "admin-token")) ? readFileSync(join(dataDir, "admin-token"), "utf8").trim() : "")
   const rolePid = (role: string): number | undefined => {
     try {
-      const info: unknown = JSON.parse(readFileSync(join(dataDir, "run.json"), "utf8"))
+      const info = runInfo()
       if (typeof info !== "object" || info === null || !("roles" in info)) return undefined
       const roles = info.roles as Record<string, { readonly pid?: unknown } | undefined>
       const pid = roles[role]?.pid
@@ -96,6 +109,15 @@ export const startBerth = async (env: {
     api: `http://127.0.0.1:${port}`,
     gateway: `http://127.0.0.1:${gatewayPort}`,
     krane: `http://127.0.0.1:${kranePort}`,
+    dataDir,
+    natsUrl: () => {
+      const info = runInfo()
+      if (typeof info === "object" && info !== null && "natsUrl" in info && typeof info.natsUrl === "string") return info.natsUrl
+      throw new Error("no natsUrl in run.json")
+    },
+    token,
+    headers: { authorization: `Bearer ${token}` },
+    kraneToken: () => readFileSync(join(dataDir, "krane-local.secret"), "utf8").trim(),
     output: () => output,
     rolePid,
     killRole: (role, signal = "SIGKILL") => {

@@ -2,23 +2,19 @@
  * Shared pieces of the krane-local tests: tiny apps to run as instances, a deployment spec, a scoped
  * temp dir, and polling/HTTP helpers.
  */
-import { mkdtempSync, rmSync } from "node:fs"
+import { chmodSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { type Duration, Effect, Schedule } from "effect"
+import { type Duration, Effect, Redacted, Schedule } from "effect"
+import { makeConnectKrane } from "../../src/adapters/krane/ConnectKrane.js"
 import type { KraneDeploymentSpec, KraneInstance } from "../../src/adapters/krane/Krane.js"
 
-/**
- * Answers / with "hello", /greeting with $GREETING, /pid with its pid, /whoami with its uid, gid and
- * working directory, /env with its whole environment; listens after $START_DELAY_MS.
- */
+/** Answers / with "hello", /greeting with $GREETING, /pid with its pid; listens after $START_DELAY_MS. */
 export const APP = `
 const http = require("node:http");
 setTimeout(() => {
   http.createServer((req, res) => {
     if (req.url === "/pid") return res.end(String(process.pid));
-    if (req.url === "/env") return res.end(JSON.stringify(process.env));
-    if (req.url === "/whoami") return res.end(JSON.stringify({ uid: process.getuid(), gid: process.getgid(), cwd: process.cwd() }));
     if (req.url === "/greeting") return res.end(process.env.GREETING || "");
     res.end("hello");
   }).listen(Number(process.env.PORT), "127.0.0.1");
@@ -36,6 +32,29 @@ export const spec = (deploymentId: string, script: string, extra: Partial<KraneD
   memorySizeMib: 128,
   ...extra
 })
+
+/** The secret the tests' krane-local servers require. */
+export const TEST_KRANE_SECRET = "test-krane-local-secret"
+
+/** The Authorization header krane-local accepts. */
+export const kraneAuthorization = { authorization: `Bearer ${TEST_KRANE_SECRET}` } as const
+
+/** A ConnectKrane client carrying the tests' secret. */
+export const testKraneClient = (url: string) => makeConnectKrane(url, { token: Redacted.make(TEST_KRANE_SECRET) })
+
+/**
+ * A temp dir instances can write to (mode 1777, like /tmp), removed when the scope closes: when the
+ * tests run as root, krane-local runs instances as nobody.
+ */
+export const sharedTempDir = (prefix: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const dir = mkdtempSync(join(tmpdir(), prefix))
+      chmodSync(dir, 0o1777)
+      return dir
+    }),
+    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+  )
 
 /** A temp dir removed when the scope closes. */
 export const tempDir = (prefix: string) =>

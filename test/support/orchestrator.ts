@@ -2,7 +2,7 @@
  * Test helpers around a real orchestrator on a real nats-server: start/stop it (a stop interrupts
  * every actor and step, like a killed process), publish raw commands, read the event log.
  */
-import { connect, type NatsConnection } from "@nats-io/transport-node"
+import { type ConnectionOptions, connect, type NatsConnection } from "@nats-io/transport-node"
 import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream"
 import { Duration, Layer, ManagedRuntime } from "effect"
 import type { Krane } from "../../src/adapters/krane/Krane.js"
@@ -65,11 +65,14 @@ export interface Client {
   readonly close: () => Promise<void>
 }
 
-/** A plain NATS client, as another service publishing commands would use. */
-export const connectClient = async (url: string): Promise<Client> => {
-  const nc = await connect({ servers: url })
+/**
+ * A plain NATS client, as another service publishing commands would use. With `auth` (a user of a
+ * server with permissions, e.g. `publisher`), it uses the streams as they are instead of ensuring them.
+ */
+export const connectClient = async (url: string, auth?: Partial<ConnectionOptions>): Promise<Client> => {
+  const nc = await connect({ ...auth, servers: url })
   const jsm = await jetstreamManager(nc)
-  await Effect.runPromise(ensureStreams(jsm))
+  if (auth === undefined) await Effect.runPromise(ensureStreams(jsm))
   const js = jetstream(nc)
   const publishRaw = async (subject: string, data: string) => (await js.publish(subject, data)).seq
   const envelopes = async (projectId: string) => {

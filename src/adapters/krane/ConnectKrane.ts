@@ -2,7 +2,7 @@
  * ConnectKrane: the Krane port over Connect unary JSON (POST <base>/krane.v1.DeploymentService/<Method>).
  * Owns the HTTP exchange and the mapping of Connect outcomes onto the port's errors and idempotency.
  */
-import { Effect, Layer, type ParseResult } from "effect"
+import { Effect, Layer, type ParseResult, Redacted } from "effect"
 import {
   Krane,
   KraneDeploymentNotFound,
@@ -29,6 +29,8 @@ import {
 export interface ConnectKraneOptions {
   /** Per-request deadline; defaults to 10 s. */
   readonly timeoutMs?: number
+  /** Sent as `Authorization: Bearer <token>` (KRANE_TOKEN): krane-local refuses requests without its secret. */
+  readonly token?: Redacted.Redacted<string>
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000
@@ -102,6 +104,11 @@ const toWireDeployment = (spec: KraneDeploymentSpec): WireDeployment => ({
 export const makeConnectKrane = (baseUrl: string, options: ConnectKraneOptions = {}): KraneService => {
   const root = baseUrl.replace(/\/+$/, "")
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    "connect-protocol-version": "1",
+    ...(options.token === undefined ? {} : { authorization: `Bearer ${Redacted.value(options.token)}` })
+  }
 
   const unavailable = (operation: string, message: string) => new KraneUnavailable({ operation, message })
 
@@ -121,7 +128,7 @@ export const makeConnectKrane = (baseUrl: string, options: ConnectKraneOptions =
         try {
           const response = await fetch(`${root}${SERVICE_PATH}/${method}`, {
             method: "POST",
-            headers: { "content-type": "application/json", "connect-protocol-version": "1" },
+            headers,
             body: JSON.stringify(request),
             signal: controller.signal
           })

@@ -1,7 +1,7 @@
 /**
  * What a role process is told about the world: where NATS, PostgreSQL and Krane are, where to listen.
  */
-import { Data, Layer } from "effect"
+import { Data, Layer, type Redacted } from "effect"
 import type { OrchestratorSettings } from "../../config.js"
 import type { NatsClientAuth } from "../../eventstore/natsAuth.js"
 import type { DatabaseOptions } from "../../projections/Database.js"
@@ -9,10 +9,14 @@ import type { BerthRole } from "../roles.js"
 
 export interface RoleEndpoints {
   readonly natsUrl: string
+  /** Absolute: where local credentials live (the API's admin-token file). */
+  readonly dataDir: string
   /** The role's own NATS user (NATS_CREDS / NATS_USER + NATS_PASSWORD / NATS_TOKEN, NATS_INBOX_PREFIX). */
   readonly natsAuth: NatsClientAuth
   readonly databaseUrl?: string
   readonly kraneUrl?: string
+  /** Sent to Krane as a bearer token (KRANE_TOKEN). */
+  readonly kraneToken?: Redacted.Redacted<string>
   readonly database: DatabaseOptions
   readonly api: { readonly port: number; readonly host: string }
   readonly gateway: { readonly port: number; readonly host: string }

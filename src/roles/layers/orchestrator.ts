@@ -25,7 +25,11 @@ const checks = Effect.gen(function* () {
 const layer = (endpoints: RoleEndpoints) =>
   HealthReporter("orchestrator", checks).pipe(
     Layer.provideMerge(OrchestratorLive(endpoints.orchestrator)),
-    Layer.provide(requireUrl(endpoints.kraneUrl, "KRANE_URL", "orchestrator")(ConnectKrane.layer)),
+    Layer.provide(
+      requireUrl(endpoints.kraneUrl, "KRANE_URL", "orchestrator")((url) =>
+        ConnectKrane.layer(url, endpoints.kraneToken === undefined ? {} : { token: endpoints.kraneToken })
+      )
+    ),
     Layer.provideMerge(Nats.layer(endpoints.natsUrl, { waitForServer: true, streams: "ensure", auth: endpoints.natsAuth }))
   )
 

@@ -1,5 +1,6 @@
 /**
- * Connect unary JSON over node:http, server side: routes a POST to its method's handler by path,
+ * Connect unary JSON over node:http, server side: refuses an unauthorized request (401
+ * `unauthenticated`) before anything else, routes a POST to its method's handler by path,
  * reads the JSON body, and writes the handler's answer or a Connect error body
  * (`{"code","message"}`) with the HTTP status Connect assigns to the code. Knows nothing of Krane.
  */
@@ -15,6 +16,7 @@ export type ConnectCode =
   | "unimplemented"
   | "internal"
   | "unavailable"
+  | "unauthenticated"
 
 const HTTP_STATUS_OF_CODE: Readonly<Record<ConnectCode, number>> = {
   invalid_argument: 400,
@@ -24,7 +26,8 @@ const HTTP_STATUS_OF_CODE: Readonly<Record<ConnectCode, number>> = {
   resource_exhausted: 429,
   unimplemented: 501,
   internal: 500,
-  unavailable: 503
+  unavailable: 503,
+  unauthenticated: 401
 }
 
 /** A handler's refusal, sent to the caller as a Connect error. */
@@ -71,7 +74,25 @@ const parseJson = (text: string): Effect.Effect<unknown, ConnectFailure> =>
     catch: () => new ConnectFailure({ code: "invalid_argument", message: "request body is not valid JSON" })
   })
 
-const serve = (routes: ReadonlyMap<string, UnaryHandler>, req: IncomingMessage, res: ServerResponse): Effect.Effect<void> => {
+export interface ConnectListenerOptions {
+  /** True when the request may be served (its credentials check out); others get 401 unauthenticated. */
+  readonly authorized: (req: IncomingMessage) => boolean
+}
+
+const serve = (
+  routes: ReadonlyMap<string, UnaryHandler>,
+  options: ConnectListenerOptions,
+  req: IncomingMessage,
+  res: ServerResponse
+): Effect.Effect<void> => {
+  // First, so an unauthenticated caller learns nothing (not even which paths exist).
+  if (!options.authorized(req)) {
+    return Effect.sync(() =>
+      sendFailure(res, new ConnectFailure({ code: "unauthenticated", message: "missing or wrong bearer token" }), {
+        "www-authenticate": "Bearer"
+      })
+    )
+  }
   const path = (req.url ?? "").split("?")[0] ?? ""
   const handler = routes.get(path)
   if (handler === undefined) {
@@ -107,6 +128,6 @@ const serve = (routes: ReadonlyMap<string, UnaryHandler>, req: IncomingMessage, 
 
 /** A node:http listener serving `routes` (full paths such as /pkg.Service/Method); `run` forks each request's Effect. */
 export const connectListener =
-  (routes: ReadonlyMap<string, UnaryHandler>, run: (effect: Effect.Effect<void>) => void): RequestListener =>
+  (routes: ReadonlyMap<string, UnaryHandler>, run: (effect: Effect.Effect<void>) => void, options: ConnectListenerOptions): RequestListener =>
   (req, res) =>
-    run(serve(routes, req, res))
+    run(serve(routes, options, req, res))

@@ -5,12 +5,17 @@
  * restores the deployments recorded in its data dir (adopting processes a crashed run left behind);
  * closing its scope closes the server and stops every process, keeping the deployments recorded so
  * the next start runs them again.
+ *
+ * A trust boundary: every request needs the secret (see `secret`); instances get only their own env
+ * (SpawnedProcess), their own working directory and, when krane-local runs as root, an unprivileged
+ * user. The data dir (state file with every deployment's env, instance logs) is owner-only.
  */
-import { mkdirSync } from "node:fs"
+import { chmodSync, mkdirSync } from "node:fs"
 import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
-import { resolve } from "node:path"
+import { relative, resolve } from "node:path"
 import { Effect, FiberSet, Option, type Schema, type Scope } from "effect"
+import { isRoot, lookupOsUser, makeTraversable, type OsUser } from "../../../local/osUser.js"
 import { checkCommandArgs, checkEnv, checkImage, namedIssue } from "../../../domain/limits.js"
 import type { KraneInstance } from "../Krane.js"
 import {
@@ -25,23 +30,36 @@ import {
   type KraneMethod,
   type WireDeployment
 } from "../KraneWire.js"
+import { bearerTokenCheck } from "./BearerToken.js"
 import { ConnectFailure, connectListener, type UnaryHandler } from "./ConnectJson.js"
 import { KraneLocalError, describeCause } from "./KraneLocalError.js"
 import { makeProcessDriver, type ProcessDriver, type RunRequest } from "./ProcessDriver.js"
 
 export interface KraneLocalOptions {
+  /**
+   * The bearer token every request must carry (Authorization: Bearer <secret>); others are refused
+   * with 401. null serves anyone who can reach the port: only for explicit local development
+   * (KRANE_LOCAL_INSECURE=1), since whoever reaches it runs commands on this machine.
+   */
+  readonly secret: string | null
   /** Preferred port; 0 (the default) picks a free one, as does a preferred port that is taken (logged). */
   readonly port?: number
   /** Default 127.0.0.1. */
   readonly host?: string
-  /** Instance logs live under `<dataDir>/logs`, the recorded deployments in `<dataDir>/state.json`. Created when missing. */
+  /**
+   * Instance logs live under `<dataDir>/logs`, the recorded deployments in `<dataDir>/state.json`.
+   * Created when missing; owner-only (0700; 0711 when instances of another user must pass through it
+   * to reach `instancesDir` inside it: they can still neither list nor read it).
+   */
   readonly dataDir: string
+  /** Where each instance gets its working directory (`<namespace>/<instanceId>`); default `<dataDir>/instances`. */
+  readonly instancesDir?: string
+  /** The OS user instances run as when krane-local runs as root; default "nobody". Ignored otherwise. */
+  readonly runAs?: string
   /** HTTP path probed for readiness; default "/". */
   readonly healthPath?: string
   /** SIGTERM-to-SIGKILL grace when stopping an instance; default 5000. */
   readonly gracePeriodMs?: number
-  /** Working directory of new deployments' processes; default process.cwd(). */
-  readonly cwd?: string
   /**
    * Default true. false: closing the scope leaves every process running and the state file as it
    * was, as if krane-local had crashed. Only for tests of restart reconciliation.
@@ -176,6 +194,20 @@ const close = (server: Server): Effect.Effect<void> =>
     server.close(() => resume(Effect.void))
   })
 
+/** The user instances run as: `name` when krane-local is root (never root itself unless asked by name), else krane-local's own (undefined). */
+const instanceUser = (name: string): Effect.Effect<OsUser | undefined, KraneLocalError> => {
+  if (!isRoot()) return Effect.succeed(undefined)
+  const user = lookupOsUser(name)
+  if (user === undefined) {
+    return Effect.fail(
+      new KraneLocalError({ message: `krane-local runs as root but there is no OS user "${name}" to run instances as; set KRANE_LOCAL_RUN_AS` })
+    )
+  }
+  return user.uid === 0
+    ? Effect.logWarning(`krane-local: KRANE_LOCAL_RUN_AS=${name} runs instances as root`).pipe(Effect.as(undefined))
+    : Effect.succeed(user)
+}
+
 /** Starts krane-local; the scope's release closes the server, then stops every process (see stopChildrenOnClose). */
 export const startKraneLocal = (options: KraneLocalOptions): Effect.Effect<KraneLocal, KraneLocalError, Scope.Scope> =>
   Effect.gen(function* () {
@@ -184,21 +216,44 @@ export const startKraneLocal = (options: KraneLocalOptions): Effect.Effect<Krane
     const healthPath = options.healthPath ?? "/"
     if (!healthPath.startsWith("/")) return yield* new KraneLocalError({ message: `healthPath must start with /: ${healthPath}` })
     const dataDir = resolve(options.dataDir)
+    const instancesDir = resolve(options.instancesDir ?? resolve(dataDir, "instances"))
+    const runAs = yield* instanceUser(options.runAs ?? "nobody")
+    const instancesInside = !relative(dataDir, instancesDir).startsWith("..")
     yield* Effect.try({
-      try: () => mkdirSync(dataDir, { recursive: true }),
-      catch: (cause) => new KraneLocalError({ message: `cannot create data dir ${dataDir}: ${describeCause(cause)}` })
+      try: () => {
+        mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+        chmodSync(dataDir, runAs !== undefined && instancesInside ? 0o711 : 0o700)
+        mkdirSync(resolve(dataDir, "logs"), { recursive: true, mode: 0o700 })
+        chmodSync(resolve(dataDir, "logs"), 0o700)
+        mkdirSync(instancesDir, { recursive: true, mode: runAs === undefined ? 0o700 : 0o711 })
+      },
+      catch: (cause) => new KraneLocalError({ message: `cannot prepare data dir ${dataDir}: ${describeCause(cause)}` })
     })
+    if (runAs !== undefined) {
+      yield* makeTraversable(instancesDir, runAs).pipe(Effect.mapError((error) => new KraneLocalError({ message: error.message })))
+      yield* Effect.logInfo(`krane-local runs as root: instances run as ${runAs.name} (uid ${runAs.uid})`)
+    }
 
     const driver = yield* makeProcessDriver({
       dataDir,
       healthPath,
       gracePeriodMs: options.gracePeriodMs,
-      cwd: options.cwd,
+      instancesDir,
+      runAs,
       stopChildrenOnClose: options.stopChildrenOnClose
     })
     // Requests run as fibers of this scope: closing it interrupts any still in flight.
     const runFork = yield* FiberSet.makeRuntime<never>()
-    const server = createServer(connectListener(routes(driver), (effect) => void runFork(effect)))
+    if (options.secret === "") return yield* new KraneLocalError({ message: "the krane-local secret is empty" })
+    const tokenMatches = options.secret === null ? undefined : bearerTokenCheck(options.secret)
+    if (tokenMatches === undefined) {
+      yield* Effect.logWarning("krane-local: running WITHOUT authentication (insecure mode): anyone who reaches its port can run commands")
+    }
+    const server = createServer(
+      connectListener(routes(driver), (effect) => void runFork(effect), {
+        authorized: (req) => tokenMatches === undefined || tokenMatches(req.headers.authorization)
+      })
+    )
 
     const port = yield* Effect.acquireRelease(
       listen(server, preferred, host).pipe(

@@ -7,10 +7,15 @@
  * the deployments recorded, so the next start runs them again from their specs; after a crash the
  * next start adopts the processes still running (Reconcile) and restarts the missing ones. A
  * deployment whose deletion had begun is finished off instead.
+ *
+ * Each instance runs in its own working directory, `<instancesDir>/<namespace>/<instanceId>` (its
+ * HOME too; removed with the deployment), as `runAs` when given (krane-local runs as root): the
+ * directory is that user's, and only the directories above it are opened for traversal.
  */
-import { mkdirSync } from "node:fs"
+import { chownSync, mkdirSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { Deferred, Effect, Exit, FiberId, FiberSet, Option, type Scope } from "effect"
+import type { OsUser } from "../../../local/osUser.js"
 import type { KraneInstance } from "../Krane.js"
 import type { InstanceProcess } from "./InstanceProcess.js"
 import { KraneLocalError, describeCause } from "./KraneLocalError.js"
@@ -27,8 +32,10 @@ export interface ProcessDriverOptions {
   readonly healthPath?: string | undefined
   /** How long a stopping process gets between SIGTERM and SIGKILL; default 5000. */
   readonly gracePeriodMs?: number | undefined
-  /** Working directory of new deployments' processes; default process.cwd(). Recorded per deployment. */
-  readonly cwd?: string | undefined
+  /** Instances' working directories live under `<instancesDir>/<namespace>/`; created when missing. */
+  readonly instancesDir: string
+  /** The user instances run as; undefined: krane-local's own. */
+  readonly runAs: OsUser | undefined
   /**
    * Default true. false: the scope's release leaves every process running and the state file as it
    * was, as if krane-local had crashed. For tests of restart reconciliation.
@@ -60,10 +67,19 @@ export interface ProcessDriver {
 
 interface Deployment {
   readonly key: string
-  readonly spec: RunRequest & { readonly cwd: string }
+  readonly spec: RunRequest
   readonly instances: Array<LocalInstance>
   /** Set once deletion begins; done when every process has exited and the deployment is forgotten. */
   stopped: Deferred.Deferred<void> | undefined
+}
+
+/** What an app left in its working directory goes with it; failing to remove it is not worth failing a delete. */
+const removeQuietly = (dir: string): void => {
+  try {
+    rmSync(dir, { recursive: true, force: true, maxRetries: 2 })
+  } catch {
+    // left behind; the next deployment with this id reuses it
+  }
 }
 
 const keyOf = (namespace: string, deploymentId: string) => JSON.stringify([namespace, deploymentId])
@@ -73,7 +89,6 @@ export const makeProcessDriver = (options: ProcessDriverOptions): Effect.Effect<
   Effect.gen(function* () {
     const healthPath = options.healthPath ?? "/"
     const graceMs = options.gracePeriodMs ?? 5_000
-    const cwd = options.cwd ?? process.cwd()
     const deployments = new Map<string, Deployment>()
     const ports = makePortPool()
     let closed = false
@@ -96,7 +111,6 @@ export const makeProcessDriver = (options: ProcessDriverOptions): Effect.Effect<
           command: d.spec.command,
           env: d.spec.env,
           replicas: d.spec.replicas,
-          cwd: d.spec.cwd,
           deleting: d.stopped !== undefined,
           instances: d.instances.map((i) => ({
             id: i.id,
@@ -128,17 +142,30 @@ export const makeProcessDriver = (options: ProcessDriverOptions): Effect.Effect<
 
     const logDirOf = (namespace: string) => join(options.dataDir, "logs", safeName(namespace))
     const logFileOf = (namespace: string, id: string) => join(logDirOf(namespace), `${safeName(id)}.log`)
+    const workDirOf = (namespace: string, id: string) => join(options.instancesDir, safeName(namespace), safeName(id))
+    // Directories the instance's user only passes through (root's); its own is 0700 and its own.
+    const passThroughMode = options.runAs === undefined ? 0o700 : 0o711
 
-    /** Throws when the process cannot even be attempted (log file unwritable). */
+    /** The instance's working directory, created (or handed back) to the user it runs as. Throws when it cannot be. */
+    const prepareWorkDir = (namespace: string, id: string): string => {
+      const dir = workDirOf(namespace, id)
+      mkdirSync(join(options.instancesDir, safeName(namespace)), { recursive: true, mode: passThroughMode })
+      mkdirSync(dir, { recursive: true, mode: 0o700 })
+      if (options.runAs !== undefined) chownSync(dir, options.runAs.uid, options.runAs.gid)
+      return dir
+    }
+
+    /** Throws when the process cannot even be attempted (log file or working directory unwritable). */
     const spawnFor = (deployment: Deployment, id: string, port: number, restarts: number): InstanceProcess => {
       const { spec } = deployment
-      mkdirSync(logDirOf(spec.namespace), { recursive: true })
+      mkdirSync(logDirOf(spec.namespace), { recursive: true, mode: 0o700 })
       return spawnProcess({
         id,
         command: spec.command,
         env: spec.env,
         port,
-        cwd: spec.cwd,
+        cwd: prepareWorkDir(spec.namespace, id),
+        user: options.runAs,
         logFile: logFileOf(spec.namespace, id),
         marker: instanceMarker(token, spec.namespace, id),
         restarts
@@ -205,7 +232,10 @@ export const makeProcessDriver = (options: ProcessDriverOptions): Effect.Effect<
           Effect.ensuring(
             Effect.sync(() => {
               if (deployments.get(deployment.key) === deployment) deployments.delete(deployment.key)
-              for (const i of instances) ports.release(i.port())
+              for (const i of instances) {
+                ports.release(i.port())
+                removeQuietly(workDirOf(deployment.spec.namespace, i.id))
+              }
             }).pipe(
               Effect.zipRight(persist),
               Effect.ensuring(Effect.sync(() => Deferred.unsafeDone(stopped, Exit.void)))
@@ -224,7 +254,7 @@ export const makeProcessDriver = (options: ProcessDriverOptions): Effect.Effect<
         const key = keyOf(request.namespace, request.deploymentId)
         const existing = deployments.get(key)
         if (existing !== undefined) return existing.stopped === undefined ? "exists" : "terminating"
-        const deployment: Deployment = { key, spec: { ...request, cwd }, instances: [], stopped: undefined }
+        const deployment: Deployment = { key, spec: request, instances: [], stopped: undefined }
         deployments.set(key, deployment)
         yield* Effect.forEach(Array.from({ length: request.replicas }, (_, n) => n), (n) => launch(deployment, n), {
           discard: true
@@ -240,7 +270,7 @@ export const makeProcessDriver = (options: ProcessDriverOptions): Effect.Effect<
     /** Brings back a recorded deployment: adopted processes kept, the others started again; a deletion finished. */
     const restore = (record: DeploymentRecord, adopted: ReadonlyMap<string, InstanceProcess>): Effect.Effect<void> =>
       Effect.gen(function* () {
-        const { deleting, instances: _instances, ...spec } = record
+        const { deleting, instances: _instances, cwd: _sharedCwd, ...spec } = record
         const deployment: Deployment = { key: keyOf(spec.namespace, spec.deploymentId), spec, instances: [], stopped: undefined }
         deployments.set(deployment.key, deployment)
         for (const recordedInstance of record.instances) {

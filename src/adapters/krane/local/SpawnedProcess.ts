@@ -17,7 +17,10 @@ export interface SpawnSpec {
   readonly command: readonly [string, ...Array<string>]
   readonly env: Readonly<Record<string, string>>
   readonly port: number
+  /** The instance's own working directory (also its HOME). */
   readonly cwd: string
+  /** Run as this user (krane-local runs as root); undefined: as krane-local's own user. */
+  readonly user: { readonly uid: number; readonly gid: number } | undefined
   readonly logFile: string
   /** Value of LOCAL_INSTANCE_MARKER: proves the process ours when krane-local restarts. */
   readonly marker: string
@@ -50,13 +53,16 @@ export const spawnProcess = (spec: SpawnSpec): InstanceProcess => {
   }
 
   const [file, ...args] = spec.command
-  const fd = openSync(spec.logFile, "a")
+  // Owner-only: an app's output may hold what its env held.
+  const fd = openSync(spec.logFile, "a", 0o600)
   try {
     const restart = spec.restarts > 0 ? ` (restart #${spec.restarts})` : ""
     writeSync(fd, `--- ${new Date().toISOString()} ${spec.id} on port ${spec.port}${restart}: ${spec.command.join(" ")}\n`)
     const child = spawn(file, args, {
       cwd: spec.cwd,
       env: instanceEnvironment(spec),
+      // Node drops root's supplementary groups along with setting these.
+      ...(spec.user === undefined ? {} : { uid: spec.user.uid, gid: spec.user.gid }),
       stdio: ["ignore", fd, fd],
       detached: PROCESS_GROUPS
     })

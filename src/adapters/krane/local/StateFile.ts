@@ -3,9 +3,10 @@
  * (write to a temp file, then rename) on every change. Records each deployment's spec and whether
  * it is being deleted, and each instance's port and, while one runs, its process (pid, start time).
  * `token` tells this data dir's processes apart from any other krane-local's (see ProcTable).
+ * Owner-only (0600): it holds every deployment's env.
  */
 import { randomUUID } from "node:crypto"
-import { readFileSync, renameSync, writeFileSync } from "node:fs"
+import { chmodSync, readFileSync, renameSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Effect, Either, Option, Schema } from "effect"
 import { describeCause, KraneLocalError } from "./KraneLocalError.js"
@@ -26,7 +27,8 @@ const DeploymentRecord = Schema.Struct({
   command: Schema.NonEmptyArray(Schema.String),
   env: Schema.Record({ key: Schema.String, value: Schema.String }),
   replicas: Schema.Int,
-  cwd: Schema.String,
+  /** Recorded by releases that ran instances in a shared directory; read and ignored. */
+  cwd: Schema.optional(Schema.String),
   /** Deletion began: the next start finishes it rather than bringing the deployment back. */
   deleting: Schema.Boolean,
   instances: Schema.Array(InstanceRecord)
@@ -81,7 +83,9 @@ export const saveState = (dataDir: string, state: KraneLocalState): Effect.Effec
     try: () => {
       const file = stateFileOf(dataDir)
       const temp = `${file}.tmp-${process.pid}`
-      writeFileSync(temp, `${JSON.stringify(state, null, 2)}\n`)
+      writeFileSync(temp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 })
+      // The mode above applies only to a new file; a temp file left by a crash keeps its own.
+      chmodSync(temp, 0o600)
       renameSync(temp, file)
     },
     catch: (cause) => new KraneLocalError({ message: `cannot write ${stateFileOf(dataDir)}: ${describeCause(cause)}` })

@@ -1,0 +1,134 @@
+/**
+ * API tokens at rest: NATS KV bucket `berth_tokens`, one entry per token keyed by its id, holding
+ * its sha256 hash (never the token), workspace (null: all), role, who created it and when, and when
+ * it expires. Revoking deletes the entry, so the token stops working on its next request.
+ */
+import { Kvm, type KV } from "@nats-io/kv"
+import { Context, Data, Effect, Either, Layer, Option, Schema } from "effect"
+import { Nats } from "../eventstore/Nats.js"
+import { buckets } from "../eventstore/subjects.js"
+import { type Caller, Role } from "./scope.js"
+import { hashToken, newToken, parseToken, verifyToken } from "./token.js"
+
+export class TokenStoreError extends Data.TaggedError("TokenStoreError")<{ readonly operation: string; readonly cause: unknown }> {
+  override get message(): string {
+    return `${this.operation}: ${this.cause instanceof Error ? this.cause.message : String(this.cause)}`
+  }
+}
+
+export const TokenRecord = Schema.Struct({
+  id: Schema.String,
+  /** sha256 of the token, hex. */
+  hash: Schema.String,
+  workspace: Schema.NullOr(Schema.String),
+  role: Role,
+  /** The token id that created it. */
+  createdBy: Schema.String,
+  /** Epoch ms. */
+  createdAt: Schema.Number,
+  /** Epoch ms; null: never. */
+  expiresAt: Schema.NullOr(Schema.Number),
+  description: Schema.optional(Schema.String)
+})
+export type TokenRecord = typeof TokenRecord.Type
+
+/** What lists show: everything but the hash. */
+export type TokenInfo = Omit<TokenRecord, "hash">
+
+export interface NewToken {
+  readonly workspace: string | null
+  readonly role: Role
+  readonly createdBy: string
+  readonly expiresInMs?: number
+  readonly description?: string
+}
+
+export interface TokenStoreService {
+  /** The caller a store token stands for; none when it is unknown, revoked, expired or wrong. */
+  readonly authenticate: (token: string) => Effect.Effect<Option.Option<Caller>, TokenStoreError>
+  /** Creates a token; the token itself is in the answer only. */
+  readonly create: (input: NewToken) => Effect.Effect<{ readonly token: string; readonly info: TokenInfo }, TokenStoreError>
+  readonly list: Effect.Effect<ReadonlyArray<TokenInfo>, TokenStoreError>
+  readonly get: (id: string) => Effect.Effect<Option.Option<TokenInfo>, TokenStoreError>
+  /** false when there was no such token. */
+  readonly revoke: (id: string) => Effect.Effect<boolean, TokenStoreError>
+}
+
+const decodeRecord = Schema.decodeUnknownEither(Schema.parseJson(TokenRecord))
+const encodeRecord = Schema.encodeSync(Schema.parseJson(TokenRecord))
+
+const info = ({ hash: _hash, ...rest }: TokenRecord): TokenInfo => rest
+
+export const openTokenBucket = (nc: Context.Tag.Service<Nats>["nc"]): Effect.Effect<KV, TokenStoreError> =>
+  Effect.tryPromise({
+    try: () => new Kvm(nc).create(buckets.tokens, { history: 1 }),
+    catch: (cause) => new TokenStoreError({ operation: `open KV bucket ${buckets.tokens}`, cause })
+  })
+
+/** Token ids are KV keys: anything else is simply unknown. */
+const validId = (id: string): boolean => /^tok_[0-9a-f]{16}$/.test(id)
+
+export const makeTokenStore = (kv: KV): TokenStoreService => {
+  const attempt = <A>(operation: string, run: () => Promise<A>) =>
+    Effect.tryPromise({ try: run, catch: (cause) => new TokenStoreError({ operation, cause }) })
+
+  const read = (id: string): Effect.Effect<Option.Option<TokenRecord>, TokenStoreError> =>
+    validId(id)
+      ? attempt("read token", () => kv.get(id)).pipe(
+        Effect.map((entry) =>
+          entry === null || entry.operation !== "PUT" ? Option.none() : Either.getRight(decodeRecord(entry.string()))
+        )
+      )
+      : Effect.succeed(Option.none())
+
+  return {
+    authenticate: (token) => {
+      const parsed = parseToken(token)
+      if (parsed === undefined) return Effect.succeed(Option.none())
+      return Effect.map(read(parsed.id), Option.flatMap((record) =>
+        verifyToken(token, record.hash) && (record.expiresAt === null || record.expiresAt > Date.now())
+          ? Option.some<Caller>({ tokenId: record.id, workspace: record.workspace, role: record.role })
+          : Option.none()
+      ))
+    },
+    create: (input) =>
+      Effect.gen(function*() {
+        const { id, token } = newToken()
+        const now = Date.now()
+        const record: TokenRecord = {
+          id,
+          hash: hashToken(token),
+          workspace: input.workspace,
+          role: input.role,
+          createdBy: input.createdBy,
+          createdAt: now,
+          expiresAt: input.expiresInMs === undefined ? null : now + input.expiresInMs,
+          ...(input.description === undefined ? {} : { description: input.description })
+        }
+        // create, not put: a (vanishingly unlikely) id clash never overwrites another token.
+        yield* attempt("store token", () => kv.create(id, encodeRecord(record)))
+        return { token, info: info(record) }
+      }),
+    list: attempt("list tokens", async () => {
+      const ids: Array<string> = []
+      for await (const key of await kv.keys()) ids.push(key)
+      return ids
+    }).pipe(
+      Effect.flatMap((ids) => Effect.forEach(ids, read, { concurrency: 8 })),
+      Effect.map((records) => records.flatMap((record) => Option.toArray(Option.map(record, info)))),
+      Effect.map((infos) => infos.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id)))
+    ),
+    get: (id) => Effect.map(read(id), Option.map(info)),
+    revoke: (id) =>
+      Effect.flatMap(read(id), (record) =>
+        Option.isNone(record) ? Effect.succeed(false) : Effect.as(attempt("revoke token", () => kv.purge(id)), true))
+  }
+}
+
+export class TokenStore extends Context.Tag("berth/TokenStore")<TokenStore, TokenStoreService>() {
+  /** The store on the `berth_tokens` bucket of the Nats connection (created when missing). */
+  static readonly layer: Layer.Layer<TokenStore, TokenStoreError, Nats> = Layer.effect(
+    TokenStore,
+    Effect.flatMap(Nats, ({ nc }) => Effect.map(openTokenBucket(nc), makeTokenStore))
+  )
+}
