@@ -23,6 +23,7 @@ import { redactUrl } from "./shared/redactUrl.js"
 import { type BerthRole, needsDatabase, needsKrane, parseRoles } from "./roles/roles.js"
 import { type SupervisedChild, type SupervisionGroup, supervise, supervisionGroup } from "./roles/Supervisor.js"
 import { localPorts, runtimeConfig } from "./runtimeConfig.js"
+import { loadSecrets, secretsSettings } from "./secrets/Secrets.js"
 
 const projectRoot = fileURLToPath(new URL("..", import.meta.url))
 const roleScript = ["--import", "tsx", join(projectRoot, "src/roles/process.ts")]
@@ -157,8 +158,7 @@ const banner = (roles: ReadonlyArray<BerthRole>, urls: Urls, children: ReadonlyA
       ? [
           "Send a first command (in another terminal):",
           "  ./bin/berth project create proj_hello --workspace acme --apex berth.localhost",
-          // Absolute: each instance runs in its own directory under the data dir, not in the repository.
-          `  ./bin/berth deploy proj_hello --id dep_hello_1 --set APP_VERSION=v1 --wait -- node ${join(projectRoot, "examples/hello/server.js")}`,
+          "  ./bin/berth deploy proj_hello --id dep_hello_1 --set APP_VERSION=v1 --wait -- node examples/hello/server.js",
           ...(gatewayHost === undefined ? [] : [`  curl -s ${gatewayHost}/`]),
           "(or publish raw JSON to NATS: npm run send -- examples/commands/create-project.json)",
           ""
@@ -180,6 +180,11 @@ const program = Effect.gen(function* () {
   })
   const dataDir = resolve(projectRoot, config.dataDir)
   mkdirSync(dataDir, { recursive: true })
+  // The keys that seal env values: BERTH_SECRETS_KEY checked now, or the local keys file created once
+  // here, before the roles that read it (orchestrator, API) start side by side.
+  yield* Effect.flatMap(secretsSettings, (settings) => loadSecrets({ ...settings, dataDir })).pipe(
+    Effect.mapError((error) => (ConfigError.isConfigError(error) ? error : ConfigError.InvalidData(["BERTH_SECRETS_KEY"], error.message)))
+  )
   // Made (or checked) here, before the API role starts, so the banner can say where it is.
   const adminToken = roles.includes("api") ? Option.some(yield* resolveAdminToken(dataDir)) : Option.none()
 
@@ -198,6 +203,8 @@ const program = Effect.gen(function* () {
     NATS_URL: natsUrl,
     ...Option.match(databaseUrl, { onNone: () => ({}), onSome: (url) => ({ DATABASE_URL: url }) }),
     ...Option.match(krane, { onNone: () => ({}), onSome: ({ url }) => ({ KRANE_URL: url }) }),
+    // Every role finds the same data dir (the secrets keys file) whatever its working directory.
+    BERTH_DATA_DIR: dataDir,
     ...Option.match(Option.flatMap(krane, ({ token }) => token), {
       onNone: () => ({}),
       onSome: (token) => ({ KRANE_TOKEN: Redacted.value(token) })

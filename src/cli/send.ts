@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from "node:fs"
 import { connect } from "@nats-io/transport-node"
 import { jetstream } from "@nats-io/jetstream"
 import { subjects } from "../eventstore/subjects.js"
+import { absoluteLocalPaths } from "./localPaths.js"
 import { cliNatsConnectOptions } from "./natsCredentials.js"
 import { findUrl, runFilePath } from "./runFile.js"
 
@@ -34,6 +35,13 @@ try {
   command = JSON.parse(text) as Record<string, unknown>
 } catch (error) {
   fail(`not JSON: ${error instanceof Error ? error.message : String(error)}`)
+}
+// A Deploy's relative file paths (examples/hello/server.js) made absolute: instances run in their own directory.
+const source = command["source"]
+if (typeof source === "object" && source !== null && "command" in source && Array.isArray(source.command)) {
+  const { command: argv, resolved } = absoluteLocalPaths(source.command.map(String))
+  command = { ...command, source: { ...source, command: argv } }
+  for (const [from, to] of resolved) console.log(`(${from} sent as ${to}: instances run in their own directory)`)
 }
 const projectId = typeof command["projectId"] === "string" ? command["projectId"] : fail("the command has no projectId")
 const commandId = typeof command["commandId"] === "string" ? command["commandId"] : fail("the command has no commandId")

@@ -77,6 +77,8 @@ const publishCommands = subjects.command("*")
 const publishes: Readonly<Record<NatsUser, ReadonlyArray<string>>> = {
   orchestrator: [
     ...ownStream(streams.commands),
+    // The intake erases a settled command that held cleartext env values (src/actors/cleartext.ts).
+    `${api}.STREAM.MSG.DELETE.${streams.commands}`,
     ...ownStream(streams.events),
     ...ownStream(streams.deadLetters),
     subjects.eventsAll,

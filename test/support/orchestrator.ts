@@ -15,6 +15,7 @@ import type { RoutingService } from "../../src/adapters/routing/RoutingService.j
 import { EventStoreLive } from "../../src/eventstore/EventStore.js"
 import { ensureStreams, Nats } from "../../src/eventstore/Nats.js"
 import { streams, subjects } from "../../src/eventstore/subjects.js"
+import { sluggify } from "../../src/domain/domains.js"
 import { Effect } from "effect"
 import { testSecrets } from "./secrets.js"
 
@@ -22,7 +23,9 @@ export const fastSettings: OrchestratorSettings = {
   ...defaultOrchestratorSettings,
   pollInterval: Duration.millis(20),
   stepBackoff: Duration.millis(10),
-  scrapeTimeout: Duration.seconds(2)
+  scrapeTimeout: Duration.seconds(2),
+  // The apex domains the tests use (vitest.config.ts sets the same list for Berth processes).
+  apexDomains: ["berth.localhost", "localhost", "berth.test", "example.com"]
 }
 
 export interface RunningOrchestrator {
@@ -106,12 +109,22 @@ export const connectClient = async (url: string, auth?: Partial<ConnectionOption
   }
 }
 
+/**
+ * Each test project's slug comes from its id (proj_happy -> happy), so projects sharing a nats-server
+ * get their own hostnames: hostnames are claimed, and a second project with the same workspace and
+ * slug would be rejected (hostname_taken).
+ */
+export const projectSlug = (projectId: string): string => sluggify(projectId.replace(/^proj_/, ""))
+
+/** A hostname of a test project: `middle` is "" (live), "-production", "-git-main", "-dep-1", … */
+export const hostOf = (projectId: string, middle = ""): string => `${projectSlug(projectId)}${middle}-acme.berth.test`
+
 export const createProjectCommand = (projectId: string, commandId = `cmd_create_${projectId}`) => ({
   type: "CreateProject",
   commandId,
   projectId,
   workspace: "acme",
-  slug: "shop",
+  slug: projectSlug(projectId),
   apexDomain: "berth.test",
   defaultBranch: "main",
   environments: [
