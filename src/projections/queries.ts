@@ -191,6 +191,7 @@ interface AuditRowOut {
   idx: number
   event_type: string
   command_id: string | null
+  actor: string | null
   at: Date
   payload: unknown
 }
@@ -200,6 +201,7 @@ const auditView = (row: AuditRowOut): AuditEventView => ({
   index: row.idx,
   type: row.event_type,
   commandId: row.command_id,
+  actor: row.actor,
   at: row.at,
   payload: row.payload
 })
@@ -224,7 +226,7 @@ export const listEvents = (
           or exists (select 1 from audit_events where project_id = ${projectId}) as known`)
     if (known[0]?.known !== true) return Option.none()
     const rows = yield* query("list events", () => sql<Array<AuditRowOut>>`
-      select stream_seq::text, idx, event_type, command_id, at, payload from audit_events
+      select stream_seq::text, idx, event_type, command_id, actor, at, payload from audit_events
        where project_id = ${projectId} and stream_seq > ${after}
        order by audit_events.stream_seq, idx
        limit ${limit + 1}`)
@@ -237,7 +239,7 @@ export const listEvents = (
     }
     const [envelope, later] = yield* Effect.all([
       query("list envelope events", () => sql<Array<AuditRowOut>>`
-        select stream_seq::text, idx, event_type, command_id, at, payload from audit_events
+        select stream_seq::text, idx, event_type, command_id, actor, at, payload from audit_events
          where project_id = ${projectId} and stream_seq = ${beyond.stream_seq} order by idx`),
       query("events after envelope", () => sql<Array<{ more: boolean }>>`
         select exists (select 1 from audit_events where project_id = ${projectId} and stream_seq > ${beyond.stream_seq}) as more`)
