@@ -15,11 +15,16 @@ import { resolveActorKey } from "./auth/actor.js"
 import { resolveAdminToken } from "./auth/settings.js"
 import { orchestratorSettings } from "./config.js"
 import { choosePort } from "./local/binaries.js"
+import { type NatsClientAuth, natsAuthConfig, natsAuthEnv } from "./eventstore/natsAuth.js"
+import type { NatsUser } from "./eventstore/permissions.js"
 import { startNatsServer } from "./local/NatsServer.js"
+import { passwordFile, prepareNatsUsers } from "./local/natsUsers.js"
 import { startPostgresServer } from "./local/PostgresServer.js"
+import { redactUrl } from "./shared/redactUrl.js"
 import { type BerthRole, needsDatabase, needsKrane, parseRoles } from "./roles/roles.js"
 import { type SupervisedChild, type SupervisionGroup, supervise, supervisionGroup } from "./roles/Supervisor.js"
 import { localPorts, runtimeConfig } from "./runtimeConfig.js"
+import { loadSecrets, secretsSettings } from "./secrets/Secrets.js"
 
 const projectRoot = fileURLToPath(new URL("..", import.meta.url))
 const roleScript = ["--import", "tsx", join(projectRoot, "src/roles/process.ts")]
@@ -27,14 +32,38 @@ const kraneLocalScript = ["--import", "tsx", join(projectRoot, "src/adapters/kra
 /** How long `npm start` waits for every role before printing the banner anyway. */
 const readyTimeout = Duration.seconds(60)
 
-/** An external service when its URL is given, else one of ours under the data dir. */
-const natsUrlFor = (given: Option.Option<string>, dataDir: string) =>
+/** The NATS settings a role process is started with. */
+const natsAuthVariables = ["NATS_CREDS", "NATS_USER", "NATS_PASSWORD", "NATS_TOKEN", "NATS_INBOX_PREFIX"] as const
+
+/**
+ * An external server when NATS_URL is given (every role connects with the NATS_* credentials given),
+ * else one of ours under the data dir, with one NATS user per role (src/local/natsUsers.ts).
+ */
+const natsFor = (given: Option.Option<string>, dataDir: string) =>
   Option.match(given, {
-    onSome: Effect.succeed,
+    onSome: (url) => Effect.succeed({ url, users: Option.none<Readonly<Record<NatsUser, NatsClientAuth>>>() }),
     onNone: () =>
-      startNatsServer({ dataDir: join(dataDir, "nats"), port: localPorts.nats, configPath: join(projectRoot, "nats.conf") }).pipe(
-        Effect.map((server) => server.url)
-      )
+      Effect.gen(function* () {
+        const natsDir = join(dataDir, "nats")
+        const users = yield* prepareNatsUsers(natsDir, join(projectRoot, "nats.conf"))
+        const server = yield* startNatsServer({
+          dataDir: natsDir,
+          port: localPorts.nats,
+          configPath: users.configPath,
+          client: users.clients.orchestrator
+        })
+        return { url: server.url, users: Option.some(users.clients) }
+      })
+  })
+
+/** A role's NATS credentials: its own user on our server (nothing inherited), else what was given. */
+const natsEnvOf = (role: BerthRole, users: Option.Option<Readonly<Record<NatsUser, NatsClientAuth>>>): NodeJS.ProcessEnv =>
+  Option.match(users, {
+    onNone: () => ({}),
+    onSome: (clients) => ({
+      ...Object.fromEntries(natsAuthVariables.map((name) => [name, undefined])),
+      ...natsAuthEnv(clients[role])
+    })
   })
 
 const databaseUrlFor = (given: Option.Option<string>, dataDir: string) =>
@@ -99,6 +128,8 @@ interface Urls {
   readonly api?: string
   readonly gateway?: string
   readonly nats: string
+  /** The publisher's password file, when Berth runs its own nats-server with users. */
+  readonly natsUsers?: string
   readonly database?: string
   readonly krane?: string
   /** What the Krane line says about its authentication. */
@@ -119,6 +150,7 @@ const banner = (roles: ReadonlyArray<BerthRole>, urls: Urls, children: ReadonlyA
       : [`  admin token  ${urls.adminToken}   (the CLI reads it; API clients send Authorization: Bearer <token>)`]),
     ...(urls.gateway === undefined ? [] : [`  gateway      ${urls.gateway}   (routes by Host: curl ${gatewayHost}/)`]),
     `  NATS         ${urls.nats}   (commands: berth.cmd.<projectId>, events: berth.evt.<projectId>)`,
+    ...(urls.natsUsers === undefined ? [] : [`  NATS users   one per role; services that send commands: user publisher, password in ${urls.natsUsers}`]),
     ...(urls.database === undefined ? [] : [`  PostgreSQL   ${urls.database}`]),
     ...(urls.krane === undefined ? [] : [`  Krane        ${urls.krane}${urls.kraneAuth === undefined ? "" : `   (${urls.kraneAuth})`}`]),
     `  roles        ${children.map((child) => `${child.name} (pid ${child.pid() ?? "-"})`).join(", ")}`,
@@ -127,8 +159,7 @@ const banner = (roles: ReadonlyArray<BerthRole>, urls: Urls, children: ReadonlyA
       ? [
           "Send a first command (in another terminal):",
           "  ./bin/berth project create proj_hello --workspace acme --apex berth.localhost",
-          // Absolute: each instance runs in its own directory under the data dir, not in the repository.
-          `  ./bin/berth deploy proj_hello --id dep_hello_1 --set APP_VERSION=v1 --wait -- node ${join(projectRoot, "examples/hello/server.js")}`,
+          "  ./bin/berth deploy proj_hello --id dep_hello_1 --set APP_VERSION=v1 --wait -- node examples/hello/server.js",
           ...(gatewayHost === undefined ? [] : [`  curl -s ${gatewayHost}/`]),
           "(or publish raw JSON to NATS: npm run send -- examples/commands/create-project.json)",
           ""
@@ -150,12 +181,20 @@ const program = Effect.gen(function* () {
   })
   const dataDir = resolve(projectRoot, config.dataDir)
   mkdirSync(dataDir, { recursive: true })
+  // The keys that seal env values: BERTH_SECRETS_KEY checked now, or the local keys file created once
+  // here, before the roles that read it (orchestrator, API) start side by side.
+  yield* Effect.flatMap(secretsSettings, (settings) => loadSecrets({ ...settings, dataDir })).pipe(
+    Effect.mapError((error) => (ConfigError.isConfigError(error) ? error : ConfigError.InvalidData(["BERTH_SECRETS_KEY"], error.message)))
+  )
   // Made (or checked) here, before the API role starts, so the banner can say where it is.
   const adminToken = roles.includes("api") ? Option.some(yield* resolveAdminToken(dataDir)) : Option.none()
   // The actor key the API and the orchestrator share: created once here, not raced by the two roles.
   if (roles.includes("api") || roles.includes("orchestrator")) yield* resolveActorKey(dataDir)
 
-  const natsUrl = yield* natsUrlFor(config.natsUrl, dataDir)
+  // Read here too so conflicting NATS credentials stop Berth at once, not each role in turn.
+  yield* natsAuthConfig
+  const nats = yield* natsFor(config.natsUrl, dataDir)
+  const natsUrl = nats.url
   const group = yield* supervisionGroup
   const databaseUrl = needsDatabase(roles) ? Option.some(yield* databaseUrlFor(config.databaseUrl, dataDir)) : Option.none()
   const krane = needsKrane(roles) ? Option.some(yield* kraneFor(config.kraneUrl, dataDir, config.kraneLocalPort, group)) : Option.none()
@@ -167,6 +206,8 @@ const program = Effect.gen(function* () {
     NATS_URL: natsUrl,
     ...Option.match(databaseUrl, { onNone: () => ({}), onSome: (url) => ({ DATABASE_URL: url }) }),
     ...Option.match(krane, { onNone: () => ({}), onSome: ({ url }) => ({ KRANE_URL: url }) }),
+    // Every role finds the same data dir (the secrets keys file) whatever its working directory.
+    BERTH_DATA_DIR: dataDir,
     ...Option.match(Option.flatMap(krane, ({ token }) => token), {
       onNone: () => ({}),
       onSome: (token) => ({ KRANE_TOKEN: Redacted.value(token) })
@@ -180,7 +221,7 @@ const program = Effect.gen(function* () {
       name: role,
       args: [...roleScript, role],
       ...(role === "projector" && rebuild ? { firstStartArgs: ["--rebuild-read-model"] } : {}),
-      env,
+      env: { ...env, ...natsEnvOf(role, nats.users) },
       cwd: projectRoot
     }, group)
   )
@@ -203,7 +244,8 @@ const program = Effect.gen(function* () {
     api,
     gateway,
     natsUrl,
-    databaseUrl: Option.getOrUndefined(databaseUrl),
+    // Password shown as ***: run.json is for people and the CLI, which needs no PostgreSQL password.
+    databaseUrl: Option.getOrUndefined(Option.map(databaseUrl, redactUrl)),
     kraneUrl: Option.getOrUndefined(Option.map(krane, ({ url }) => url)),
     supervisorPid: process.pid,
     roles: Object.fromEntries(allChildren.map((child) => [child.name, { pid: child.pid() ?? null, restarts: child.restarts() }]))
@@ -226,7 +268,8 @@ const program = Effect.gen(function* () {
       ...(api === undefined ? {} : { api }),
       ...(gateway === undefined ? {} : { gateway }),
       nats: natsUrl,
-      ...Option.match(databaseUrl, { onNone: () => ({}), onSome: (database) => ({ database }) }),
+      ...(Option.isSome(nats.users) ? { natsUsers: passwordFile(join(dataDir, "nats"), "publisher") } : {}),
+      ...Option.match(databaseUrl, { onNone: () => ({}), onSome: (database) => ({ database: redactUrl(database) }) }),
       ...Option.match(krane, {
         onNone: () => ({}),
         onSome: ({ url, secretSource, child }) => ({

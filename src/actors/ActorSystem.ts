@@ -22,6 +22,7 @@ import { makeDirectRejection } from "./directRejection.js"
 import { ActorUnavailable, MailboxBusy, type MailboxItem, type Outcome } from "./mailbox.js"
 import { runProjectActor } from "./ProjectActor.js"
 import { makeQuarantine, openQuarantineBucket, type QuarantineEntry } from "./quarantine.js"
+import type { HostnameClaims } from "../adapters/claims/HostnameClaims.js"
 import type { StepRequirements } from "./StepRunner.js"
 
 export interface ActorSystemApi {
@@ -62,7 +63,7 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
   Effect.gen(function* () {
     const { nc, inbox, publisher } = yield* Nats
     const store = yield* EventStore
-    const context = yield* Effect.context<EventStore | RoutingService | StepRequirements>()
+    const context = yield* Effect.context<EventStore | RoutingService | HostnameClaims | StepRequirements>()
     const scope = yield* Effect.scope
     const inflight: KV = yield* Effect.tryPromise({
       try: () => new Kvm(nc).create(buckets.inflight, { history: 1 }),

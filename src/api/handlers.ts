@@ -16,6 +16,8 @@ import { openQuarantineBucket, quarantineOf } from "../actors/quarantine.js"
 import { openInBackground } from "../eventstore/buckets.js"
 import { Nats } from "../eventstore/Nats.js"
 import type { CreateProject, Deploy } from "../domain/commands.js"
+import { apexDomainsConfig } from "../config.js"
+import { apexIssue } from "../domain/apex.js"
 import { isTerminal } from "../domain/state.js"
 import type { DatabaseError } from "../projections/Database.js"
 import {
@@ -30,6 +32,7 @@ import {
   type DeploymentRef
 } from "../projections/queries.js"
 import type { ProjectView } from "../projections/views.js"
+import { Secrets } from "../secrets/Secrets.js"
 import { BerthApi } from "./BerthApi.js"
 import { BadRequest, Conflict, NotFound, problemBody, ServiceUnavailable, problemContentType } from "./problems.js"
 import { newCommandId, newDeploymentId, publishCommand } from "./publish.js"
@@ -173,8 +176,11 @@ const withQuarantine = (quarantine: Effect.Effect<KV>, project: ProjectView) =>
 
 export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers) =>
   Effect.gen(function*() {
+  const secrets = yield* Secrets
   // Opened in the background: the orchestrator creates the bucket, and the API does not wait for it.
   const quarantine = yield* openInBackground(openQuarantineBucket(yield* Nats))
+  // The orchestrator rejects any other apex too; the API says so at once (400), publishing nothing.
+  const apexDomains = yield* Effect.orDie(apexDomainsConfig) // a bad list stops the API at start, naming the variable
   return handlers
     .handle("listProjects", () =>
       Effect.flatMap(authorizeRole("read"), (caller) => readModel(listProjects(caller.workspace))))
@@ -184,6 +190,8 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
         const { commandId: requestedCommandId, ...fields } = yield* decodeCreateProject(request)
         yield* authorize("deploy", fields.workspace)
         yield* checkEnvironments(fields.environments)
+        const apex = apexIssue(fields.apexDomain, apexDomains)
+        if (apex !== undefined) return yield* new BadRequest({ detail: apex })
         if (Option.isSome(yield* readModel(getProject(fields.projectId)))) {
           return yield* new Conflict({ detail: `project already exists: ${fields.projectId}` })
         }
@@ -225,12 +233,18 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
         if (requestedId !== undefined && Option.isSome(yield* readModel(getDeploymentRef(project.projectId, requestedId)))) {
           return yield* new Conflict({ detail: `deployment already exists: ${requestedId}` })
         }
+        // Sealed before anything leaves the API: BERTH_COMMANDS never holds the cleartext. The size
+        // limit then applies to the command as published, sealed values included.
+        const { env, ...rest } = fields
         const command: Deploy = {
           type: "Deploy",
           commandId: requestedCommandId ?? newCommandId(),
           projectId: project.projectId,
           deploymentId: requestedId ?? newDeploymentId(),
-          ...fields
+          ...rest,
+          ...(env === undefined
+            ? {}
+            : { env: yield* secrets.sealEnv(env).pipe(Effect.mapError((error) => new BadRequest({ detail: error.message }))) })
         }
         yield* checkPublishable(command)
         yield* publishCommand(command)

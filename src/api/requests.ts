@@ -123,7 +123,11 @@ export const links = (projectId: string, deploymentId: string): CommandAccepted[
 export const formatIssues = (error: ParseResult.ParseError): string => {
   const lines = ParseResult.ArrayFormatter.formatErrorSync(error)
     .filter((issue) => !issue.message.startsWith("Expected undefined"))
-    .map((issue) => (issue.path.length > 0 ? `${issue.path.join(".")}: ${issue.message}` : issue.message))
+    .map((issue) => {
+      // An env value is never echoed ("Expected string, actual …" loses its second half).
+      const message = issue.path[0] === "env" && issue.path.length > 1 ? issue.message.replace(/,? actual[\s\S]*$/, "") : issue.message
+      return issue.path.length > 0 ? `${issue.path.join(".")}: ${message}` : message
+    })
   return [...new Set(lines)].join("; ") || "invalid request body"
 }
 

@@ -13,6 +13,7 @@ import type { AuthSettings } from "../auth/settings.js"
 import { TokenStore, type TokenStoreError } from "../auth/TokenStore.js"
 import type { Nats, NatsError } from "../eventstore/Nats.js"
 import type { Database } from "../projections/Database.js"
+import type { Secrets } from "../secrets/Secrets.js"
 import { BerthApi } from "./BerthApi.js"
 import { DeploymentsLive, ProjectsLive } from "./handlers.js"
 import { HealthLive } from "./health.js"
@@ -96,11 +97,12 @@ export const ApiLive = (auth: AuthSettings) =>
 export const ApiServer = {
   /**
    * The API served for the life of the layer; also exposes the HttpServer (for its bound address).
-   * Reads the read model (Database) and publishes commands to BERTH_COMMANDS (Nats).
+   * Reads the read model (Database) and publishes commands to BERTH_COMMANDS (Nats), env values
+   * sealed (Secrets).
    */
   layer: (
     options: ApiServerOptions
-  ): Layer.Layer<HttpServer.HttpServer, HttpServerError.ServeError | NatsError | TokenStoreError, Database | Nats> =>
+  ): Layer.Layer<HttpServer.HttpServer, HttpServerError.ServeError | NatsError | TokenStoreError, Database | Nats | Secrets> =>
     HttpApiBuilder.serve((app) =>
       HttpMiddleware.logger(HttpApp.withPreResponseHandler(withHygiene(options.auth)(app), toProblem))
     ).pipe(

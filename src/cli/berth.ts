@@ -13,11 +13,12 @@ import { events } from "./commands/events.js"
 import { projectCreate } from "./commands/project.js"
 import { promote } from "./commands/promote.js"
 import { rollback } from "./commands/rollback.js"
+import { secretsRotate, secretsSeal } from "./commands/secrets.js"
 import { status } from "./commands/status.js"
 import { tokenCreate, tokenList, tokenRevoke } from "./commands/token.js"
 import { up } from "./commands/up.js"
 
-const commands: ReadonlyArray<Command> = [up, projectCreate, deploy, status, events, rollback, promote, cancel, tokenCreate, tokenList, tokenRevoke]
+const commands: ReadonlyArray<Command> = [up, projectCreate, deploy, status, events, rollback, promote, cancel, tokenCreate, tokenList, tokenRevoke, secretsSeal, secretsRotate]
 
 const overview = (): string =>
   [

@@ -3,6 +3,7 @@
  * read tolerantly (an Undecodable or future event still prints its fields), never trusted to match.
  */
 import type { AuditEventWire } from "./apiClient.js"
+import { displayPayload } from "../domain/secrets.js"
 import { bytes, date, time } from "./format.js"
 
 type Payload = Readonly<Record<string, unknown>>
@@ -34,6 +35,12 @@ const git = (value: unknown): string => {
   return ` git ${text(g["sha"]).slice(0, 12)}${typeof g["branch"] === "string" ? `@${g["branch"]}` : ""}`
 }
 
+/** ` env KEY=sealed(fp) …` (values already in display form), or nothing for an empty env. */
+const envText = (value: unknown): string => {
+  const entries = Object.entries(asPayload(value))
+  return entries.length === 0 ? "" : ` env ${entries.map(([key, shown]) => `${key}=${text(shown)}`).join(" ")}`
+}
+
 const instanceCounts = (value: unknown): string => {
   const counts = new Map<string, number>()
   for (const instance of list(value)) {
@@ -51,7 +58,8 @@ const others = (payload: Payload): string =>
 
 /** The key fields of an event, by type. */
 export const describeEvent = (type: string, rawPayload: unknown): string => {
-  const p = asPayload(rawPayload)
+  // Env values as keys and fingerprints only, whatever the server sent.
+  const p = asPayload(displayPayload(rawPayload))
   const dep = text(p["deploymentId"])
   switch (type) {
     case "ProjectCreated": {
@@ -59,7 +67,7 @@ export const describeEvent = (type: string, rawPayload: unknown): string => {
       return `${text(p["projectId"])} ${text(p["workspace"])}/${text(p["slug"])} apex ${text(p["apexDomain"])} branch ${text(p["defaultBranch"])} environments ${environments}`
     }
     case "DeploymentRequested":
-      return `${dep} to ${text(p["environmentId"])}: ${source(p["source"])}${git(p["git"])} replicas ${text(p["replicas"])} port ${text(p["port"])}`
+      return `${dep} to ${text(p["environmentId"])}: ${source(p["source"])}${git(p["git"])} replicas ${text(p["replicas"])} port ${text(p["port"])}${envText(p["env"])}`
     case "DeploymentBuilding":
     case "DeploymentReady":
     case "RollbackCleared":

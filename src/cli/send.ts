@@ -2,12 +2,15 @@
  * `npm run send -- <command.json | '{"type":...}'> [--follow]`: publishes one command to
  * berth.cmd.<projectId> with a plain NATS client and prints what Berth decided (the events, or the
  * rejection). With --follow, keeps printing the project's events until the deployment it started
- * is live, ready or failed. NATS_URL, or the URL `npm start` wrote to .berth/run.json.
+ * is live, ready or failed. NATS_URL, or the URL `npm start` wrote to .berth/run.json; as the NATS
+ * user of NATS_CREDS / NATS_USER / NATS_TOKEN, or as the local server's `publisher` user.
  */
 import { existsSync, readFileSync } from "node:fs"
 import { connect } from "@nats-io/transport-node"
 import { jetstream } from "@nats-io/jetstream"
 import { subjects } from "../eventstore/subjects.js"
+import { absoluteLocalPaths } from "./localPaths.js"
+import { cliNatsConnectOptions } from "./natsCredentials.js"
 import { findUrl, runFilePath } from "./runFile.js"
 
 interface Envelope {
@@ -33,11 +36,24 @@ try {
 } catch (error) {
   fail(`not JSON: ${error instanceof Error ? error.message : String(error)}`)
 }
+// A Deploy's relative file paths (examples/hello/server.js) made absolute: instances run in their own directory.
+const source = command["source"]
+if (typeof source === "object" && source !== null && "command" in source && Array.isArray(source.command)) {
+  const { command: argv, resolved } = absoluteLocalPaths(source.command.map(String))
+  command = { ...command, source: { ...source, command: argv } }
+  for (const [from, to] of resolved) console.log(`(${from} sent as ${to}: instances run in their own directory)`)
+}
 const projectId = typeof command["projectId"] === "string" ? command["projectId"] : fail("the command has no projectId")
 const commandId = typeof command["commandId"] === "string" ? command["commandId"] : fail("the command has no commandId")
 const deploymentId = typeof command["deploymentId"] === "string" ? command["deploymentId"] : undefined
 
-const nc = await connect({ servers: natsUrl() })
+let auth: Awaited<ReturnType<typeof cliNatsConnectOptions>> = {}
+try {
+  auth = await cliNatsConnectOptions()
+} catch (error) {
+  fail(error instanceof Error ? error.message : String(error))
+}
+const nc = await connect({ ...auth, servers: natsUrl() })
 const subscription = nc.subscribe(subjects.events(projectId))
 const ack = await jetstream(nc).publish(subjects.command(projectId), JSON.stringify(command))
 console.log(`published ${String(command["type"])} ${commandId} to ${subjects.command(projectId)} (stream seq ${ack.seq})`)

@@ -54,13 +54,32 @@ export const formatSealed = (sealed: SealedValue): string => `${sealedPrefix}${s
 /** UTF-8 bytes of the cleartext inside a sealed value (GCM does not pad). */
 export const sealedCleartextBytes = (sealed: SealedValue): number => decodedBytes(sealed.payload) - ivBytes - tagBytes
 
+const displayed = /^sealed\([0-9a-f]{12}\)$/
+
 /**
  * How a value is shown anywhere outside the Krane create request: `sealed(<fp>)`; a value that is not
- * sealed (written to the log before sealing existed, or damaged) is shown as `redacted`.
+ * sealed (written to the log before sealing existed, or damaged) is shown as `redacted`. Idempotent:
+ * a value already shown stays as it is.
  */
 export const displayValue = (value: string): string => {
+  if (displayed.test(value) || value === "redacted") return value
   const sealed = parseSealed(value)
   return sealed === undefined ? "redacted" : `sealed(${sealed.fingerprint})`
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value)
+
+/**
+ * An event (or any JSON object) as it may be shown: an `env` field's values in display form. For
+ * payloads read back from storage, whose shape is not checked (a non-string value shows as redacted).
+ */
+export const displayPayload = (payload: unknown): unknown => {
+  if (!isRecord(payload) || !("env" in payload)) return payload
+  const env = payload["env"]
+  return {
+    ...payload,
+    env: isRecord(env) ? Object.fromEntries(Object.entries(env).map(([key, value]) => [key, typeof value === "string" ? displayValue(value) : "redacted"])) : "redacted"
+  }
 }
 
 /** The env with every value replaced by its display form: keys stay readable. */

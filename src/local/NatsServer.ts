@@ -9,8 +9,9 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from
 import { connect as netConnect } from "node:net"
 import { join, resolve } from "node:path"
 import { jetstreamManager } from "@nats-io/jetstream"
-import { connect } from "@nats-io/transport-node"
+import { type ConnectionOptions, connect } from "@nats-io/transport-node"
 import { Data, Duration, Effect, Schedule, type Scope } from "effect"
+import { anonymous, connectionAuth, type NatsClientAuth } from "../eventstore/natsAuth.js"
 import { type BinaryNotFound, choosePort, fileSize, findNatsServer, tailFile } from "./binaries.js"
 
 export interface NatsServerOptions {
@@ -20,6 +21,8 @@ export interface NatsServerOptions {
   /** Config file passed with -c (e.g. the project's nats.conf); flags still win over it. */
   readonly configPath?: string
   readonly startTimeout?: Duration.DurationInput
+  /** Who the readiness check connects as, when the config has users (src/local/natsUsers.ts). */
+  readonly client?: NatsClientAuth
 }
 
 export interface NatsServerInfo {
@@ -119,10 +122,10 @@ const tcpReachable = (port: number) =>
     })
   })
 
-const jetStreamAnswers = (url: string) =>
+const jetStreamAnswers = (url: string, auth: Partial<ConnectionOptions>) =>
   Effect.tryPromise({
     try: async () => {
-      const nc = await connect({ servers: url, reconnect: false, timeout: 2_000 })
+      const nc = await connect({ ...auth, servers: url, reconnect: false, timeout: 2_000 })
       try {
         await jetstreamManager(nc)
       } finally {
@@ -138,6 +141,9 @@ const startOnce = (bin: string, opts: NatsServerOptions, port: number) =>
     const logFile = join(dataDir, "nats-server.log")
     const pidFile = join(dataDir, "nats-server.pid")
     const url = `nats://127.0.0.1:${port}`
+    const auth = yield* connectionAuth(opts.client ?? anonymous).pipe(
+      Effect.mapError((error) => new NatsServerError({ message: `nats-server readiness check: ${error.message}` }))
+    )
     const args = ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", dataDir, "-P", pidFile]
     if (opts.configPath !== undefined) args.push("-c", resolve(opts.configPath))
     const started = Date.now()
@@ -156,7 +162,7 @@ const startOnce = (bin: string, opts: NatsServerOptions, port: number) =>
     const check = Effect.suspend((): Effect.Effect<void, NotReady | NatsServerError> =>
       proc.exitStatus() !== undefined
         ? Effect.fail(fail(`exited during startup (${proc.exitStatus()})`))
-        : tcpReachable(port).pipe(Effect.zipRight(jetStreamAnswers(url)))
+        : tcpReachable(port).pipe(Effect.zipRight(jetStreamAnswers(url, auth)))
     )
     yield* check.pipe(
       Effect.retry({ schedule: Schedule.spaced("50 millis"), while: (e) => e._tag === "NotReady" }),

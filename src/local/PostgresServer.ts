@@ -4,15 +4,46 @@
  * `pg_ctl stop -m fast` when the scope closes. As root every PostgreSQL command runs as the
  * `postgres` OS user (runuser), and the dirs it needs are handed to that user.
  * Server log: `dataDir/postgres.log`.
+ *
+ * Authentication: TCP connections need the `postgres` role's password (scram-sha-256), generated
+ * once into an owner-only file beside the cluster (`postgres.password`) and set on every start, so
+ * a cluster made by an older release (trust auth) is brought up to it. The unix socket, in a private
+ * 0700 directory only the server's OS user (and root) can enter, stays trust: that is how the
+ * password is set.
  */
 import { spawn } from "node:child_process"
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, unlinkSync } from "node:fs"
+import { chownSync, writeFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, unlinkSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join, resolve } from "node:path"
-import { Data, Effect, Schedule, type Scope } from "effect"
+import { Data, Effect, Redacted, Schedule, type Scope } from "effect"
 import postgres from "postgres"
 import { type BinaryNotFound, choosePort, fileSize, findPostgres, type PostgresBinaries, tailFile } from "./binaries.js"
 import { isRoot, lookupOsUser, makeTraversable, type OsUser } from "./osUser.js"
+import { readOrCreateSecretFile } from "./secretFile.js"
+
+/**
+ * Written on every start (PostgreSQL reads it at start): the socket (private dir) trusts the server's
+ * OS user, every TCP connection needs a password.
+ */
+const PG_HBA = `# Written by Berth on every start (src/local/PostgresServer.ts); edits are lost.
+# The unix socket lives in a private 0700 directory: only the server's OS user (and root) reach it.
+local all all trust
+host  all all 127.0.0.1/32 scram-sha-256
+host  all all ::1/128      scram-sha-256
+`
+
+/** Sets the role's password over the unix socket (the one connection that needs none). */
+const setPassword = (socketDir: string, port: number, password: Redacted.Redacted<string>) =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => postgres({ host: socketDir, port, user: "postgres", database: "postgres", max: 1, onnotice: () => {}, connect_timeout: 5 })),
+    (sql) =>
+      Effect.tryPromise({
+        // A literal, not a parameter: ALTER ROLE takes none. base64url holds no quote, escaped anyway.
+        try: () => sql.unsafe(`alter role postgres with password '${Redacted.value(password).replaceAll("'", "''")}'`),
+        catch: (e) => new PostgresServerError({ message: `set the postgres password: ${String(e)}` })
+      }),
+    (sql) => Effect.promise(() => sql.end({ timeout: 5 }))
+  )
 
 export interface PostgresServerOptions {
   /** The cluster directory (initdb'd when it holds no PG_VERSION). */
@@ -23,10 +54,12 @@ export interface PostgresServerOptions {
   readonly fast?: boolean
   /** Database to create when absent; default "berth". */
   readonly database?: string
+  /** The `postgres` role's password, generated when missing (0600); default `<parent of dataDir>/postgres.password`. */
+  readonly passwordFile?: string
 }
 
 export interface PostgresServerInfo {
-  /** postgres://postgres@127.0.0.1:<port>/<database> */
+  /** postgres://postgres:<password>@127.0.0.1:<port>/<database>: print it with redactUrl. */
   readonly url: string
   /** Same server, database `postgres`: for CREATE DATABASE and friends. */
   readonly adminUrl: string
@@ -118,7 +151,7 @@ export const ensureDatabase = (adminUrl: string, name: string): Effect.Effect<vo
 const pgCtlStart = (bins: PostgresBinaries, opts: PostgresServerOptions, dataDir: string, socketDir: string, port: number) =>
   Effect.gen(function*() {
     const logFile = join(dataDir, "postgres.log")
-    const serverOpts = [`-p ${port}`, `-k ${quote(socketDir)}`, "-c listen_addresses=127.0.0.1"]
+    const serverOpts = [`-p ${port}`, `-k ${quote(socketDir)}`, "-c listen_addresses=127.0.0.1", "-c password_encryption=scram-sha-256"]
     if (opts.fast === true) serverOpts.push("-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
     const logFrom = fileSize(logFile)
     const { code, output } = yield* run(bins.pgCtl, ["-D", dataDir, "-l", logFile, "-o", serverOpts.join(" "), "-w", "-t", "60", "start"])
@@ -146,6 +179,10 @@ export const startPostgresServer = (
       return yield* new PostgresServerError({ message: "running as root but there is no `postgres` OS user to run PostgreSQL as" })
     }
     yield* fsStep(`mkdir ${dataDir}`, () => mkdirSync(dataDir, { recursive: true }))
+    const passwordFile = opts.passwordFile ?? join(dirname(dataDir), "postgres.password")
+    const password = Redacted.make(
+      yield* readOrCreateSecretFile(passwordFile).pipe(Effect.mapError((e) => new PostgresServerError({ message: e.message })))
+    )
     const socketDir = yield* Effect.acquireRelease(
       fsStep("mkdtemp", () => mkdtempSync(join(tmpdir(), "berth-pgsock-"))),
       (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
@@ -159,7 +196,9 @@ export const startPostgresServer = (
       if (readdirSync(dataDir).length > 0) {
         return yield* new PostgresServerError({ message: `${dataDir} is not empty and holds no PostgreSQL cluster` })
       }
-      const init = yield* run(bins.initdb, ["-D", dataDir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync"])
+      const init = yield* run(bins.initdb, [
+        "-D", dataDir, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync"
+      ])
       if (init.code !== 0) return yield* new PostgresServerError({ message: `initdb failed (${init.code}): ${init.output}` })
       yield* Effect.log(`initdb ${dataDir} done in ${Date.now() - started} ms`)
     } else if (user !== undefined && statSync(join(dataDir, "PG_VERSION")).uid !== user.uid) {
@@ -167,6 +206,8 @@ export const startPostgresServer = (
       if (chown.code !== 0) return yield* new PostgresServerError({ message: `chown -R ${dataDir}: ${chown.output}` })
     }
     yield* clearStalePid(bins, dataDir)
+    // Overwrites the file's content only: it stays the postgres user's when we are root.
+    yield* fsStep("write pg_hba.conf", () => writeFileSync(join(dataDir, "pg_hba.conf"), PG_HBA))
 
     // The free-port probe can race another process; retry on a fresh port a couple of times.
     const attempt = (n: number): Effect.Effect<number, PostgresServerError> =>
@@ -181,7 +222,8 @@ export const startPostgresServer = (
         )
       ))
 
-    const base = `postgres://postgres@127.0.0.1:${port}`
+    yield* setPassword(socketDir, port, password).pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 20 }))
+    const base = `postgres://postgres:${encodeURIComponent(Redacted.value(password))}@127.0.0.1:${port}`
     yield* ensureDatabase(`${base}/postgres`, database).pipe(
       Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 20 })
     )

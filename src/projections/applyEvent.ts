@@ -5,6 +5,7 @@
 import type { EventEnvelope } from "../domain/events.js"
 import { jsonValues, numbers, texts, times } from "./arrays.js"
 import type { Statement } from "./Database.js"
+import { displayPayload } from "../domain/secrets.js"
 
 /** The bytes of an OpenAPI document by object name, or null when the object store has no such object. */
 export type SpecContents = (objectName: string) => Uint8Array | null
@@ -41,7 +42,8 @@ export const auditRows = ({ envelope, streamSeq }: AppliedEnvelope): ReadonlyArr
     commandId: envelope.commandId,
     actor: envelope.actor ?? null,
     at,
-    payload: event
+    // The read model keeps env keys and fingerprints only, never a sealed value (nor a cleartext one).
+    payload: displayPayload(event)
   }))
 }
 

@@ -9,6 +9,7 @@ import type { DeploymentStatus } from "../domain/state.js"
 import { Database, type DatabaseError, query } from "./Database.js"
 import type { AuditEventView, DeploymentPage, DeploymentSummary, DeploymentView, EventPage, LiveSwitchView, ProjectList, ProjectView, StepView } from "./views.js"
 import type { DeploymentRow } from "./rows.js"
+import { displayPayload } from "../domain/secrets.js"
 
 export class InvalidCursor extends Schema.TaggedError<InvalidCursor>()("InvalidCursor", { cursor: Schema.String }) {}
 
@@ -203,7 +204,8 @@ const auditView = (row: AuditRowOut): AuditEventView => ({
   commandId: row.command_id,
   actor: row.actor,
   at: row.at,
-  payload: row.payload
+  // Rows written before env values were sealed may hold cleartext: shown as keys and "redacted".
+  payload: displayPayload(row.payload)
 })
 
 /**

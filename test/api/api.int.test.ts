@@ -19,6 +19,7 @@ import { Projector } from "../../src/projections/Projector.js"
 import { eventCount, history, projectId, publishSteps, putSpec, t0 } from "../projections/scenario.js"
 import { bearer, testSecurity } from "../support/auth.js"
 import { freshDatabase, startTestNats, type TestNats } from "../support/servers.js"
+import { openWithTestKey, sealedWithTestKey, testSecrets } from "../support/secrets.js"
 
 let natsServer: TestNats
 let nc: NatsConnection
@@ -118,7 +119,7 @@ beforeAll(async () => {
   const dbUrl = await freshDatabase("api")
   const deps = Layer.merge(Nats.layer(natsServer.url), Database.layer(dbUrl))
   api = ManagedRuntime.make(
-    Layer.mergeAll(ApiServer.layer({ port: 0, auth: testSecurity() }), Projector.layer()).pipe(Layer.provideMerge(deps))
+    Layer.mergeAll(ApiServer.layer({ port: 0, auth: testSecurity() }).pipe(Layer.provide(testSecrets)), Projector.layer()).pipe(Layer.provideMerge(deps))
   )
   await api.runPromise(Effect.flatMap(Projector, (p) => p.waitFor(seqs[seqs.length - 1] ?? 0)))
   const address = await api.runPromise(Effect.map(HttpServer.HttpServer, (s) => s.address))
@@ -433,7 +434,10 @@ describe("POST /v1/projects/:projectId/deployments", () => {
       links: { deployment: `/v1/projects/${projectId}/deployments/dep_api_1`, events: `/v1/projects/${projectId}/events` }
     })
     expect(await commandCount()).toBe(before + 1)
-    expect(await lastCommand(projectId)).toEqual({ type: "Deploy", projectId, ...body })
+    // Published with its env sealed: BERTH_COMMANDS never holds the cleartext.
+    const published = await lastCommand(projectId) as { env: { MODE: string } }
+    expect(published).toEqual({ type: "Deploy", projectId, ...body, env: { MODE: expect.stringMatching(sealedWithTestKey) } })
+    expect(await openWithTestKey(published.env.MODE)).toBe("prod")
   })
 
   it("generates token-safe ids when absent; the command is one the intake accepts", async () => {

@@ -21,6 +21,7 @@ import { Projector } from "../../src/projections/Projector.js"
 import { publishSteps, type Step, t0 } from "../projections/scenario.js"
 import { bearer, testSecurity } from "../support/auth.js"
 import { freshDatabase, startTestNats, type TestNats } from "../support/servers.js"
+import { testSecrets } from "../support/secrets.js"
 
 let natsServer: TestNats
 let nc: NatsConnection
@@ -77,7 +78,7 @@ beforeAll(async () => {
   ]
   const deps = Layer.merge(Nats.layer(natsServer.url), Database.layer(await freshDatabase("auth")))
   api = ManagedRuntime.make(
-    Layer.mergeAll(ApiServer.layer({ port: 0, auth: testSecurity({ allowedOrigins: [allowedOrigin] }) }), Projector.layer()).pipe(
+    Layer.mergeAll(ApiServer.layer({ port: 0, auth: testSecurity({ allowedOrigins: [allowedOrigin] }) }).pipe(Layer.provide(testSecrets)), Projector.layer()).pipe(
       Layer.provideMerge(deps)
     )
   )

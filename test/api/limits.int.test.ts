@@ -17,6 +17,7 @@ import { Projector } from "../../src/projections/Projector.js"
 import { publishSteps, t0 } from "../projections/scenario.js"
 import { bearer, testSecurity } from "../support/auth.js"
 import { freshDatabase, startTestNats, type TestNats } from "../support/servers.js"
+import { testSecrets } from "../support/secrets.js"
 
 const project = "proj_limits"
 let natsServer: TestNats
@@ -44,7 +45,7 @@ beforeAll(async () => {
     }]
   }], 0, project)
   const deps = Layer.merge(Nats.layer(natsServer.url), Database.layer(await freshDatabase("limits")))
-  api = ManagedRuntime.make(Layer.mergeAll(ApiServer.layer({ port: 0, auth: testSecurity() }), Projector.layer()).pipe(Layer.provideMerge(deps)))
+  api = ManagedRuntime.make(Layer.mergeAll(ApiServer.layer({ port: 0, auth: testSecurity() }).pipe(Layer.provide(testSecrets)), Projector.layer()).pipe(Layer.provideMerge(deps)))
   await api.runPromise(Effect.flatMap(Projector, (p) => p.waitFor(seqs[seqs.length - 1] ?? 0)))
   const address = await api.runPromise(Effect.map(HttpServer.HttpServer, (s) => s.address))
   if (address._tag !== "TcpAddress") throw new Error("expected a TCP address")

@@ -24,6 +24,7 @@ import { eventCount, history, projectId, publishSteps, putSpec, t0 } from "../pr
 import { freeTcpPort } from "../support/berthProcess.js"
 import { testAdminToken, testSecurity } from "../support/auth.js"
 import { freshDatabase, startTestNats, type TestNats } from "../support/servers.js"
+import { openWithTestKey, sealedWithTestKey, testSecrets } from "../support/secrets.js"
 
 const projectRoot = fileURLToPath(new URL("../..", import.meta.url))
 const otherProject = "proj_other"
@@ -56,7 +57,7 @@ beforeAll(async () => {
   lastSeq.set(projectId, seqs[seqs.length - 1] ?? 0)
   const dbUrl = await freshDatabase("cli")
   api = ManagedRuntime.make(
-    Layer.mergeAll(ApiServer.layer({ port: 0, auth: testSecurity() }), Projector.layer()).pipe(
+    Layer.mergeAll(ApiServer.layer({ port: 0, auth: testSecurity() }).pipe(Layer.provide(testSecrets)), Projector.layer()).pipe(
       Layer.provideMerge(Layer.merge(Nats.layer(natsServer.url), Database.layer(dbUrl)))
     )
   )
@@ -235,7 +236,9 @@ describe("berth deploy", () => {
     expect(run.stdout).toBe(
       "Deploy accepted: deployment dep_cli_1 to env_prod, command cmd_cli_d1\n  follow it with: berth status dep_cli_1\n"
     )
-    expect(await lastCommand(projectId)).toEqual({
+    const published = await lastCommand(projectId) as { env: { A: string; B: string } }
+    expect(await openWithTestKey(published.env.B)).toBe("x=y")
+    expect(published).toEqual({
       type: "Deploy",
       commandId: "cmd_cli_d1",
       projectId,
@@ -245,7 +248,7 @@ describe("berth deploy", () => {
       git: { sha: "abc1234", branch: "main", message: "ship it" },
       replicas: 2,
       port: 3000,
-      env: { A: "1", B: "x=y" }
+      env: { A: expect.stringMatching(sealedWithTestKey), B: expect.stringMatching(sealedWithTestKey) }
     })
   })
 

@@ -21,6 +21,7 @@ import { type FakeKrane, makeFakeKrane } from "../support/FakeKrane.js"
 import { type RunningOrchestrator, startOrchestrator } from "../support/orchestrator.js"
 import { bearer, testAdminToken, testSecurity } from "../support/auth.js"
 import { freshDatabase, startTestNats, type TestNats } from "../support/servers.js"
+import { testSecrets } from "../support/secrets.js"
 
 const projectRoot = fileURLToPath(new URL("../..", import.meta.url))
 const project = "proj_cli_e2e"
@@ -41,7 +42,7 @@ beforeAll(async () => {
   orchestrator = await startOrchestrator(nats.url, krane.layer)
   const databaseUrl = await freshDatabase("cli_e2e")
   api = ManagedRuntime.make(
-    Layer.mergeAll(ApiServer.layer({ port: 0, auth: testSecurity() }), Projector.layer()).pipe(
+    Layer.mergeAll(ApiServer.layer({ port: 0, auth: testSecurity() }).pipe(Layer.provide(testSecrets)), Projector.layer()).pipe(
       Layer.provideMerge(Layer.merge(Nats.layer(nats.url), Database.layer(databaseUrl)))
     )
   )

@@ -2,13 +2,18 @@
  * Our own nats-server and PostgreSQL start on free ports, work, stop and free their port,
  * without touching the system servers on 4222/5432.
  */
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { connect as netConnect } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
-import { Effect } from "effect"
+import { Effect, Exit, Scope } from "effect"
 import postgres from "postgres"
 import { describe, expect, inject, it } from "vitest"
 import { isPortFree } from "../../src/local/binaries.js"
+import { startPostgresServer } from "../../src/local/PostgresServer.js"
+import { redactUrl } from "../../src/shared/redactUrl.js"
 import { freshDatabase, startTestNats, startTestPostgres } from "../support/servers.js"
 
 const reachable = (port: number): Promise<boolean> =>
@@ -59,7 +64,7 @@ describe("local servers", () => {
     const startMs = Date.now() - started
     try {
       expect(pg.port).not.toBe(5432)
-      expect(pg.url).toBe(`postgres://postgres@127.0.0.1:${pg.port}/berth`)
+      expect(pg.url).toMatch(new RegExp(`^postgres://postgres:[A-Za-z0-9_-]{43}@127\\.0\\.0\\.1:${pg.port}/berth$`))
       const sql = postgres(pg.url, { max: 1 })
       try {
         expect(await sql`select 1 as one`).toEqual([{ one: 1 }])
@@ -67,7 +72,7 @@ describe("local servers", () => {
         await sql.end()
       }
       const dbUrl = await pg.createDatabase()
-      expect(dbUrl).toMatch(new RegExp(`^postgres://postgres@127\\.0\\.0\\.1:${pg.port}/t_`))
+      expect(dbUrl).toMatch(new RegExp(`^postgres://postgres:[A-Za-z0-9_-]{43}@127\\.0\\.0\\.1:${pg.port}/t_`))
       const db = postgres(dbUrl, { max: 1 })
       try {
         const [row] = await db`select current_database() as name, count(*)::int as tables from pg_tables where schemaname = 'public'`
@@ -82,6 +87,58 @@ describe("local servers", () => {
     expect(await portFree(pg.port)).toBe(true)
     expect(await reachable(5432)).toBe(systemUp)
     console.log(`PostgreSQL start (initdb + start + create db): ${startMs} ms`)
+  })
+
+  it("our PostgreSQL refuses a connection without its generated password, also on a cluster an older release left on trust", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "berth-test-pg-auth-"))
+    chmodSync(dir, 0o755) // PostgreSQL runs as the postgres user when we are root
+    const dataDir = join(dir, "pg")
+    const start = async () => {
+      const scope = Effect.runSync(Scope.make())
+      const info = await Effect.runPromise(Scope.extend(startPostgresServer({ dataDir, fast: true }), scope))
+      return { info, stop: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
+    }
+    /** The error code (or "ok") of `select 1` over TCP as `url`. */
+    const attempt = async (url: string) => {
+      const sql = postgres(url, { max: 1, connect_timeout: 5, onnotice: () => {} })
+      try {
+        await sql`select 1`
+        return "ok"
+      } catch (error) {
+        return String((error as { code?: unknown }).code ?? (error as Error).message)
+      } finally {
+        await sql.end({ timeout: 1 })
+      }
+    }
+    try {
+      const first = await start()
+      const { port, url } = first.info
+      const password = readFileSync(join(dir, "postgres.password"), "utf8").trim()
+      try {
+        expect(statSync(join(dir, "postgres.password")).mode & 0o777).toBe(0o600)
+        expect(url).toBe(`postgres://postgres:${password}@127.0.0.1:${port}/berth`)
+        expect(redactUrl(url)).toBe(`postgres://postgres:***@127.0.0.1:${port}/berth`)
+        expect(await attempt(url)).toBe("ok")
+        expect(await attempt(`postgres://postgres:wrong-password@127.0.0.1:${port}/berth`)).toBe("28P01") // invalid_password
+        expect(await attempt(`postgres://postgres@127.0.0.1:${port}/berth`)).toBe("28P01")
+      } finally {
+        await first.stop()
+      }
+
+      // As an older release left it: every connection trusted.
+      writeFileSync(join(dataDir, "pg_hba.conf"), "local all all trust\nhost all all 127.0.0.1/32 trust\n")
+      const second = await start()
+      try {
+        expect(second.info.url).toBe(url.replace(`:${port}/`, `:${second.info.port}/`)) // the same password
+        expect(await attempt(second.info.url)).toBe("ok")
+        expect(await attempt(`postgres://postgres@127.0.0.1:${second.info.port}/berth`)).toBe("28P01")
+        expect(await attempt(`postgres://postgres:wrong-password@127.0.0.1:${second.info.port}/berth`)).toBe("28P01")
+      } finally {
+        await second.stop()
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it.runIf(inject("pgAdminUrl") !== undefined)("freshDatabase() gives an empty database on the run-wide server", async () => {

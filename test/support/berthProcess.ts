@@ -18,8 +18,10 @@ export interface BerthProcess {
   readonly gateway: string
   /** krane-local's URL (when Berth runs its own, i.e. without KRANE_URL). */
   readonly krane: string
-  /** The data dir (run.json, admin-token). */
+  /** The data dir (run.json, admin-token, nats/), removed by kill(). */
   readonly dataDir: string
+  /** The NATS URL Berth wrote to run.json (its own nats-server's, without NATS_URL). */
+  readonly natsUrl: () => string
   /** The admin token: BERTH_ADMIN_TOKEN when given, else the one Berth generated in its data dir. */
   readonly token: string
   /** `{ authorization: "Bearer <admin token>" }` for requests to the API. */
@@ -48,10 +50,11 @@ export const freeTcpPort = () =>
 
 /**
  * Without KRANE_URL, Berth runs its own krane-local (real processes); without DATABASE_URL (only for
- * role subsets that need no PostgreSQL), it would start its own PostgreSQL.
+ * role subsets that need no PostgreSQL), it would start its own PostgreSQL; without NATS_URL, its own
+ * nats-server with users (as `npm start` does).
  */
 export const startBerth = async (env: {
-  readonly NATS_URL: string
+  readonly NATS_URL?: string
   readonly DATABASE_URL?: string
   readonly KRANE_URL?: string
   readonly [key: string]: string | undefined
@@ -89,10 +92,11 @@ export const startBerth = async (env: {
     }
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
+  const runInfo = (): unknown => JSON.parse(readFileSync(join(dataDir, "run.json"), "utf8"))
   const token = env["BERTH_ADMIN_TOKEN"] ?? (existsSync(join(dataDir, "admin-token")) ? readFileSync(join(dataDir, "admin-token"), "utf8").trim() : "")
   const rolePid = (role: string): number | undefined => {
     try {
-      const info: unknown = JSON.parse(readFileSync(join(dataDir, "run.json"), "utf8"))
+      const info = runInfo()
       if (typeof info !== "object" || info === null || !("roles" in info)) return undefined
       const roles = info.roles as Record<string, { readonly pid?: unknown } | undefined>
       const pid = roles[role]?.pid
@@ -106,6 +110,11 @@ export const startBerth = async (env: {
     gateway: `http://127.0.0.1:${gatewayPort}`,
     krane: `http://127.0.0.1:${kranePort}`,
     dataDir,
+    natsUrl: () => {
+      const info = runInfo()
+      if (typeof info === "object" && info !== null && "natsUrl" in info && typeof info.natsUrl === "string") return info.natsUrl
+      throw new Error("no natsUrl in run.json")
+    },
     token,
     headers: { authorization: `Bearer ${token}` },
     kraneToken: () => readFileSync(join(dataDir, "krane-local.secret"), "utf8").trim(),

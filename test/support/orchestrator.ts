@@ -2,7 +2,7 @@
  * Test helpers around a real orchestrator on a real nats-server: start/stop it (a stop interrupts
  * every actor and step, like a killed process), publish raw commands, read the event log.
  */
-import { connect, type NatsConnection } from "@nats-io/transport-node"
+import { type ConnectionOptions, connect, type NatsConnection } from "@nats-io/transport-node"
 import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream"
 import { Duration, Layer, ManagedRuntime, Redacted } from "effect"
 import { ActorKey } from "../../src/auth/actor.js"
@@ -16,6 +16,7 @@ import type { RoutingService } from "../../src/adapters/routing/RoutingService.j
 import { EventStoreLive } from "../../src/eventstore/EventStore.js"
 import { ensureStreams, Nats } from "../../src/eventstore/Nats.js"
 import { streams, subjects } from "../../src/eventstore/subjects.js"
+import { sluggify } from "../../src/domain/domains.js"
 import { Effect } from "effect"
 import { testActorKey } from "./auth.js"
 import { testSecrets } from "./secrets.js"
@@ -24,7 +25,9 @@ export const fastSettings: OrchestratorSettings = {
   ...defaultOrchestratorSettings,
   pollInterval: Duration.millis(20),
   stepBackoff: Duration.millis(10),
-  scrapeTimeout: Duration.seconds(2)
+  scrapeTimeout: Duration.seconds(2),
+  // The apex domains the tests use (vitest.config.ts sets the same list for Berth processes).
+  apexDomains: ["berth.localhost", "localhost", "berth.test", "example.com"]
 }
 
 export interface RunningOrchestrator {
@@ -69,11 +72,14 @@ export interface Client {
   readonly close: () => Promise<void>
 }
 
-/** A plain NATS client, as another service publishing commands would use. */
-export const connectClient = async (url: string): Promise<Client> => {
-  const nc = await connect({ servers: url })
+/**
+ * A plain NATS client, as another service publishing commands would use. With `auth` (a user of a
+ * server with permissions, e.g. `publisher`), it uses the streams as they are instead of ensuring them.
+ */
+export const connectClient = async (url: string, auth?: Partial<ConnectionOptions>): Promise<Client> => {
+  const nc = await connect({ ...auth, servers: url })
   const jsm = await jetstreamManager(nc)
-  await Effect.runPromise(ensureStreams(jsm))
+  if (auth === undefined) await Effect.runPromise(ensureStreams(jsm))
   const js = jetstream(nc)
   const publishRaw = async (subject: string, data: string) => (await js.publish(subject, data)).seq
   const envelopes = async (projectId: string) => {
@@ -110,12 +116,22 @@ export const connectClient = async (url: string): Promise<Client> => {
   }
 }
 
+/**
+ * Each test project's slug comes from its id (proj_happy -> happy), so projects sharing a nats-server
+ * get their own hostnames: hostnames are claimed, and a second project with the same workspace and
+ * slug would be rejected (hostname_taken).
+ */
+export const projectSlug = (projectId: string): string => sluggify(projectId.replace(/^proj_/, ""))
+
+/** A hostname of a test project: `middle` is "" (live), "-production", "-git-main", "-dep-1", … */
+export const hostOf = (projectId: string, middle = ""): string => `${projectSlug(projectId)}${middle}-acme.berth.test`
+
 export const createProjectCommand = (projectId: string, commandId = `cmd_create_${projectId}`) => ({
   type: "CreateProject",
   commandId,
   projectId,
   workspace: "acme",
-  slug: "shop",
+  slug: projectSlug(projectId),
   apexDomain: "berth.test",
   defaultBranch: "main",
   environments: [

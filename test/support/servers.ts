@@ -4,12 +4,15 @@
  * that test/support/globalSetup.ts provides as `pgAdminUrl`.
  */
 import { randomBytes } from "node:crypto"
-import { chmodSync, mkdtempSync, rmSync } from "node:fs"
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect, Exit, Scope } from "effect"
+import type { NatsClientAuth } from "../../src/eventstore/natsAuth.js"
+import type { NatsUser } from "../../src/eventstore/permissions.js"
 import { startNatsServer } from "../../src/local/NatsServer.js"
+import { prepareNatsUsers } from "../../src/local/natsUsers.js"
 import { ensureDatabase, startPostgresServer } from "../../src/local/PostgresServer.js"
 
 export interface TestNats {
@@ -53,10 +56,39 @@ const startInScope = async <A, E>(
 /** The project's nats.conf (JetStream, 8MB payloads), so tests see production limits. */
 export const projectNatsConf: string = fileURLToPath(new URL("../../nats.conf", import.meta.url))
 
-export const startTestNats = async (opts: { readonly configPath?: string } = {}): Promise<TestNats> => {
-  const configPath = opts.configPath ?? projectNatsConf
-  const { value, stop } = await startInScope("berth-test-nats-", (dir) => startNatsServer({ dataDir: join(dir, "nats"), configPath }))
+/**
+ * A throwaway nats-server without authentication (most tests), or with one `token` every client must
+ * give (the settings of an external server with token auth).
+ */
+export const startTestNats = async (opts: { readonly configPath?: string; readonly token?: string } = {}): Promise<TestNats> => {
+  const base = opts.configPath ?? projectNatsConf
+  const { value, stop } = await startInScope("berth-test-nats-", (dir) => {
+    if (opts.token === undefined) return startNatsServer({ dataDir: join(dir, "nats"), configPath: base })
+    const configPath = join(dir, "nats-token.conf")
+    writeFileSync(configPath, `${readFileSync(base, "utf8")}\nauthorization: ${JSON.stringify({ token: opts.token })}\n`, { mode: 0o600 })
+    return startNatsServer({ dataDir: join(dir, "nats"), configPath, client: { auth: { _tag: "Token", token: opts.token } } })
+  })
   return { url: value.url, port: value.port, stop }
+}
+
+export interface TestNatsWithUsers extends TestNats {
+  /** Each of Berth's NATS users' connection settings (user, generated password, inbox prefix). */
+  readonly clients: Readonly<Record<NatsUser, NatsClientAuth>>
+  /** The server's log (permission violations are logged there). */
+  readonly logFile: string
+}
+
+/** A throwaway nats-server configured exactly as `npm start` configures Berth's own (src/local/natsUsers.ts). */
+export const startTestNatsWithUsers = async (): Promise<TestNatsWithUsers> => {
+  const { value, stop } = await startInScope("berth-test-nats-users-", (dir) =>
+    Effect.gen(function* () {
+      const natsDir = join(dir, "nats")
+      const users = yield* prepareNatsUsers(natsDir, projectNatsConf)
+      const server = yield* startNatsServer({ dataDir: natsDir, configPath: users.configPath, client: users.clients.orchestrator })
+      return { server, clients: users.clients }
+    })
+  )
+  return { url: value.server.url, port: value.server.port, clients: value.clients, logFile: value.server.logFile, stop }
 }
 
 const randomDbName = (prefix: string): string => `${prefix}_${Date.now().toString(36)}_${randomBytes(4).toString("hex")}`

@@ -5,6 +5,7 @@
 import type { DeployBody } from "../apiClient.js"
 import { defineCommand, exitCodes, integerOption, required, usageError } from "../command.js"
 import { splitCommandLine } from "../format.js"
+import { absoluteLocalPaths } from "../localPaths.js"
 import { followDeployment } from "../progress.js"
 import { deadlineFrom, waitOptions } from "../watch.js"
 
@@ -72,7 +73,9 @@ export const deploy = defineCommand({
   ],
   run: async ({ positionals, options, rest }, context) => {
     const projectId = positionals[0] ?? ""
-    const source = sourceOf(options.image, options.command, rest)
+    const typed = sourceOf(options.image, options.command, rest)
+    const local = "command" in typed ? absoluteLocalPaths(typed.command) : undefined
+    const source: DeployBody["source"] = local === undefined ? typed : { command: local.command }
     const git = gitOf(options.sha, options.branch, options.message)
     const env = envOf(options.set)
     const replicas = integerOption(name, "replicas", options.replicas)
@@ -96,6 +99,7 @@ export const deploy = defineCommand({
       ...(env === undefined ? {} : { env })
     }
     const accepted = await api.deploy(projectId, body)
+    for (const [from, to] of local?.resolved ?? []) context.out(`  (${from} sent as ${to}: instances run in their own directory)`)
     context.out(`Deploy accepted: deployment ${accepted.deploymentId} to ${environmentId}, command ${accepted.commandId}`)
     if (deadline === undefined) {
       context.out(`  follow it with: berth status ${accepted.deploymentId}`)

@@ -9,6 +9,7 @@ import { Nats } from "../../eventstore/Nats.js"
 import { postgresCheck } from "../../health/checks.js"
 import { HealthReporter } from "../../health/HealthReporter.js"
 import { Database } from "../../projections/Database.js"
+import { SecretsLive } from "../../secrets/Secrets.js"
 import { requireUrl, type RoleEndpoints, type RoleStarted } from "./endpoints.js"
 
 const checks = Effect.flatMap(Database, ({ sql }) => Effect.map(postgresCheck(sql), (postgres) => ({ postgres })))
@@ -16,6 +17,7 @@ const checks = Effect.flatMap(Database, ({ sql }) => Effect.map(postgresCheck(sq
 const layer = (endpoints: RoleEndpoints, auth: AuthSettings) =>
   HealthReporter("api", checks).pipe(
     Layer.provideMerge(ApiServer.layer({ ...endpoints.api, auth })),
+    Layer.provide(SecretsLive.fromConfig),
     Layer.provideMerge(requireUrl(endpoints.databaseUrl, "DATABASE_URL", "api")((url) => Database.layer(url, endpoints.database))),
     Layer.provideMerge(Nats.layer(endpoints.natsUrl, { waitForServer: true, streams: "bind", auth: endpoints.natsAuth }))
   )
