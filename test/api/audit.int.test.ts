@@ -21,6 +21,7 @@ import { Projector } from "../../src/projections/Projector.js"
 import { bearer, testActorKey, testAdminToken, testSecurity } from "../support/auth.js"
 import { makeFakeKrane } from "../support/FakeKrane.js"
 import { type Client, connectClient, createProjectCommand, type RunningOrchestrator, startOrchestrator } from "../support/orchestrator.js"
+import { testSecrets } from "../support/secrets.js"
 import { freshDatabase, startTestNats, type TestNats } from "../support/servers.js"
 
 const projectRoot = fileURLToPath(new URL("../..", import.meta.url))
@@ -36,7 +37,7 @@ beforeAll(async () => {
   client = await connectClient(nats.url)
   orchestrator = await startOrchestrator(nats.url, makeFakeKrane().layer)
   api = ManagedRuntime.make(
-    Layer.mergeAll(ApiServer.layer({ port: 0, auth: testSecurity() }), Projector.layer()).pipe(
+    Layer.mergeAll(ApiServer.layer({ port: 0, auth: testSecurity() }).pipe(Layer.provide(testSecrets)), Projector.layer()).pipe(
       Layer.provideMerge(Layer.merge(Nats.layer(nats.url), Database.layer(await freshDatabase("audit"))))
     )
   )
