@@ -398,6 +398,9 @@ describe("POST /v1/projects", () => {
     await expectProblem(post("/v1/projects", { ...newProject, slug: "Not A Slug" }), 400,
       "slug: must be a lowercase DNS label: a-z 0-9 and inner hyphens, at most 63 characters")
     await expectProblem(post("/v1/projects", { ...newProject, environments: [] }), 400, expect.stringMatching(/^environments: /))
+    // Only the apex domains of BERTH_APEX_DOMAINS (vitest.config.ts) may be used.
+    await expectProblem(post("/v1/projects", { ...newProject, apexDomain: "bank.example" }), 400,
+      "apex domain bank.example is not allowed: this Berth serves berth.localhost, localhost, berth.test, example.com")
     const [prod, preview] = newProject.environments
     await expectProblem(post("/v1/projects", { ...newProject, environments: [prod, { ...preview, id: prod?.id }] }), 400,
       "duplicate environment id: env_new_prod")
