@@ -278,12 +278,13 @@ export const runProjectActor = (
     const handle = (item: Work) =>
       Effect.gen(function* () {
         const commandId = item.kind === "step" ? null : item.kind === "command" ? item.command.commandId : item.header.commandId
+        const actor = item.kind === "step" ? undefined : item.actor
         for (let attempt = 0; ; attempt++) {
           const now = yield* Clock.currentTimeMillis
           const outcome = yield* decideWork(item, now)
           if (outcome.events.length === 0) return unchanged(version)
           const appended = yield* store
-            .append(projectId, version, { commandId, at: now, events: outcome.events })
+            .append(projectId, version, { commandId, at: now, ...(actor === undefined ? {} : { actor }), events: outcome.events })
             .pipe((self) => retryAfterFailure(self, { schedule: appendRetry, while: (e) => e._tag === "NatsError" }), Effect.either)
           if (Either.isRight(appended)) {
             version = appended.right

@@ -192,6 +192,7 @@ interface AuditRowOut {
   idx: number
   event_type: string
   command_id: string | null
+  actor: string | null
   at: Date
   payload: unknown
 }
@@ -201,6 +202,7 @@ const auditView = (row: AuditRowOut): AuditEventView => ({
   index: row.idx,
   type: row.event_type,
   commandId: row.command_id,
+  actor: row.actor,
   at: row.at,
   // Rows written before env values were sealed may hold cleartext: shown as keys and "redacted".
   payload: displayPayload(row.payload)
@@ -226,7 +228,7 @@ export const listEvents = (
           or exists (select 1 from audit_events where project_id = ${projectId}) as known`)
     if (known[0]?.known !== true) return Option.none()
     const rows = yield* query("list events", () => sql<Array<AuditRowOut>>`
-      select stream_seq::text, idx, event_type, command_id, at, payload from audit_events
+      select stream_seq::text, idx, event_type, command_id, actor, at, payload from audit_events
        where project_id = ${projectId} and stream_seq > ${after}
        order by audit_events.stream_seq, idx
        limit ${limit + 1}`)
@@ -239,7 +241,7 @@ export const listEvents = (
     }
     const [envelope, later] = yield* Effect.all([
       query("list envelope events", () => sql<Array<AuditRowOut>>`
-        select stream_seq::text, idx, event_type, command_id, at, payload from audit_events
+        select stream_seq::text, idx, event_type, command_id, actor, at, payload from audit_events
          where project_id = ${projectId} and stream_seq = ${beyond.stream_seq} order by idx`),
       query("events after envelope", () => sql<Array<{ more: boolean }>>`
         select exists (select 1 from audit_events where project_id = ${projectId} and stream_seq > ${beyond.stream_seq}) as more`)

@@ -649,6 +649,8 @@ describe("GET /v1/projects/:projectId/events", () => {
       index: 0,
       type: "ProjectCreated",
       commandId: "cmd_create",
+      // Published straight to the log by the test: no sender recorded.
+      actor: null,
       at: new Date(t0).toISOString(),
       payload: expect.objectContaining({ type: "ProjectCreated", projectId, slug: "shop" })
     })

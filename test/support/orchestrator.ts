@@ -4,7 +4,8 @@
  */
 import { type ConnectionOptions, connect, type NatsConnection } from "@nats-io/transport-node"
 import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream"
-import { Duration, Layer, ManagedRuntime } from "effect"
+import { Duration, Layer, ManagedRuntime, Redacted } from "effect"
+import { ActorKey } from "../../src/auth/actor.js"
 import type { Krane } from "../../src/adapters/krane/Krane.js"
 import { defaultOrchestratorSettings, type OrchestratorSettings } from "../../src/config.js"
 import type { EventEnvelope, ProjectEvent } from "../../src/domain/events.js"
@@ -17,6 +18,7 @@ import { ensureStreams, Nats } from "../../src/eventstore/Nats.js"
 import { streams, subjects } from "../../src/eventstore/subjects.js"
 import { sluggify } from "../../src/domain/domains.js"
 import { Effect } from "effect"
+import { testActorKey } from "./auth.js"
 import { testSecrets } from "./secrets.js"
 
 export const fastSettings: OrchestratorSettings = {
@@ -44,7 +46,12 @@ export const startOrchestrator = async (
     HttpOpenApiScraperLive({ timeout: settings.scrapeTimeout, maxBytes: settings.scrapeMaxBytes }),
     testSecrets
   )
-  const layer = OrchestratorWith(settings, adapters).pipe(Layer.provide(krane), Layer.provideMerge(Nats.layer(natsUrl)))
+  const layer = OrchestratorWith(settings, adapters).pipe(
+    Layer.provide(krane),
+    // The test APIs' actor key (support/auth.ts): commands they publish are recorded with their token's id.
+    Layer.provide(Layer.succeed(ActorKey, Redacted.make(testActorKey))),
+    Layer.provideMerge(Nats.layer(natsUrl))
+  )
   const runtime = ManagedRuntime.make(layer)
   await runtime.runtime()
   return { stop: () => runtime.dispose() }
