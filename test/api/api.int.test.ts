@@ -507,6 +507,18 @@ describe("tenant isolation: a deployment id used by two projects", () => {
     await expectProblem(post("/v1/deployments/dep_twin/cancel"), 409, detail)
   })
 
+  it("a workspace's token sees only its own workspace's use of the id: no ambiguity, nothing about the other tenant", async () => {
+    const created = await post("/v1/tokens", { workspace: "globex", role: "read" })
+    expect(created.status).toBe(201)
+    const { token } = created.body as { token: string }
+    const response = await fetch(`${base}/v1/deployments/dep_twin`, { headers: bearer(token) })
+    expect(response.status).toBe(200)
+    expect(await response.json()).toMatchObject({ projectId: "proj_twin_b", deploymentId: "dep_twin" })
+    // acme's dep_live is unknown to a globex token (404, as if it did not exist).
+    const other = await fetch(`${base}/v1/deployments/dep_live`, { headers: bearer(token) })
+    expect(other.status).toBe(404)
+  })
+
   it("POST /v1/projects/:projectId/deployments/:deploymentId/cancel cancels only that project's deployment", async () => {
     const { status, body } = await post("/v1/projects/proj_twin_b/deployments/dep_twin/cancel", { commandId: "cmd_cancel_twin" })
     expect(status).toBe(202)
