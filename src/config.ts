@@ -2,6 +2,7 @@
  * Berth's settings, read from the environment with defaults (the README's configuration table).
  */
 import { Config, ConfigError, Duration, Either, Option } from "effect"
+import { defaultApexDomains, parseApexDomains } from "./domain/apex.js"
 
 /** Steps with their own retry policy (await-instances is bounded by the readiness deadline instead). */
 export const retriedSteps = ["krane-create", "scrape-openapi", "assign-domains", "compensate"] as const
@@ -51,6 +52,11 @@ export interface OrchestratorSettings {
   readonly actorLoadTimeout: Duration.Duration
   /** A quarantined project (undecodable log) retries its load on the next command after this long. */
   readonly quarantineRetry: Duration.Duration
+  /**
+   * The apex domains projects may use (BERTH_APEX_DOMAINS): a CreateProject with any other is
+   * rejected, so no tenant makes Berth serve names in a zone the platform does not own.
+   */
+  readonly apexDomains: ReadonlyArray<string>
 }
 
 /** "1 second, 2 seconds, 5 seconds": Effect's duration forms, comma-separated. */
@@ -74,6 +80,17 @@ const positiveInt = (name: string, fallback: number) =>
     Config.withDefault(fallback),
     Config.validate({ message: `${name} must be a positive integer`, validation: (n) => n > 0 })
   )
+
+/** BERTH_APEX_DOMAINS: comma-separated apex domains (the orchestrator rejects, the API answers 400 for, any other). */
+export const apexDomainsConfig: Config.Config<ReadonlyArray<string>> = Config.string("BERTH_APEX_DOMAINS").pipe(
+  Config.withDefault(defaultApexDomains.join(",")),
+  Config.mapOrFail((text) => {
+    const parsed = parseApexDomains(text)
+    return "domains" in parsed
+      ? Either.right(parsed.domains)
+      : Either.left(ConfigError.InvalidData([], `BERTH_APEX_DOMAINS ${parsed.problem}, got "${text}"`))
+  })
+)
 
 const defaultIntakeBackoff: ReadonlyArray<Duration.Duration> = [1, 2, 5, 10, 30, 60].map((s) => Duration.seconds(s))
 
@@ -126,7 +143,8 @@ export const orchestratorSettings: Config.Config<OrchestratorSettings> = Config.
   intakeBackoff: durationList("BERTH_INTAKE_BACKOFF", defaultIntakeBackoff),
   mailboxOfferTimeout: Config.duration("BERTH_MAILBOX_OFFER_TIMEOUT").pipe(Config.withDefault(Duration.seconds(2))),
   actorLoadTimeout: Config.duration("BERTH_ACTOR_LOAD_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30))),
-  quarantineRetry: Config.duration("BERTH_QUARANTINE_RETRY").pipe(Config.withDefault(Duration.seconds(10)))
+  quarantineRetry: Config.duration("BERTH_QUARANTINE_RETRY").pipe(Config.withDefault(Duration.seconds(10))),
+  apexDomains: apexDomainsConfig
 })
 
 export const defaultOrchestratorSettings: OrchestratorSettings = {
@@ -146,5 +164,6 @@ export const defaultOrchestratorSettings: OrchestratorSettings = {
   intakeBackoff: defaultIntakeBackoff,
   mailboxOfferTimeout: Duration.seconds(2),
   actorLoadTimeout: Duration.seconds(30),
-  quarantineRetry: Duration.seconds(10)
+  quarantineRetry: Duration.seconds(10),
+  apexDomains: defaultApexDomains
 }

@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url"
 import { NodeRuntime } from "@effect/platform-node"
 import { ConfigError, Console, Duration, Effect, Either, Option, Redacted, Schedule } from "effect"
 import { kraneLocalSecret, kraneLocalSecretFile } from "./adapters/krane/local/KraneLocalSecret.js"
+import { resolveActorKey } from "./auth/actor.js"
 import { resolveAdminToken } from "./auth/settings.js"
 import { orchestratorSettings } from "./config.js"
 import { choosePort } from "./local/binaries.js"
@@ -187,6 +188,8 @@ const program = Effect.gen(function* () {
   )
   // Made (or checked) here, before the API role starts, so the banner can say where it is.
   const adminToken = roles.includes("api") ? Option.some(yield* resolveAdminToken(dataDir)) : Option.none()
+  // The actor key the API and the orchestrator share: created once here, not raced by the two roles.
+  if (roles.includes("api") || roles.includes("orchestrator")) yield* resolveActorKey(dataDir)
 
   // Read here too so conflicting NATS credentials stop Berth at once, not each role in turn.
   yield* natsAuthConfig

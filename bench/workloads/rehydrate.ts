@@ -92,7 +92,7 @@ runMain(async () => {
       const loaded = yield* store.load(target)
       const named = toReinstate(loaded.state, deploymentsNamedBy(deploy))
       const state = named.length === 0 ? loaded.state : reinstate(loaded.state, yield* store.archived(target, named))
-      const decision = decide(state, deploy, { now: Date.now(), readinessTimeoutMs: 300_000 })
+      const decision = decide(state, deploy, { now: Date.now(), readinessTimeoutMs: 300_000, apexDomains: defaultOrchestratorSettings.apexDomains })
       return { loaded, decision }
     })
   )

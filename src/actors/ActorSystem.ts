@@ -22,16 +22,18 @@ import { makeDirectRejection } from "./directRejection.js"
 import { ActorUnavailable, MailboxBusy, type MailboxItem, type Outcome } from "./mailbox.js"
 import { runProjectActor } from "./ProjectActor.js"
 import { makeQuarantine, openQuarantineBucket, type QuarantineEntry } from "./quarantine.js"
+import type { HostnameClaims } from "../adapters/claims/HostnameClaims.js"
 import type { StepRequirements } from "./StepRunner.js"
 
 export interface ActorSystemApi {
   /** Enqueues a command (in order, waiting a bounded time for room) and returns a handle on its outcome. */
-  readonly submit: (command: Command) => Effect.Effect<Effect.Effect<Outcome, Error>>
+  readonly submit: (command: Command, actor?: string) => Effect.Effect<Effect.Effect<Outcome, Error>>
   /** Enqueues the rejection of a command whose body is invalid. */
   readonly submitInvalid: (
     header: CommandHeader,
     code: string,
-    message: string
+    message: string,
+    actor?: string
   ) => Effect.Effect<Effect.Effect<Outcome, Error>>
   /** Records a CommandRejected without the project's actor (a command that exhausted its deliveries). */
   readonly recordRejection: (header: CommandHeader, code: string, message: string) => Effect.Effect<Outcome, Error>
@@ -61,7 +63,7 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
   Effect.gen(function* () {
     const { nc, inbox, publisher } = yield* Nats
     const store = yield* EventStore
-    const context = yield* Effect.context<EventStore | RoutingService | StepRequirements>()
+    const context = yield* Effect.context<EventStore | RoutingService | HostnameClaims | StepRequirements>()
     const scope = yield* Effect.scope
     const inflight: KV = yield* Effect.tryPromise({
       try: () => new Kvm(nc).create(buckets.inflight, { history: 1 }),
@@ -239,11 +241,12 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
     )
 
     return ActorSystem.of({
-      submit: (command) => ask(command, (reply) => ({ kind: "command", command, reply }), unavailable(command)),
-      submitInvalid: (header, code, message) =>
+      submit: (command, actor) =>
+        ask(command, (reply) => ({ kind: "command", command, ...(actor === undefined ? {} : { actor }), reply }), unavailable(command)),
+      submitInvalid: (header, code, message, actor) =>
         ask(
           header,
-          (reply) => ({ kind: "invalid", header, code, message, reply }),
+          (reply) => ({ kind: "invalid", header, code, message, ...(actor === undefined ? {} : { actor }), reply }),
           // Its own rejection needs no state: recorded as it would have been.
           () => recordRejection(header, code, message)
         ),

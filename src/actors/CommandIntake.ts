@@ -30,6 +30,7 @@ import { checkCommandBytes, utf8Bytes } from "../domain/limits.js"
 import { Nats, NatsError } from "../eventstore/Nats.js"
 import { streams, subjects } from "../eventstore/subjects.js"
 import { retryAfterFailure } from "../shared/retry.js"
+import { ActorKey, actorHeader, actorSignatureHeader, verifiedActor } from "../auth/actor.js"
 import { ActorSystem } from "./ActorSystem.js"
 import { projectOfCommandSubject } from "./commandSubject.js"
 import { IntakeHealth } from "./IntakeHealth.js"
@@ -142,6 +143,10 @@ export const makeCommandIntake = (settings: OrchestratorSettings) =>
     const { nc, js, jsm } = yield* Nats
     const system = yield* ActorSystem
     const secrets = yield* Secrets
+    // Without the actor key (an orchestrator not given one) no signature verifies: every actor is `nats`.
+    const actorKey = yield* Effect.serviceOption(ActorKey)
+    const actorOf = (message: JsMsg): string =>
+      verifiedActor(actorKey, message.headers?.get(actorHeader) || undefined, message.headers?.get(actorSignatureHeader) || undefined, message.data)
     const scope = yield* Effect.scope
     const runtime = yield* Effect.runtime<never>()
 
@@ -370,12 +375,12 @@ export const makeCommandIntake = (settings: OrchestratorSettings) =>
         }
         if (verdict._tag === "Reject") {
           yield* deadLetter(message, verdict.reason, verdict.message).pipe(Effect.ignore)
-          const outcome = yield* system.submitInvalid(verdict.header, verdict.code, verdict.message)
+          const outcome = yield* system.submitInvalid(verdict.header, verdict.code, verdict.message, actorOf(message))
           yield* Effect.forkIn(settle(message, verdict.header, outcome), scope)
           return
         }
         // The command as decided holds sealed env values only (the raw message is erased once settled).
-        const outcome = yield* system.submit(verdict.command)
+        const outcome = yield* system.submit(verdict.command, actorOf(message))
         yield* Effect.forkIn(settle(message, verdict.command, outcome), scope)
       })
 

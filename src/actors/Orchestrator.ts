@@ -5,6 +5,7 @@
  */
 import { Layer } from "effect"
 import type { OrchestratorSettings } from "../config.js"
+import { KvHostnameClaimsLive } from "../adapters/claims/KvHostnameClaims.js"
 import { HttpOpenApiScraperLive } from "../adapters/openapi/HttpOpenApiScraper.js"
 import { KvRoutingServiceLive } from "../adapters/routing/KvRoutingService.js"
 import { EventStore, EventStoreLive } from "../eventstore/EventStore.js"
@@ -30,6 +31,12 @@ export const StepAdaptersLive = (settings: OrchestratorSettings) =>
 export const OrchestratorWith = <E, R>(
   settings: OrchestratorSettings,
   adapters: Layer.Layer<EventStore | RoutingService | OpenApiScraper | Secrets, E, R>
-) => CommandIntakeLive(settings).pipe(Layer.provideMerge(ActorSystemLive(settings)), Layer.provideMerge(adapters))
+) =>
+  CommandIntakeLive(settings).pipe(
+    Layer.provideMerge(ActorSystemLive(settings)),
+    Layer.provideMerge(adapters),
+    // Hostname claims are backfilled from the route table before the first command is decided.
+    Layer.provideMerge(KvHostnameClaimsLive)
+  )
 
 export const OrchestratorLive = (settings: OrchestratorSettings) => OrchestratorWith(settings, StepAdaptersLive(settings))

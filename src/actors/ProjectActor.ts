@@ -11,6 +11,8 @@ import type { OrchestratorSettings } from "../config.js"
 import { Krane } from "../adapters/krane/Krane.js"
 import { RoutingService } from "../adapters/routing/RoutingService.js"
 import type { Promote, Rollback } from "../domain/commands.js"
+import { HostnameClaims } from "../adapters/claims/HostnameClaims.js"
+import { hostnamesToClaim, hostnameTakenMessage } from "../domain/claims.js"
 import { decide, type Message, type Rejection } from "../domain/decide.js"
 import type { ProjectEvent } from "../domain/events.js"
 import type { RouteTable } from "../domain/routes.js"
@@ -53,6 +55,7 @@ export const runProjectActor = (
     const store = yield* EventStore
     const routing = yield* RoutingService
     const krane = yield* Krane
+    const claims = yield* HostnameClaims
     const scope = yield* Effect.scope
     // A load that does not finish fails the start: the commands waiting are redelivered later.
     const loaded = yield* store.load(projectId).pipe(
@@ -71,6 +74,8 @@ export const runProjectActor = (
     let sinceSnapshot = loaded.envelopesSinceSnapshot
     let inFlightMarked: boolean | undefined
     const running = new Map<string, { readonly step: Step; readonly fiber: Fiber.RuntimeFiber<void> }>()
+    /** Hostnames this actor has claimed for its project (or found it holds). */
+    const claimed = new Set<string>()
     yield* Effect.logDebug("actor started").pipe(Effect.annotateLogs({ version }))
 
     const report =
@@ -225,6 +230,22 @@ export const runProjectActor = (
           : decidedAt({ ...result, problem: `could not release ${held.join(", ")}: ${written.left}` }, now)
       })
 
+    /**
+     * Tenant isolation: the hostnames an accepted CreateProject or Deploy makes the project use are
+     * claimed before the decision is recorded; one another project holds turns it into a rejection
+     * that names the hostname only. (Claims taken before a rejection stay with the project: claiming
+     * again is idempotent.) The claims store away fails the command, which is redelivered.
+     */
+    const claimHostnames = (commandId: string, commandType: string, decided: Decided) =>
+      Effect.gen(function* () {
+        // Claims never pass to another project: one this actor made need not be made again.
+        const hostnames = hostnamesToClaim(state, decided.events).filter((hostname) => !claimed.has(hostname))
+        if (hostnames.length === 0) return decided
+        const taken = yield* claims.claim(projectId, hostnames)
+        for (const hostname of hostnames) if (!taken.includes(hostname)) claimed.add(hostname)
+        return taken.length === 0 ? decided : rejected(commandId, commandType, "hostname_taken", hostnameTakenMessage(taken))
+      })
+
     const decideWork = (item: Work, now: number) => {
       if (item.kind === "invalid") {
         if (wasHandled(state, item.header.commandId)) return Effect.succeed<Decided>({ events: [], outcome: unchanged })
@@ -238,12 +259,17 @@ export const runProjectActor = (
       if (wasHandled(state, command.commandId)) return Effect.succeed<Decided>({ events: [], outcome: unchanged })
       return Effect.flatMap(retired.reinstateNamed(state, command), (reinstated) => {
         state = reinstated
-        return command.type === "Rollback" || command.type === "Promote" ? decideSwitch(command) : Effect.succeed(decidedAt(command, now, command.commandId))
+        if (command.type === "Rollback" || command.type === "Promote") return decideSwitch(command)
+        return claimHostnames(command.commandId, command.type, decidedAt(command, now, command.commandId))
       })
     }
 
     const decidedAt = (message: Message, now: number, commandId = ""): Decided =>
-      Either.match(decide(state, message, { now, readinessTimeoutMs: Duration.toMillis(settings.readinessTimeout) }), {
+      Either.match(decide(state, message, {
+        now,
+        readinessTimeoutMs: Duration.toMillis(settings.readinessTimeout),
+        apexDomains: settings.apexDomains
+      }), {
         onLeft: (error) => rejection(commandId, message.type, error),
         onRight: accepted
       })
@@ -252,12 +278,13 @@ export const runProjectActor = (
     const handle = (item: Work) =>
       Effect.gen(function* () {
         const commandId = item.kind === "step" ? null : item.kind === "command" ? item.command.commandId : item.header.commandId
+        const actor = item.kind === "step" ? undefined : item.actor
         for (let attempt = 0; ; attempt++) {
           const now = yield* Clock.currentTimeMillis
           const outcome = yield* decideWork(item, now)
           if (outcome.events.length === 0) return unchanged(version)
           const appended = yield* store
-            .append(projectId, version, { commandId, at: now, events: outcome.events })
+            .append(projectId, version, { commandId, at: now, ...(actor === undefined ? {} : { actor }), events: outcome.events })
             .pipe((self) => retryAfterFailure(self, { schedule: appendRetry, while: (e) => e._tag === "NatsError" }), Effect.either)
           if (Either.isRight(appended)) {
             version = appended.right

@@ -13,13 +13,20 @@ export type Outcome =
   | { readonly _tag: "Unchanged"; readonly version: number }
 
 export type MailboxItem =
-  | { readonly kind: "command"; readonly command: Command; readonly reply: Deferred.Deferred<Outcome, Error> }
+  | {
+      readonly kind: "command"
+      readonly command: Command
+      /** Who sent it (src/auth/actor.ts): recorded on the envelope of its decision. */
+      readonly actor?: string
+      readonly reply: Deferred.Deferred<Outcome, Error>
+    }
   /** A command whose header is readable but whose body is not valid: recorded as CommandRejected. */
   | {
       readonly kind: "invalid"
       readonly header: CommandHeader
       readonly code: string
       readonly message: string
+      readonly actor?: string
       readonly reply: Deferred.Deferred<Outcome, Error>
     }
   | { readonly kind: "step"; readonly key: string; readonly final: boolean; readonly result: StepResult }

@@ -16,6 +16,8 @@ import { openQuarantineBucket, quarantineOf } from "../actors/quarantine.js"
 import { openInBackground } from "../eventstore/buckets.js"
 import { Nats } from "../eventstore/Nats.js"
 import type { CreateProject, Deploy } from "../domain/commands.js"
+import { apexDomainsConfig } from "../config.js"
+import { apexIssue } from "../domain/apex.js"
 import { isTerminal } from "../domain/state.js"
 import type { DatabaseError } from "../projections/Database.js"
 import {
@@ -98,8 +100,8 @@ const authorizeProject = (role: Role, projectId: string) =>
  * The one project with a deployment of this id, for the unscoped routes. Deployment ids are unique
  * only within a project: when several projects use one, the caller must say which (409).
  */
-const projectOfDeployment = (deploymentId: string) =>
-  Effect.flatMap(readModel(findDeploymentProjects(deploymentId)), (projects): Effect.Effect<string, NotFound | Conflict> => {
+const projectOfDeployment = (deploymentId: string, workspace: string | null) =>
+  Effect.flatMap(readModel(findDeploymentProjects(deploymentId, workspace)), (projects): Effect.Effect<string, NotFound | Conflict> => {
     const [only, ...others] = projects
     if (only === undefined) return Effect.fail(new NotFound({ detail: `deployment not found: ${deploymentId}` }))
     if (others.length > 0) {
@@ -177,6 +179,8 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
   const secrets = yield* Secrets
   // Opened in the background: the orchestrator creates the bucket, and the API does not wait for it.
   const quarantine = yield* openInBackground(openQuarantineBucket(yield* Nats))
+  // The orchestrator rejects any other apex too; the API says so at once (400), publishing nothing.
+  const apexDomains = yield* Effect.orDie(apexDomainsConfig) // a bad list stops the API at start, naming the variable
   return handlers
     .handle("listProjects", () =>
       Effect.flatMap(authorizeRole("read"), (caller) => readModel(listProjects(caller.workspace))))
@@ -186,6 +190,8 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
         const { commandId: requestedCommandId, ...fields } = yield* decodeCreateProject(request)
         yield* authorize("deploy", fields.workspace)
         yield* checkEnvironments(fields.environments)
+        const apex = apexIssue(fields.apexDomain, apexDomains)
+        if (apex !== undefined) return yield* new BadRequest({ detail: apex })
         if (Option.isSome(yield* readModel(getProject(fields.projectId)))) {
           return yield* new Conflict({ detail: `project already exists: ${fields.projectId}` })
         }
@@ -311,15 +317,15 @@ export const DeploymentsLive = HttpApiBuilder.group(BerthApi, "deployments", (ha
   handlers
     .handle("getDeployment", ({ path }) =>
       Effect.gen(function*() {
-        yield* authorizeRole("read")
-        const projectId = yield* projectOfDeployment(path.deploymentId)
+        const caller = yield* authorizeRole("read")
+        const projectId = yield* projectOfDeployment(path.deploymentId, caller.workspace)
         yield* authorizeProject("read", projectId)
         return yield* deploymentView(projectId, path.deploymentId)
       }))
     .handleRaw("cancelDeployment", ({ path, request }) =>
       Effect.gen(function*() {
-        yield* authorizeRole("deploy")
-        const projectId = yield* projectOfDeployment(path.deploymentId)
+        const caller = yield* authorizeRole("deploy")
+        const projectId = yield* projectOfDeployment(path.deploymentId, caller.workspace)
         yield* authorizeProject("deploy", projectId)
         const deployment = yield* getDeploymentRef(projectId, path.deploymentId).pipe(orNotFound(`deployment not found: ${path.deploymentId}`))
         return yield* cancelDeployment(deployment, request)

@@ -1,14 +1,18 @@
 /**
  * How the API hands a command to Berth: one JetStream publish to `berth.cmd.<projectId>` (stream
- * BERTH_COMMANDS), exactly as any other publisher would. The actor decides it later; a publish that
- * JetStream does not acknowledge is a 503 problem.
+ * BERTH_COMMANDS), exactly as any other publisher would, plus the caller's token id signed with the
+ * actor key (src/auth/actor.ts), so the audit trail records who sent it. The actor decides it later;
+ * a publish that JetStream does not acknowledge is a 503 problem.
  */
 import { randomBytes } from "node:crypto"
+import { headers } from "@nats-io/transport-node"
 import { Effect } from "effect"
+import { ActorKey, actorHeader, actorSignatureHeader, signActor } from "../auth/actor.js"
 import type { Command } from "../domain/commands.js"
 import { Nats } from "../eventstore/Nats.js"
 import { streams, subjects } from "../eventstore/subjects.js"
 import { ServiceUnavailable } from "./problems.js"
+import { CurrentCaller } from "./security.js"
 
 /** Lower-case hex: token-safe, and a deployment id of this shape keeps its plain hostname label. */
 const randomId = (prefix: string): string => `${prefix}_${randomBytes(8).toString("hex")}`
@@ -21,14 +25,19 @@ export const newCommandId = (): string => randomId("cmd")
  * `<projectId>:<commandId>`, so a retried request with the same commandId inside the stream's
  * duplicate window is stored once (the actor ignores a decided commandId anyway).
  */
-export const publishCommand = (command: Command): Effect.Effect<number, ServiceUnavailable, Nats> =>
-  Effect.flatMap(Nats, ({ js }) => {
+export const publishCommand = (command: Command): Effect.Effect<number, ServiceUnavailable, Nats | ActorKey | CurrentCaller> =>
+  Effect.flatMap(Effect.all([Nats, ActorKey, CurrentCaller]), ([{ js }, key, caller]) => {
     const subject = subjects.command(command.projectId)
+    const payload = JSON.stringify(command)
+    const h = headers()
+    h.set(actorHeader, caller.tokenId)
+    h.set(actorSignatureHeader, signActor(key, caller.tokenId, payload))
     return Effect.tryPromise({
       try: () =>
-        js.publish(subject, JSON.stringify(command), {
+        js.publish(subject, payload, {
           msgID: `${command.projectId}:${command.commandId}`,
-          expect: { streamName: streams.commands }
+          expect: { streamName: streams.commands },
+          headers: h
         }),
       catch: (cause) =>
         new ServiceUnavailable({
@@ -38,7 +47,7 @@ export const publishCommand = (command: Command): Effect.Effect<number, ServiceU
       Effect.map((ack) => ack.seq),
       Effect.tap((seq) =>
         Effect.logInfo("command published").pipe(
-          Effect.annotateLogs({ type: command.type, commandId: command.commandId, projectId: command.projectId, seq })
+          Effect.annotateLogs({ type: command.type, commandId: command.commandId, projectId: command.projectId, seq, actor: caller.tokenId })
         )
       ),
       Effect.withSpan("api.publishCommand", { attributes: { type: command.type, projectId: command.projectId } })

@@ -8,6 +8,7 @@ import { createServer } from "node:http"
 import { HttpApiBuilder, HttpApiSwagger, HttpApp, HttpMiddleware, HttpServer, type HttpServerError, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
+import { ActorKey } from "../auth/actor.js"
 import type { AuthSettings } from "../auth/settings.js"
 import { TokenStore, type TokenStoreError } from "../auth/TokenStore.js"
 import type { Nats, NatsError } from "../eventstore/Nats.js"
@@ -89,6 +90,7 @@ export const ApiLive = (auth: AuthSettings) =>
   HttpApiBuilder.api(BerthApi).pipe(
     Layer.provide([ProjectsLive, DeploymentsLive, TokensLive, HealthLive]),
     Layer.provide(AuthenticationLive(auth.adminToken)),
+    Layer.provide(Layer.succeed(ActorKey, auth.actorKey)),
     Layer.provide(TokenStore.layer)
   )
 

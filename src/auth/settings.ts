@@ -10,6 +10,7 @@ import { hostname, networkInterfaces } from "node:os"
 import { join } from "node:path"
 import { Config, Effect, Option, Redacted } from "effect"
 import { readOrCreateSecretFile } from "../local/secretFile.js"
+import { resolveActorKey } from "./actor.js"
 import { newAdminToken } from "./token.js"
 
 export interface AuthSettings {
@@ -18,6 +19,8 @@ export interface AuthSettings {
   readonly allowedOrigins: ReadonlyArray<string>
   /** Host names (lower case, no port) a request's Host header may name. */
   readonly allowedHosts: ReadonlyArray<string>
+  /** Signs the actor of every command the API publishes (src/auth/actor.ts). */
+  readonly actorKey: Redacted.Redacted<string>
 }
 
 export const adminTokenFile = (dataDir: string): string => join(dataDir, "admin-token")
@@ -66,8 +69,10 @@ export const authSettings = (listenHost: string, dataDir: string) =>
     const { token } = yield* resolveAdminToken(dataDir)
     const origins = yield* list("BERTH_ALLOWED_ORIGINS")
     const hosts = yield* list("BERTH_ALLOWED_HOSTS")
+    const actorKey = yield* resolveActorKey(dataDir)
     return {
       adminToken: token,
+      actorKey,
       allowedOrigins: Option.getOrElse(origins, () => []).map((origin) => origin.replace(/\/+$/, "").toLowerCase()),
       allowedHosts: Option.match(hosts, {
         onNone: () => defaultAllowedHosts(listenHost),

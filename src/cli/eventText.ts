@@ -104,11 +104,12 @@ export const describeEvent = (type: string, rawPayload: unknown): string => {
   }
 }
 
-/** `#12    2026-01-01 12:00:06  LiveSwitched            (none) -> dep_1 (deploy)  [cmd_1]` */
+/** `#12    2026-01-01 12:00:06  LiveSwitched            (none) -> dep_1 (deploy)  [cmd_1 by tok_…]` (who sent it, when known) */
 export const eventLine = (event: AuditEventWire): string =>
   [
     `#${event.streamSeq}`.padEnd(6),
     time(date(event.at)),
     event.type.padEnd(22),
-    describeEvent(event.type, event.payload) + (event.commandId === null ? "" : `  [${event.commandId}]`)
+    describeEvent(event.type, event.payload) +
+    (event.commandId === null ? "" : `  [${event.commandId}${event.actor === null || event.actor === undefined ? "" : ` by ${event.actor}`}]`)
   ].join("  ")

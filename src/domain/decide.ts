@@ -5,6 +5,7 @@
 import { Data, Either } from "effect"
 import type { CancelDeployment, Command, CreateProject, Deploy, Promote, Rollback } from "./commands.js"
 import type { EventOf, ProjectEvent } from "./events.js"
+import { apexIssue } from "./apex.js"
 import { limits } from "./limits.js"
 import { environmentOf } from "./routes.js"
 import {
@@ -28,6 +29,7 @@ export class Rejection extends Data.TaggedError("Rejection")<{
     | "precondition_failed"
     | "routing_failed"
     | "invalid_input"
+    | "hostname_taken"
   readonly message: string
 }> {}
 
@@ -35,6 +37,8 @@ export interface DecideContext {
   /** Epoch ms of the decision. */
   readonly now: number
   readonly readinessTimeoutMs: number
+  /** The apex domains a new project may use (BERTH_APEX_DOMAINS). */
+  readonly apexDomains: ReadonlyArray<string>
 }
 
 /** Unkey's hard-coded runtime sizing (spec 3.2 step 6); Krane needs a figure even where ours ignores it. */
@@ -52,8 +56,10 @@ const duplicates = (values: ReadonlyArray<string>): ReadonlyArray<string> => [
   ...new Set(values.filter((value, index) => values.indexOf(value) !== index))
 ]
 
-const createProject = (state: ProjectState, command: CreateProject): Decision => {
+const createProject = (state: ProjectState, command: CreateProject, context: DecideContext): Decision => {
   if (state.project !== null) return reject("project_exists", `project already exists: ${command.projectId}`)
+  const apex = apexIssue(command.apexDomain, context.apexDomains)
+  if (apex !== undefined) return reject("invalid_input", apex)
   const duplicateIds = duplicates(command.environments.map((e) => e.id))
   if (duplicateIds.length > 0) return reject("invalid_input", `duplicate environment id: ${duplicateIds.join(", ")}`)
   const duplicateSlugs = duplicates(command.environments.map((e) => e.slug))
@@ -230,7 +236,7 @@ export const decide = (state: ProjectState, message: Message, context: DecideCon
     case "CancelDeployment":
       if (wasHandled(state, message.commandId)) return nothing
       return message.type === "CreateProject"
-        ? createProject(state, message)
+        ? createProject(state, message, context)
         : message.type === "Deploy"
           ? deploy(state, message)
           : cancel(state, message)

@@ -197,6 +197,11 @@ export const EventEnvelope = Schema.Struct({
   previousVersion: Schema.Number,
   /** Epoch ms when the decision was made. */
   at: Schema.Number,
+  /**
+   * Who sent the command: the API token's id (`tok_…`, `admin`) when the API's signature on it
+   * verified, `nats` for any other publisher; absent for step results (and envelopes from before).
+   */
+  actor: Schema.optional(Schema.String),
   events: Schema.Array(ProjectEvent)
 })
 export type EventEnvelope = typeof EventEnvelope.Type

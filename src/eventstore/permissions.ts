@@ -16,7 +16,11 @@
  */
 import { buckets, kvStream, objectStream, streams, subjects } from "./subjects.js"
 
-export const natsUsers = ["orchestrator", "projector", "api", "gateway", "publisher"] as const
+/**
+ * The roles' users, `publisher` for services that send commands, and `admin` for operators (repairs
+ * such as deleting an undecodable event, inspecting dead letters with the `nats` CLI): used by no role.
+ */
+export const natsUsers = ["orchestrator", "projector", "api", "gateway", "publisher", "admin"] as const
 export type NatsUser = (typeof natsUsers)[number]
 
 export interface NatsPermissions {
@@ -74,7 +78,7 @@ const reportHealth = (role: string): ReadonlyArray<string> => [`$KV.${buckets.he
 /** `berth.cmd.*`: exactly one token, so `berth.cmd.a.b.proj_x` is refused by the server. */
 const publishCommands = subjects.command("*")
 
-const publishes: Readonly<Record<NatsUser, ReadonlyArray<string>>> = {
+const publishes: Readonly<Record<Exclude<NatsUser, "admin">, ReadonlyArray<string>>> = {
   orchestrator: [
     ...ownStream(streams.commands),
     // The intake erases a settled command that held cleartext env values (src/actors/cleartext.ts).
@@ -105,7 +109,7 @@ const publishes: Readonly<Record<NatsUser, ReadonlyArray<string>>> = {
 }
 
 /** Core subscriptions beyond the user's inbox: a publisher may follow `berth.evt.>` live (`berth send`). */
-const subscribes: Readonly<Record<NatsUser, ReadonlyArray<string>>> = {
+const subscribes: Readonly<Record<Exclude<NatsUser, "admin">, ReadonlyArray<string>>> = {
   orchestrator: [],
   projector: [],
   api: [],
@@ -113,7 +117,7 @@ const subscribes: Readonly<Record<NatsUser, ReadonlyArray<string>>> = {
   publisher: [subjects.eventsAll]
 }
 
-export const permissionsOf = (user: NatsUser): NatsPermissions => ({
-  publish: [`${api}.INFO`, ...publishes[user]],
-  subscribe: [`${inboxPrefixOf(user)}.>`, ...subscribes[user]]
-})
+export const permissionsOf = (user: NatsUser): NatsPermissions =>
+  user === "admin"
+    ? { publish: [">"], subscribe: [">"] }
+    : { publish: [`${api}.INFO`, ...publishes[user]], subscribe: [`${inboxPrefixOf(user)}.>`, ...subscribes[user]] }

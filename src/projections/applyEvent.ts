@@ -25,6 +25,8 @@ export interface AuditRow {
   readonly projectId: string
   readonly eventType: string
   readonly commandId: string | null
+  /** Who sent the command (the envelope's actor), null when unknown. */
+  readonly actor: string | null
   readonly at: Date
   readonly payload: unknown
 }
@@ -38,6 +40,7 @@ export const auditRows = ({ envelope, streamSeq }: AppliedEnvelope): ReadonlyArr
     projectId: envelope.projectId,
     eventType: event.type,
     commandId: envelope.commandId,
+    actor: envelope.actor ?? null,
     at,
     // The read model keeps env keys and fingerprints only, never a sealed value (nor a cleartext one).
     payload: displayPayload(event)
@@ -49,14 +52,15 @@ export const auditRows = ({ envelope, streamSeq }: AppliedEnvelope): ReadonlyArr
  * in the transaction that moves the checkpoint past these rows, so none of them is there yet.
  */
 export const auditStatement = (rows: ReadonlyArray<AuditRow>): Statement => {
-  const [seqs, indexes, projectIds, types, commandIds, at, payloads] = [
+  const [seqs, indexes, projectIds, types, commandIds, actors, at, payloads] = [
     numbers(rows, (r) => r.streamSeq), numbers(rows, (r) => r.idx), texts(rows, (r) => r.projectId), texts(rows, (r) => r.eventType),
-    texts(rows, (r) => r.commandId), times(rows, (r) => r.at), jsonValues(rows, (r) => r.payload)
+    texts(rows, (r) => r.commandId), texts(rows, (r) => r.actor), times(rows, (r) => r.at), jsonValues(rows, (r) => r.payload)
   ]
-  return (tx) => tx`insert into audit_events (stream_seq, idx, project_id, event_type, command_id, at, payload)
-    select s, i, p, t, c, to_timestamp(a / 1000), j
+  return (tx) => tx`insert into audit_events (stream_seq, idx, project_id, event_type, command_id, actor, at, payload)
+    select s, i, p, t, c, w, to_timestamp(a / 1000), j
     from rows from (unnest(${seqs}::bigint[]), unnest(${indexes}::int[]), unnest(${projectIds}::text[]), unnest(${types}::text[]),
-      unnest(${commandIds}::text[]), unnest(${at}::float8[]), jsonb_array_elements(${payloads}::text::jsonb)) as u(s, i, p, t, c, a, j)`
+      unnest(${commandIds}::text[]), unnest(${actors}::text[]), unnest(${at}::float8[]),
+      jsonb_array_elements(${payloads}::text::jsonb)) as u(s, i, p, t, c, w, a, j)`
 }
 
 /** A message that is not a valid envelope: kept in the audit log (type 'Undecodable'), otherwise ignored. */
@@ -72,6 +76,7 @@ export const undecodableAuditRow = (undecodable: {
   projectId: undecodable.projectId,
   eventType: "Undecodable",
   commandId: null,
+  actor: null,
   at: undecodable.at,
   payload: { raw: undecodable.raw, error: undecodable.error }
 })

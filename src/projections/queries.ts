@@ -192,6 +192,7 @@ interface AuditRowOut {
   idx: number
   event_type: string
   command_id: string | null
+  actor: string | null
   at: Date
   payload: unknown
 }
@@ -201,6 +202,7 @@ const auditView = (row: AuditRowOut): AuditEventView => ({
   index: row.idx,
   type: row.event_type,
   commandId: row.command_id,
+  actor: row.actor,
   at: row.at,
   // Rows written before env values were sealed may hold cleartext: shown as keys and "redacted".
   payload: displayPayload(row.payload)
@@ -226,7 +228,7 @@ export const listEvents = (
           or exists (select 1 from audit_events where project_id = ${projectId}) as known`)
     if (known[0]?.known !== true) return Option.none()
     const rows = yield* query("list events", () => sql<Array<AuditRowOut>>`
-      select stream_seq::text, idx, event_type, command_id, at, payload from audit_events
+      select stream_seq::text, idx, event_type, command_id, actor, at, payload from audit_events
        where project_id = ${projectId} and stream_seq > ${after}
        order by audit_events.stream_seq, idx
        limit ${limit + 1}`)
@@ -239,7 +241,7 @@ export const listEvents = (
     }
     const [envelope, later] = yield* Effect.all([
       query("list envelope events", () => sql<Array<AuditRowOut>>`
-        select stream_seq::text, idx, event_type, command_id, at, payload from audit_events
+        select stream_seq::text, idx, event_type, command_id, actor, at, payload from audit_events
          where project_id = ${projectId} and stream_seq = ${beyond.stream_seq} order by idx`),
       query("events after envelope", () => sql<Array<{ more: boolean }>>`
         select exists (select 1 from audit_events where project_id = ${projectId} and stream_seq > ${beyond.stream_seq}) as more`)
@@ -272,13 +274,19 @@ export const getDeploymentRef = (
 
 /**
  * The projects that have a deployment with this id, sorted: what the unscoped routes
- * (`/v1/deployments/:id`) resolve an id with. More than one means the id is ambiguous.
+ * (`/v1/deployments/:id`) resolve an id with. More than one means the id is ambiguous. With a
+ * workspace, only that workspace's projects count: another tenant's use of the id stays invisible.
  */
-export const findDeploymentProjects = (deploymentId: string): Effect.Effect<ReadonlyArray<string>, DatabaseError, Database> =>
+export const findDeploymentProjects = (
+  deploymentId: string,
+  workspace: string | null = null
+): Effect.Effect<ReadonlyArray<string>, DatabaseError, Database> =>
   Effect.gen(function*() {
     const { sql } = yield* Database
     const rows = yield* query("find deployment projects", () => sql<Array<{ project_id: string }>>`
-      select project_id from deployments where deployment_id = ${deploymentId} order by project_id limit 10`)
+      select d.project_id from deployments d
+        ${workspace === null ? sql`` : sql`join projects p on p.project_id = d.project_id and p.workspace = ${workspace}`}
+       where d.deployment_id = ${deploymentId} order by d.project_id limit 10`)
     return rows.map((row) => row.project_id)
   })
 

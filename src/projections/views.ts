@@ -149,6 +149,9 @@ export const AuditEventView = Schema.Struct({
   index: Schema.Number.annotations({ description: "position of the event within its envelope" }),
   type: Schema.String.annotations({ description: "the event type (or Undecodable for a message the projector could not read)" }),
   commandId: Schema.NullOr(Schema.String).annotations({ description: "the command that caused the decision; null for a step result" }),
+  actor: Schema.NullOr(Schema.String).annotations({
+    description: "who sent that command: an API token id (tok_…, admin), or nats for a publisher outside the API; null for a step result"
+  }),
   at: Timestamp,
   payload: Schema.Unknown.annotations({ description: "the event as recorded on berth.evt.<projectId> (see the wire contract)" })
 }).annotations({ identifier: "AuditEvent" })

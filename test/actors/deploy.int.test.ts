@@ -32,11 +32,11 @@ describe("a Deploy published as raw JSON", () => {
       const assigned = events.find((event) => event.type === "DomainsAssigned")
       expect(assigned).toMatchObject({
         domains: [
-          { hostname: "shop-git-a1b2c3d-acme.berth.test", sticky: "none" },
-          { hostname: "shop-git-main-acme.berth.test", sticky: "branch" },
-          { hostname: "shop-production-acme.berth.test", sticky: "environment" },
-          { hostname: "shop-acme.berth.test", sticky: "live" },
-          { hostname: "shop-dep-1-acme.berth.test", sticky: "deployment" }
+          { hostname: "happy-git-a1b2c3d-acme.berth.test", sticky: "none" },
+          { hostname: "happy-git-main-acme.berth.test", sticky: "branch" },
+          { hostname: "happy-production-acme.berth.test", sticky: "environment" },
+          { hostname: "happy-acme.berth.test", sticky: "live" },
+          { hostname: "happy-dep-1-acme.berth.test", sticky: "deployment" }
         ]
       })
       expect(events.at(-1)).toEqual({ type: "LiveSwitched", from: null, to: "dep_1", reason: "deploy" })

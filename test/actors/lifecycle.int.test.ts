@@ -12,14 +12,15 @@ import {
   createProjectCommand,
   deployCommand,
   fastSettings,
+  hostOf,
   startOrchestrator
 } from "../support/orchestrator.js"
 import { makeFailingRouting, readRouteTable } from "../support/routing.js"
 
 const fixture = useActorFixture()
 
-const live = "shop-acme.berth.test"
-const environment = "shop-production-acme.berth.test"
+const live = (projectId: string) => hostOf(projectId)
+const environment = (projectId: string) => hostOf(projectId, "-production")
 const ofType = <T extends ProjectEvent["type"]>(events: ReadonlyArray<ProjectEvent>, type: T) =>
   events.filter((event): event is Extract<ProjectEvent, { type: T }> => event.type === type)
 const rejectionOf = (events: ReadonlyArray<ProjectEvent>, commandId: string) =>
@@ -95,7 +96,7 @@ describe("failure and compensation", () => {
         { type: "DeploymentFailed", deploymentId: "dep_2", step: "assign-domains", reason: "failed to assign domains: KV unreachable (test)" }
       ])
       expect(await readRouteTable(fixture.client.nc, "proj_rfail")).toEqual(before)
-      expect(before[live]).toBe("dep_1")
+      expect(before[live("proj_rfail")]).toBe("dep_1")
       expect(ofType(events, "LiveSwitched").map((event) => event.to)).toEqual(["dep_1"])
       expect(krane.deleteCalls).toEqual([{ namespace: "acme", deploymentId: "proj_rfail--dep_2" }])
     } finally {
@@ -190,7 +191,7 @@ describe("rollback and promote", () => {
       await fixture.client.publish(projectId, createProjectCommand(projectId))
       await deployAndWait(projectId, "dep_1", "1111111")
       await deployAndWait(projectId, "dep_2", "2222222")
-      expect(await readRouteTable(fixture.client.nc, projectId)).toMatchObject({ [live]: "dep_2", [environment]: "dep_2" })
+      expect(await readRouteTable(fixture.client.nc, projectId)).toMatchObject({ [live(projectId)]: "dep_2", [environment(projectId)]: "dep_2" })
 
       // A deployment is still building (held in Krane create) when the rollback arrives: decided at once.
       krane.closeGate()
@@ -209,22 +210,22 @@ describe("rollback and promote", () => {
         toDeploymentId: "dep_1",
         reason: "rollback",
         domains: [
-          { hostname: live, sticky: "live" },
-          { hostname: environment, sticky: "environment" }
+          { hostname: live(projectId), sticky: "live" },
+          { hostname: environment(projectId), sticky: "environment" }
         ]
       })
-      expect(await readRouteTable(fixture.client.nc, projectId)).toMatchObject({ [live]: "dep_1", [environment]: "dep_1" })
+      expect(await readRouteTable(fixture.client.nc, projectId)).toMatchObject({ [live(projectId)]: "dep_1", [environment(projectId)]: "dep_1" })
 
       // The building one becomes ready under the rolled-back flag: its own hostnames only.
       krane.openGate()
       events = await fixture.client.waitForEvent(projectId, (event) => event.type === "DeploymentReady" && event.deploymentId === "dep_3")
       const table = await readRouteTable(fixture.client.nc, projectId)
       expect(table).toMatchObject({
-        [live]: "dep_1",
-        [environment]: "dep_1",
-        "shop-git-feature-dep-3-acme.berth.test": "dep_3",
-        "shop-git-3333333-acme.berth.test": "dep_3",
-        "shop-dep-3-acme.berth.test": "dep_3"
+        [live(projectId)]: "dep_1",
+        [environment(projectId)]: "dep_1",
+        [hostOf(projectId, "-git-feature-dep-3")]: "dep_3",
+        [hostOf(projectId, "-git-3333333")]: "dep_3",
+        [hostOf(projectId, "-dep-3")]: "dep_3"
       })
       expect(ofType(events, "LiveSwitched").map((event) => [event.to, event.reason])).toEqual([
         ["dep_1", "deploy"],
@@ -234,7 +235,7 @@ describe("rollback and promote", () => {
 
       await fixture.client.publish(projectId, { type: "Promote", commandId: "cmd_promote_3", projectId, deploymentId: "dep_3" })
       events = await fixture.client.waitForEvent(projectId, (event) => event.type === "LiveSwitched" && event.reason === "promote")
-      expect(await readRouteTable(fixture.client.nc, projectId)).toMatchObject({ [live]: "dep_3", [environment]: "dep_3" })
+      expect(await readRouteTable(fixture.client.nc, projectId)).toMatchObject({ [live(projectId)]: "dep_3", [environment(projectId)]: "dep_3" })
       expect(ofType(events, "LiveSwitched").at(-1)).toEqual({ type: "LiveSwitched", from: "dep_1", to: "dep_3", reason: "promote" })
 
       // Unkey's validations, with its messages.
@@ -270,7 +271,7 @@ describe("rollback and promote", () => {
       routing.failWrites(() => false)
       await fixture.client.publish(projectId, { type: "Rollback", commandId: "cmd_rb_2", projectId, sourceDeploymentId: "dep_2", targetDeploymentId: "dep_1" })
       await fixture.client.waitForEvent(projectId, (event) => event.type === "LiveSwitched" && event.reason === "rollback")
-      expect(await readRouteTable(fixture.client.nc, projectId)).toMatchObject({ [live]: "dep_1" })
+      expect(await readRouteTable(fixture.client.nc, projectId)).toMatchObject({ [live(projectId)]: "dep_1" })
     } finally {
       await orchestrator.stop()
     }

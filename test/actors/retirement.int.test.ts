@@ -28,9 +28,9 @@ const projectId = "proj_retire"
 /** Snapshot (and retire) every 5 envelopes; keep the 2 most recent deployments hot. */
 const settings = { ...fastSettings, snapshotEvery: 5, hotDeployments: 2 }
 const deployments = ["dep_1", "dep_2", "dep_3", "dep_4", "dep_5", "dep_6", "dep_7"]
-const live = "shop-acme.berth.test"
-const environment = "shop-production-acme.berth.test"
-const perDeployment = (deploymentId: string) => `shop-${deploymentId.replace("_", "-")}-acme.berth.test`
+const live = "retire-acme.berth.test"
+const environment = "retire-production-acme.berth.test"
+const perDeployment = (deploymentId: string) => `retire-${deploymentId.replace("_", "-")}-acme.berth.test`
 
 const krane = makeFakeKrane()
 
@@ -164,6 +164,6 @@ const decisionOf = (state: ProjectState, command: Command) => {
     const plan = command.type === "Rollback" ? planRollback(state, command, 1) : planPromote(state, command, 1)
     return Either.isLeft(plan) ? { rejected: plan.left.message } : { accepted: plan.right }
   }
-  const decision = decide(state, command, { now: 0, readinessTimeoutMs: 1000 })
+  const decision = decide(state, command, { now: 0, readinessTimeoutMs: 1000, apexDomains: ["berth.localhost", "berth.test"] })
   return Either.isLeft(decision) ? { rejected: decision.left.message } : { accepted: decision.right }
 }

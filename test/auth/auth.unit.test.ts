@@ -5,6 +5,7 @@
  */
 import { Effect, Either, Option, Redacted } from "effect"
 import { describe, expect, it } from "vitest"
+import { signActor, verifiedActor } from "../../src/auth/actor.js"
 import { adminCaller, makeAuthenticator } from "../../src/auth/authenticate.js"
 import { parseExpiry } from "../../src/auth/expiry.js"
 import { type Caller, decide, decideGrant, decideRole, type Role } from "../../src/auth/scope.js"
@@ -175,5 +176,25 @@ describe("request screening", () => {
     expect(defaultAllowedHosts("10.1.2.3")).toEqual(["localhost", "127.0.0.1", "::1", "10.1.2.3"])
     expect(defaultAllowedHosts("0.0.0.0")).toEqual(expect.arrayContaining(["localhost", "127.0.0.1"]))
     expect(defaultAllowedHosts("0.0.0.0")).not.toContain("evil.example")
+  })
+})
+
+describe("actor signatures", () => {
+  const key = Redacted.make("actor-key")
+  const payload = JSON.stringify({ type: "Deploy", projectId: "proj_a", commandId: "cmd_1" })
+  const signature = signActor(key, "tok_0123456789abcdef", payload)
+
+  it.each([
+    ["the signed actor is recorded", Option.some(key), "tok_0123456789abcdef", signature, payload, "tok_0123456789abcdef"],
+    ["no claim is nats", Option.some(key), undefined, undefined, payload, "nats"],
+    ["a claim without signature", Option.some(key), "admin", undefined, payload, "nats"],
+    ["another actor with this signature", Option.some(key), "admin", signature, payload, "nats"],
+    ["the signature on other bytes", Option.some(key), "tok_0123456789abcdef", signature, `${payload} `, "nats"],
+    ["another key", Option.some(Redacted.make("other")), "tok_0123456789abcdef", signature, payload, "nats"],
+    ["no key configured", Option.none(), "tok_0123456789abcdef", signature, payload, "nats"],
+    ["a truncated signature", Option.some(key), "tok_0123456789abcdef", signature.slice(0, 10), payload, "nats"],
+    ["an actor that is no token id", Option.some(key), "admin\nx", signActor(key, "admin\nx", payload), payload, "nats"]
+  ] as const)("%s", (_what, verifyingKey, claimed, sig, bytes, expected) => {
+    expect(verifiedActor(verifyingKey, claimed, sig, bytes)).toBe(expected)
   })
 })

@@ -60,7 +60,9 @@ export const outcomeOf = (decision: Decision): Outcome =>
 /** Epoch ms of every decision in these tests unless a case says otherwise. */
 export const now = 1_700_000_000_000
 export const readinessTimeoutMs = 300_000
-export const context: DecideContext = { now, readinessTimeoutMs }
+/** The apex domains the tables use are allowed; any other is not. */
+export const apexDomains: ReadonlyArray<string> = ["berth.localhost", "localhost", "berth.test", "example.com"]
+export const context: DecideContext = { now, readinessTimeoutMs, apexDomains }
 export const deadline = now + readinessTimeoutMs
 
 export interface When {

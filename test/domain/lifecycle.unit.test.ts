@@ -6,6 +6,7 @@ import type { DecideContext } from "../../src/domain/decide.js"
 import type { ProjectEvent } from "../../src/domain/events.js"
 import type { StepResult } from "../../src/domain/stepResults.js"
 import {
+  context,
   deploymentAt,
   deploymentFailed,
   deploymentReady,
@@ -72,14 +73,14 @@ const kraneCreate: ReadonlyArray<Case> = [
     name: "building + KraneCreated -> created, readiness deadline = now + readinessTimeoutMs",
     given: at(...deploymentAt("dep_1", "building")),
     when: kraneCreatedResult,
-    context: { now: 1_000, readinessTimeoutMs: 5_000 },
+    context: { ...context, now: 1_000, readinessTimeoutMs: 5_000 },
     then: [{ type: "KraneDeploymentCreated", deploymentId: "dep_1", namespace: "acme", kraneDeploymentId: "proj_1--dep_1", readyDeadlineAt: 6_000 }]
   },
   {
     name: "the namespace is the one Krane reported",
     given: at(...deploymentAt("dep_1", "building")),
     when: { ...kraneCreatedResult, namespace: "ns-7" },
-    context: { now: 0, readinessTimeoutMs: 60_000 },
+    context: { ...context, now: 0, readinessTimeoutMs: 60_000 },
     then: [{ type: "KraneDeploymentCreated", deploymentId: "dep_1", namespace: "ns-7", kraneDeploymentId: "proj_1--dep_1", readyDeadlineAt: 60_000 }]
   },
   {
@@ -188,7 +189,7 @@ const readiness: ReadonlyArray<Case> = [
     name: "timed out with nothing observed; seconds are rounded",
     given: at(...deploymentAt("dep_1", "deploying")),
     when: timedOut,
-    context: { now: 0, readinessTimeoutMs: 90_500 },
+    context: { ...context, now: 0, readinessTimeoutMs: 90_500 },
     then: [
       deploymentFailed("dep_1", "await-instances", "deployment never became ready: 0 of 1 instances running after 91s")
     ]

@@ -97,11 +97,11 @@ describe("Berth end to end", () => {
       expect(body.instances.every((instance) => instance.status === "RUNNING")).toBe(true)
       expect(body.domains.map((domain) => [domain.hostname, domain.sticky]).sort()).toEqual(
         [
-          ["shop-acme.berth.test", "live"],
-          ["shop-dep-e2e-1-acme.berth.test", "deployment"],
-          ["shop-git-a1b2c3d-acme.berth.test", "none"],
-          ["shop-git-main-acme.berth.test", "branch"],
-          ["shop-production-acme.berth.test", "environment"]
+          ["e2e-acme.berth.test", "live"],
+          ["e2e-dep-e2e-1-acme.berth.test", "deployment"],
+          ["e2e-git-a1b2c3d-acme.berth.test", "none"],
+          ["e2e-git-main-acme.berth.test", "branch"],
+          ["e2e-production-acme.berth.test", "environment"]
         ].sort()
       )
       expect(body.steps.map((step) => step.step)).toEqual(

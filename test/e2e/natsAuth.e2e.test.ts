@@ -4,9 +4,11 @@
  * the data dir, owner-only) deploys as before but cannot append events; every role does its whole job
  * within its permissions (the server logs no violation by any of Berth's own users).
  */
+import { spawn } from "node:child_process"
 import { readFileSync, statSync } from "node:fs"
 import { get as httpGet } from "node:http"
 import { join } from "node:path"
+import { fileURLToPath } from "node:url"
 import { connect } from "@nats-io/transport-node"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type AppServer, startAppServer } from "../support/appServer.js"
@@ -34,6 +36,7 @@ afterAll(async () => {
   await app?.close()
 })
 
+const projectRoot = fileURLToPath(new URL("../..", import.meta.url))
 const natsDir = () => join(berth.dataDir, "nats")
 
 /** A GET through the gateway with the given Host header. */
@@ -69,6 +72,20 @@ describe("NATS users of npm start", () => {
     for (const file of ["publisher.password", "orchestrator.password", "gateway.password", "nats-server.conf"]) {
       expect({ file, mode: (statSync(join(natsDir(), file)).mode & 0o777).toString(8) }).toEqual({ file, mode: "600" })
     }
+  })
+
+  it("lets `npm run send` publish as the local publisher user without any setting", async () => {
+    const { NATS_URL: _url, NATS_USER: _user, NATS_PASSWORD: _password, NATS_TOKEN: _token, NATS_CREDS: _creds, ...env } = process.env
+    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/send.ts", JSON.stringify(createProjectCommand("proj_send"))], {
+      cwd: projectRoot,
+      env: { ...env, BERTH_DATA_DIR: berth.dataDir },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let output = ""
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()))
+    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()))
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve))
+    expect({ code, output }).toMatchObject({ code: 0, output: expect.stringContaining("ProjectCreated") })
   })
 
   it("takes a publisher's commands to a live deployment, refuses its event appends, and every role works within its permissions", async () => {

@@ -40,8 +40,8 @@ afterAll(async () => {
 })
 
 const projectId = "proj_api"
-const liveHost = "shop-acme.berth.test"
-const environmentHost = "shop-production-acme.berth.test"
+const liveHost = "api-acme.berth.test"
+const environmentHost = "api-production-acme.berth.test"
 
 const post = async (path: string, body: unknown) => {
   const response = await fetch(`${berth.api}${path}`, {

@@ -137,6 +137,18 @@ describe("the API", () => {
   })
 })
 
+describe("an operator", () => {
+  it("deletes an undecodable event as admin, which no role may do", async () => {
+    const orchestrator = await as("orchestrator")
+    const { seq } = await orchestrator.js.publish("berth.evt.proj_bad", "not an envelope")
+    expect(await attempt(() => orchestrator.jsm.streams.deleteMessage(streams.events, seq))).toBe(
+      refused(`$JS.API.STREAM.MSG.DELETE.${streams.events}`)
+    )
+    const admin = await as("admin")
+    expect(await attempt(() => admin.jsm.streams.deleteMessage(streams.events, seq))).toBe("ok")
+  })
+})
+
 describe("the projector", () => {
   it("reads events and cannot append them", async () => {
     const { js } = await as("projector")

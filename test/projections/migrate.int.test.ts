@@ -13,12 +13,13 @@ it("applies each migration once when two migrators race", async () => {
   const b = postgres(url, { onnotice: () => {} })
   try {
     const [ranA, ranB] = await Promise.all([Effect.runPromise(migrateWith(a)), Effect.runPromise(migrateWith(b))])
-    expect([...ranA, ...ranB].sort()).toEqual([1, 2, 3, 4])
+    expect([...ranA, ...ranB].sort()).toEqual([1, 2, 3, 4, 5])
     expect(await a`select version, name from schema_migrations order by version`).toEqual([
       { version: 1, name: "read_model" },
       { version: 2, name: "rollback_cancel" },
       { version: 3, name: "hot_updates" },
-      { version: 4, name: "tenant_keys" }
+      { version: 4, name: "tenant_keys" },
+      { version: 5, name: "audit_actor" }
     ])
     expect(await Effect.runPromise(migrateWith(a))).toEqual([])
   } finally {

@@ -4,7 +4,8 @@
  */
 import { type ConnectionOptions, connect, type NatsConnection } from "@nats-io/transport-node"
 import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream"
-import { Duration, Layer, ManagedRuntime } from "effect"
+import { Duration, Layer, ManagedRuntime, Redacted } from "effect"
+import { ActorKey } from "../../src/auth/actor.js"
 import type { Krane } from "../../src/adapters/krane/Krane.js"
 import { defaultOrchestratorSettings, type OrchestratorSettings } from "../../src/config.js"
 import type { EventEnvelope, ProjectEvent } from "../../src/domain/events.js"
@@ -15,14 +16,18 @@ import type { RoutingService } from "../../src/adapters/routing/RoutingService.j
 import { EventStoreLive } from "../../src/eventstore/EventStore.js"
 import { ensureStreams, Nats } from "../../src/eventstore/Nats.js"
 import { streams, subjects } from "../../src/eventstore/subjects.js"
+import { sluggify } from "../../src/domain/domains.js"
 import { Effect } from "effect"
+import { testActorKey } from "./auth.js"
 import { testSecrets } from "./secrets.js"
 
 export const fastSettings: OrchestratorSettings = {
   ...defaultOrchestratorSettings,
   pollInterval: Duration.millis(20),
   stepBackoff: Duration.millis(10),
-  scrapeTimeout: Duration.seconds(2)
+  scrapeTimeout: Duration.seconds(2),
+  // The apex domains the tests use (vitest.config.ts sets the same list for Berth processes).
+  apexDomains: ["berth.localhost", "localhost", "berth.test", "example.com"]
 }
 
 export interface RunningOrchestrator {
@@ -41,7 +46,12 @@ export const startOrchestrator = async (
     HttpOpenApiScraperLive({ timeout: settings.scrapeTimeout, maxBytes: settings.scrapeMaxBytes }),
     testSecrets
   )
-  const layer = OrchestratorWith(settings, adapters).pipe(Layer.provide(krane), Layer.provideMerge(Nats.layer(natsUrl)))
+  const layer = OrchestratorWith(settings, adapters).pipe(
+    Layer.provide(krane),
+    // The test APIs' actor key (support/auth.ts): commands they publish are recorded with their token's id.
+    Layer.provide(Layer.succeed(ActorKey, Redacted.make(testActorKey))),
+    Layer.provideMerge(Nats.layer(natsUrl))
+  )
   const runtime = ManagedRuntime.make(layer)
   await runtime.runtime()
   return { stop: () => runtime.dispose() }
@@ -106,12 +116,22 @@ export const connectClient = async (url: string, auth?: Partial<ConnectionOption
   }
 }
 
+/**
+ * Each test project's slug comes from its id (proj_happy -> happy), so projects sharing a nats-server
+ * get their own hostnames: hostnames are claimed, and a second project with the same workspace and
+ * slug would be rejected (hostname_taken).
+ */
+export const projectSlug = (projectId: string): string => sluggify(projectId.replace(/^proj_/, ""))
+
+/** A hostname of a test project: `middle` is "" (live), "-production", "-git-main", "-dep-1", … */
+export const hostOf = (projectId: string, middle = ""): string => `${projectSlug(projectId)}${middle}-acme.berth.test`
+
 export const createProjectCommand = (projectId: string, commandId = `cmd_create_${projectId}`) => ({
   type: "CreateProject",
   commandId,
   projectId,
   workspace: "acme",
-  slug: "shop",
+  slug: projectSlug(projectId),
   apexDomain: "berth.test",
   defaultBranch: "main",
   environments: [

@@ -12,7 +12,8 @@ export interface RouteTarget {
   readonly upstreams: ReadonlyArray<string>
 }
 
-export type RouteIndex = ReadonlyMap<string, RouteTarget>
+/** hostname -> the target of every table that names it (one per project, in table order). */
+export type RouteIndex = ReadonlyMap<string, ReadonlyArray<RouteTarget>>
 
 export const emptyRouteIndex: RouteIndex = new Map()
 
@@ -31,24 +32,39 @@ export const hostnameOf = (host: string | undefined): string => {
 }
 
 /**
- * hostname -> target from the tables, in the order given: each table carries all of its project's
- * hostnames, and when two projects claim one hostname the later table wins.
+ * hostname -> targets from the tables, in the order given: each table carries all of its project's
+ * hostnames. Which of several projects naming one hostname is served is `routeFor`'s choice.
  */
 export const buildRouteIndex = (tables: Iterable<StoredRouteTable>): RouteIndex => {
-  const index = new Map<string, RouteTarget>()
+  const index = new Map<string, Array<RouteTarget>>()
   for (const table of tables) {
     for (const [rawHostname, route] of Object.entries(table.routes)) {
       const hostname = hostnameOf(rawHostname)
       if (hostname === "") continue
-      index.set(hostname, {
+      const target: RouteTarget = {
         hostname,
         projectId: table.projectId,
         deploymentId: route.deploymentId,
         upstreams: table.upstreams[route.deploymentId] ?? []
-      })
+      }
+      const targets = index.get(hostname)
+      if (targets === undefined) index.set(hostname, [target])
+      else targets.push(target)
     }
   }
   return index
+}
+
+/**
+ * The target serving `hostname`: the one of the project holding its claim (tenant isolation; see
+ * src/adapters/claims/). A hostname nobody holds, or that only other projects' tables name, is
+ * served by no one: the gateway fails closed.
+ */
+export const routeFor = (index: RouteIndex, hostname: string, holder: (hostname: string) => string | undefined): RouteTarget | undefined => {
+  const targets = index.get(hostname)
+  if (targets === undefined) return undefined
+  const owner = holder(hostname)
+  return owner === undefined ? undefined : targets.find((target) => target.projectId === owner)
 }
 
 /**

@@ -13,7 +13,8 @@ import { buckets } from "../../eventstore/subjects.js"
 import { StoredRouteTableSchema } from "../routing/KvRoutingService.js"
 import type { StoredRouteTable } from "../routing/RoutingService.js"
 import { GatewayError } from "./GatewayError.js"
-import { buildRouteIndex, emptyRouteIndex, hostnameOf, type RouteIndex, type RouteTarget } from "./RouteIndex.js"
+import { watchClaims } from "./ClaimWatcher.js"
+import { buildRouteIndex, emptyRouteIndex, hostnameOf, routeFor, type RouteIndex, type RouteTarget } from "./RouteIndex.js"
 
 export interface RouteWatcher {
   /** The target serving a Host header (port and case ignored), if any. */
@@ -122,11 +123,12 @@ export const watchRoutes = (options: RouteWatcherOptions = {}): Effect.Effect<Ro
     // The orchestrator creates the bucket; the gateway (which may not) waits for it in the background.
     const routes = yield* openInBackground(openKv(yield* Nats, buckets.routes, { history: 5 }))
     const ready = yield* Deferred.make<void>()
+    // Routes are served only to the project holding each hostname's claim.
+    const claims = yield* watchClaims(options.stallCheck === undefined ? {} : { stallCheck: options.stallCheck })
     let index: RouteIndex = emptyRouteIndex
 
     const publish = (tables: ReadonlyMap<string, Held>) =>
       Effect.suspend(() => {
-        // Later writes win a hostname two projects claim.
         index = buildRouteIndex([...tables.values()].sort((a, b) => a.revision - b.revision).map((held) => held.table))
         return Deferred.succeed(ready, undefined)
       })
@@ -139,7 +141,7 @@ export const watchRoutes = (options: RouteWatcherOptions = {}): Effect.Effect<Ro
     )
 
     return {
-      lookup: (host) => index.get(hostnameOf(host)),
-      ready: Deferred.await(ready)
+      lookup: (host) => routeFor(index, hostnameOf(host), claims.holder),
+      ready: Effect.zipRight(Deferred.await(ready), claims.ready)
     }
   })

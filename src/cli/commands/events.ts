@@ -15,8 +15,9 @@ export const events = defineCommand({
   summary: "the project's audit trail: every event Berth recorded, oldest first",
   usage: "<projectId> [--limit <n>] [--json] [--follow]",
   description: [
-    "Each line: #<stream sequence>  <time>  <event type>  <key fields>  [<command id>]. With --json, one",
-    "JSON object per line as the API serves it ({streamSeq, index, type, commandId, at, payload}).",
+    "Each line: #<stream sequence>  <time>  <event type>  <key fields>  [<command id> by <actor>], where the",
+    "actor is the API token that sent the command (tok_…, admin) or nats for any other publisher. With --json,",
+    "one JSON object per line as the API serves it ({streamSeq, index, type, commandId, actor, at, payload}).",
     "--limit shows only the last n events; --follow then keeps printing new ones until Ctrl-C."
   ],
   positionals: { min: 1, max: 1 },

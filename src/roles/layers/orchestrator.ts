@@ -4,6 +4,7 @@
  */
 import { Effect, Layer, type Scope } from "effect"
 import { IntakeHealth } from "../../actors/IntakeHealth.js"
+import { ActorKey } from "../../auth/actor.js"
 import { OrchestratorLive } from "../../actors/Orchestrator.js"
 import { ConnectKrane } from "../../adapters/krane/ConnectKrane.js"
 import { Nats } from "../../eventstore/Nats.js"
@@ -25,6 +26,8 @@ const checks = Effect.gen(function* () {
 const layer = (endpoints: RoleEndpoints) =>
   HealthReporter("orchestrator", checks).pipe(
     Layer.provideMerge(OrchestratorLive(endpoints.orchestrator)),
+    // The key the API signs actors with: the audit trail trusts only actors whose signature verifies.
+    Layer.provide(ActorKey.layer(endpoints.dataDir)),
     Layer.provide(
       requireUrl(endpoints.kraneUrl, "KRANE_URL", "orchestrator")((url) =>
         ConnectKrane.layer(url, endpoints.kraneToken === undefined ? {} : { token: endpoints.kraneToken })

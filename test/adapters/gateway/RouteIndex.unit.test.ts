@@ -2,7 +2,7 @@
  * The gateway's pure routing data: Host normalisation, the index across project tables, round robin.
  */
 import { describe, expect, it } from "vitest"
-import { buildRouteIndex, hostnameOf, RoundRobin } from "../../../src/adapters/gateway/RouteIndex.js"
+import { buildRouteIndex, hostnameOf, RoundRobin, routeFor } from "../../../src/adapters/gateway/RouteIndex.js"
 import type { StoredRouteTable } from "../../../src/adapters/routing/RoutingService.js"
 
 const table = (projectId: string, routes: Record<string, string>, upstreams: Record<string, Array<string>>): StoredRouteTable => ({
@@ -20,14 +20,24 @@ describe("RouteIndex", () => {
     expect(hostnameOf(undefined)).toBe("")
   })
 
-  it("maps every hostname to its deployment's upstreams; a later table wins a shared hostname", () => {
+  it("maps every hostname to its deployment's upstreams, served only to the project holding its claim", () => {
     const index = buildRouteIndex([
       table("p1", { "A.example": "d1", "shared.example": "d1", "b.example": "d2" }, { d1: ["h:1", "h:2"] }),
-      table("p2", { "shared.example": "d3" }, { d3: ["h:3"] })
+      table("p2", { "shared.example": "d3", "unclaimed.example": "d3" }, { d3: ["h:3"] })
     ])
-    expect(index.get("a.example")).toEqual({ hostname: "a.example", projectId: "p1", deploymentId: "d1", upstreams: ["h:1", "h:2"] })
-    expect(index.get("b.example")?.upstreams).toEqual([])
-    expect(index.get("shared.example")?.projectId).toBe("p2")
+    const claims: Record<string, string> = { "a.example": "p1", "b.example": "p1", "shared.example": "p1" }
+    const holder = (hostname: string) => claims[hostname]
+    expect(routeFor(index, "a.example", holder)).toEqual({ hostname: "a.example", projectId: "p1", deploymentId: "d1", upstreams: ["h:1", "h:2"] })
+    expect(routeFor(index, "b.example", holder)?.upstreams).toEqual([])
+    // p2's table names p1's hostname (it was written later): the owner keeps its traffic.
+    expect(routeFor(index, "shared.example", holder)).toMatchObject({ projectId: "p1", deploymentId: "d1" })
+    claims["shared.example"] = "p2"
+    expect(routeFor(index, "shared.example", holder)).toMatchObject({ projectId: "p2", deploymentId: "d3" })
+    // Nobody holds it, or its holder's table does not name it: nobody is served (fail closed).
+    expect(routeFor(index, "unclaimed.example", holder)).toBeUndefined()
+    claims["unclaimed.example"] = "p3"
+    expect(routeFor(index, "unclaimed.example", holder)).toBeUndefined()
+    expect(routeFor(index, "nowhere.example", holder)).toBeUndefined()
   })
 
   it("rotates the starting instance per deployment", () => {

@@ -8,8 +8,10 @@ import { createHash } from "node:crypto"
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http"
 import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Socket } from "node:net"
 import type { JetStreamManager } from "@nats-io/jetstream"
-import { Kvm, type KV } from "@nats-io/kv"
+import { Bucket, Kvm, type KV } from "@nats-io/kv"
 import { Context, Effect, Layer } from "effect"
+import { claimKey } from "../../../src/adapters/claims/HostnameClaims.js"
+import { hostnameOf } from "../../../src/adapters/gateway/RouteIndex.js"
 import type { StoredRouteTable } from "../../../src/adapters/routing/RoutingService.js"
 import { startGateway, type GatewayAddress, type GatewayOptions } from "../../../src/adapters/gateway/proxy/GatewayServer.js"
 import { Nats } from "../../../src/eventstore/Nats.js"
@@ -260,7 +262,23 @@ export const putTable = (
     ),
     upstreams
   }
-  return Effect.promise(() => kv.put(projectId, JSON.stringify(table)))
+  return Effect.promise(async () => {
+    await claimHostnames(kv, projectId, Object.keys(hosts))
+    await kv.put(projectId, JSON.stringify(table))
+  })
+}
+
+/**
+ * Claims hostnames for a project in `berth_hostnames`, as the orchestrator does before it routes them
+ * (first owner wins; a hostname already claimed is left with its owner). The gateway serves a
+ * hostname only to the project holding its claim.
+ */
+export const claimHostnames = async (routes: KV, projectId: string, hostnames: ReadonlyArray<string>): Promise<void> => {
+  if (!(routes instanceof Bucket)) throw new Error("claimHostnames needs a KV bucket opened through Kvm")
+  const claims = await new Kvm(routes.js).create(buckets.hostnames, { history: 1 })
+  for (const hostname of hostnames) {
+    await claims.create(claimKey(hostnameOf(hostname)), projectId).catch(() => undefined)
+  }
 }
 
 export interface GatewayFixture {

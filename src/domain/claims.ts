@@ -1,0 +1,53 @@
+/**
+ * Hostname claims (tenant isolation): which hostnames a decision makes its project use, so the
+ * orchestrator can claim them (first owner wins, src/adapters/claims/) before the decision is
+ * recorded, and reject it when another project holds one. Without claims two projects with the same
+ * workspace and slug (or a slug crafted to equal another project's branch hostname) would get the
+ * same hostnames, and the gateway would route them to whichever table it read last. Pure.
+ */
+import { buildDomains } from "./domains.js"
+import type { ProjectEvent } from "./events.js"
+import { domainsOf } from "./routes.js"
+import { evolveAll, type ProjectInfo, type ProjectState } from "./state.js"
+
+/** The hostnames a project holds from its creation: each environment's, and the live one. */
+export const projectHostnames = (project: ProjectInfo): ReadonlyArray<string> =>
+  project.environments.flatMap((environment) =>
+    buildDomains({
+      workspaceSlug: project.workspace,
+      projectSlug: project.slug,
+      environmentSlug: environment.slug,
+      isProduction: environment.kind === "production",
+      apexDomain: project.apexDomain,
+      // Only the environment and live hostnames are kept: they do not depend on the deployment.
+      deploymentId: "unused"
+    })
+      .filter((domain) => domain.sticky === "environment" || domain.sticky === "live")
+      .map((domain) => domain.hostname)
+  )
+
+/**
+ * Every hostname the events of one decision make the project use (sorted, once each): a new
+ * project's environment and live hostnames, a new deployment's every hostname (commit, branch,
+ * environment, live, per-deployment). Other decisions use hostnames claimed before.
+ */
+export const hostnamesToClaim = (state: ProjectState, events: ReadonlyArray<ProjectEvent>): ReadonlyArray<string> => {
+  const needsClaims = events.some((event) => event.type === "ProjectCreated" || event.type === "DeploymentRequested")
+  if (!needsClaims) return []
+  const after = evolveAll(state, events, null)
+  const project = after.project
+  if (project === null) return []
+  const hostnames = new Set<string>()
+  for (const event of events) {
+    if (event.type === "ProjectCreated") for (const hostname of projectHostnames(project)) hostnames.add(hostname)
+    if (event.type === "DeploymentRequested") {
+      const deployment = after.deployments[event.deploymentId]
+      if (deployment !== undefined) for (const domain of domainsOf(project, deployment)) hostnames.add(domain.hostname)
+    }
+  }
+  return [...hostnames].sort()
+}
+
+/** The rejection of a decision whose hostnames another project holds: it names the hostname, never the owner. */
+export const hostnameTakenMessage = (taken: ReadonlyArray<string>): string =>
+  `hostname already taken by another project: ${taken.join(", ")}`
