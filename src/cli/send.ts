@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from "node:fs"
 import { connect } from "@nats-io/transport-node"
 import { jetstream } from "@nats-io/jetstream"
 import { subjects } from "../eventstore/subjects.js"
-import { absoluteLocalPaths } from "./localPaths.js"
+import { absoluteLocalPaths } from "../shared/localPaths.js"
 import { cliNatsConnectOptions } from "./natsCredentials.js"
 import { findUrl, runFilePath } from "./runFile.js"
 
