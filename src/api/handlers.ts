@@ -100,8 +100,8 @@ const authorizeProject = (role: Role, projectId: string) =>
  * The one project with a deployment of this id, for the unscoped routes. Deployment ids are unique
  * only within a project: when several projects use one, the caller must say which (409).
  */
-const projectOfDeployment = (deploymentId: string) =>
-  Effect.flatMap(readModel(findDeploymentProjects(deploymentId)), (projects): Effect.Effect<string, NotFound | Conflict> => {
+const projectOfDeployment = (deploymentId: string, workspace: string | null) =>
+  Effect.flatMap(readModel(findDeploymentProjects(deploymentId, workspace)), (projects): Effect.Effect<string, NotFound | Conflict> => {
     const [only, ...others] = projects
     if (only === undefined) return Effect.fail(new NotFound({ detail: `deployment not found: ${deploymentId}` }))
     if (others.length > 0) {
@@ -317,15 +317,15 @@ export const DeploymentsLive = HttpApiBuilder.group(BerthApi, "deployments", (ha
   handlers
     .handle("getDeployment", ({ path }) =>
       Effect.gen(function*() {
-        yield* authorizeRole("read")
-        const projectId = yield* projectOfDeployment(path.deploymentId)
+        const caller = yield* authorizeRole("read")
+        const projectId = yield* projectOfDeployment(path.deploymentId, caller.workspace)
         yield* authorizeProject("read", projectId)
         return yield* deploymentView(projectId, path.deploymentId)
       }))
     .handleRaw("cancelDeployment", ({ path, request }) =>
       Effect.gen(function*() {
-        yield* authorizeRole("deploy")
-        const projectId = yield* projectOfDeployment(path.deploymentId)
+        const caller = yield* authorizeRole("deploy")
+        const projectId = yield* projectOfDeployment(path.deploymentId, caller.workspace)
         yield* authorizeProject("deploy", projectId)
         const deployment = yield* getDeploymentRef(projectId, path.deploymentId).pipe(orNotFound(`deployment not found: ${path.deploymentId}`))
         return yield* cancelDeployment(deployment, request)

@@ -15,7 +15,7 @@ import { displayEnv, displayPayload } from "../domain/secrets.js"
 import { subjects } from "../eventstore/subjects.js"
 import { keysFilePath } from "../secrets/keysFile.js"
 import { loadSecrets } from "../secrets/Secrets.js"
-import { absoluteLocalPaths } from "./localPaths.js"
+import { absoluteLocalPaths } from "../shared/localPaths.js"
 import { cliNatsConnectOptions } from "./natsCredentials.js"
 import { findUrl, runFilePath } from "./runFile.js"
 

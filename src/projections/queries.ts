@@ -274,13 +274,19 @@ export const getDeploymentRef = (
 
 /**
  * The projects that have a deployment with this id, sorted: what the unscoped routes
- * (`/v1/deployments/:id`) resolve an id with. More than one means the id is ambiguous.
+ * (`/v1/deployments/:id`) resolve an id with. More than one means the id is ambiguous. With a
+ * workspace, only that workspace's projects count: another tenant's use of the id stays invisible.
  */
-export const findDeploymentProjects = (deploymentId: string): Effect.Effect<ReadonlyArray<string>, DatabaseError, Database> =>
+export const findDeploymentProjects = (
+  deploymentId: string,
+  workspace: string | null = null
+): Effect.Effect<ReadonlyArray<string>, DatabaseError, Database> =>
   Effect.gen(function*() {
     const { sql } = yield* Database
     const rows = yield* query("find deployment projects", () => sql<Array<{ project_id: string }>>`
-      select project_id from deployments where deployment_id = ${deploymentId} order by project_id limit 10`)
+      select d.project_id from deployments d
+        ${workspace === null ? sql`` : sql`join projects p on p.project_id = d.project_id and p.workspace = ${workspace}`}
+       where d.deployment_id = ${deploymentId} order by d.project_id limit 10`)
     return rows.map((row) => row.project_id)
   })
 

@@ -398,6 +398,9 @@ describe("POST /v1/projects", () => {
     await expectProblem(post("/v1/projects", { ...newProject, slug: "Not A Slug" }), 400,
       "slug: must be a lowercase DNS label: a-z 0-9 and inner hyphens, at most 63 characters")
     await expectProblem(post("/v1/projects", { ...newProject, environments: [] }), 400, expect.stringMatching(/^environments: /))
+    // Only the apex domains of BERTH_APEX_DOMAINS (vitest.config.ts) may be used.
+    await expectProblem(post("/v1/projects", { ...newProject, apexDomain: "bank.example" }), 400,
+      "apex domain bank.example is not allowed: this Berth serves berth.localhost, localhost, berth.test, example.com")
     const [prod, preview] = newProject.environments
     await expectProblem(post("/v1/projects", { ...newProject, environments: [prod, { ...preview, id: prod?.id }] }), 400,
       "duplicate environment id: env_new_prod")
@@ -502,6 +505,18 @@ describe("tenant isolation: a deployment id used by two projects", () => {
     const detail = "deployment id dep_twin is used by several projects: use /v1/projects/{projectId}/deployments/dep_twin"
     await expectProblem(Promise.resolve(await get("/v1/deployments/dep_twin")), 409, detail)
     await expectProblem(post("/v1/deployments/dep_twin/cancel"), 409, detail)
+  })
+
+  it("a workspace's token sees only its own workspace's use of the id: no ambiguity, nothing about the other tenant", async () => {
+    const created = await post("/v1/tokens", { workspace: "globex", role: "read" })
+    expect(created.status).toBe(201)
+    const { token } = created.body as { token: string }
+    const response = await fetch(`${base}/v1/deployments/dep_twin`, { headers: bearer(token) })
+    expect(response.status).toBe(200)
+    expect(await response.json()).toMatchObject({ projectId: "proj_twin_b", deploymentId: "dep_twin" })
+    // acme's dep_live is unknown to a globex token (404, as if it did not exist).
+    const other = await fetch(`${base}/v1/deployments/dep_live`, { headers: bearer(token) })
+    expect(other.status).toBe(404)
   })
 
   it("POST /v1/projects/:projectId/deployments/:deploymentId/cancel cancels only that project's deployment", async () => {

@@ -5,7 +5,7 @@
 import type { DeployBody } from "../apiClient.js"
 import { defineCommand, exitCodes, integerOption, required, usageError } from "../command.js"
 import { splitCommandLine } from "../format.js"
-import { absoluteLocalPaths } from "../localPaths.js"
+import { absoluteLocalPaths } from "../../shared/localPaths.js"
 import { followDeployment } from "../progress.js"
 import { deadlineFrom, waitOptions } from "../watch.js"
 

@@ -43,7 +43,7 @@ export const projectCreate = defineCommand({
   options: {
     workspace: { kind: "string", value: "<slug>", description: "the workspace (a DNS label): part of every hostname" },
     slug: { kind: "string", value: "<slug>", description: "the project's slug (a DNS label; default from the project id)" },
-    apex: { kind: "string", value: "<domain>", description: "the apex domain hostnames are made under, e.g. berth.localhost" },
+    apex: { kind: "string", value: "<domain>", description: "the apex domain hostnames are made under: one of BERTH_APEX_DOMAINS (default berth.localhost, localhost)" },
     branch: { kind: "string", value: "<name>", description: "the default branch (default main)" },
     env: { kind: "list", value: "<slug>:<id>[:kind]", description: "an environment, e.g. production:env_shop_prod" },
     "openapi-path": { kind: "string", value: "<path>", description: "where the app serves its OpenAPI document (default Berth's)" },
