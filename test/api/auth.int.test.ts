@@ -236,11 +236,11 @@ describe("workspaces", () => {
       ["GET", "/v1/projects/proj_globex", undefined],
       ["GET", "/v1/projects/proj_globex/deployments", undefined],
       ["GET", "/v1/projects/proj_globex/events", undefined],
-      ["GET", "/v1/deployments/dep_globex_1", undefined],
+      ["GET", "/v1/projects/proj_globex/deployments/dep_globex_1", undefined],
+      ["POST", "/v1/projects/proj_globex/deployments/dep_globex_1/cancel", {}],
       ["POST", "/v1/projects/proj_globex/deployments", deployBody],
       ["POST", "/v1/projects/proj_globex/rollback", { targetDeploymentId: "dep_globex_1" }],
       ["POST", "/v1/projects/proj_globex/promote", { deploymentId: "dep_globex_1" }],
-      ["POST", "/v1/deployments/dep_globex_1/cancel", {}],
       ["POST", "/v1/projects", {
         projectId: "proj_takeover", workspace: "globex", slug: "takeover", apexDomain: "berth.localhost",
         environments: [{ id: "env_prod", slug: "production", kind: "production" }]
@@ -249,6 +249,12 @@ describe("workspaces", () => {
       const answer = await call(method, path, { token, ...(body === undefined ? {} : { body }) })
       expect(answer.status, `${method} ${path}`).toBe(403)
       expect(answer.body).toEqual(problem(403, expect.stringContaining("scoped to workspace acme")))
+    }
+    // The unscoped deployment routes look the id up within the token's workspace: globex's is unknown there.
+    for (const [method, path] of [["GET", "/v1/deployments/dep_globex_1"], ["POST", "/v1/deployments/dep_globex_1/cancel"]] as const) {
+      const answer = await call(method, path, { token, ...(method === "POST" ? { body: {} } : {}) })
+      expect(answer.status, `${method} ${path}`).toBe(404)
+      expect(answer.body).toEqual(problem(404, "deployment not found: dep_globex_1"))
     }
     expect(await commandCount()).toBe(before)
     expect((await call("POST", "/v1/projects/proj_acme/deployments", { token, body: deployBody })).status).toBe(202)
