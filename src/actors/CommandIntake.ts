@@ -80,6 +80,12 @@ const formatIssues = (error: ParseResult.ParseError): string => {
 const decodeHeader = Schema.decodeUnknownEither(CommandHeader)
 const decodeCommand = Schema.decodeUnknownEither(Command, { errors: "all", onExcessProperty: "ignore" })
 
+/**
+ * JSON.parse's message without the piece of input V8 quotes (`Unexpected token 'h', ..."A":hunter2"...
+ * is not valid JSON`): the input may hold an env value, and this message goes to headers and logs.
+ */
+const withoutSnippet = (message: string): string => message.replace(/, (?:\.\.\.)?"[\s\S]*"(?:\.\.\.)? is not valid JSON$/, " (not valid JSON)")
+
 /** Pure: what to do with one raw message. */
 export const triage = (subject: string, data: string): Triage => {
   // Refused before JSON.parse; the header is read cheaply so the publisher can still be told why.
@@ -94,7 +100,7 @@ export const triage = (subject: string, data: string): Triage => {
   try {
     json = JSON.parse(data)
   } catch (error) {
-    return { _tag: "DeadLetter", reason: "undecodable", message: `not JSON: ${error instanceof Error ? error.message : String(error)}` }
+    return { _tag: "DeadLetter", reason: "undecodable", message: `not JSON: ${withoutSnippet(error instanceof Error ? error.message : String(error))}` }
   }
   const header = decodeHeader(json)
   if (Either.isLeft(header)) {

@@ -3,13 +3,19 @@
  * berth.cmd.<projectId> with a plain NATS client and prints what Berth decided (the events, or the
  * rejection). With --follow, keeps printing the project's events until the deployment it started
  * is live, ready or failed. NATS_URL, or the URL `npm start` wrote to .berth/run.json; as the NATS
- * user of NATS_CREDS / NATS_USER / NATS_TOKEN, or as the local server's `publisher` user.
+ * user of NATS_CREDS / NATS_USER / NATS_TOKEN, or as the local server's `publisher` user. A Deploy's env
+ * values are sealed before publishing when the secrets keys are here; events print them as sealed(<fp>).
  */
 import { existsSync, readFileSync } from "node:fs"
+import { dirname } from "node:path"
+import { Effect, Either, Option, Redacted } from "effect"
 import { connect } from "@nats-io/transport-node"
 import { jetstream } from "@nats-io/jetstream"
+import { displayEnv, displayPayload } from "../domain/secrets.js"
 import { subjects } from "../eventstore/subjects.js"
-import { absoluteLocalPaths } from "./localPaths.js"
+import { keysFilePath } from "../secrets/keysFile.js"
+import { loadSecrets } from "../secrets/Secrets.js"
+import { absoluteLocalPaths } from "../shared/localPaths.js"
 import { cliNatsConnectOptions } from "./natsCredentials.js"
 import { findUrl, runFilePath } from "./runFile.js"
 
@@ -43,6 +49,24 @@ if (typeof source === "object" && source !== null && "command" in source && Arra
   command = { ...command, source: { ...source, command: argv } }
   for (const [from, to] of resolved) console.log(`(${from} sent as ${to}: instances run in their own directory)`)
 }
+// Env values sealed before they leave this process, when the keys are at hand (BERTH_SECRETS_KEY or the
+// data dir's secrets.keys); otherwise sent as they are, and Berth seals them when it decides the command.
+const env = command["env"]
+if (typeof env === "object" && env !== null && !Array.isArray(env) && Object.keys(env).length > 0) {
+  const key = process.env["BERTH_SECRETS_KEY"]
+  const keysFile = keysFilePath(dirname(runFilePath()))
+  if ((key !== undefined && key !== "") || existsSync(keysFile)) {
+    const sealed = await Effect.runPromise(
+      Effect.either(Effect.flatMap(loadSecrets({ key: key === undefined || key === "" ? Option.none() : Option.some(Redacted.make(key)), dataDir: dirname(keysFile) }), (secrets) =>
+        secrets.sealEnv(Object.fromEntries(Object.entries(env).map(([name, value]) => [name, String(value)])))))
+    )
+    if (Either.isLeft(sealed)) fail(sealed.left.message)
+    else {
+      command = { ...command, env: sealed.right }
+      console.log(`(env values sealed: ${Object.entries(displayEnv(sealed.right)).map(([name, shown]) => `${name}=${shown}`).join(" ")})`)
+    }
+  } else console.log("(env values sent in cleartext: no secrets keys here; Berth seals them when it decides the command)")
+}
 const projectId = typeof command["projectId"] === "string" ? command["projectId"] : fail("the command has no projectId")
 const commandId = typeof command["commandId"] === "string" ? command["commandId"] : fail("the command has no commandId")
 const deploymentId = typeof command["deploymentId"] === "string" ? command["deploymentId"] : undefined
@@ -67,7 +91,7 @@ for await (const message of subscription) {
   decided = true
   for (const event of envelope.events) {
     const { type, ...rest } = event
-    console.log(`  ${type.padEnd(24)} ${JSON.stringify(rest)}`)
+    console.log(`  ${type.padEnd(24)} ${JSON.stringify(displayPayload(rest))}`)
     if (type === "CommandRejected" && mine) process.exitCode = 1
   }
   const finished = envelope.events.some(

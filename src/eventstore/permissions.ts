@@ -8,8 +8,8 @@
  * - only the orchestrator appends to BERTH_EVENTS, dead-letters, writes the route table and the
  *   other buckets it derives from the log, and creates or updates streams;
  * - the gateway only reads routes and hostname claims; the projector only reads;
- * - the API and publishers only publish `berth.cmd.<projectId>` (`*`: one token, extra tokens refused)
- *   and read events; the API also owns its token bucket.
+ * - the API and publishers only publish `berth.cmd.<projectId>` (`*`: one token, extra tokens refused);
+ *   publishers read events (the API serves them from PostgreSQL); the API also owns its token bucket.
  * Every user gets `$JS.API.INFO` (the client's JetStream check) and replies on its own inbox prefix
  * `_INBOX_<user>.` only, so no user can read another's replies (connect with `inboxPrefix`).
  * Pure: no I/O.
@@ -101,7 +101,6 @@ const publishes: Readonly<Record<Exclude<NatsUser, "admin">, ReadonlyArray<strin
     publishCommands,
     ...ownBucket(buckets.tokens),
     ...reportHealth("api"),
-    ...readStream(streams.events),
     ...readBucket(buckets.quarantine)
   ],
   gateway: [...reportHealth("gateway"), ...readBucket(buckets.routes), ...readBucket(buckets.hostnames)],

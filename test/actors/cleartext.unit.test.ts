@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { holdsCleartext, keptPayload } from "../../src/actors/cleartext.js"
+import { triage } from "../../src/actors/CommandIntake.js"
 
 const sealed = `sealed:v1:k1:0123456789ab:${Buffer.alloc(33, 1).toString("base64url")}`
 
@@ -29,5 +30,25 @@ describe("what the intake keeps of a raw command (BERTH_DLQ copy, BERTH_COMMANDS
     if (payload === undefined) expect(kept.payload).toBe(data)
     else expect(typeof payload === "string" ? kept.payload : JSON.parse(kept.payload)).toEqual(payload)
     expect(holdsCleartext(data)).toBe(kind !== "original")
+  })
+})
+
+describe("the intake's reasons never quote an env value", () => {
+  it.each([
+    { name: "broken JSON around a value", data: `{"type":"Deploy","env":{"A":hunter2secret}}`, reason: "not JSON: Unexpected token 'h' (not valid JSON)" },
+    { name: "a bare value", data: "hunter2secret", reason: "not JSON: Unexpected token 'h' (not valid JSON)" },
+    {
+      name: "an env value that is not a string",
+      data: JSON.stringify({
+        type: "Deploy", commandId: "cmd_1", projectId: "proj_1", deploymentId: "dep_1", environmentId: "env_1",
+        source: { image: "x" }, env: { PIN: 98765432 }
+      }),
+      reason: "env.PIN: Expected string"
+    }
+  ])("$name", ({ data, reason }) => {
+    const verdict = triage("berth.cmd.proj_1", data)
+    const said = verdict._tag === "Valid" ? "valid" : verdict.message
+    expect(said).toBe(reason)
+    expect(said).not.toMatch(/hunter2|98765432/)
   })
 })

@@ -3,7 +3,7 @@
  * request shape, both response spellings, and the mapping of Connect outcomes onto port errors.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Redacted } from "effect"
 import { ConnectKrane, makeConnectKrane } from "../../src/adapters/krane/ConnectKrane.js"
 import {
   Krane,
@@ -63,6 +63,21 @@ describe("ConnectKrane", () => {
       const krane = makeConnectKrane(server.url)
       yield* krane.createDeployment({ ...spec, replicas: 0 })
       expect(yield* krane.getDeployment("proj-1", "dep-1")).toEqual([])
+    })
+  )
+
+  it.scoped("sends its token as a bearer token on every request, and none without one", () =>
+    Effect.gen(function* () {
+      const server = yield* fakeKraneHttpServer()
+      const withToken = makeConnectKrane(server.url, { token: Redacted.make("s3cret-token") })
+      yield* withToken.createDeployment(spec)
+      yield* makeConnectKrane(server.url).getDeployment("proj-1", "dep-1")
+      yield* withToken.deleteDeployment("proj-1", "dep-1")
+      expect(server.requests.map((r) => [r.method, r.authorization])).toEqual([
+        ["CreateDeployment", "Bearer s3cret-token"],
+        ["GetDeployment", undefined],
+        ["DeleteDeployment", "Bearer s3cret-token"]
+      ])
     })
   )
 

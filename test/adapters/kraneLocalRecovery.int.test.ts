@@ -8,7 +8,7 @@
  * children are this process's to reap, which node does a moment after they exit.
  */
 import { spawn } from "node:child_process"
-import { existsSync, readdirSync, readFileSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber } from "effect"
@@ -21,12 +21,14 @@ import {
   TEST_KRANE_SECRET,
   allRunning,
   eventually,
+  httpText,
   pidsOf,
   sharedTempDir,
   spec,
   tempDir,
   testKraneClient
 } from "../support/kraneLocal.js"
+import { freeTcpPort } from "../support/berthProcess.js"
 
 /** Leaves the time it started as a file in $START_DIR, then exits at once. */
 const EXITS_AT_ONCE = `
@@ -265,5 +267,39 @@ describe("krane-local recovery", () => {
       expect(survivors(dataDir)).toEqual([])
     })
   )
-})
 
+  it.scopedLive("runs a deployment recorded by a release that used one shared working directory, its relative paths resolved there", () =>
+    Effect.gen(function* () {
+      const dataDir = yield* tempDir("krane-local-")
+      const appDir = yield* sharedTempDir("krane-local-app-")
+      writeFileSync(join(appDir, "app.js"), APP)
+      const port = yield* Effect.promise(() => freeTcpPort())
+      const legacy = {
+        version: 1,
+        token: "legacy01",
+        deployments: [
+          {
+            namespace: "proj-1",
+            deploymentId: "dep-legacy",
+            command: [process.execPath, "app.js"],
+            env: { GREETING: "from before" },
+            replicas: 1,
+            cwd: appDir,
+            deleting: false,
+            instances: [{ id: "dep-legacy-0", port, pid: null, startedAt: null, restarts: 0 }]
+          }
+        ]
+      }
+      writeFileSync(join(dataDir, "state.json"), JSON.stringify(legacy), { mode: 0o644 })
+
+      const krane = yield* kraneLocal(dataDir)
+      const [instance] = yield* eventually(krane.getDeployment("proj-1", "dep-legacy"), allRunning)
+      expect(instance?.address).toBe(`127.0.0.1:${port}`)
+      expect(yield* httpText(instance?.address ?? "", "/greeting")).toBe("from before")
+      const rewritten = JSON.parse(readFileSync(join(dataDir, "state.json"), "utf8")) as typeof legacy
+      expect(rewritten.deployments[0]?.command).toEqual([process.execPath, join(appDir, "app.js")])
+      expect(rewritten.deployments[0]).not.toHaveProperty("cwd")
+      expect(statSync(join(dataDir, "state.json")).mode & 0o777).toBe(0o600)
+    })
+  )
+})

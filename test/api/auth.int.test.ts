@@ -236,11 +236,11 @@ describe("workspaces", () => {
       ["GET", "/v1/projects/proj_globex", undefined],
       ["GET", "/v1/projects/proj_globex/deployments", undefined],
       ["GET", "/v1/projects/proj_globex/events", undefined],
-      ["GET", "/v1/deployments/dep_globex_1", undefined],
+      ["GET", "/v1/projects/proj_globex/deployments/dep_globex_1", undefined],
+      ["POST", "/v1/projects/proj_globex/deployments/dep_globex_1/cancel", {}],
       ["POST", "/v1/projects/proj_globex/deployments", deployBody],
       ["POST", "/v1/projects/proj_globex/rollback", { targetDeploymentId: "dep_globex_1" }],
       ["POST", "/v1/projects/proj_globex/promote", { deploymentId: "dep_globex_1" }],
-      ["POST", "/v1/deployments/dep_globex_1/cancel", {}],
       ["POST", "/v1/projects", {
         projectId: "proj_takeover", workspace: "globex", slug: "takeover", apexDomain: "berth.localhost",
         environments: [{ id: "env_prod", slug: "production", kind: "production" }]
@@ -249,6 +249,12 @@ describe("workspaces", () => {
       const answer = await call(method, path, { token, ...(body === undefined ? {} : { body }) })
       expect(answer.status, `${method} ${path}`).toBe(403)
       expect(answer.body).toEqual(problem(403, expect.stringContaining("scoped to workspace acme")))
+    }
+    // The unscoped deployment routes look the id up within the token's workspace: globex's is unknown there.
+    for (const [method, path] of [["GET", "/v1/deployments/dep_globex_1"], ["POST", "/v1/deployments/dep_globex_1/cancel"]] as const) {
+      const answer = await call(method, path, { token, ...(method === "POST" ? { body: {} } : {}) })
+      expect(answer.status, `${method} ${path}`).toBe(404)
+      expect(answer.body).toEqual(problem(404, "deployment not found: dep_globex_1"))
     }
     expect(await commandCount()).toBe(before)
     expect((await call("POST", "/v1/projects/proj_acme/deployments", { token, body: deployBody })).status).toBe(202)
@@ -336,5 +342,23 @@ describe("token lifecycle", () => {
     const badExpiry = await call("POST", "/v1/tokens", { token: admin, body: { workspace: "acme", role: "read", expiresIn: "forever" } })
     expect(badExpiry.status).toBe(400)
     expect(badExpiry.body).toEqual(problem(400, expect.stringContaining("30d")))
+  })
+})
+
+// Last: it stops the file's nats-server.
+describe("a NATS outage", () => {
+  it("keeps a recently verified token working for reads from PostgreSQL, and answers others 503", async () => {
+    const { token } = await createToken({ workspace: "acme", role: "read" })
+    const { token: unused } = await createToken({ workspace: "acme", role: "read" })
+    expect((await call("GET", "/v1/projects/proj_acme/deployments", { token })).status).toBe(200)
+    await nc.close()
+    await natsServer.stop()
+    const known = await call("GET", "/v1/projects/proj_acme/deployments", { token })
+    expect(known.status).toBe(200)
+    expect((await call("GET", "/v1/projects/proj_globex/deployments", { token })).status).toBe(403)
+    const unknown = await call("GET", "/v1/projects/proj_acme/deployments", { token: unused })
+    expect(unknown.status).toBe(503)
+    expect(unknown.headers.get("retry-after")).toBe("5")
+    expect(unknown.body).toEqual(problem(503, "tokens cannot be checked right now (NATS does not answer); try again shortly"))
   })
 })

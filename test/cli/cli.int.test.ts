@@ -398,6 +398,54 @@ describe("berth events", () => {
   })
 })
 
+describe("berth token", () => {
+  it("creates a token printed once, lists it without its secret, revokes it, and says why a request is refused", async () => {
+    const created = await berth(["token", "create", "--workspace", "acme", "--role", "read", "--expires", "30d", "--description", "ci"])
+    expect(created.code).toBe(0)
+    const token = created.stdout.trim()
+    expect(token).toMatch(/^berth_tok_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/)
+    const tokenId = token.split("_").slice(1, 3).join("_")
+    expect(created.stderr).toMatch(new RegExp(`^token ${tokenId}: role read, workspace acme, expires \\d{4}-.+\\. Shown once: Berth keeps only its hash\\.\n$`))
+
+    // The new token works for reading and nothing more.
+    expect((await berth(["status", projectId], { BERTH_TOKEN: token })).code).toBe(0)
+    expectOneLineError(
+      await berth(["promote", projectId, "dep_live"], { BERTH_TOKEN: token }),
+      `berth: token ${tokenId} has role read; this needs deploy (HTTP 403)`
+    )
+
+    const listed = await berth(["token", "list"])
+    expect(listed.code).toBe(0)
+    expect(listed.stdout).toMatch(/^ID +WORKSPACE +ROLE +CREATED +EXPIRES +BY +DESCRIPTION$/m)
+    expect(listed.stdout).toMatch(new RegExp(`^${tokenId} +acme +read +\\S+ +\\S+ +admin +ci$`, "m"))
+    expect(listed.stdout).not.toContain(token)
+
+    const revoked = await berth(["token", "revoke", tokenId])
+    expect(revoked).toEqual({ code: 0, stdout: `token ${tokenId} revoked\n`, stderr: "" })
+    expectOneLineError(
+      await berth(["status", projectId], { BERTH_TOKEN: token }),
+      "berth: the API token is invalid, expired or revoked (HTTP 401): the API refused the token from BERTH_TOKEN"
+    )
+  })
+
+  it("refuses usage mistakes before calling the API", async () => {
+    expectOneLineError(await berth(["token", "create", "--role", "read"]), "berth: give exactly one of --workspace <slug> and --all-workspaces (see: berth token create --help)")
+    expectOneLineError(await berth(["token", "create", "--workspace", "acme", "--role", "root"]), "berth: --role must be one of read, deploy, admin (see: berth token create --help)")
+  })
+
+  it("says where to get a token when it has none", async () => {
+    const empty = mkdtempSync(join(tmpdir(), "berth-cli-"))
+    try {
+      expectOneLineError(
+        await berth(["status", projectId], { BERTH_TOKEN: undefined, BERTH_DATA_DIR: empty }),
+        "berth: an API token is required: send Authorization: Bearer <token> (HTTP 401): no API token: set BERTH_TOKEN (berth token create makes one), or run where `npm start` keeps .berth/admin-token"
+      )
+    } finally {
+      rmSync(empty, { recursive: true, force: true })
+    }
+  })
+})
+
 describe("finding the API", () => {
   it("says the API is unreachable in one line", async () => {
     const port = await freeTcpPort()

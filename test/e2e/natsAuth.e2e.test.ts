@@ -15,7 +15,7 @@ import { type AppServer, startAppServer } from "../support/appServer.js"
 import { type BerthProcess, startBerth } from "../support/berthProcess.js"
 import { makeFakeKrane } from "../support/FakeKrane.js"
 import { type FakeKraneHttpServer, startFakeKraneHttpServer } from "../support/FakeKraneHttpServer.js"
-import { type Client, connectClient, createProjectCommand, deployCommand } from "../support/orchestrator.js"
+import { type Client, connectClient, createProjectCommand, deployCommand, hostOf } from "../support/orchestrator.js"
 import { freshDatabase } from "../support/servers.js"
 
 let berth: BerthProcess
@@ -96,7 +96,7 @@ describe("NATS users of npm start", () => {
     await publisher.waitForEvent("proj_auth", (event) => event.type === "LiveSwitched", 60_000)
 
     // The gateway read the route the orchestrator wrote: the live hostname reaches the app.
-    const answer = await eventually(() => through("shop-acme.berth.test", "/openapi.yaml"), (a) => a.status === 200, "the live hostname to answer")
+    const answer = await eventually(() => through(hostOf("proj_auth"), "/openapi.yaml"), (a) => a.status === 200, "the live hostname to answer")
     expect(answer.body).toContain("openapi: 3.0.0")
 
     // Every role wrote its health report and the API read them (each with its own NATS user).

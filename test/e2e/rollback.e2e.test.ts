@@ -106,11 +106,20 @@ describe("rollback and promote through the API", () => {
     expect(await readRouteTable(client.nc, projectId)).toMatchObject({ [liveHost]: "dep_b", [environmentHost]: "dep_b" })
 
     const events = await eventually(
-      async () => (await (await fetch(`${berth.api}/v1/projects/${projectId}/events?limit=500`, { headers: berth.headers })).json()) as { events: Array<{ type: string }> },
+      async () =>
+        (await (await fetch(`${berth.api}/v1/projects/${projectId}/events?limit=500`, { headers: berth.headers })).json()) as {
+          events: Array<{ type: string; actor: string | null }>
+        },
       (page) => page.events.filter((event) => event.type === "DomainsSwitched").length === 2,
       "both switches in the audit trail"
     )
     expect(events.events.filter((event) => event.type === "LiveSwitched")).toHaveLength(4)
+    // Who did what: the commands sent through the API carry the admin token's id (the API and the
+    // orchestrator processes share the generated actor key); the raw CreateProject is `nats`'.
+    const actorsOf = (type: string) => [...new Set(events.events.filter((event) => event.type === type).map((event) => event.actor))]
+    expect(actorsOf("ProjectCreated")).toEqual(["nats"])
+    expect(actorsOf("DeploymentRequested")).toEqual(["admin"])
+    expect(actorsOf("DomainsSwitched")).toEqual(["admin"])
   })
 
   it("answers malformed or impossible requests with problem+json", async () => {

@@ -1,7 +1,9 @@
 /**
  * Roles on separate machines, as two `berth up --roles …` would run them against shared servers: one
  * Berth runs only the orchestrator, another the projector, API and gateway. A deployment goes live
- * through both; /readyz on the API sees every role, wherever it runs, and sees one go missing.
+ * through both; /readyz on the API sees every role, wherever it runs, and sees one go missing. Both are
+ * given the same BERTH_ACTOR_KEY, as the README says machines must be, so the audit trail names the
+ * token that sent each command.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { makeFakeKrane } from "../support/FakeKrane.js"
@@ -18,9 +20,10 @@ beforeAll(async () => {
   nats = await startTestNats()
   krane = await startFakeKraneHttpServer({ krane: makeFakeKrane() })
   // Each is given only what its roles need: were it to need more, it would start its own (and say so).
+  const BERTH_ACTOR_KEY = "split-roles-shared-actor-key"
   ;[orchestrator, front] = await Promise.all([
-    startBerth({ NATS_URL: nats.url, KRANE_URL: krane.url, BERTH_ROLES: "orchestrator" }),
-    startBerth({ NATS_URL: nats.url, DATABASE_URL: await freshDatabase("split"), BERTH_ROLES: "projector,api,gateway" })
+    startBerth({ NATS_URL: nats.url, KRANE_URL: krane.url, BERTH_ROLES: "orchestrator", BERTH_ACTOR_KEY }),
+    startBerth({ NATS_URL: nats.url, DATABASE_URL: await freshDatabase("split"), BERTH_ROLES: "projector,api,gateway", BERTH_ACTOR_KEY })
   ])
 }, 180_000)
 afterAll(async () => {
@@ -78,6 +81,10 @@ describe("roles in separate Berth processes", () => {
       (d) => d.status === "ready",
       "dep_split_1 ready"
     )
+    const page = (await (await fetch(`${front.api}/v1/projects/proj_split/events`, { headers: front.headers })).json()) as {
+      events: ReadonlyArray<{ type: string; actor: string | null }>
+    }
+    expect(page.events.filter((e) => e.type === "ProjectCreated" || e.type === "DeploymentRequested").map((e) => e.actor)).toEqual(["admin", "admin"])
   })
 
   it("shows the orchestrator missing once its machine is gone, while the API keeps serving", async () => {

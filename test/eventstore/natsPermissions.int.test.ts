@@ -116,8 +116,9 @@ describe("a publisher", () => {
 })
 
 describe("the gateway", () => {
-  it("reads routes and cannot write them", async () => {
-    const { nc, js } = await as("gateway")
+  it("reads routes and cannot write them, nor read events", async () => {
+    const { nc, js, jsm } = await as("gateway")
+    expect(await attempt(() => jsm.streams.info(streams.events))).toBe(refused(`$JS.API.STREAM.INFO.${streams.events}`))
     const routes = await new Kvm(nc).create(buckets.routes)
     expect((await routes.get("proj_a"))?.string()).toBe(route)
     expect(await attempt(() => routes.put("proj_a", "{}"))).toBe(refused("$KV.berth_routes.proj_a"))
@@ -127,8 +128,9 @@ describe("the gateway", () => {
 })
 
 describe("the API", () => {
-  it("publishes commands and keeps its token bucket, but cannot append events or write routes", async () => {
-    const { nc, js } = await as("api")
+  it("publishes commands and keeps its token bucket, but cannot read or append events or write routes", async () => {
+    const { nc, js, jsm } = await as("api")
+    expect(await attempt(() => jsm.streams.info(streams.events))).toBe(refused(`$JS.API.STREAM.INFO.${streams.events}`))
     expect(await attempt(() => js.publish("berth.cmd.proj_a", "{}"))).toBe("ok")
     expect(await attempt(async () => (await new Kvm(nc).create(buckets.tokens)).put("tok_1", "{}"))).toBe("ok")
     expect(await attempt(() => js.publish("berth.evt.proj_a", "{}"))).toBe(refused("berth.evt.proj_a"))

@@ -6,7 +6,12 @@
  * object store), not in any PostgreSQL table, not in any API answer. Invalid commands carrying env
  * leave no cleartext in BERTH_DLQ either. Real nats-server and PostgreSQL; only Krane is faked.
  */
+import { spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
 import { HttpServer } from "@effect/platform"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream"
@@ -34,7 +39,8 @@ const markers = {
   preSealed: marker("pre-sealed"),
   invalid: marker("invalid-command"),
   broken: marker("broken-json"),
-  legacy: marker("legacy-log")
+  legacy: marker("legacy-log"),
+  send: marker("npm-run-send")
 }
 
 let nats: TestNats
@@ -267,5 +273,28 @@ describe("env values are sealed everywhere Berth stores or shows them", () => {
     expect(events).not.toContain(markers.legacy)
     expect(events).toContain(`"env":{"DB_PASSWORD":"redacted"}`)
     expect(holding(await everyTableRow(), [markers.legacy]).map(({ table }) => table)).toEqual([])
+  })
+
+  it("`npm run send` seals a Deploy's env before publishing when the keys are at hand, and prints fingerprints only", async () => {
+    const projectRoot = fileURLToPath(new URL("../..", import.meta.url))
+    const command = deployCommand(project, "dep_send", { env: { DB_PASSWORD: markers.send } })
+    const run = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const child = spawn(process.execPath, ["--import", "tsx", "src/cli/send.ts", JSON.stringify(command), "--follow"], {
+        cwd: projectRoot,
+        env: { ...process.env, NATS_URL: nats.url, BERTH_SECRETS_KEY: testSecretsKeys, BERTH_DATA_DIR: mkdtempSync(join(tmpdir(), "berth-send-")) },
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      let out = ""
+      child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()))
+      child.stderr.on("data", (chunk: Buffer) => (out += chunk.toString()))
+      child.once("close", (code) => resolve({ code, out }))
+    })
+    expect(run.out).toMatch(/^\(env values sealed: DB_PASSWORD=sealed\([0-9a-f]{12}\)\)$/m)
+    expect(run.out).toMatch(/DeploymentRequested .*"env":\{"DB_PASSWORD":"sealed\([0-9a-f]{12}\)"\}/)
+    expect(run.out).not.toContain(markers.send)
+    expect(run.out).not.toContain("sealed:v1:")
+    expect(run.code).toBe(0)
+    expect(krane.createCalls.find((spec) => spec.deploymentId.endsWith("dep_send"))?.env).toEqual({ DB_PASSWORD: markers.send })
+    expect(holding(await everyStreamMessage(), [markers.send]).map(({ stream, seq }) => `${stream} #${seq}`)).toEqual([])
   })
 })

@@ -23,6 +23,7 @@ import { makeFakeKrane, type FakeKrane } from "./FakeKrane.js"
 export interface RecordedRequest {
   readonly method: string
   readonly contentType: string | undefined
+  readonly authorization: string | undefined
   /** The parsed JSON body exactly as sent, before any key normalisation. */
   readonly body: unknown
 }
@@ -235,7 +236,7 @@ export const startFakeKraneHttpServer = async (options: FakeKraneHttpServerOptio
       } catch {
         body = undefined
       }
-      requests.push({ method: name, contentType: req.headers["content-type"], body })
+      requests.push({ method: name, contentType: req.headers["content-type"], authorization: req.headers.authorization, body })
       if (req.method !== "POST" || !isMethod(name)) return respond(res, connectError("unimplemented", `no method ${name}`))
       if (req.headers["content-type"] !== "application/json") return respond(res, { httpStatus: 415, body: "unsupported media type" })
       if (body === undefined) return respond(res, connectError("invalid_argument", "body is not JSON"))

@@ -5,7 +5,7 @@
 import type { DeployBody } from "../apiClient.js"
 import { defineCommand, exitCodes, integerOption, required, usageError } from "../command.js"
 import { splitCommandLine } from "../format.js"
-import { absoluteLocalPaths } from "../localPaths.js"
+import { absoluteLocalPaths } from "../../shared/localPaths.js"
 import { followDeployment } from "../progress.js"
 import { deadlineFrom, waitOptions } from "../watch.js"
 
@@ -99,8 +99,8 @@ export const deploy = defineCommand({
       ...(env === undefined ? {} : { env })
     }
     const accepted = await api.deploy(projectId, body)
-    for (const [from, to] of local?.resolved ?? []) context.out(`  (${from} sent as ${to}: instances run in their own directory)`)
     context.out(`Deploy accepted: deployment ${accepted.deploymentId} to ${environmentId}, command ${accepted.commandId}`)
+    for (const [from, to] of local?.resolved ?? []) context.out(`  (${from} sent as ${to}: instances run in their own directory)`)
     if (deadline === undefined) {
       context.out(`  follow it with: berth status ${accepted.deploymentId}`)
       return exitCodes.ok

@@ -17,7 +17,11 @@ export const up = defineCommand({
     "Checks for (or installs) nats-server and PostgreSQL, then runs Berth in the foreground until Ctrl-C.",
     "Each role runs as its own process, restarted with backoff when it dies; --roles (or BERTH_ROLES) runs a",
     "subset, e.g. one per machine against shared servers. NATS_URL, DATABASE_URL and KRANE_URL use existing",
-    "servers instead of starting them (with NATS_CREDS, NATS_USER + NATS_PASSWORD or NATS_TOKEN for NATS);",
+    "servers instead of starting them (with NATS_CREDS, NATS_USER + NATS_PASSWORD or NATS_TOKEN for NATS,",
+    "KRANE_TOKEN for a Krane that wants a bearer token, such as another machine's krane-local);",
+    "BERTH_ADMIN_TOKEN sets the API's admin token (else generated into .berth/admin-token), BERTH_ACTOR_KEY the",
+    "key the API and the orchestrator share to sign who sent each command (else .berth/actor.key: give every",
+    "machine the same), BERTH_ALLOWED_ORIGINS / BERTH_ALLOWED_HOSTS what browsers and Host headers the API accepts;",
     "see the README's Configuration, NATS users and Operations."
   ],
   positionals: { min: 0, max: 0 },

@@ -13,7 +13,7 @@
 import { chmodSync, mkdirSync } from "node:fs"
 import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
-import { relative, resolve } from "node:path"
+import { isAbsolute, relative, resolve, sep } from "node:path"
 import { Effect, FiberSet, Option, type Schema, type Scope } from "effect"
 import { isRoot, lookupOsUser, makeTraversable, type OsUser } from "../../../local/osUser.js"
 import { checkCommandArgs, checkEnv, checkImage, namedIssue } from "../../../domain/limits.js"
@@ -215,10 +215,12 @@ export const startKraneLocal = (options: KraneLocalOptions): Effect.Effect<Krane
     const preferred = options.port ?? 0
     const healthPath = options.healthPath ?? "/"
     if (!healthPath.startsWith("/")) return yield* new KraneLocalError({ message: `healthPath must start with /: ${healthPath}` })
+    if (options.secret === "") return yield* new KraneLocalError({ message: "the krane-local secret is empty" })
     const dataDir = resolve(options.dataDir)
     const instancesDir = resolve(options.instancesDir ?? resolve(dataDir, "instances"))
     const runAs = yield* instanceUser(options.runAs ?? "nobody")
-    const instancesInside = !relative(dataDir, instancesDir).startsWith("..")
+    const fromDataDir = relative(dataDir, instancesDir)
+    const instancesInside = !(fromDataDir === ".." || fromDataDir.startsWith(`..${sep}`) || isAbsolute(fromDataDir))
     yield* Effect.try({
       try: () => {
         mkdirSync(dataDir, { recursive: true, mode: 0o700 })
@@ -244,7 +246,6 @@ export const startKraneLocal = (options: KraneLocalOptions): Effect.Effect<Krane
     })
     // Requests run as fibers of this scope: closing it interrupts any still in flight.
     const runFork = yield* FiberSet.makeRuntime<never>()
-    if (options.secret === "") return yield* new KraneLocalError({ message: "the krane-local secret is empty" })
     const tokenMatches = options.secret === null ? undefined : bearerTokenCheck(options.secret)
     if (tokenMatches === undefined) {
       yield* Effect.logWarning("krane-local: running WITHOUT authentication (insecure mode): anyone who reaches its port can run commands")

@@ -22,6 +22,7 @@ import { KraneLocalError, describeCause } from "./KraneLocalError.js"
 import { makeLocalInstance, type LocalInstance } from "./LocalInstance.js"
 import { makePortPool } from "./PortPool.js"
 import { instanceMarker, reconcile } from "./Reconcile.js"
+import { absoluteLocalPaths } from "../../../shared/localPaths.js"
 import { spawnProcess } from "./SpawnedProcess.js"
 import { loadState, saveState, type DeploymentRecord, type KraneLocalState } from "./StateFile.js"
 
@@ -80,6 +81,11 @@ const removeQuietly = (dir: string): void => {
   } catch {
     // left behind; the next deployment with this id reuses it
   }
+}
+
+const absoluteCommand = (command: readonly [string, ...Array<string>], cwd: string): readonly [string, ...Array<string>] => {
+  const [file = command[0], ...args] = absoluteLocalPaths(command, cwd).command
+  return [file, ...args]
 }
 
 const keyOf = (namespace: string, deploymentId: string) => JSON.stringify([namespace, deploymentId])
@@ -270,7 +276,10 @@ export const makeProcessDriver = (options: ProcessDriverOptions): Effect.Effect<
     /** Brings back a recorded deployment: adopted processes kept, the others started again; a deletion finished. */
     const restore = (record: DeploymentRecord, adopted: ReadonlyMap<string, InstanceProcess>): Effect.Effect<void> =>
       Effect.gen(function* () {
-        const { deleting, instances: _instances, cwd: _sharedCwd, ...spec } = record
+        const { deleting, instances: _instances, cwd: sharedCwd, ...recordedSpec } = record
+        // Recorded when every instance ran in one shared directory: its relative paths now made absolute.
+        const spec: RunRequest =
+          sharedCwd === undefined ? recordedSpec : { ...recordedSpec, command: absoluteCommand(recordedSpec.command, sharedCwd) }
         const deployment: Deployment = { key: keyOf(spec.namespace, spec.deploymentId), spec, instances: [], stopped: undefined }
         deployments.set(deployment.key, deployment)
         for (const recordedInstance of record.instances) {

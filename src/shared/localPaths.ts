@@ -3,6 +3,8 @@
  * argument that is a path relative to where the user typed it (`node examples/hello/server.js`) would
  * name nothing there. The local tools (`berth deploy`, `npm run send`) turn such arguments into
  * absolute paths, and only those that name an existing file here: anything else is sent as typed.
+ * krane-local does the same once for deployments recorded by releases that ran every instance in
+ * krane-local's own working directory.
  */
 import { statSync } from "node:fs"
 import { isAbsolute, resolve } from "node:path"

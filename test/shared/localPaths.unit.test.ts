@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
-import { absoluteLocalPaths } from "../../src/cli/localPaths.js"
+import { absoluteLocalPaths } from "../../src/shared/localPaths.js"
 
 const here = mkdtempSync(join(tmpdir(), "berth-paths-"))
 mkdirSync(join(here, "examples/hello"), { recursive: true })
