@@ -3,7 +3,7 @@
  * cleartext env values (Berth seals them on decision), so the raw message must not be copied as it is
  * (to BERTH_DLQ) nor kept (in BERTH_COMMANDS) after it is settled. Pure.
  */
-import { displayEnv, parseSealed } from "../domain/secrets.js"
+import { displayPayload, parseSealed } from "../domain/secrets.js"
 
 export interface KeptPayload {
   /** The payload to copy: the original, env values shown as `sealed(<fp>)`/`redacted`, or "" when withheld. */
@@ -30,10 +30,7 @@ export const keptPayload = (data: string): KeptPayload => {
   if (isRecord(env) && Object.values(env).every((value) => typeof value === "string" && parseSealed(value) !== undefined)) {
     return { payload: data, kind: "original" }
   }
-  const shown = isRecord(env)
-    ? displayEnv(Object.fromEntries(Object.entries(env).map(([key, value]) => [key, typeof value === "string" ? value : ""])))
-    : "redacted"
-  return { payload: JSON.stringify({ ...json, env: shown }), kind: "redacted" }
+  return { payload: JSON.stringify(displayPayload(json)), kind: "redacted" }
 }
 
 /** Whether a raw command message holds an env value that is not sealed (so it must not outlive its settlement). */

@@ -6,7 +6,7 @@
  */
 import { HttpIncomingMessage, type HttpServerRequest } from "@effect/platform"
 import { Data, Effect, Either, Option, ParseResult, Schema } from "effect"
-import { BoundedDeploySource, BoundedGitInfo, type Command, CreateProject, Deploy } from "../domain/commands.js"
+import { BoundedDeploySource, BoundedEnv, BoundedGitInfo, type Command, CreateProject, Deploy } from "../domain/commands.js"
 import { CommandId, DeploymentId, EnvironmentId } from "../domain/ids.js"
 import { checkCommandBytes, encodedCommandBytes, limits, utf8Bytes } from "../domain/limits.js"
 import { BadRequest } from "./problems.js"
@@ -45,7 +45,9 @@ export const DeployRequest = Schema.Struct({
   git: Schema.optional(BoundedGitInfo),
   replicas: Deploy.fields.replicas,
   port: Deploy.fields.port,
-  env: Deploy.fields.env
+  env: Schema.optional(BoundedEnv.annotations({
+    description: `Environment variables for the app: at most ${limits.envEntries} variables named [A-Za-z_][A-Za-z0-9_]*, ${limits.envTotalBytes} UTF-8 bytes of names and values (a sealed value counts its cleartext). Values are sealed (AES-256-GCM) before the command is published and shown as sealed(<fingerprint>) everywhere after; a value may also be sent already sealed (sealed:v1:…, from \`berth secrets seal\`)`
+  }))
 }).annotations({
   identifier: "DeployRequest",
   description: "A Deploy command without type and projectId (from the path); deploymentId (dep_…) and commandId (cmd_…) are generated when absent"

@@ -2,6 +2,11 @@
  * API tokens at rest: NATS KV bucket `berth_tokens`, one entry per token keyed by its id, holding
  * its sha256 hash (never the token), workspace (null: all), role, who created it and when, and when
  * it expires. Revoking deletes the entry, so the token stops working on its next request.
+ *
+ * Every request reads the token's entry (about a millisecond), so a revocation anywhere takes effect at
+ * once. Only while NATS does not answer does a token verified in the last few minutes keep working
+ * (stale-if-error): the read endpoints, served from PostgreSQL, stay up through a NATS outage, and the
+ * first read after it sees any revocation.
  */
 import { Kvm, type KV } from "@nats-io/kv"
 import { Context, Data, Effect, Either, Layer, Option, Schema } from "effect"
@@ -65,6 +70,10 @@ export const openTokenBucket = (nc: Context.Tag.Service<Nats>["nc"]): Effect.Eff
     catch: (cause) => new TokenStoreError({ operation: `open KV bucket ${buckets.tokens}`, cause })
   })
 
+/** How long a verified token outlives a NATS outage, and how many such tokens a process remembers. */
+export const staleIfErrorMs = 5 * 60_000
+const rememberedMax = 10_000
+
 /** Token ids are KV keys: anything else is simply unknown. */
 const validId = (id: string): boolean => /^tok_[0-9a-f]{16}$/.test(id)
 
@@ -81,15 +90,41 @@ export const makeTokenStore = (kv: KV): TokenStoreService => {
       )
       : Effect.succeed(Option.none())
 
+  /** The last entry read for each token id (insertion order = age), for stale-if-error. */
+  const remembered = new Map<string, { readonly record: TokenRecord; readonly at: number }>()
+  const remember = (id: string, record: Option.Option<TokenRecord>) => {
+    remembered.delete(id)
+    if (Option.isNone(record)) return
+    remembered.set(id, { record: record.value, at: Date.now() })
+    if (remembered.size > rememberedMax) {
+      const oldest = remembered.keys().next()
+      if (oldest.done !== true) remembered.delete(oldest.value)
+    }
+  }
+  const recalled = (id: string): Option.Option<TokenRecord> => {
+    const known = remembered.get(id)
+    return known !== undefined && Date.now() - known.at < staleIfErrorMs ? Option.some(known.record) : Option.none()
+  }
+
   return {
     authenticate: (token) => {
       const parsed = parseToken(token)
       if (parsed === undefined) return Effect.succeed(Option.none())
-      return Effect.map(read(parsed.id), Option.flatMap((record) =>
-        verifyToken(token, record.hash) && (record.expiresAt === null || record.expiresAt > Date.now())
-          ? Option.some<Caller>({ tokenId: record.id, workspace: record.workspace, role: record.role })
-          : Option.none()
-      ))
+      return read(parsed.id).pipe(
+        Effect.tap((record) => Effect.sync(() => remember(parsed.id, record))),
+        Effect.catchAll((error) => {
+          const known = recalled(parsed.id)
+          return Option.isSome(known)
+            ? Effect.as(Effect.logWarning("token store unavailable: using the token's last verified entry", error.message), known)
+            : Effect.fail(error)
+        }),
+        // The hash and the expiry are checked on every request, the remembered entry included.
+        Effect.map(Option.flatMap((record) =>
+          verifyToken(token, record.hash) && (record.expiresAt === null || record.expiresAt > Date.now())
+            ? Option.some<Caller>({ tokenId: record.id, workspace: record.workspace, role: record.role })
+            : Option.none()
+        ))
+      )
     },
     create: (input) =>
       Effect.gen(function*() {
@@ -121,7 +156,9 @@ export const makeTokenStore = (kv: KV): TokenStoreService => {
     get: (id) => Effect.map(read(id), Option.map(info)),
     revoke: (id) =>
       Effect.flatMap(read(id), (record) =>
-        Option.isNone(record) ? Effect.succeed(false) : Effect.as(attempt("revoke token", () => kv.purge(id)), true))
+        Option.isNone(record)
+          ? Effect.succeed(false)
+          : Effect.as(Effect.zipLeft(attempt("revoke token", () => kv.purge(id)), Effect.sync(() => remembered.delete(id))), true))
   }
 }
 

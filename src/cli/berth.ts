@@ -10,6 +10,7 @@ import { CliError, type Command, exitCodes, type Runtime } from "./command.js"
 import { cancel } from "./commands/cancel.js"
 import { deploy } from "./commands/deploy.js"
 import { events } from "./commands/events.js"
+import { natsConfig } from "./commands/nats.js"
 import { projectCreate } from "./commands/project.js"
 import { promote } from "./commands/promote.js"
 import { rollback } from "./commands/rollback.js"
@@ -18,7 +19,7 @@ import { status } from "./commands/status.js"
 import { tokenCreate, tokenList, tokenRevoke } from "./commands/token.js"
 import { up } from "./commands/up.js"
 
-const commands: ReadonlyArray<Command> = [up, projectCreate, deploy, status, events, rollback, promote, cancel, tokenCreate, tokenList, tokenRevoke, secretsSeal, secretsRotate]
+const commands: ReadonlyArray<Command> = [up, projectCreate, deploy, status, events, rollback, promote, cancel, tokenCreate, tokenList, tokenRevoke, secretsSeal, secretsRotate, natsConfig]
 
 const overview = (): string =>
   [

@@ -33,14 +33,42 @@ export const localClient = (user: NatsUser, password: string): NatsClientAuth =>
   inboxPrefix: inboxPrefixOf(user)
 })
 
-/** The `authorization` block (JSON is valid nats-server config; quoted strings keep `$JS…` literal). */
-export const authorizationBlock = (passwords: Readonly<Record<NatsUser, string>>): string => {
+/**
+ * The `authorization` block, one user per line. `password` is the value as written in the config: a
+ * quoted string, or an unquoted `$VARIABLE` that nats-server reads from its environment. Subjects
+ * are quoted (JSON), so `$JS.…` and `$KV.…` stay literal.
+ */
+const renderAuthorization = (password: (user: NatsUser) => string): string => {
   const users = natsUsers.map((user) => {
     const { publish, subscribe } = permissionsOf(user)
-    return { user, password: passwords[user], permissions: { publish: { allow: publish }, subscribe: { allow: subscribe } } }
+    const permissions = JSON.stringify({ publish: { allow: publish }, subscribe: { allow: subscribe } })
+    return `    { user: ${JSON.stringify(user)}, password: ${password(user)}, permissions: ${permissions} }`
   })
-  return `authorization: ${JSON.stringify({ users }, null, 2)}\n`
+  return `authorization {\n  users: [\n${users.join(",\n")}\n  ]\n}\n`
 }
+
+/** Berth's own server: the generated passwords, in the config file (0600). */
+export const authorizationBlock = (passwords: Readonly<Record<NatsUser, string>>): string =>
+  renderAuthorization((user) => JSON.stringify(passwords[user]))
+
+/** The config variable an external server's config takes `user`'s password from. */
+export const passwordVariable = (user: NatsUser): string => `BERTH_NATS_${user.toUpperCase()}_PASSWORD`
+
+/**
+ * For an external nats-server (`berth nats config`): the same users and permissions, each password a
+ * config variable (passwordVariable), so the printed block holds no secret. The variables are defined
+ * before the block as quoted strings (nats-server would read an unquoted or environment value such as
+ * `5f3a…` as a number), typically in an included file only the server can read.
+ */
+export const externalAuthorizationBlock = (): string =>
+  [
+    "# Berth's NATS users and permissions (src/eventstore/permissions.ts; README \"NATS users\").",
+    "# Define each password before this block, as a quoted string, e.g. in a file only nats-server reads:",
+    "#   include ./berth-passwords.conf",
+    ...natsUsers.map((user) => `#     (in it) ${passwordVariable(user)}: "<password of ${user}>"`),
+    "# Each client sets inboxPrefix _INBOX_<user> (Berth's roles: NATS_INBOX_PREFIX).",
+    renderAuthorization((user) => `$${passwordVariable(user)}`)
+  ].join("\n")
 
 /** Generates the passwords (first start) and writes the server config from `baseConfig` (nats.conf). */
 export const prepareNatsUsers = (natsDir: string, baseConfig: string): Effect.Effect<LocalNatsUsers, SecretFileError | NatsConfigError> =>

@@ -5,9 +5,11 @@
  *
  * Keys: BERTH_SECRETS_KEY (`kid:base64key[,kid:base64key…]`, current first), else the local keys file
  * `<dataDir>/secrets.keys`, generated on first use (0600) and extended by `berth secrets rotate`.
- * A value sealed under a key id this process does not hold makes it re-read the keys file once (another
- * process may have rotated it) before refusing the value.
+ * The keys file is re-read when it changes (checked with one stat per seal or open), so a rotation
+ * takes effect in running roles at once; a value sealed under a key id this process does not hold also
+ * makes it re-read the file once before refusing the value.
  */
+import { statSync } from "node:fs"
 import { Config, Context, Data, Effect, Either, Layer, Option, Redacted } from "effect"
 import { looksSealed, parseSealed } from "../domain/secrets.js"
 import { describeOpenProblem, type Keyring, openWith, sealWith } from "./keyring.js"
@@ -46,19 +48,30 @@ export { SecretsKeyError }
 
 export class Secrets extends Context.Tag("berth/Secrets")<Secrets, SecretsService>() {}
 
-/** A Secrets service over a keyring; `reload` (when the keys come from a file) re-reads it. */
-export const makeSecrets = (initial: Keyring, reload: Effect.Effect<Keyring, SecretsKeyError> | undefined): SecretsService => {
+/** Keys that can change while Berth runs (the keys file, which `berth secrets rotate` rewrites). */
+export interface KeySource {
+  readonly reload: Effect.Effect<Keyring, SecretsKeyError>
+  /** Whether the keys may have changed since the last reload (cheap: a stat). */
+  readonly changed: () => boolean
+}
+
+/** A Secrets service over a keyring, re-read from `source` (when there is one) once it changes. */
+export const makeSecrets = (initial: Keyring, source: KeySource | undefined): SecretsService => {
   let keyring = initial
-  /** The keyring that holds `value`'s key id, re-reading the file once for an unknown one. */
-  const keyringFor = (value: string): Effect.Effect<Keyring> => {
-    const sealed = parseSealed(value)
-    if (sealed === undefined || keyring.byId.has(sealed.kid) || reload === undefined) return Effect.succeed(keyring)
-    return reload.pipe(
+  const reload = (source: KeySource) =>
+    source.reload.pipe(
       Effect.tap((fresh) => Effect.sync(() => void (keyring = fresh))),
       Effect.tap((fresh) => Effect.logInfo("secrets keys re-read").pipe(Effect.annotateLogs({ current: fresh.current.kid }))),
       Effect.catchAll((error) => Effect.as(Effect.logWarning("could not re-read the secrets keys", error.message), keyring))
     )
-  }
+  /** The current keyring: re-read first when the file changed (a rotation takes effect at once). */
+  const current = Effect.suspend(() => (source !== undefined && source.changed() ? reload(source) : Effect.succeed(keyring)))
+  /** The keyring that holds `value`'s key id, re-reading the file once for an unknown one. */
+  const keyringFor = (value: string): Effect.Effect<Keyring> =>
+    Effect.flatMap(current, (ring) => {
+      const sealed = parseSealed(value)
+      return sealed === undefined || ring.byId.has(sealed.kid) || source === undefined ? Effect.succeed(ring) : reload(source)
+    })
   const open = (value: string, key?: string) =>
     Effect.flatMap(keyringFor(value), (ring) =>
       Either.match(openWith(ring, value), {
@@ -66,9 +79,9 @@ export const makeSecrets = (initial: Keyring, reload: Effect.Effect<Keyring, Sec
         onRight: Effect.succeed
       })
     )
-  const seal = (cleartext: string) => Effect.sync(() => sealWith(keyring, cleartext))
+  const seal = (cleartext: string) => Effect.map(current, (ring) => sealWith(ring, cleartext))
   return {
-    currentKeyId: Effect.sync(() => keyring.current.kid),
+    currentKeyId: Effect.map(current, (ring) => ring.current.kid),
     seal,
     open: (value) => open(value),
     sealEnv: (env) =>
@@ -97,7 +110,21 @@ export const loadSecrets = (settings: { readonly key: Option.Option<Redacted.Red
     onSome: (key) => secretsFromKeys(Redacted.value(key)),
     onNone: () => {
       const path = keysFilePath(settings.dataDir)
-      return Effect.map(readKeysFile(path), (keyring) => makeSecrets(keyring, readKeysFile(path)))
+      // The file's identity and time: a rotation writes a new file and renames it over the old one.
+      let readAt = ""
+      const modified = () => {
+        try {
+          const stat = statSync(path)
+          return `${stat.ino}:${stat.mtimeMs}:${stat.size}`
+        } catch {
+          return readAt
+        }
+      }
+      const read = Effect.suspend(() => {
+        readAt = modified()
+        return readKeysFile(path)
+      })
+      return Effect.map(read, (keyring) => makeSecrets(keyring, { reload: read, changed: () => modified() !== readAt }))
     }
   })
 

@@ -344,3 +344,21 @@ describe("token lifecycle", () => {
     expect(badExpiry.body).toEqual(problem(400, expect.stringContaining("30d")))
   })
 })
+
+// Last: it stops the file's nats-server.
+describe("a NATS outage", () => {
+  it("keeps a recently verified token working for reads from PostgreSQL, and answers others 503", async () => {
+    const { token } = await createToken({ workspace: "acme", role: "read" })
+    const { token: unused } = await createToken({ workspace: "acme", role: "read" })
+    expect((await call("GET", "/v1/projects/proj_acme/deployments", { token })).status).toBe(200)
+    await nc.close()
+    await natsServer.stop()
+    const known = await call("GET", "/v1/projects/proj_acme/deployments", { token })
+    expect(known.status).toBe(200)
+    expect((await call("GET", "/v1/projects/proj_globex/deployments", { token })).status).toBe(403)
+    const unknown = await call("GET", "/v1/projects/proj_acme/deployments", { token: unused })
+    expect(unknown.status).toBe(503)
+    expect(unknown.headers.get("retry-after")).toBe("5")
+    expect(unknown.body).toEqual(problem(503, "tokens cannot be checked right now (NATS does not answer); try again shortly"))
+  })
+})

@@ -71,14 +71,16 @@ describe("chaos (CI-sized)", () => {
       expect(krane.diff).toContain("Krane holds chaos/dep_orphan, which no log requested")
       await Effect.runPromise(cluster.krane.krane.service.deleteDeployment("chaos", "dep_orphan"))
 
-      const [row] = await sql<Array<{ deployment_id: string; status: string }>>`select deployment_id, status from deployments order by deployment_id limit 1`
+      const [row] = await sql<Array<{ project_id: string; deployment_id: string; status: string }>>`
+        select project_id, deployment_id, status from deployments order by project_id, deployment_id limit 1`
       expect(row).toBeDefined()
       if (row === undefined) return
-      await sql`update deployments set status = 'building' where deployment_id = ${row.deployment_id}`
+      await sql`update deployments set status = 'building' where project_id = ${row.project_id} and deployment_id = ${row.deployment_id}`
       const readModel = await checkReadModel({ natsUrl: cluster.natsUrl, pgAdminUrl: cluster.pgAdminUrl, databaseUrl: cluster.databaseUrl, lastSeq: log.lastSeq })
-      await sql`update deployments set status = ${row.status} where deployment_id = ${row.deployment_id}`
+      await sql`update deployments set status = ${row.status} where project_id = ${row.project_id} and deployment_id = ${row.deployment_id}`
       expect(readModel.ok).toBe(false)
-      expect(readModel.diff).toContain(`deployments ${row.deployment_id}: status read model "building" / replay "${row.status}"`)
+      // Rows are keyed by (project, deployment): deployment ids are unique only within a project.
+      expect(readModel.diff).toContain(`deployments ${row.project_id}/${row.deployment_id}: status read model "building" / replay "${row.status}"`)
 
       const kv = await new Kvm(publisher.nc).open(buckets.routes)
       const stored = await kv.get(projectId)

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { Deploy } from "../../src/domain/commands.js"
 import { checkEnv } from "../../src/domain/limits.js"
-import { displayEnv, displayValue, formatSealed, parseSealed, sealedCleartextBytes } from "../../src/domain/secrets.js"
+import { displayEnv, displayPayload, displayValue, formatSealed, parseSealed, sealedCleartextBytes } from "../../src/domain/secrets.js"
 import { Schema, Either } from "effect"
 
 /** base64url of `n` bytes (the payload's content does not matter to the format). */
@@ -66,5 +66,18 @@ describe("env limits count a sealed value's cleartext", () => {
       env: Object.fromEntries(Array.from({ length: 256 }, (_, i) => [`V${String(i).padStart(3, "0")}`, sealedOf(252)]))
     }
     expect(Either.isRight(Schema.decodeUnknownEither(Deploy)(command))).toBe(true)
+  })
+})
+
+describe("displayPayload (events and rows read back from storage)", () => {
+  it.each([
+    { name: "an event without env", payload: { type: "DeploymentReady", deploymentId: "dep_1" }, shown: { type: "DeploymentReady", deploymentId: "dep_1" } },
+    { name: "sealed values", payload: { type: "DeploymentRequested", env: { A: valid } }, shown: { type: "DeploymentRequested", env: { A: "sealed(0123456789ab)" } } },
+    { name: "a row logged before sealing", payload: { env: { A: "hunter2", B: 42 } }, shown: { env: { A: "redacted", B: "redacted" } } },
+    { name: "values already shown", payload: { env: { A: "sealed(0123456789ab)", B: "redacted" } }, shown: { env: { A: "sealed(0123456789ab)", B: "redacted" } } },
+    { name: "an env that is not an object", payload: { env: "hunter2" }, shown: { env: "redacted" } },
+    { name: "not an object", payload: "text", shown: "text" }
+  ])("$name", ({ payload, shown }) => {
+    expect(displayPayload(payload)).toEqual(shown)
   })
 })

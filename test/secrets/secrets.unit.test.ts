@@ -96,7 +96,7 @@ describe("keyrings", () => {
 })
 
 describe("the local keys file", () => {
-  it("is generated owner-only on first use, rotated by putting a new key first, and re-read by a running service", () => {
+  it("is generated owner-only on first use, rotated by putting a new key first, and re-read by a running service at once", () => {
     const dataDir = join(mkdtempSync(join(tmpdir(), "berth-secrets-")), "data")
     const path = keysFilePath(dataDir)
     const service = run(loadSecrets({ key: Option.none(), dataDir }))
@@ -108,12 +108,14 @@ describe("the local keys file", () => {
     expect(statSync(path).mode & 0o777).toBe(0o600)
     expect(readFileSync(path, "utf8").split("\n").filter(Boolean).map((line) => line.split(":")[0])).toEqual(["k2", "k1"])
 
-    // Another process (the API, restarted after the rotation) seals under k2.
-    const restarted = run(loadSecrets({ key: Option.none(), dataDir }))
-    const sealedK2 = run(restarted.seal("second"))
+    // A service started before the rotation seals with the new key at once, and still opens k1's values.
+    const sealedK2 = run(service.seal("second"))
     expect(parseSealed(sealedK2)?.kid).toBe("k2")
-    // The running one had only k1: it re-reads the file instead of refusing the value.
-    expect(run(service.open(sealedK2))).toBe("second")
+    expect(run(service.open(sealedK1))).toBe("first")
+    // So does one started after it.
+    const restarted = run(loadSecrets({ key: Option.none(), dataDir }))
+    expect(run(restarted.currentKeyId)).toBe("k2")
     expect(run(restarted.open(sealedK1))).toBe("first")
+    expect(run(restarted.open(sealedK2))).toBe("second")
   })
 })

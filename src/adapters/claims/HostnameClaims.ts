@@ -23,8 +23,8 @@ export class HostnameClaims extends Context.Tag("berth/HostnameClaims")<Hostname
 
 /**
  * The KV key of a hostname. Berth's hostnames (lowercase DNS names) are valid KV keys as they are,
- * which keeps the bucket readable with `nats kv`; anything else is hex-encoded behind a `~`-free
- * prefix no hostname can have (a label never starts with `_`).
+ * which keeps the bucket readable with `nats kv`; anything else is hex-encoded behind the prefix
+ * `_x.`, which no hostname has (Berth's labels never start with `_`).
  */
 export const claimKey = (hostname: string): string =>
   /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(hostname)

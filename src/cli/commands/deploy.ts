@@ -63,7 +63,7 @@ export const deploy = defineCommand({
     message: { kind: "string", value: "<text>", description: "git commit message" },
     replicas: { kind: "string", value: "<n>", description: "instances to run (default 1)" },
     port: { kind: "string", value: "<port>", description: "the port the app listens on (default 8080)" },
-    set: { kind: "list", value: "<KEY=VALUE>", description: "an environment variable for the app" },
+    set: { kind: "list", value: "<KEY=VALUE>", description: "an environment variable for the app (the API seals the value; Berth shows it as sealed(<fingerprint>))" },
     ...waitOptions,
     wait: { kind: "boolean", description: "follow the deployment until it is ready (exit 0), failed or cancelled (1) or --timeout (2)" }
   },

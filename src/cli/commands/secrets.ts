@@ -64,8 +64,8 @@ export const secretsRotate = defineCommand({
   usage: "",
   description: [
     "Puts a new key first in <BERTH_DATA_DIR>/secrets.keys. Older keys stay: values sealed under them",
-    "(every deployment already recorded) still open when their deployment is created again. The API",
-    "seals with the new key once it restarts; the orchestrator re-reads the file when it meets a new key id.",
+    "(every deployment already recorded) still open when their deployment is created again. Running",
+    "roles notice the new file at their next seal or open and use the new key at once.",
     "With BERTH_SECRETS_KEY set, rotate by putting a new <kid>:<base64 key> first in it (old keys after it)",
     "and restarting the orchestrator, then the API."
   ],
@@ -78,7 +78,7 @@ export const secretsRotate = defineCommand({
     }
     const rotated = await orCliError(rotateKeysFile(existingKeysFile()))
     context.out(`secrets key ${rotated.current} is now current; kept for opening existing values: ${rotated.kept.join(", ")}`)
-    context.out("Restart the API (berth up / npm start) to seal new values with it.")
+    context.out("Running roles seal with it from their next deployment on; nothing needs a restart.")
     return exitCodes.ok
   }
 })

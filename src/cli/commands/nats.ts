@@ -1,0 +1,28 @@
+/**
+ * `berth nats config`: the `authorization` block for an external nats-server, with Berth's users and
+ * the permissions each needs (the same table Berth's own server is configured from), so a platform
+ * team does not copy subjects by hand. Passwords are config variables defined elsewhere (an included
+ * file); the block holds no secret. No API, no NATS connection.
+ */
+import { defineCommand, exitCodes } from "../command.js"
+import { externalAuthorizationBlock } from "../../local/natsUsers.js"
+
+export const natsConfig = defineCommand({
+  name: "nats config",
+  summary: "print the nats-server users and permissions Berth needs, for an external server",
+  usage: "",
+  description: [
+    "Prints an `authorization { users: [...] }` block for nats-server: one user per role (orchestrator,",
+    "projector, api, gateway), `publisher` for services that send commands and `admin` for operators, each",
+    "with the subjects it may use. Passwords are config variables (BERTH_NATS_<USER>_PASSWORD: \"…\"),",
+    "defined before the block, e.g. in an included file only nats-server can read. Give each Berth role",
+    "its user with NATS_USER, NATS_PASSWORD and NATS_INBOX_PREFIX=_INBOX_<user>."
+  ],
+  positionals: { min: 0, max: 0 },
+  options: {},
+  examples: ["berth nats config >> /etc/nats/nats-server.conf   # after: include ./berth-passwords.conf"],
+  run: async (_args, context) => {
+    context.out(externalAuthorizationBlock())
+    return exitCodes.ok
+  }
+})
