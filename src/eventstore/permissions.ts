@@ -107,7 +107,7 @@ const publishes: Readonly<Record<Exclude<NatsUser, "admin">, ReadonlyArray<strin
   publisher: [publishCommands, ...readStream(streams.events)]
 }
 
-/** Core subscriptions beyond the user's inbox: a publisher may follow `berth.evt.>` live (`berth send`). */
+/** Core subscriptions beyond the user's inbox: a publisher may follow `berth.evt.>` live (`npm run send -- … --follow`). */
 const subscribes: Readonly<Record<Exclude<NatsUser, "admin">, ReadonlyArray<string>>> = {
   orchestrator: [],
   projector: [],

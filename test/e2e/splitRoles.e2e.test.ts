@@ -3,8 +3,10 @@
  * Berth runs only the orchestrator, another the projector, API and gateway. A deployment goes live
  * through both; /readyz on the API sees every role, wherever it runs, and sees one go missing. Both are
  * given the same BERTH_ACTOR_KEY, as the README says machines must be, so the audit trail names the
- * token that sent each command.
+ * token that sent each command, and the same BERTH_SECRETS_KEY, so env values the API seals open on
+ * the orchestrator's machine.
  */
+import { randomBytes } from "node:crypto"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { makeFakeKrane } from "../support/FakeKrane.js"
 import { startFakeKraneHttpServer, type FakeKraneHttpServer } from "../support/FakeKraneHttpServer.js"
@@ -12,18 +14,20 @@ import { startBerth, type BerthProcess } from "../support/berthProcess.js"
 import { freshDatabase, startTestNats, type TestNats } from "../support/servers.js"
 
 let nats: TestNats
+const fakeKrane = makeFakeKrane()
 let krane: FakeKraneHttpServer
 let orchestrator: BerthProcess
 let front: BerthProcess
 
 beforeAll(async () => {
   nats = await startTestNats()
-  krane = await startFakeKraneHttpServer({ krane: makeFakeKrane() })
+  krane = await startFakeKraneHttpServer({ krane: fakeKrane })
   // Each is given only what its roles need: were it to need more, it would start its own (and say so).
   const BERTH_ACTOR_KEY = "split-roles-shared-actor-key"
+  const BERTH_SECRETS_KEY = `s1:${randomBytes(32).toString("base64")}`
   ;[orchestrator, front] = await Promise.all([
-    startBerth({ NATS_URL: nats.url, KRANE_URL: krane.url, BERTH_ROLES: "orchestrator", BERTH_ACTOR_KEY }),
-    startBerth({ NATS_URL: nats.url, DATABASE_URL: await freshDatabase("split"), BERTH_ROLES: "projector,api,gateway", BERTH_ACTOR_KEY })
+    startBerth({ NATS_URL: nats.url, KRANE_URL: krane.url, BERTH_ROLES: "orchestrator", BERTH_ACTOR_KEY, BERTH_SECRETS_KEY }),
+    startBerth({ NATS_URL: nats.url, DATABASE_URL: await freshDatabase("split"), BERTH_ROLES: "projector,api,gateway", BERTH_ACTOR_KEY, BERTH_SECRETS_KEY })
   ])
 }, 180_000)
 afterAll(async () => {
@@ -74,7 +78,7 @@ describe("roles in separate Berth processes", () => {
     })).status).toBe(202)
     await eventually(async () => (await fetch(`${front.api}/v1/projects/proj_split`, { headers: front.headers })).status, (s) => s === 200, "the project in the read model")
     expect((await post("/v1/projects/proj_split/deployments", {
-      deploymentId: "dep_split_1", environmentId: "env_prod", source: { command: ["node", "server.js"] }
+      deploymentId: "dep_split_1", environmentId: "env_prod", source: { command: ["node", "server.js"] }, env: { DB_PASSWORD: "split-secret" }
     })).status).toBe(202)
     await eventually(
       async () => (await (await fetch(`${front.api}/v1/deployments/dep_split_1`, { headers: front.headers })).json()) as { status?: string },
@@ -85,6 +89,8 @@ describe("roles in separate Berth processes", () => {
       events: ReadonlyArray<{ type: string; actor: string | null }>
     }
     expect(page.events.filter((e) => e.type === "ProjectCreated" || e.type === "DeploymentRequested").map((e) => e.actor)).toEqual(["admin", "admin"])
+    // Sealed by the API on one machine, opened for Krane on the other.
+    expect(fakeKrane.createCalls.find((spec) => spec.deploymentId.endsWith("dep_split_1"))?.env).toEqual({ DB_PASSWORD: "split-secret" })
   })
 
   it("shows the orchestrator missing once its machine is gone, while the API keeps serving", async () => {
