@@ -22,6 +22,7 @@ import { Database, DatabaseError, query, type Statement, type TxSql } from "./Da
 import { migrateWith } from "./migrate.js"
 import { makeSpecFetcher } from "./openApiObjects.js"
 import { checkpointName, readCheckpoint, resetReadModel } from "./readModel.js"
+import { displaySealedIn } from "../domain/secrets.js"
 
 export interface ProjectorService {
   /** The last stream sequence committed to the read model. */
@@ -97,7 +98,8 @@ const undecodable = (m: JsMsg, raw: string, error: string): Item => ({
   projectId: projectIdOfSubject(m.subject),
   at: m.time,
   // jsonb and text reject NUL; keep the audit row bounded.
-  raw: raw.replaceAll("\u0000", "\uFFFD").slice(0, 65_536),
+  // Sealed env values are kept as their fingerprints, like every other read-model row.
+  raw: displaySealedIn(raw.replaceAll("\u0000", "\uFFFD")).slice(0, 65_536),
   error: error.replaceAll("\u0000", "\uFFFD")
 })
 

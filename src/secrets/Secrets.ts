@@ -100,7 +100,8 @@ export const secretsFromKeys = (keys: string): Effect.Effect<SecretsService, Sec
   Effect.map(parseFrom("BERTH_SECRETS_KEY")(keys), (keyring) => makeSecrets(keyring, undefined))
 
 export const secretsSettings = Config.all({
-  key: Config.option(Config.redacted("BERTH_SECRETS_KEY")),
+  // Set but empty counts as unset (the keys file), as an empty variable does everywhere else.
+  key: Config.option(Config.redacted("BERTH_SECRETS_KEY")).pipe(Config.map(Option.filter((key) => Redacted.value(key).trim() !== ""))),
   dataDir: Config.string("BERTH_DATA_DIR").pipe(Config.withDefault(".berth"))
 })
 

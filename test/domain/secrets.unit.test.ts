@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { Deploy } from "../../src/domain/commands.js"
 import { checkEnv } from "../../src/domain/limits.js"
-import { displayEnv, displayPayload, displayValue, formatSealed, parseSealed, sealedCleartextBytes } from "../../src/domain/secrets.js"
+import { displayEnv, displayPayload, displaySealedIn, displayValue, formatSealed, parseSealed, sealedCleartextBytes } from "../../src/domain/secrets.js"
 import { Schema, Either } from "effect"
 
 /** base64url of `n` bytes (the payload's content does not matter to the format). */
@@ -79,5 +79,13 @@ describe("displayPayload (events and rows read back from storage)", () => {
     { name: "not an object", payload: "text", shown: "text" }
   ])("$name", ({ payload, shown }) => {
     expect(displayPayload(payload)).toEqual(shown)
+  })
+})
+
+describe("displaySealedIn (raw text kept for an audit)", () => {
+  it("shows every sealed value in a text as its fingerprint", () => {
+    expect(displaySealedIn(`{"env":{"A":"${valid}","B":"${valid}"},"x":"sealed:v1:broken"}`)).toBe(
+      `{"env":{"A":"sealed(0123456789ab)","B":"sealed(0123456789ab)"},"x":"sealed:v1:broken"}`
+    )
   })
 })

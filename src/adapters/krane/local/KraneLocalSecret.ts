@@ -5,7 +5,7 @@
  * KRANE_LOCAL_INSECURE=1 turns authentication off, for explicit local development only.
  */
 import { join } from "node:path"
-import { Config, type ConfigError, Effect, Redacted } from "effect"
+import { Config, type ConfigError, Effect, Option, Redacted } from "effect"
 import { readOrCreateSecretFile, type SecretFileError } from "../../../local/secretFile.js"
 
 /** Where the generated secret lives, beside krane-local's own data dir. */
@@ -36,6 +36,6 @@ export const kraneLocalSecret = (secretFile: string): Effect.Effect<KraneLocalSe
   Effect.gen(function* () {
     const { secret, insecure } = yield* settings
     if (insecure) return null
-    if (secret._tag === "Some") return { value: Redacted.make(Redacted.value(secret.value).trim()), source: "KRANE_LOCAL_SECRET" }
+    if (Option.isSome(secret)) return { value: Redacted.make(Redacted.value(secret.value).trim()), source: "KRANE_LOCAL_SECRET" }
     return { value: Redacted.make(yield* readOrCreateSecretFile(secretFile)), source: secretFile }
   })
