@@ -9,16 +9,15 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { NodeRuntime } from "@effect/platform-node"
-import { ConfigError, Console, Duration, Effect, Either, Option, Redacted, Schedule } from "effect"
+import { Config, ConfigError, Console, Duration, Effect, Either, Option, Redacted, Schedule } from "effect"
 import { kraneLocalSecret, kraneLocalSecretFile } from "./adapters/krane/local/KraneLocalSecret.js"
 import { resolveActorKey } from "./auth/actor.js"
 import { resolveAdminToken } from "./auth/settings.js"
 import { orchestratorSettings } from "./config.js"
 import { choosePort } from "./local/binaries.js"
 import { type NatsClientAuth, natsAuthConfig, natsAuthEnv } from "./eventstore/natsAuth.js"
-import type { NatsUser } from "./eventstore/permissions.js"
 import { startNatsServer } from "./local/NatsServer.js"
-import { passwordFile, prepareNatsUsers } from "./local/natsUsers.js"
+import { passwordFile, prepareNatsUsers, usersDirClients } from "./local/natsUsers.js"
 import { startPostgresServer } from "./local/PostgresServer.js"
 import { redactUrl } from "./shared/redactUrl.js"
 import { type BerthRole, needsDatabase, needsKrane, parseRoles } from "./roles/roles.js"
@@ -36,12 +35,17 @@ const readyTimeout = Duration.seconds(60)
 const natsAuthVariables = ["NATS_CREDS", "NATS_USER", "NATS_PASSWORD", "NATS_TOKEN", "NATS_INBOX_PREFIX"] as const
 
 /**
- * An external server when NATS_URL is given (every role connects with the NATS_* credentials given),
- * else one of ours under the data dir, with one NATS user per role (src/local/natsUsers.ts).
+ * An external server when NATS_URL is given: every role connects with the NATS_* credentials given,
+ * or, with BERTH_NATS_USERS_DIR, each with its own (`<role>.password` / `<role>.creds` there). Else
+ * one of ours under the data dir, with one NATS user per role (src/local/natsUsers.ts).
  */
-const natsFor = (given: Option.Option<string>, dataDir: string) =>
+const natsFor = (given: Option.Option<string>, usersDir: Option.Option<string>, roles: ReadonlyArray<BerthRole>, dataDir: string) =>
   Option.match(given, {
-    onSome: (url) => Effect.succeed({ url, users: Option.none<Readonly<Record<NatsUser, NatsClientAuth>>>() }),
+    onSome: (url) =>
+      Option.match(usersDir, {
+        onNone: () => Effect.succeed({ url, users: Option.none<Readonly<Record<BerthRole, NatsClientAuth>>>() }),
+        onSome: (dir) => Effect.map(usersDirClients(resolve(dir), roles), (clients) => ({ url, users: Option.some(clients) }))
+      }),
     onNone: () =>
       Effect.gen(function* () {
         const natsDir = join(dataDir, "nats")
@@ -52,12 +56,12 @@ const natsFor = (given: Option.Option<string>, dataDir: string) =>
           configPath: users.configPath,
           client: users.clients.orchestrator
         })
-        return { url: server.url, users: Option.some(users.clients) }
+        return { url: server.url, users: Option.some<Readonly<Record<BerthRole, NatsClientAuth>>>(users.clients) }
       })
   })
 
-/** A role's NATS credentials: its own user on our server (nothing inherited), else what was given. */
-const natsEnvOf = (role: BerthRole, users: Option.Option<Readonly<Record<NatsUser, NatsClientAuth>>>): NodeJS.ProcessEnv =>
+/** A role's NATS credentials: its own user when Berth knows one (nothing inherited), else what was given. */
+const natsEnvOf = (role: BerthRole, users: Option.Option<Readonly<Record<BerthRole, NatsClientAuth>>>): NodeJS.ProcessEnv =>
   Option.match(users, {
     onNone: () => ({}),
     onSome: (clients) => ({
@@ -192,8 +196,12 @@ const program = Effect.gen(function* () {
   if (roles.includes("api") || roles.includes("orchestrator")) yield* resolveActorKey(dataDir)
 
   // Read here too so conflicting NATS credentials stop Berth at once, not each role in turn.
-  yield* natsAuthConfig
-  const nats = yield* natsFor(config.natsUrl, dataDir)
+  const natsAuth = yield* natsAuthConfig
+  const usersDir = yield* Config.option(Config.string("BERTH_NATS_USERS_DIR"))
+  if (Option.isSome(usersDir) && natsAuth.auth._tag !== "None") {
+    return yield* Effect.fail(ConfigError.InvalidData(["BERTH_NATS_USERS_DIR"], "BERTH_NATS_USERS_DIR gives each role its NATS credentials: do not also set NATS_CREDS, NATS_USER/NATS_PASSWORD or NATS_TOKEN"))
+  }
+  const nats = yield* natsFor(config.natsUrl, usersDir, roles, dataDir)
   const natsUrl = nats.url
   const group = yield* supervisionGroup
   const databaseUrl = needsDatabase(roles) ? Option.some(yield* databaseUrlFor(config.databaseUrl, dataDir)) : Option.none()

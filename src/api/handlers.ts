@@ -105,8 +105,10 @@ const projectOfDeployment = (deploymentId: string, workspace: string | null) =>
     const [only, ...others] = projects
     if (only === undefined) return Effect.fail(new NotFound({ detail: `deployment not found: ${deploymentId}` }))
     if (others.length > 0) {
+      // The projects listed are ones the caller may see (findDeploymentProjects keeps to its workspace).
       return Effect.fail(new Conflict({
-        detail: `deployment id ${deploymentId} is used by several projects: use /v1/projects/{projectId}/deployments/${deploymentId}`
+        detail: `deployment id ${deploymentId} is used by several projects (${projects.join(", ")}): ` +
+          `name the project, /v1/projects/{projectId}/deployments/${deploymentId}`
       }))
     }
     return Effect.succeed(only)

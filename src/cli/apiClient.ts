@@ -141,6 +141,15 @@ const problemLine = (answer: Answer): string => {
   return `${detail} (HTTP ${answer.status})`
 }
 
+/** The problem line, and what the CLI user can do about that status, if the command knows. */
+const withHint = (answer: Answer, hints: Readonly<Record<number, string>>): string => {
+  const hint = hints[answer.status]
+  return hint === undefined ? problemLine(answer) : `${problemLine(answer)}; ${hint}`
+}
+
+/** A deployment id used by several projects (409 on the unscoped routes). */
+const ambiguityHint: Readonly<Record<number, string>> = { 409: "say which with --project <projectId>" }
+
 /**
  * Checks that `body` is an object with the fields the CLI relies on, and types it as the API's wire
  * type `T` (the server encodes exactly that Schema).
@@ -216,17 +225,17 @@ export class ApiClient {
     return { status: response.status, body: parsed }
   }
 
-  private async expectOk(method: Method, path: string, body?: unknown): Promise<unknown> {
+  private async expectOk(method: Method, path: string, body?: unknown, hints: Readonly<Record<number, string>> = {}): Promise<unknown> {
     const answer = await this.request(method, path, body)
-    if (answer.status >= 400) throw new CliError(problemLine(answer))
+    if (answer.status >= 400) throw new CliError(withHint(answer, hints))
     return answer.body
   }
 
   /** GET that answers undefined for a 404 (something not projected yet, or unknown). */
-  private async getIfFound(path: string): Promise<Answer | undefined> {
+  private async getIfFound(path: string, hints: Readonly<Record<number, string>> = {}): Promise<Answer | undefined> {
     const answer = await this.request("GET", path)
     if (answer.status === 404) return undefined
-    if (answer.status >= 400) throw new CliError(problemLine(answer))
+    if (answer.status >= 400) throw new CliError(withHint(answer, hints))
     return answer
   }
 
@@ -253,7 +262,7 @@ export class ApiClient {
 
   /** With a project: the project-scoped route; without, the id alone (409 when several projects use it). */
   async findDeployment(deploymentId: string, projectId?: string): Promise<DeploymentWire | undefined> {
-    const answer = await this.getIfFound(this.deploymentPath(deploymentId, projectId))
+    const answer = await this.getIfFound(this.deploymentPath(deploymentId, projectId), ambiguityHint)
     return answer === undefined ? undefined : shaped(answer.body, ["deploymentId", "status", "steps", "instances", "domains"], "a deployment", this.url)
   }
 
@@ -320,6 +329,7 @@ export class ApiClient {
 
   async cancel(deploymentId: string, body: { readonly commandId?: string }, projectId?: string): Promise<CommandAcceptedWire> {
     const path = `${this.deploymentPath(deploymentId, projectId)}/cancel`
-    return shaped(await this.expectOk("POST", path, body), ["commandId", "projectId", "deploymentId"], "CancelDeployment", this.url)
+    const hints = projectId === undefined ? ambiguityHint : {}
+    return shaped(await this.expectOk("POST", path, body, hints), ["commandId", "projectId", "deploymentId"], "CancelDeployment", this.url)
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Who CLI commands that talk to NATS directly (`npm run send`) connect as: the NATS_* settings when
- * given (src/eventstore/natsAuth.ts), else, against the nats-server `npm start` runs, its `publisher`
- * user (password under <BERTH_DATA_DIR>/nats/publisher.password), else nobody (a server without users).
+ * given (src/eventstore/natsAuth.ts), else the `publisher` of BERTH_NATS_USERS_DIR, else, against the
+ * nats-server `npm start` runs, its `publisher` user (password under <BERTH_DATA_DIR>/nats/), else
+ * nobody (a server without users).
  */
 import { existsSync, readFileSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
@@ -9,7 +10,7 @@ import { fileURLToPath } from "node:url"
 import type { ConnectionOptions } from "@nats-io/transport-node"
 import { Effect } from "effect"
 import { connectionAuth, natsAuthConfig, type NatsClientAuth } from "../eventstore/natsAuth.js"
-import { localClient, passwordFile } from "../local/natsUsers.js"
+import { localClient, passwordFile, usersDirClients } from "../local/natsUsers.js"
 import { runFilePath } from "./runFile.js"
 
 const projectRoot = fileURLToPath(new URL("../..", import.meta.url))
@@ -27,6 +28,8 @@ const localPublisherPassword = (): string | undefined => {
 export const cliNatsClient: Effect.Effect<NatsClientAuth, Error> = Effect.gen(function* () {
   const given = yield* Effect.mapError(natsAuthConfig, (error) => new Error(`configuration error: ${String(error)}`))
   if (given.auth._tag !== "None") return given
+  const usersDir = process.env["BERTH_NATS_USERS_DIR"] ?? ""
+  if (usersDir !== "") return (yield* usersDirClients(resolve(usersDir), ["publisher"])).publisher
   // NATS_URL given: a server of someone else's; the local password would be meaningless there.
   const external = (process.env["NATS_URL"] ?? "") !== ""
   const password = external ? undefined : localPublisherPassword()

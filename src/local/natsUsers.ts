@@ -5,7 +5,7 @@
  * nats.conf followed by an `authorization` block with each user's password and permissions. With
  * users configured, nats-server refuses anonymous connections.
  */
-import { readFileSync, writeFileSync, chmodSync } from "node:fs"
+import { existsSync, readFileSync, writeFileSync, chmodSync } from "node:fs"
 import { join } from "node:path"
 import { Data, Effect } from "effect"
 import type { NatsClientAuth } from "../eventstore/natsAuth.js"
@@ -90,3 +90,25 @@ export const prepareNatsUsers = (natsDir: string, baseConfig: string): Effect.Ef
     const clients = Object.fromEntries(natsUsers.map((user) => [user, localClient(user, passwords[user])])) as Record<NatsUser, NatsClientAuth>
     return { configPath, clients }
   })
+
+/**
+ * Per-role credentials for an external server (BERTH_NATS_USERS_DIR): `<user>.creds` (a creds file)
+ * or `<user>.password` (user `<user>`, inbox `_INBOX_<user>`) for each of `users`, the layout of
+ * Berth's own `<data dir>/nats/`. A user with neither is a configuration error naming the files.
+ */
+export const usersDirClients = <U extends NatsUser>(
+  dir: string,
+  users: ReadonlyArray<U>
+): Effect.Effect<Readonly<Record<U, NatsClientAuth>>, NatsConfigError> =>
+  Effect.forEach(users, (user) =>
+    Effect.suspend(() => {
+      const creds = join(dir, `${user}.creds`)
+      if (existsSync(creds)) return Effect.succeed([user, { auth: { _tag: "Creds", path: creds }, inboxPrefix: inboxPrefixOf(user) }] as const)
+      const file = passwordFile(dir, user)
+      if (!existsSync(file)) return Effect.fail(new NatsConfigError({ path: dir, reason: `BERTH_NATS_USERS_DIR has neither ${user}.creds nor ${user}.password` }))
+      return Effect.try({
+        try: () => [user, localClient(user, readFileSync(file, "utf8").trim())] as const,
+        catch: (error) => new NatsConfigError({ path: file, reason: error instanceof Error ? error.message : String(error) })
+      })
+    })
+  ).pipe(Effect.map((entries) => Object.fromEntries(entries) as Record<U, NatsClientAuth>))

@@ -502,7 +502,7 @@ describe("tenant isolation: a deployment id used by two projects", () => {
   })
 
   it("the unscoped routes answer 409 for an ambiguous id and publish nothing", async () => {
-    const detail = "deployment id dep_twin is used by several projects: use /v1/projects/{projectId}/deployments/dep_twin"
+    const detail = "deployment id dep_twin is used by several projects (proj_twin_a, proj_twin_b): name the project, /v1/projects/{projectId}/deployments/dep_twin"
     await expectProblem(Promise.resolve(await get("/v1/deployments/dep_twin")), 409, detail)
     await expectProblem(post("/v1/deployments/dep_twin/cancel"), 409, detail)
   })

@@ -628,3 +628,49 @@ describe("--wait on Berth's decisions", () => {
     ].join("\n"))
   })
 })
+
+describe("a deployment id two projects use (ids are unique only within a project)", () => {
+  const requestedBoth = (image: string, environmentId: string): ReadonlyArray<ProjectEvent> => [
+    {
+      type: "DeploymentRequested",
+      deploymentId: "dep_both",
+      environmentId,
+      source: { image },
+      replicas: 1,
+      port: 8080,
+      cpuMillicores: 512,
+      memorySizeMib: 512,
+      env: {}
+    },
+    { type: "DeploymentBuilding", deploymentId: "dep_both" }
+  ]
+
+  it("status and cancel say which project with --project, and explain the ambiguity without it", async () => {
+    await decide(projectId, "cmd_both_shop", requestedBoth("registry.local/shop:both", "env_prod"))
+    await decide(otherProject, "cmd_both_other", requestedBoth("registry.local/other:both", "env_main"))
+
+    const ambiguous = await berth(["status", "dep_both"])
+    expect(ambiguous.code).toBe(1)
+    expect(ambiguous.stdout).toBe("")
+    expect(ambiguous.stderr).toBe(
+      "berth: deployment id dep_both is used by several projects (proj_other, proj_shop): name the project, " +
+        "/v1/projects/{projectId}/deployments/dep_both (HTTP 409); say which with --project <projectId>\n"
+    )
+
+    const other = await berth(["status", "dep_both", "--project", otherProject])
+    expect(other.code).toBe(0)
+    expect(other.stdout).toMatch(/^Deployment\s+dep_both \(project proj_other, environment env_main\)$/m)
+    expect(other.stdout).toMatch(/^Source\s+image registry\.local\/other:both$/m)
+    const missing = await berth(["status", "dep_live", "--project", otherProject])
+    expect(missing.stderr).toBe("berth: deployment not found: dep_live in project proj_other (HTTP 404)\n")
+
+    const refused = await berth(["cancel", "dep_both", "--command-id", "cmd_cancel_both_x"])
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toContain("(HTTP 409); say which with --project <projectId>")
+    const cancelled = await berth(["cancel", "dep_both", "--project", projectId, "--command-id", "cmd_cancel_both"])
+    expect(cancelled.code).toBe(0)
+    expect(cancelled.stdout).toBe(`CancelDeployment accepted: dep_both in ${projectId}, command cmd_cancel_both\n`)
+    expect(await lastCommand(projectId)).toEqual({ type: "CancelDeployment", commandId: "cmd_cancel_both", projectId, deploymentId: "dep_both" })
+    expect(await lastCommand(otherProject)).not.toMatchObject({ type: "CancelDeployment", deploymentId: "dep_both" })
+  })
+})

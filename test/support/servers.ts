@@ -76,6 +76,8 @@ export interface TestNatsWithUsers extends TestNats {
   readonly clients: Readonly<Record<NatsUser, NatsClientAuth>>
   /** The server's log (permission violations are logged there). */
   readonly logFile: string
+  /** Where the `<user>.password` files are (a BERTH_NATS_USERS_DIR). */
+  readonly natsDir: string
 }
 
 /** A throwaway nats-server configured exactly as `npm start` configures Berth's own (src/local/natsUsers.ts). */
@@ -85,10 +87,10 @@ export const startTestNatsWithUsers = async (): Promise<TestNatsWithUsers> => {
       const natsDir = join(dir, "nats")
       const users = yield* prepareNatsUsers(natsDir, projectNatsConf)
       const server = yield* startNatsServer({ dataDir: natsDir, configPath: users.configPath, client: users.clients.orchestrator })
-      return { server, clients: users.clients }
+      return { server, clients: users.clients, natsDir }
     })
   )
-  return { url: value.server.url, port: value.server.port, clients: value.clients, logFile: value.server.logFile, stop }
+  return { url: value.server.url, port: value.server.port, clients: value.clients, logFile: value.server.logFile, natsDir: value.natsDir, stop }
 }
 
 const randomDbName = (prefix: string): string => `${prefix}_${Date.now().toString(36)}_${randomBytes(4).toString("hex")}`
