@@ -350,7 +350,7 @@ export const makeCommandIntake = (settings: OrchestratorSettings) =>
       if (verdict._tag !== "Valid" || verdict.command.type !== "Deploy" || verdict.command.env === undefined) return Effect.succeed(verdict)
       const command = verdict.command
       const env = command.env ?? {}
-      return secrets.sealEnv(env).pipe(
+      return secrets.sealEnv(command.projectId, env).pipe(
         Effect.match({
           onSuccess: (sealed) => ({
             _tag: "Valid" as const,

@@ -95,7 +95,7 @@ export const runProjectActor = (
         if (!launchable(step)) continue
         const key = stepKey(step)
         const replicas = state.deployments[step.deploymentId]?.replicas ?? 1
-        const fiber = yield* runStep(step, { settings, replicas }, report(key)).pipe(
+        const fiber = yield* runStep(step, { projectId, settings, replicas }, report(key)).pipe(
           Effect.catchAllCause((cause) =>
             report(key)(
               {

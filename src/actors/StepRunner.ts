@@ -29,11 +29,11 @@ const describe = (error: { readonly message: string }): string => error.message
  * The one place env values are opened: the Krane create request is built with the cleartext and goes
  * no further (never logged, never reported). A value that does not open fails the step, naming the key.
  */
-const kraneCreate = (step: Extract<Step, { kind: "krane-create" }>, settings: OrchestratorSettings, report: Report) =>
+const kraneCreate = (step: Extract<Step, { kind: "krane-create" }>, context: StepContext, report: Report) =>
   Effect.gen(function* () {
     const krane = yield* Krane
     const secrets = yield* Secrets
-    const env = yield* Effect.either(secrets.openEnv(step.env))
+    const env = yield* Effect.either(secrets.openEnv(context.projectId, step.env))
     if (env._tag === "Left") {
       return yield* report(
         { type: "StepFailed", deploymentId: step.deploymentId, step: "krane-create", reason: `cannot open a sealed env value: ${env.left.message}` },
@@ -52,7 +52,7 @@ const kraneCreate = (step: Extract<Step, { kind: "krane-create" }>, settings: Or
     }
     const what = "image" in step.source ? `image ${step.source.image}` : `command ${step.source.command.join(" ")}`
     yield* krane.createDeployment(spec).pipe(
-      (self) => retryAfterFailure(self, { schedule: retryFor(settings, "krane-create"), while: (error) => error._tag === "KraneUnavailable" }),
+      (self) => retryAfterFailure(self, { schedule: retryFor(context.settings, "krane-create"), while: (error) => error._tag === "KraneUnavailable" }),
       Effect.matchEffect({
         onSuccess: () => report(
             { type: "KraneCreated", deploymentId: step.deploymentId, namespace: step.namespace, kraneDeploymentId: step.kraneDeploymentId },
@@ -167,6 +167,8 @@ const compensate = (step: Extract<Step, { kind: "compensate" }>, settings: Orche
   })
 
 export interface StepContext {
+  /** The project the step is for: env values open for their own project only. */
+  readonly projectId: string
   readonly settings: OrchestratorSettings
   readonly replicas: number
 }
@@ -177,7 +179,7 @@ export const runStep = (step: Step, context: StepContext, report: Report): Effec
   const run: Effect.Effect<void, never, StepRequirements> = (() => {
     switch (step.kind) {
       case "krane-create":
-        return kraneCreate(step, context.settings, report)
+        return kraneCreate(step, context, report)
       case "await-instances":
         return awaitInstances(step, context.replicas, context.settings, report)
       case "scrape-openapi":

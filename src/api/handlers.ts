@@ -246,7 +246,7 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
           ...rest,
           ...(env === undefined
             ? {}
-            : { env: yield* secrets.sealEnv(env).pipe(Effect.mapError((error) => new BadRequest({ detail: error.message }))) })
+            : { env: yield* secrets.sealEnv(project.projectId, env).pipe(Effect.mapError((error) => new BadRequest({ detail: error.message }))) })
         }
         yield* checkPublishable(command)
         yield* publishCommand(command)

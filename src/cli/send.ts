@@ -49,6 +49,9 @@ if (typeof source === "object" && source !== null && "command" in source && Arra
   command = { ...command, source: { ...source, command: argv } }
   for (const [from, to] of resolved) console.log(`(${from} sent as ${to}: instances run in their own directory)`)
 }
+const projectId = typeof command["projectId"] === "string" ? command["projectId"] : fail("the command has no projectId")
+const commandId = typeof command["commandId"] === "string" ? command["commandId"] : fail("the command has no commandId")
+const deploymentId = typeof command["deploymentId"] === "string" ? command["deploymentId"] : undefined
 // Env values sealed before they leave this process, when the keys are at hand (BERTH_SECRETS_KEY or the
 // data dir's secrets.keys); otherwise sent as they are, and Berth seals them when it decides the command.
 const env = command["env"]
@@ -58,7 +61,7 @@ if (typeof env === "object" && env !== null && !Array.isArray(env) && Object.key
   if ((key !== undefined && key !== "") || existsSync(keysFile)) {
     const sealed = await Effect.runPromise(
       Effect.either(Effect.flatMap(loadSecrets({ key: key === undefined || key === "" ? Option.none() : Option.some(Redacted.make(key)), dataDir: dirname(keysFile) }), (secrets) =>
-        secrets.sealEnv(Object.fromEntries(Object.entries(env).map(([name, value]) => [name, String(value)])))))
+        secrets.sealEnv(projectId, Object.fromEntries(Object.entries(env).map(([name, value]) => [name, String(value)])))))
     )
     if (Either.isLeft(sealed)) fail(sealed.left.message)
     else {
@@ -67,9 +70,6 @@ if (typeof env === "object" && env !== null && !Array.isArray(env) && Object.key
     }
   } else console.log("(env values sent in cleartext: no secrets keys here; Berth seals them when it decides the command)")
 }
-const projectId = typeof command["projectId"] === "string" ? command["projectId"] : fail("the command has no projectId")
-const commandId = typeof command["commandId"] === "string" ? command["commandId"] : fail("the command has no commandId")
-const deploymentId = typeof command["deploymentId"] === "string" ? command["deploymentId"] : undefined
 
 let auth: Awaited<ReturnType<typeof cliNatsConnectOptions>> = {}
 try {

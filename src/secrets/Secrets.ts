@@ -28,20 +28,21 @@ export type Env = Readonly<Record<string, string>>
 export interface SecretsService {
   /** The id of the key new values are sealed under. */
   readonly currentKeyId: Effect.Effect<string>
-  readonly seal: (cleartext: string) => Effect.Effect<string>
+  /** A value sealed for `projectId`: it opens for that project only. */
+  readonly seal: (projectId: string, cleartext: string) => Effect.Effect<string>
   /**
-   * Every cleartext value sealed; a sealed value kept as it is once it is known to open (so the API's
-   * values pass the intake unchanged, and a value under an unknown key is refused at the door rather
-   * than when its deployment is created).
+   * Every cleartext value sealed for `projectId`; a sealed value kept as it is once it is known to open
+   * for that project (so the API's values pass the intake unchanged, and a value under an unknown key
+   * or sealed for another project is refused at the door rather than when its deployment is created).
    */
-  readonly sealEnv: (env: Env) => Effect.Effect<Record<string, string>, SecretsError>
-  /** The cleartext of a sealed value. */
-  readonly open: (sealed: string) => Effect.Effect<string, SecretsError>
+  readonly sealEnv: (projectId: string, env: Env) => Effect.Effect<Record<string, string>, SecretsError>
+  /** The cleartext of a value sealed for `projectId`. */
+  readonly open: (projectId: string, sealed: string) => Effect.Effect<string, SecretsError>
   /**
    * The env for the Krane create request: sealed values opened; a value that is not sealed is passed
    * as it is (logged before sealing existed), and a value that looks sealed but does not open fails.
    */
-  readonly openEnv: (env: Env) => Effect.Effect<Record<string, string>, SecretsError>
+  readonly openEnv: (projectId: string, env: Env) => Effect.Effect<Record<string, string>, SecretsError>
 }
 
 export { SecretsKeyError }
@@ -72,25 +73,27 @@ export const makeSecrets = (initial: Keyring, source: KeySource | undefined): Se
       const sealed = parseSealed(value)
       return sealed === undefined || ring.byId.has(sealed.kid) || source === undefined ? Effect.succeed(ring) : reload(source)
     })
-  const open = (value: string, key?: string) =>
+  const open = (projectId: string, value: string, key?: string) =>
     Effect.flatMap(keyringFor(value), (ring) =>
-      Either.match(openWith(ring, value), {
+      Either.match(openWith(ring, projectId, value), {
         onLeft: (problem) => Effect.fail(new SecretsError({ ...(key === undefined ? {} : { key }), reason: describeOpenProblem(problem) })),
         onRight: Effect.succeed
       })
     )
-  const seal = (cleartext: string) => Effect.map(current, (ring) => sealWith(ring, cleartext))
+  const seal = (projectId: string, cleartext: string) => Effect.map(current, (ring) => sealWith(ring, projectId, cleartext))
   return {
     currentKeyId: Effect.map(current, (ring) => ring.current.kid),
     seal,
-    open: (value) => open(value),
-    sealEnv: (env) =>
+    open: (projectId, value) => open(projectId, value),
+    sealEnv: (projectId, env) =>
       Effect.forEach(Object.entries(env), ([key, value]) =>
-        looksSealed(value) ? Effect.as(open(value, key), [key, value] as const) : Effect.map(seal(value), (sealed) => [key, sealed] as const)
+        looksSealed(value)
+          ? Effect.as(open(projectId, value, key), [key, value] as const)
+          : Effect.map(seal(projectId, value), (sealed) => [key, sealed] as const)
       ).pipe(Effect.map(Object.fromEntries)),
-    openEnv: (env) =>
+    openEnv: (projectId, env) =>
       Effect.forEach(Object.entries(env), ([key, value]) =>
-        looksSealed(value) ? Effect.map(open(value, key), (cleartext) => [key, cleartext] as const) : Effect.succeed([key, value] as const)
+        looksSealed(value) ? Effect.map(open(projectId, value, key), (cleartext) => [key, cleartext] as const) : Effect.succeed([key, value] as const)
       ).pipe(Effect.map(Object.fromEntries))
   }
 }

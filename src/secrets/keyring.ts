@@ -8,6 +8,10 @@
  *
  * Fingerprints are HMAC-SHA-256 under a key derived from the secrets key (never the bare SHA-256 of a
  * value), so a short value cannot be found by hashing guesses.
+ *
+ * A value is sealed for one project: its id is authenticated with the ciphertext (GCM additional data),
+ * so a sealed value copied into another project's Deploy does not open there (no tenant can have
+ * another's secret handed to its app).
  */
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from "node:crypto"
 import { Either } from "effect"
@@ -81,13 +85,16 @@ export const newKeyLine = (existing: ReadonlyArray<string> = []): string => {
 export const fingerprint = (key: SecretKey, cleartext: string): string =>
   createHmac("sha256", key.fingerprintKey).update(cleartext, "utf8").digest("hex").slice(0, fingerprintChars)
 
-/** Seals one value under the keyring's current key (a fresh random iv each time). */
-export const sealWith = (keyring: Keyring, cleartext: string): string => {
+/** What the ciphertext authenticates besides itself: the key id, the fingerprint and the project. */
+const additionalData = (kid: string, fingerprint: string, projectId: string): Buffer => Buffer.from(`${kid}:${fingerprint}:${projectId}`)
+
+/** Seals one value for `projectId` under the keyring's current key (a fresh random iv each time). */
+export const sealWith = (keyring: Keyring, projectId: string, cleartext: string): string => {
   const { current } = keyring
   const iv = randomBytes(ivBytes)
   const cipher = createCipheriv("aes-256-gcm", current.key, iv)
-  // The kid and fingerprint are authenticated too: neither can be swapped onto another ciphertext.
-  cipher.setAAD(Buffer.from(`${current.kid}:${fingerprint(current, cleartext)}`))
+  // The kid, fingerprint and project are authenticated too: none can be swapped onto another ciphertext.
+  cipher.setAAD(additionalData(current.kid, fingerprint(current, cleartext), projectId))
   const ciphertext = Buffer.concat([cipher.update(cleartext, "utf8"), cipher.final()])
   const payload = Buffer.concat([iv, ciphertext, cipher.getAuthTag()]).toString("base64url")
   return formatSealed({ kid: current.kid, fingerprint: fingerprint(current, cleartext), payload })
@@ -108,12 +115,12 @@ export const describeOpenProblem = (problem: OpenProblem): string => {
     case "UnknownKey":
       return `sealed with key id ${problem.kid}, which this Berth does not hold (BERTH_SECRETS_KEY or the secrets.keys file)`
     case "Tampered":
-      return `does not open with key ${problem.kid} (damaged, or sealed by another key with the same id)`
+      return `does not open with key ${problem.kid} (sealed for another project, damaged, or sealed by another key with the same id)`
   }
 }
 
-/** Opens a sealed value. */
-export const openWith = (keyring: Keyring, value: string): Either.Either<string, OpenProblem> => {
+/** Opens a value sealed for `projectId`. */
+export const openWith = (keyring: Keyring, projectId: string, value: string): Either.Either<string, OpenProblem> => {
   const sealed = parseSealed(value)
   if (sealed === undefined) return Either.left(looksSealed(value) ? { _tag: "Malformed" } : { _tag: "NotSealed" })
   const key = keyring.byId.get(sealed.kid)
@@ -121,7 +128,7 @@ export const openWith = (keyring: Keyring, value: string): Either.Either<string,
   const bytes = Buffer.from(sealed.payload, "base64url")
   try {
     const decipher = createDecipheriv("aes-256-gcm", key.key, bytes.subarray(0, ivBytes))
-    decipher.setAAD(Buffer.from(`${sealed.kid}:${sealed.fingerprint}`))
+    decipher.setAAD(additionalData(sealed.kid, sealed.fingerprint, projectId))
     decipher.setAuthTag(bytes.subarray(bytes.length - tagBytes))
     const cleartext = Buffer.concat([decipher.update(bytes.subarray(ivBytes, bytes.length - tagBytes)), decipher.final()]).toString("utf8")
     return Either.right(cleartext)

@@ -440,7 +440,7 @@ describe("POST /v1/projects/:projectId/deployments", () => {
     // Published with its env sealed: BERTH_COMMANDS never holds the cleartext.
     const published = await lastCommand(projectId) as { env: { MODE: string } }
     expect(published).toEqual({ type: "Deploy", projectId, ...body, env: { MODE: expect.stringMatching(sealedWithTestKey) } })
-    expect(await openWithTestKey(published.env.MODE)).toBe("prod")
+    expect(await openWithTestKey(projectId, published.env.MODE)).toBe("prod")
   })
 
   it("generates token-safe ids when absent; the command is one the intake accepts", async () => {

@@ -237,7 +237,7 @@ describe("berth deploy", () => {
       "Deploy accepted: deployment dep_cli_1 to env_prod, command cmd_cli_d1\n  follow it with: berth status dep_cli_1\n"
     )
     const published = await lastCommand(projectId) as { env: { A: string; B: string } }
-    expect(await openWithTestKey(published.env.B)).toBe("x=y")
+    expect(await openWithTestKey(projectId, published.env.B)).toBe("x=y")
     expect(published).toEqual({
       type: "Deploy",
       commandId: "cmd_cli_d1",

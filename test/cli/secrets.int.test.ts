@@ -34,17 +34,17 @@ const berth = (args: ReadonlyArray<string>, env: Record<string, string>, stdin =
 describe("berth secrets", () => {
   it("seals a value from stdin with the data dir's keys, rotates them, and keeps old values opening", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "berth-cli-secrets-"))
-    const missing = await berth(["secrets", "seal"], { BERTH_DATA_DIR: dataDir }, "x")
+    const missing = await berth(["secrets", "seal", "proj_cli"], { BERTH_DATA_DIR: dataDir }, "x")
     expect(missing).toMatchObject({ code: 1, stdout: "" })
     expect(missing.stderr).toBe(`berth: no secrets keys at ${keysFilePath(dataDir)}: start Berth once (npm start) to create them, set BERTH_DATA_DIR, or set BERTH_SECRETS_KEY\n`)
 
     await Effect.runPromise(readKeysFile(keysFilePath(dataDir))) // what npm start does
-    const sealed = await berth(["secrets", "seal"], { BERTH_DATA_DIR: dataDir }, "hunter2\n")
+    const sealed = await berth(["secrets", "seal", "proj_cli"], { BERTH_DATA_DIR: dataDir }, "hunter2\n")
     expect(sealed.code).toBe(0)
     const value = sealed.stdout.trim()
     expect(parseSealed(value)?.kid).toBe("k1")
     expect(sealed.stdout + sealed.stderr).not.toContain("hunter2")
-    expect(sealed.stderr).toMatch(/^sealed \(sealed\([0-9a-f]{12}\), key k1\)\n$/)
+    expect(sealed.stderr).toMatch(/^sealed for proj_cli \(sealed\([0-9a-f]{12}\), key k1\)\n$/)
 
     const rotated = await berth(["secrets", "rotate"], { BERTH_DATA_DIR: dataDir })
     expect(rotated).toMatchObject({ code: 0, stderr: "" })
@@ -55,23 +55,23 @@ describe("berth secrets", () => {
     expect(readFileSync(keysFilePath(dataDir), "utf8")).not.toContain("hunter2")
 
     const secrets = await Effect.runPromise(loadSecrets({ key: Option.none(), dataDir }))
-    expect(await Effect.runPromise(secrets.open(value))).toBe("hunter2")
-    const afterRotation = await berth(["secrets", "seal"], { BERTH_DATA_DIR: dataDir }, "second")
+    expect(await Effect.runPromise(secrets.open("proj_cli", value))).toBe("hunter2")
+    const afterRotation = await berth(["secrets", "seal", "proj_cli"], { BERTH_DATA_DIR: dataDir }, "second")
     expect(parseSealed(afterRotation.stdout.trim())?.kid).toBe("k2")
-    expect(await Effect.runPromise(secrets.open(afterRotation.stdout.trim()))).toBe("second")
+    expect(await Effect.runPromise(secrets.open("proj_cli", afterRotation.stdout.trim()))).toBe("second")
   })
 
   it("uses BERTH_SECRETS_KEY when set, and then leaves rotation to whoever sets it", async () => {
     const key = `ops7:${randomBytes(32).toString("base64")}`
-    const sealed = await berth(["secrets", "seal"], { BERTH_SECRETS_KEY: key, BERTH_DATA_DIR: "/nonexistent" }, "from-env")
+    const sealed = await berth(["secrets", "seal", "proj_env"], { BERTH_SECRETS_KEY: key, BERTH_DATA_DIR: "/nonexistent" }, "from-env")
     expect(sealed.code).toBe(0)
-    expect(await Effect.runPromise(Effect.flatMap(secretsFromKeys(key), (s) => s.open(sealed.stdout.trim())))).toBe("from-env")
+    expect(await Effect.runPromise(Effect.flatMap(secretsFromKeys(key), (s) => s.open("proj_env", sealed.stdout.trim())))).toBe("from-env")
     const rotate = await berth(["secrets", "rotate"], { BERTH_SECRETS_KEY: key })
     expect(rotate).toMatchObject({ code: 1, stdout: "" })
     expect(rotate.stderr).toBe(
       "berth: BERTH_SECRETS_KEY is set: put a new <kid>:<base64 key> first in it (keep the old keys after it) and restart the orchestrator, then the API\n"
     )
-    const bad = await berth(["secrets", "seal"], { BERTH_SECRETS_KEY: `k1:${key.slice(5)}x` }, "x")
+    const bad = await berth(["secrets", "seal", "proj_env"], { BERTH_SECRETS_KEY: `k1:${key.slice(5)}x` }, "x")
     expect(bad.code).toBe(1)
     expect(bad.stderr).not.toContain(key.slice(5))
   })

@@ -171,16 +171,22 @@ describe("env values are sealed everywhere Berth stores or shows them", () => {
     // 2. A raw publisher sending cleartext: sealed on decision, the message erased once settled.
     await publish(deployCommand(project, "dep_raw", { env: { DB_PASSWORD: markers.raw } }))
     // 3. A raw publisher sending a value it sealed itself (what `berth secrets seal` prints).
-    const preSealed = await Effect.runPromise(Effect.flatMap(secretsFromKeys(testSecretsKeys), (secrets) => secrets.seal(markers.preSealed)))
+    const preSealed = await Effect.runPromise(Effect.flatMap(secretsFromKeys(testSecretsKeys), (secrets) => secrets.seal(project, markers.preSealed)))
     await publish(deployCommand(project, "dep_pre", { env: { DB_PASSWORD: preSealed } }))
     // 4. Invalid commands carrying env: rejected, dead-lettered without the cleartext.
     await publish(deployCommand(project, "dep_invalid", { replicas: 0, env: { DB_PASSWORD: markers.invalid } }))
     await publish(`{"type":"Deploy","commandId":"cmd_broken","projectId":"${project}","env":{"DB_PASSWORD":"${markers.broken}"`)
     // 5. A value sealed under a key this Berth does not hold is refused, naming the variable only.
     const foreign = await Effect.runPromise(
-      Effect.flatMap(secretsFromKeys(`zz:${randomBytes(32).toString("base64")}`), (secrets) => secrets.seal("whatever"))
+      Effect.flatMap(secretsFromKeys(`zz:${randomBytes(32).toString("base64")}`), (secrets) => secrets.seal(project, "whatever"))
     )
     await publish(deployCommand(project, "dep_foreign", { env: { API_KEY: foreign } }))
+    // 6. A value sealed for another project (lifted from its log by someone who can read the streams)
+    // does not open here: no tenant can have another's secret handed to its app.
+    const othersSecret = await Effect.runPromise(
+      Effect.flatMap(secretsFromKeys(testSecretsKeys), (secrets) => secrets.seal("proj_other_tenant", "their-secret"))
+    )
+    await publish(deployCommand(project, "dep_stolen", { env: { DB_PASSWORD: othersSecret } }))
 
     for (const deploymentId of ["dep_api", "dep_raw", "dep_pre"]) {
       await waitFor(`${deploymentId} ready`, async () =>
@@ -197,7 +203,11 @@ describe("env values are sealed everywhere Berth stores or shows them", () => {
       code: "invalid_input",
       message: "env.API_KEY: sealed with key id zz, which this Berth does not hold (BERTH_SECRETS_KEY or the secrets.keys file)"
     })
-    expect(krane.createCalls.some((spec) => spec.deploymentId.endsWith("dep_foreign"))).toBe(false)
+    expect(await rejectionOf("cmd_dep_stolen")).toMatchObject({
+      code: "invalid_input",
+      message: "env.DB_PASSWORD: does not open with key t1 (sealed for another project, damaged, or sealed by another key with the same id)"
+    })
+    expect(krane.createCalls.filter((spec) => /dep_(foreign|stolen)$/.test(spec.deploymentId))).toEqual([])
 
     // The read model has caught up with every deployment.
     await waitFor("the read model", async () => {

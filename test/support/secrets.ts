@@ -11,9 +11,9 @@ export const testSecrets = SecretsLive.fromKeys(testSecretsKeys)
 /** A Deploy env as published by the API: every value sealed under the test key (kid t1). */
 export const sealedWithTestKey = /^sealed:v1:t1:[0-9a-f]{12}:[A-Za-z0-9_-]+$/
 
-/** The cleartext of a value sealed with the test key. */
-export const openWithTestKey = async (sealed: string): Promise<string> => {
+/** The cleartext of a value sealed with the test key for `projectId`. */
+export const openWithTestKey = async (projectId: string, sealed: string): Promise<string> => {
   const { Effect } = await import("effect")
   const { secretsFromKeys } = await import("../../src/secrets/Secrets.js")
-  return Effect.runPromise(Effect.flatMap(secretsFromKeys(testSecretsKeys), (secrets) => secrets.open(sealed)))
+  return Effect.runPromise(Effect.flatMap(secretsFromKeys(testSecretsKeys), (secrets) => secrets.open(projectId, sealed)))
 }

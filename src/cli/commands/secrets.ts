@@ -6,7 +6,8 @@
  */
 import { existsSync, readFileSync } from "node:fs"
 import { resolve } from "node:path"
-import { Effect, Either, Option, Redacted } from "effect"
+import { Effect, Either, Option, Redacted, Schema } from "effect"
+import { ProjectId } from "../../domain/ids.js"
 import { CliError, defineCommand, exitCodes } from "../command.js"
 import { keysFilePath, rotateKeysFile } from "../../secrets/keysFile.js"
 import { loadSecrets } from "../../secrets/Secrets.js"
@@ -36,24 +37,27 @@ const orCliError = async <A, E extends { message: string }>(effect: Effect.Effec
 export const secretsSeal = defineCommand({
   name: "secrets seal",
   summary: "seal an env value read from stdin, for publishers that send raw commands",
-  usage: "",
+  usage: "<projectId>",
   description: [
-    "Reads one value from stdin (a single trailing newline is dropped) and prints it sealed",
-    "(sealed:v1:<kid>:<fingerprint>:<ciphertext>), ready for a Deploy's env in a raw NATS command.",
+    "Reads one value from stdin (a single trailing newline is dropped) and prints it sealed for the",
+    "project (sealed:v1:<kid>:<fingerprint>:<ciphertext>), ready for that project's Deploy env in a raw",
+    "NATS command. It opens for that project only: another project's Deploy carrying it is rejected.",
     "Uses BERTH_SECRETS_KEY, else the keys file <BERTH_DATA_DIR>/secrets.keys (default .berth)."
   ],
-  positionals: { min: 0, max: 0 },
+  positionals: { min: 1, max: 1 },
   options: {},
-  examples: ["printf %s \"$DB_PASSWORD\" | berth secrets seal"],
-  run: async (_args, context) => {
+  examples: ["printf %s \"$DB_PASSWORD\" | berth secrets seal proj_shop"],
+  run: async ({ positionals }, context) => {
+    const projectId = positionals[0] ?? ""
+    if (!Schema.is(ProjectId)(projectId)) throw new CliError(`not a project id: ${JSON.stringify(projectId)} (letters, digits, _ and -)`)
     const key = envKey()
     const secrets = await orCliError(
       loadSecrets({ key: key === undefined ? Option.none() : Option.some(Redacted.make(key)), dataDir: key === undefined ? resolve(existingKeysFile(), "..") : dataDir() })
     )
     const value = readFileSync(0, "utf8").replace(/\r?\n$/, "")
-    const sealed = await Effect.runPromise(secrets.seal(value))
+    const sealed = await Effect.runPromise(secrets.seal(projectId, value))
     context.out(sealed)
-    context.err(`sealed (${displayValue(sealed)}, key ${await Effect.runPromise(secrets.currentKeyId)})`)
+    context.err(`sealed for ${projectId} (${displayValue(sealed)}, key ${await Effect.runPromise(secrets.currentKeyId)})`)
     return exitCodes.ok
   }
 })
