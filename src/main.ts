@@ -276,7 +276,7 @@ const program = Effect.gen(function* () {
       ...(api === undefined ? {} : { api }),
       ...(gateway === undefined ? {} : { gateway }),
       nats: natsUrl,
-      ...(Option.isSome(nats.users) ? { natsUsers: passwordFile(join(dataDir, "nats"), "publisher") } : {}),
+      ...(Option.isNone(config.natsUrl) ? { natsUsers: passwordFile(join(dataDir, "nats"), "publisher") } : {}),
       ...Option.match(databaseUrl, { onNone: () => ({}), onSome: (database) => ({ database: redactUrl(database) }) }),
       ...Option.match(krane, {
         onNone: () => ({}),

@@ -31,8 +31,11 @@ export const openKv = (
         ? new BucketMissing({ bucket })
         : new NatsError({ operation: `find KV ${bucket}`, cause })
   })
+  let told = false
   const waitForIt = exists.pipe(
-    Effect.tapErrorTag("BucketMissing", () => Effect.logInfo(`waiting for KV ${bucket} (the orchestrator creates it)`)),
+    Effect.tapErrorTag("BucketMissing", () =>
+      told ? Effect.void : Effect.logInfo(`waiting for KV ${bucket} (the orchestrator creates it)`).pipe(Effect.tap(() => void (told = true)))
+    ),
     Effect.retry({ schedule: Schedule.spaced(waitEvery), while: (error) => error._tag === "BucketMissing" }),
     Effect.catchTag("BucketMissing", (error) => Effect.die(error))
   )

@@ -3,13 +3,13 @@
  * restart must not lock out a role still running with the old one); the server config is rewritten
  * from the permission table at every start, so a hand edit (a widened permission) does not survive.
  */
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import { natsUsers } from "../../src/eventstore/permissions.js"
-import { passwordFile, prepareNatsUsers } from "../../src/local/natsUsers.js"
+import { passwordFile, prepareNatsUsers, usersDirClients } from "../../src/local/natsUsers.js"
 import { projectNatsConf } from "../support/servers.js"
 
 const dirs: Array<string> = []
@@ -48,5 +48,20 @@ describe("Berth's own NATS users", () => {
     expect((statSync(configPath).mode & 0o777).toString(8)).toBe("600")
     expect(generated).toContain("max_payload: 8MB")
     for (const user of natsUsers) expect(generated).toContain(`{ user: "${user}", password: "`)
+  })
+})
+
+describe("BERTH_NATS_USERS_DIR", () => {
+  it("gives each role its user from <role>.password or <role>.creds, and names what is missing", async () => {
+    const dir = natsDir()
+    mkdirSync(dir, { recursive: true })
+    writeFileSync(join(dir, "api.password"), "pw-of-api\n")
+    writeFileSync(join(dir, "orchestrator.creds"), "-----BEGIN NATS USER JWT-----\n")
+    expect(await Effect.runPromise(usersDirClients(dir, ["api", "orchestrator"]))).toEqual({
+      api: { auth: { _tag: "UserPassword", user: "api", password: "pw-of-api" }, inboxPrefix: "_INBOX_api" },
+      orchestrator: { auth: { _tag: "Creds", path: join(dir, "orchestrator.creds") }, inboxPrefix: "_INBOX_orchestrator" }
+    })
+    const missing = await Effect.runPromise(Effect.flip(usersDirClients(dir, ["api", "gateway"])))
+    expect(missing.message).toBe(`${dir}: BERTH_NATS_USERS_DIR has neither gateway.creds nor gateway.password`)
   })
 })

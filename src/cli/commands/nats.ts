@@ -16,7 +16,8 @@ export const natsConfig = defineCommand({
     "projector, api, gateway), `publisher` for services that send commands and `admin` for operators, each",
     "with the subjects it may use. Passwords are config variables (BERTH_NATS_<USER>_PASSWORD: \"…\"),",
     "defined before the block, e.g. in an included file only nats-server can read. Give each Berth role",
-    "its user with NATS_USER, NATS_PASSWORD and NATS_INBOX_PREFIX=_INBOX_<user>."
+    "its user: BERTH_NATS_USERS_DIR=<dir of <role>.password files> (one `berth up` for several roles), or",
+    "NATS_USER, NATS_PASSWORD and NATS_INBOX_PREFIX=_INBOX_<user> (one role per process)."
   ],
   positionals: { min: 0, max: 0 },
   options: {},
