@@ -17,7 +17,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream"
 import { Effect, Layer, ManagedRuntime } from "effect"
 import postgres from "postgres"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest"
 import { ApiServer } from "../../src/api/server.js"
 import { Nats } from "../../src/eventstore/Nats.js"
 import { streams, subjects } from "../../src/eventstore/subjects.js"
@@ -53,7 +53,17 @@ let nc: NatsConnection
 let js: JetStreamClient
 let jsm: JetStreamManager
 
+/** Every log line the orchestrator, API and projector in this process write (Effect's logger writes to console). */
+const logLines: Array<string> = []
+
 beforeAll(async () => {
+  for (const method of ["log", "info", "warn", "error", "debug"] as const) {
+    const original = console[method].bind(console)
+    vi.spyOn(console, method).mockImplementation((...args: Array<unknown>) => {
+      logLines.push(args.map((arg) => (typeof arg === "string" ? arg : JSON.stringify(arg) ?? String(arg))).join(" "))
+      original(...args)
+    })
+  }
   nats = await startTestNats()
   krane = makeFakeKrane()
   // A snapshot after every decision and one hot deployment: snapshots and the archive are checked too.
@@ -73,6 +83,7 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
+  vi.restoreAllMocks()
   await nc?.close()
   await orchestrator?.stop()
   await api?.dispose()
@@ -246,6 +257,9 @@ describe("env values are sealed everywhere Berth stores or shows them", () => {
       ...["dep_api", "dep_raw", "dep_pre"].map((d) => get(`/v1/deployments/${d}`))
     ])
     expect(holding(answers, [...secretsSent, "sealed:v1:"]).map(({ text }) => text.slice(0, 200))).toEqual([])
+    // Nor the logs: they were written (a dead letter is logged), with no value in them.
+    expect(logLines.some((line) => line.includes("command dead-lettered"))).toBe(true)
+    expect(logLines.filter((line) => secretsSent.some((value) => line.includes(value)))).toEqual([])
     // The audit trail shows the keys and a fingerprint.
     const requested = (JSON.parse(answers[0]?.text ?? "{}") as { events: Array<{ type: string; payload: { deploymentId?: string; env?: unknown } }> })
       .events.find((event) => event.type === "DeploymentRequested" && event.payload.deploymentId === "dep_api")
