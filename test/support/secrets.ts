@@ -3,7 +3,8 @@
  * with it, like the roles of one Berth sharing BERTH_SECRETS_KEY.
  */
 import { randomBytes } from "node:crypto"
-import { SecretsLive } from "../../src/secrets/Secrets.js"
+import { Effect } from "effect"
+import { secretsFromKeys, SecretsLive } from "../../src/secrets/Secrets.js"
 
 export const testSecretsKeys = `t1:${randomBytes(32).toString("base64")}`
 export const testSecrets = SecretsLive.fromKeys(testSecretsKeys)
@@ -12,8 +13,5 @@ export const testSecrets = SecretsLive.fromKeys(testSecretsKeys)
 export const sealedWithTestKey = /^sealed:v1:t1:[0-9a-f]{12}:[A-Za-z0-9_-]+$/
 
 /** The cleartext of a value sealed with the test key for `projectId`. */
-export const openWithTestKey = async (projectId: string, sealed: string): Promise<string> => {
-  const { Effect } = await import("effect")
-  const { secretsFromKeys } = await import("../../src/secrets/Secrets.js")
-  return Effect.runPromise(Effect.flatMap(secretsFromKeys(testSecretsKeys), (secrets) => secrets.open(projectId, sealed)))
-}
+export const openWithTestKey = (projectId: string, sealed: string): Promise<string> =>
+  Effect.runPromise(Effect.flatMap(secretsFromKeys(testSecretsKeys), (secrets) => secrets.open(projectId, sealed)))
