@@ -89,6 +89,3 @@ export const displayEnv = (env: Readonly<Record<string, string>>): Record<string
 /** Any text with every sealed value in it shown as `sealed(<fp>)` (a raw message kept for an audit). */
 export const displaySealedIn = (text: string): string =>
   text.replace(/sealed:v1:[A-Za-z0-9_-]{1,32}:([0-9a-f]{12}):[A-Za-z0-9_-]+/g, (_whole, fp: string) => `sealed(${fp})`)
-
-/** Whether every value of `env` is sealed (what Berth stores). */
-export const allSealed = (env: Readonly<Record<string, string>>): boolean => Object.values(env).every((value) => parseSealed(value) !== undefined)

@@ -136,7 +136,5 @@ export const SecretsLive = {
   /** From the environment (BERTH_SECRETS_KEY, BERTH_DATA_DIR): what the role processes use. */
   fromConfig: Layer.effect(Secrets, Effect.flatMap(secretsSettings, loadSecrets)),
   /** From given keys text: tests. */
-  fromKeys: (keys: string) => Layer.effect(Secrets, secretsFromKeys(keys)),
-  /** From the keys file under `dataDir` (generated when absent). */
-  fromDataDir: (dataDir: string) => Layer.effect(Secrets, loadSecrets({ key: Option.none(), dataDir }))
+  fromKeys: (keys: string) => Layer.effect(Secrets, secretsFromKeys(keys))
 }
