@@ -176,6 +176,8 @@ export const makeCommandIntake = (settings: OrchestratorSettings) =>
      * the message then ages out with BERTH_COMMANDS_MAX_AGE.
      */
     const cleartext = new Set<number>()
+    /** The sealed form of a valid command whose message held cleartext: what a dead-letter copy carries. */
+    const sealedCommands = new Map<number, string>()
     const eraseCleartext = (seq: number) =>
       Effect.tryPromise({
         try: () => jsm.streams.deleteMessage(streams.commands, seq, true),
@@ -189,6 +191,7 @@ export const makeCommandIntake = (settings: OrchestratorSettings) =>
       )
     const settled = (message: JsMsg) => {
       unsettled.delete(message.seq)
+      sealedCommands.delete(message.seq)
       if (cleartext.delete(message.seq)) Runtime.runFork(runtime)(eraseCleartext(message.seq))
     }
 
@@ -239,9 +242,11 @@ export const makeCommandIntake = (settings: OrchestratorSettings) =>
       Effect.tryPromise({
         try: () => {
           const h = natsHeaders()
-          const kept = keptPayload(message.string())
+          // Env values are never copied in cleartext: a valid command is copied as sealed (so it can still
+          // be replayed), anything else with its values replaced by fingerprints, or withheld.
+          const sealedCopy = sealedCommands.get(message.seq)
+          const kept = sealedCopy === undefined ? keptPayload(message.string()) : { payload: sealedCopy, kind: "sealed" as const }
           h.set("Berth-Dlq-Reason", reason)
-          // Env values are never copied in cleartext: replaced by their fingerprints, or the payload withheld.
           if (kept.kind !== "original") h.set("Berth-Dlq-Payload", kept.kind)
           h.set("Berth-Dlq-Error", error.slice(0, 1000).replace(/[\r\n]+/g, " "))
           h.set("Berth-Original-Subject", message.subject)
@@ -370,6 +375,7 @@ export const makeCommandIntake = (settings: OrchestratorSettings) =>
         const data = message.string()
         const verdict = yield* sealVerdict(triage(message.subject, data))
         if (verdict._tag !== "Valid" ? holdsCleartext(data) : verdict.cleartext) cleartext.add(message.seq)
+        if (verdict._tag === "Valid" && verdict.cleartext === true) sealedCommands.set(message.seq, JSON.stringify(verdict.command))
         // Delivered more often than allowed (a consumer whose limit could not be lowered): give up now.
         if (message.info.deliveryCount > settings.intakeMaxDeliver) {
           const header = verdict._tag === "Valid" ? verdict.command : verdict._tag === "Reject" ? verdict.header : undefined

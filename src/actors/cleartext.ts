@@ -8,8 +8,11 @@ import { displayPayload, parseSealed } from "../domain/secrets.js"
 export interface KeptPayload {
   /** The payload to copy: the original, env values shown as `sealed(<fp>)`/`redacted`, or "" when withheld. */
   readonly payload: string
-  /** "original", "redacted" (env values replaced, keys kept) or "withheld" (not JSON, and it mentions env). */
-  readonly kind: "original" | "redacted" | "withheld"
+  /**
+   * "original", "redacted" (env values replaced, keys kept), "withheld" (not JSON, and it mentions env),
+   * or "sealed" (the intake's copy of a valid command as decided, env sealed).
+   */
+  readonly kind: "original" | "redacted" | "withheld" | "sealed"
 }
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value)

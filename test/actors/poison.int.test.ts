@@ -22,7 +22,7 @@ import { buckets, streams, subjects } from "../../src/eventstore/subjects.js"
 import { makeFakeKrane } from "../support/FakeKrane.js"
 import { connectClient, createProjectCommand, deployCommand, fastSettings, type Client } from "../support/orchestrator.js"
 import { startTestNats, type TestNats } from "../support/servers.js"
-import { testSecrets } from "../support/secrets.js"
+import { openWithTestKey, testSecrets } from "../support/secrets.js"
 
 interface Orchestrator {
   readonly health: () => Promise<IntakeStatus>
@@ -134,7 +134,7 @@ describe("a command that can never be recorded", () => {
     })
     orchestrator = await startWith(nats.url, { ...quick, intakeMaxDeliver: 3 }, failing)
     await client.publish("proj_poison", createProjectCommand("proj_poison"))
-    const poisonSeq = await client.publish("proj_poison", deployCommand("proj_poison", "dep_poison"))
+    const poisonSeq = await client.publish("proj_poison", deployCommand("proj_poison", "dep_poison", { env: { DB_PASSWORD: "poison-secret" } }))
     await client.publish("proj_fine", createProjectCommand("proj_fine"))
     await client.publish("proj_fine", deployCommand("proj_fine", "dep_fine"))
 
@@ -153,6 +153,14 @@ describe("a command that can never be recorded", () => {
     expect(dead?.header.get("Berth-Original-Subject")).toBe(subjects.command("proj_poison"))
     expect(dead?.header.get("Berth-Original-Seq")).toBe(String(poisonSeq))
     expect(dead?.json()).toMatchObject({ commandId: "cmd_dep_poison" })
+    // The copy carries the command as decided, env sealed (replayable, never the cleartext)…
+    expect(dead?.header.get("Berth-Dlq-Payload")).toBe("sealed")
+    expect(dead?.string()).not.toContain("poison-secret")
+    const sealed = dead?.json<{ env: { DB_PASSWORD: string } }>().env.DB_PASSWORD ?? ""
+    expect(await openWithTestKey("proj_poison", sealed)).toBe("poison-secret")
+    // …and the cleartext command is erased from BERTH_COMMANDS once terminated.
+    await eventually("the cleartext command erased", async () =>
+      (await jsm.streams.getMessage(streams.commands, { seq: poisonSeq }).catch(() => null)) === null ? true : undefined)
 
     // Terminated, not pending: the consumer holds nothing back and the project's next command is decided.
     await client.publish("proj_poison", { type: "Promote", commandId: "cmd_promote", projectId: "proj_poison", deploymentId: "dep_nope" })
