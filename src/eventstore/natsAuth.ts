@@ -7,7 +7,7 @@
  * Berth's own server, src/eventstore/permissions.ts), so it must match what the server allows.
  */
 import { readFile } from "node:fs/promises"
-import { credsAuthenticator, type ConnectionOptions } from "@nats-io/transport-node"
+import { AuthorizationError, credsAuthenticator, type ConnectionOptions, UserAuthenticationExpiredError } from "@nats-io/transport-node"
 import { Config, ConfigError, Effect, Either, Option } from "effect"
 
 export type NatsAuth =
@@ -95,3 +95,14 @@ export const connectionAuth = (client: NatsClientAuth): Effect.Effect<Partial<Co
       }
     }
   })
+
+/**
+ * Why the server refused the credentials, when `error` (or an error it wraps) is such a refusal: a
+ * configuration problem that retrying cannot fix (a role exits with the configuration exit code).
+ */
+export const refusedCredentials = (error: unknown): string | undefined => {
+  for (let current: unknown = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
+    if (current instanceof AuthorizationError || current instanceof UserAuthenticationExpiredError) return current.message
+  }
+  return undefined
+}

@@ -8,7 +8,7 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { ConfigError, Console, Effect, Either, Option, type Scope } from "effect"
 import { orchestratorSettings } from "../config.js"
-import { natsAuthConfig } from "../eventstore/natsAuth.js"
+import { natsAuthConfig, refusedCredentials } from "../eventstore/natsAuth.js"
 import { dataDirOf, runtimeConfig } from "../runtimeConfig.js"
 import type { RoleEndpoints, RoleStarted } from "./layers/endpoints.js"
 import { berthRoles, type BerthRole, configurationExitCode, parseRoles, type RoleReady } from "./roles.js"
@@ -74,6 +74,14 @@ program.pipe(
   Effect.scoped,
   Effect.catchIf(ConfigError.isConfigError, (error) =>
     Console.error(`configuration error: ${String(error)}`).pipe(Effect.andThen(Effect.sync(() => process.exit(configurationExitCode))))
+  ),
+  // Credentials NATS refuses do not get better by restarting: not retried, like a configuration error.
+  Effect.catchIf(
+    (error) => refusedCredentials(error) !== undefined,
+    (error) =>
+      Console.error(
+        `configuration error: NATS refused this role's credentials (${refusedCredentials(error)}); check NATS_CREDS, NATS_USER/NATS_PASSWORD, NATS_TOKEN or BERTH_NATS_USERS_DIR`
+      ).pipe(Effect.andThen(Effect.sync(() => process.exit(configurationExitCode))))
   ),
   NodeRuntime.runMain
 )

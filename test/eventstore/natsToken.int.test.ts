@@ -52,19 +52,31 @@ describe("a token-protected nats-server", () => {
     }
   })
 
-  it("stops a role given two kinds of credentials with the configuration exit code", async () => {
+  /** A role process as the supervisor runs it, with `env`: its exit code and output. */
+  const runRole = async (env: Record<string, string>) => {
     const child = spawn(process.execPath, ["--import", "tsx", "src/roles/process.ts", "gateway"], {
       cwd: projectRoot,
-      env: { ...process.env, NATS_URL: nats.url, NATS_TOKEN: token, NATS_USER: "gateway", NATS_PASSWORD: "pw" },
+      env: { ...process.env, NATS_URL: nats.url, ...env },
       stdio: ["ignore", "pipe", "pipe"]
     })
     let output = ""
     child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()))
     child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()))
     const code = await new Promise<number | null>((resolve) => child.once("exit", resolve))
-    expect({ code, output }).toMatchObject({
+    return { code, output }
+  }
+
+  it("stops a role given two kinds of credentials with the configuration exit code", async () => {
+    expect(await runRole({ NATS_TOKEN: token, NATS_USER: "gateway", NATS_PASSWORD: "pw" })).toMatchObject({
       code: configurationExitCode,
       output: expect.stringContaining("give one of NATS_CREDS, NATS_USER + NATS_PASSWORD or NATS_TOKEN, not NATS_USER/NATS_PASSWORD and NATS_TOKEN")
+    })
+  })
+
+  it("stops a role whose credentials the server refuses with the configuration exit code (not restarted)", async () => {
+    expect(await runRole({ NATS_TOKEN: "not-the-token" })).toMatchObject({
+      code: configurationExitCode,
+      output: expect.stringContaining("configuration error: NATS refused this role's credentials (Authorization Violation)")
     })
   })
 })
