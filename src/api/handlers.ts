@@ -11,14 +11,16 @@
  */
 import { HttpApiBuilder, type HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import type { KV } from "@nats-io/kv"
-import { Duration, Effect, Option } from "effect"
+import { Duration, Effect, Either, Option } from "effect"
 import { openQuarantineBucket, quarantineOf } from "../actors/quarantine.js"
 import { openInBackground } from "../eventstore/buckets.js"
 import { Nats } from "../eventstore/Nats.js"
 import type { CreateProject, Deploy } from "../domain/commands.js"
 import { apexDomainsConfig } from "../config.js"
 import { apexIssue } from "../domain/apex.js"
+import type { Rejection } from "../domain/decide.js"
 import { isTerminal } from "../domain/state.js"
+import { rollbackDeployments, rollbackIdsIssue } from "../domain/switches.js"
 import type { DatabaseError } from "../projections/Database.js"
 import {
   findDeploymentProjects,
@@ -72,6 +74,10 @@ const orNotFound = (detail: string) => <A, R>(self: Effect.Effect<Option.Option<
     readModel(self),
     Option.match({ onNone: () => Effect.fail(new NotFound({ detail })), onSome: Effect.succeed })
   )
+
+/** The rollback pre-checks' rejections (switches.ts) as problems: invalid ids 400, an unknown deployment 404. */
+const rejected = (rejection: Rejection): Effect.Effect<never, NotFound | BadRequest> =>
+  Effect.fail(rejection.code === "invalid_input" ? new BadRequest({ detail: rejection.message }) : new NotFound({ detail: rejection.message }))
 
 const projectOrNotFound = (projectId: string) => getProject(projectId).pipe(orNotFound(`project not found: ${projectId}`))
 
@@ -264,13 +270,20 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
         const project = yield* projectOrNotFound(path.projectId)
         yield* authorize("deploy", project.workspace)
         const body = yield* decodeRollback(request)
-        const target = yield* deploymentOf(project, body.targetDeploymentId, "target deployment")
         const sourceId = body.sourceDeploymentId ?? project.liveDeploymentId
         if (sourceId === null) return yield* new BadRequest({ detail: "project has no live deployment" })
-        if (body.sourceDeploymentId !== undefined) yield* deploymentOf(project, sourceId, "source deployment")
-        if (sourceId === target.deploymentId) {
-          return yield* new BadRequest({ detail: "source and target deployments must be different" })
-        }
+        // The domain's checks, in Unkey's order and with its messages: different ids (before any
+        // lookup), then the source exists, then the target (in this project: another's is unknown).
+        const ids = rollbackIdsIssue(sourceId, body.targetDeploymentId)
+        if (ids !== undefined) return yield* rejected(ids)
+        const [sourceRef, targetRef] = yield* readModel(Effect.all(
+          [getDeploymentRef(project.projectId, sourceId), getDeploymentRef(project.projectId, body.targetDeploymentId)],
+          { concurrency: 2 }
+        ))
+        const found = rollbackDeployments(sourceId, body.targetDeploymentId, (id) =>
+          Option.getOrUndefined(id === sourceId ? sourceRef : targetRef))
+        if (Either.isLeft(found)) return yield* rejected(found.left)
+        const target = found.right.target
         const commandId = body.commandId ?? newCommandId()
         yield* publishCommand({
           type: "Rollback",

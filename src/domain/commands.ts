@@ -42,7 +42,11 @@ export const CreateProject = Schema.Struct({
   apexDomain: ApexDomain,
   defaultBranch: Schema.optional(Schema.String.pipe(Schema.minLength(1), maxChars(limits.branchChars))),
   /** Path the app serves its OpenAPI document at; Berth's configured default when absent. */
-  openApiPath: Schema.optional(Schema.String.pipe(maxChars(limits.openApiPathChars), Schema.pattern(/^\/[^\s]*$/))),
+  // One leading slash: `//host/x` would read as a network-path reference (another host), not a path.
+  openApiPath: Schema.optional(Schema.String.pipe(
+    maxChars(limits.openApiPathChars),
+    Schema.pattern(/^\/(?!\/)\S*$/, { message: () => "must be a path: one leading / and no whitespace" })
+  )),
   environments: Schema.Array(EnvironmentSpec).pipe(
     Schema.minItems(1),
     Schema.filter(

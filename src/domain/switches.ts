@@ -36,18 +36,40 @@ export const stickyDomainsOf = (state: ProjectState, environmentId: string): Rea
 const isProduction = (state: ProjectState, deployment: DeploymentState): boolean =>
   state.project !== null && environmentOf(state.project, deployment.environmentId)?.kind === "production"
 
+/** A rollback's first check (Unkey spec 3.6 step 1), before any lookup: the API runs it too. */
+export const rollbackIdsIssue = (sourceId: string, targetId: string): Rejection | undefined =>
+  sourceId === targetId
+    ? new Rejection({ code: "invalid_input", message: "source and target deployments must be different" })
+    : undefined
+
+/**
+ * A rollback's next checks (spec 3.6 steps 2-3): the source exists, then the target. `find` answers
+ * from what the caller has: the actor's state, or the API's read model.
+ */
+export const rollbackDeployments = <D>(
+  sourceId: string,
+  targetId: string,
+  find: (deploymentId: string) => D | undefined
+): Either.Either<{ readonly source: D; readonly target: D }, Rejection> => {
+  const source = find(sourceId)
+  if (source === undefined) return Either.left(new Rejection({ code: "deployment_not_found", message: `source deployment not found: ${sourceId}` }))
+  const target = find(targetId)
+  if (target === undefined) return Either.left(new Rejection({ code: "deployment_not_found", message: `target deployment not found: ${targetId}` }))
+  return Either.right({ source, target })
+}
+
 /**
  * `runningInstances`: the target's instances Krane reports RUNNING now (the actor asks just before
  * deciding; the recorded ones when Krane cannot answer).
  */
 export const planRollback = (state: ProjectState, command: Rollback, runningInstances: number): SwitchDecision => {
   const { sourceDeploymentId: sourceId, targetDeploymentId: targetId } = command
-  if (sourceId === targetId) return reject("invalid_input", "source and target deployments must be different")
+  const ids = rollbackIdsIssue(sourceId, targetId)
+  if (ids !== undefined) return Either.left(ids)
   if (state.project === null) return reject("project_not_found", `project not found: ${command.projectId}`)
-  const source = state.deployments[sourceId]
-  if (source === undefined) return reject("deployment_not_found", `source deployment not found: ${sourceId}`)
-  const target = state.deployments[targetId]
-  if (target === undefined) return reject("deployment_not_found", `target deployment not found: ${targetId}`)
+  const found = rollbackDeployments(sourceId, targetId, (id) => state.deployments[id])
+  if (Either.isLeft(found)) return Either.left(found.left)
+  const { source, target } = found.right
   if (source.environmentId !== target.environmentId) {
     return reject("precondition_failed", "deployments must be in the same environment")
   }

@@ -574,6 +574,16 @@ describe("POST /v1/projects/:projectId/rollback", () => {
     await expectProblem(post(path, { targetDeploymentId: "dep_wip" }), 404, "target deployment not found: dep_wip")
     await expectProblem(post(path, { targetDeploymentId: "dep_prev", sourceDeploymentId: "dep_y" }), 404, "source deployment not found: dep_y")
     await expectProblem(post(path, { targetDeploymentId: "dep_live" }), 400, "source and target deployments must be different")
+  })
+
+  it("checks in Unkey's order: different ids first, then the source, then the target", async () => {
+    const path = `/v1/projects/${projectId}/rollback`
+    // Neither exists, but they are the same id: "different" comes before any lookup.
+    await expectProblem(post(path, { targetDeploymentId: "dep_x", sourceDeploymentId: "dep_x" }), 400, "source and target deployments must be different")
+    // Both unknown: the source is named, not the target.
+    await expectProblem(post(path, { targetDeploymentId: "dep_x", sourceDeploymentId: "dep_y" }), 404, "source deployment not found: dep_y")
+    // A known source with an unknown target names the target.
+    await expectProblem(post(path, { targetDeploymentId: "dep_x", sourceDeploymentId: "dep_prev" }), 404, "target deployment not found: dep_x")
     await expectProblem(post(`/v1/projects/${otherProject}/rollback`, { targetDeploymentId: "dep_wip" }), 400, "project has no live deployment")
     await expectProblem(post(path, {}), 400, "targetDeploymentId: is missing")
   })

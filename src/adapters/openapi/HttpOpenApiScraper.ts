@@ -63,10 +63,18 @@ export const makeHttpOpenApiScraper = (store: ObjectStore, limits: ScrapeLimits)
   OpenApiScraper.of({
     scrape: (objectName, addresses, path) =>
       Effect.gen(function* () {
+        // Unkey S0 ("scrape openapi spec") asks every instance in turn and keeps the first 200: one
+        // instance without the document (404, other non-200, too big) says nothing about the next one.
+        // Only when no instance answered 200 does the outcome depend on why: any 5xx or network error
+        // is worth another try (ScrapeUnavailable), every instance answering "absent" is NotFound.
         const failures: Array<string> = []
+        const absences: Array<string> = []
         for (const address of addresses) {
           const fetched = yield* Effect.promise(() => fetchFrom(address, path, limits))
-          if (fetched._tag === "Absent") return { _tag: "NotFound", reason: fetched.reason } satisfies ScrapeOutcome
+          if (fetched._tag === "Absent") {
+            absences.push(fetched.reason)
+            continue
+          }
           if (fetched._tag === "Failed") {
             failures.push(fetched.reason)
             continue
@@ -78,8 +86,9 @@ export const makeHttpOpenApiScraper = (store: ObjectStore, limits: ScrapeLimits)
           })
           return { _tag: "Captured", objectName, sizeBytes: fetched.body.byteLength, sha256 } satisfies ScrapeOutcome
         }
-        if (addresses.length === 0) return { _tag: "NotFound", reason: "no running instance to scrape" } satisfies ScrapeOutcome
-        return yield* new ScrapeUnavailable({ message: failures.join("; ") })
+        if (failures.length > 0) return yield* new ScrapeUnavailable({ message: failures.join("; ") })
+        const reason = absences.length === 0 ? "no running instance to scrape" : absences.join("; ")
+        return { _tag: "NotFound", reason } satisfies ScrapeOutcome
       }).pipe(Effect.withSpan("openapi.scrape", { attributes: { objectName, path } }))
   })
 
