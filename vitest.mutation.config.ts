@@ -4,7 +4,7 @@ import { defineConfig } from "vitest/config"
 // Same environment as the unit project of vitest.config.ts.
 export default defineConfig({
   test: {
-    include: ["test/**/*.unit.test.ts"],
+    include: ["test/domain/**/*.unit.test.ts"],
     env: { BERTH_APEX_DOMAINS: "berth.localhost,localhost,berth.test,example.com" }
   }
 })
