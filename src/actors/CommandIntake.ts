@@ -27,8 +27,8 @@ import { Cause, Clock, Data, Duration, Effect, Either, Layer, Option, ParseResul
 import type { OrchestratorSettings } from "../config.js"
 import { Command, CommandHeader, commandTypes } from "../domain/commands.js"
 import { checkCommandBytes, utf8Bytes } from "../domain/limits.js"
-import { Nats, NatsError } from "../eventstore/Nats.js"
-import { streams, subjects } from "../eventstore/subjects.js"
+import { Nats, NatsError } from "../nats/Nats.js"
+import { streams, subjects } from "../nats/subjects.js"
 import { retryAfterFailure } from "../shared/retry.js"
 import { ActorKey, actorHeader, actorSignatureHeader, verifiedActor } from "../auth/actor.js"
 import { ActorSystem } from "./ActorSystem.js"
@@ -36,7 +36,7 @@ import { projectOfCommandSubject } from "./commandSubject.js"
 import { IntakeHealth } from "./IntakeHealth.js"
 import type { Outcome } from "./mailbox.js"
 import { peekHeader } from "./peekHeader.js"
-import { holdsCleartext, keptPayload } from "./cleartext.js"
+import { type KeptPayload, keptPayload } from "./cleartext.js"
 import { parseSealed } from "../domain/secrets.js"
 import { Secrets } from "../secrets/Secrets.js"
 
@@ -176,8 +176,11 @@ export const makeCommandIntake = (settings: OrchestratorSettings) =>
      * the message then ages out with BERTH_COMMANDS_MAX_AGE.
      */
     const cleartext = new Set<number>()
-    /** The sealed form of a valid command whose message held cleartext: what a dead-letter copy carries. */
-    const sealedCommands = new Map<number, string>()
+    /**
+     * What a dead-letter copy of such a message carries instead of it: a valid command as decided (env
+     * sealed), anything else redacted or withheld (cleartext.ts). Worked out once, on delivery.
+     */
+    const copies = new Map<number, KeptPayload>()
     const eraseCleartext = (seq: number) =>
       Effect.tryPromise({
         try: () => jsm.streams.deleteMessage(streams.commands, seq, true),
@@ -191,7 +194,7 @@ export const makeCommandIntake = (settings: OrchestratorSettings) =>
       )
     const settled = (message: JsMsg) => {
       unsettled.delete(message.seq)
-      sealedCommands.delete(message.seq)
+      copies.delete(message.seq)
       if (cleartext.delete(message.seq)) Runtime.runFork(runtime)(eraseCleartext(message.seq))
     }
 
@@ -244,8 +247,7 @@ export const makeCommandIntake = (settings: OrchestratorSettings) =>
           const h = natsHeaders()
           // Env values are never copied in cleartext: a valid command is copied as sealed (so it can still
           // be replayed), anything else with its values replaced by fingerprints, or withheld.
-          const sealedCopy = sealedCommands.get(message.seq)
-          const kept = sealedCopy === undefined ? keptPayload(message.string()) : { payload: sealedCopy, kind: "sealed" as const }
+          const kept = copies.get(message.seq) ?? { payload: "", kind: "original" }
           h.set("Berth-Dlq-Reason", reason)
           if (kept.kind !== "original") h.set("Berth-Dlq-Payload", kept.kind)
           h.set("Berth-Dlq-Error", error.slice(0, 1000).replace(/[\r\n]+/g, " "))
@@ -374,8 +376,16 @@ export const makeCommandIntake = (settings: OrchestratorSettings) =>
         if (message.seq > highestSeen) highestSeen = message.seq
         const data = message.string()
         const verdict = yield* sealVerdict(triage(message.subject, data))
-        if (verdict._tag !== "Valid" ? holdsCleartext(data) : verdict.cleartext) cleartext.add(message.seq)
-        if (verdict._tag === "Valid" && verdict.cleartext === true) sealedCommands.set(message.seq, JSON.stringify(verdict.command))
+        const copy: KeptPayload =
+          verdict._tag !== "Valid"
+            ? keptPayload(data)
+            : verdict.cleartext === true
+            ? { payload: JSON.stringify(verdict.command), kind: "sealed" }
+            : { payload: "", kind: "original" }
+        if (copy.kind !== "original") {
+          cleartext.add(message.seq)
+          copies.set(message.seq, copy)
+        }
         // Delivered more often than allowed (a consumer whose limit could not be lowered): give up now.
         if (message.info.deliveryCount > settings.intakeMaxDeliver) {
           const header = verdict._tag === "Valid" ? verdict.command : verdict._tag === "Reject" ? verdict.header : undefined

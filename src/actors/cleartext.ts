@@ -3,6 +3,7 @@
  * cleartext env values (Berth seals them on decision), so the raw message must not be copied as it is
  * (to BERTH_DLQ) nor kept (in BERTH_COMMANDS) after it is settled. Pure.
  */
+import { limits, utf8Bytes } from "../domain/limits.js"
 import { displayPayload, parseSealed } from "../domain/secrets.js"
 
 export interface KeptPayload {
@@ -33,8 +34,12 @@ export const keptPayload = (data: string): KeptPayload => {
   if (isRecord(env) && Object.values(env).every((value) => typeof value === "string" && parseSealed(value) !== undefined)) {
     return { payload: data, kind: "original" }
   }
-  return { payload: JSON.stringify(displayPayload(json)), kind: "redacted" }
+  // An env over the entry limit (refused anyway) is not worth listing: its keys are dropped at once.
+  const listable = !isRecord(env) || Object.keys(env).length <= limits.envEntries
+  const redacted = listable ? JSON.stringify(displayPayload(json)) : undefined
+  if (redacted !== undefined && utf8Bytes(redacted) <= limits.commandBytes) return { payload: redacted, kind: "redacted" }
+  // Never larger than a command may be (a dead letter must fit BERTH_DLQ; "redacted" can be longer than a
+  // value): the env's keys are dropped too, and if that is still too large the payload is withheld whole.
+  const slim = JSON.stringify({ ...json, env: "withheld" })
+  return utf8Bytes(slim) <= limits.commandBytes ? { payload: slim, kind: "redacted" } : { payload: "", kind: "withheld" }
 }
-
-/** Whether a raw command message holds an env value that is not sealed (so it must not outlive its settlement). */
-export const holdsCleartext = (data: string): boolean => keptPayload(data).kind !== "original"

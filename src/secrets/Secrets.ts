@@ -10,7 +10,7 @@
  * makes it re-read the file once before refusing the value.
  */
 import { statSync } from "node:fs"
-import { Config, Context, Data, Effect, Either, Layer, Option, Redacted } from "effect"
+import { Config, ConfigError, Context, Data, Effect, Either, Layer, Option, Redacted } from "effect"
 import { looksSealed, parseSealed } from "../domain/secrets.js"
 import { describeOpenProblem, type Keyring, openWith, sealWith } from "./keyring.js"
 import { keysFilePath, parseFrom, readKeysFile } from "./keysFile.js"
@@ -133,8 +133,16 @@ export const loadSecrets = (settings: { readonly key: Option.Option<Redacted.Red
   })
 
 export const SecretsLive = {
-  /** From the environment (BERTH_SECRETS_KEY, BERTH_DATA_DIR): what the role processes use. */
-  fromConfig: Layer.effect(Secrets, Effect.flatMap(secretsSettings, loadSecrets)),
+  /**
+   * From the environment (BERTH_SECRETS_KEY, BERTH_DATA_DIR): what the role processes use. Unusable keys
+   * are a configuration error, so a role stops with one line instead of being restarted in a loop.
+   */
+  fromConfig: Layer.effect(
+    Secrets,
+    Effect.flatMap(secretsSettings, loadSecrets).pipe(
+      Effect.mapError((error) => (ConfigError.isConfigError(error) ? error : ConfigError.InvalidData(["BERTH_SECRETS_KEY"], error.message)))
+    )
+  ),
   /** From given keys text: tests. */
   fromKeys: (keys: string) => Layer.effect(Secrets, secretsFromKeys(keys))
 }

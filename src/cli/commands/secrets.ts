@@ -54,6 +54,7 @@ export const secretsSeal = defineCommand({
     const secrets = await orCliError(
       loadSecrets({ key: key === undefined ? Option.none() : Option.some(Redacted.make(key)), dataDir: key === undefined ? resolve(existingKeysFile(), "..") : dataDir() })
     )
+    if (process.stdin.isTTY) context.err("type the value, then press Ctrl-D")
     const value = readFileSync(0, "utf8").replace(/\r?\n$/, "")
     const sealed = await Effect.runPromise(secrets.seal(projectId, value))
     context.out(sealed)
