@@ -13,7 +13,7 @@ import { KvRoutingServiceLive } from "../../src/adapters/routing/KvRoutingServic
 import type { OrchestratorSettings } from "../../src/config.js"
 import { SecretsLive } from "../../src/secrets/Secrets.js"
 import { EventStoreLive } from "../../src/eventstore/EventStore.js"
-import { Nats } from "../../src/eventstore/Nats.js"
+import { Nats } from "../../src/nats/Nats.js"
 import { makeFakeKrane } from "../../test/support/FakeKrane.js"
 import { fastSettings } from "../../test/support/orchestrator.js"
 

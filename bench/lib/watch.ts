@@ -4,7 +4,7 @@
  */
 import type { NatsConnection, Subscription } from "@nats-io/transport-node"
 import type { EventEnvelope } from "../../src/domain/events.js"
-import { subjects } from "../../src/eventstore/subjects.js"
+import { subjects } from "../../src/nats/subjects.js"
 import { now } from "./stats.js"
 
 export interface EventWatch {

@@ -4,11 +4,12 @@
  * recorded before a crash runs again on resume. No step retries forever: each has a bounded
  * schedule, and giving up is reported as StepFailed with a reason a user can act on.
  */
-import { Clock, Duration, Effect, Schedule } from "effect"
+import { Clock, Duration, Effect, Either, Schedule } from "effect"
 import type { OrchestratorSettings, RetriedStep } from "../config.js"
 import { Krane, type KraneDeploymentSpec, type KraneInstance } from "../adapters/krane/Krane.js"
 import { OpenApiScraper } from "../adapters/openapi/OpenApiScraper.js"
 import type { Instance } from "../domain/events.js"
+import type { RouteTable } from "../domain/routes.js"
 import type { Step } from "../domain/steps.js"
 import type { StepResult } from "../domain/stepResults.js"
 import { Secrets } from "../secrets/Secrets.js"
@@ -166,11 +167,26 @@ const compensate = (step: Extract<Step, { kind: "compensate" }>, settings: Orche
     )
   })
 
+/** Writes a project's whole route table (retried, merged with retired routes): its revision or why not. */
+export type WriteRoutes = (table: RouteTable) => Effect.Effect<Either.Either<number, string>>
+
+/** Points the deployment's hostnames at it: one whole-table write, derived from the latest state. */
+const assignDomains = (step: Extract<Step, { kind: "assign-domains" }>, writeRoutes: WriteRoutes, report: Report) =>
+  Effect.flatMap(writeRoutes(step.table), (written) =>
+    report(
+      Either.isRight(written)
+        ? { type: "RoutesWritten", deploymentId: step.deploymentId, domains: step.assign, withheld: step.withheld, routeRevision: written.right }
+        : { type: "StepFailed", deploymentId: step.deploymentId, step: "assign-domains", reason: `failed to assign domains: ${written.left}` },
+      true
+    )
+  )
+
 export interface StepContext {
   /** The project the step is for: env values open for their own project only. */
   readonly projectId: string
   readonly settings: OrchestratorSettings
   readonly replicas: number
+  readonly writeRoutes: WriteRoutes
 }
 
 export type StepRequirements = Krane | OpenApiScraper | Secrets
@@ -187,8 +203,8 @@ export const runStep = (step: Step, context: StepContext, report: Report): Effec
       case "compensate":
         return compensate(step, context.settings, report)
       case "assign-domains":
-        // Route writes are the actor's own (ProjectActor.routeInline), never a fiber's.
-        return Effect.dieMessage("assign-domains is not a fiber step")
+        // Quick, and in decision order: the actor runs it as a plain call, not in a fiber.
+        return assignDomains(step, context.writeRoutes, report)
     }
   })()
   // Spans live on the adapters' calls (Krane, scraper); one per step on top cost ~4 per deployment.

@@ -6,7 +6,7 @@
  * holds even against an external nats-server without Berth's permissions.
  */
 import { Option } from "effect"
-import { subjects } from "../eventstore/subjects.js"
+import { subjects } from "../nats/subjects.js"
 
 const prefix = subjects.command("")
 

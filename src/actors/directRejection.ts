@@ -8,9 +8,9 @@
 import { Clock, Effect, Either } from "effect"
 import type { CommandHeader } from "../domain/commands.js"
 import type { EventStoreService } from "../eventstore/EventStore.js"
-import type { DirectReader } from "../eventstore/DirectReader.js"
-import { NatsError } from "../eventstore/Nats.js"
-import { streams, subjects } from "../eventstore/subjects.js"
+import type { DirectReader } from "../nats/DirectReader.js"
+import { NatsError } from "../nats/Nats.js"
+import { streams, subjects } from "../nats/subjects.js"
 import type { Outcome } from "./mailbox.js"
 
 const maxConflicts = 5

@@ -11,9 +11,9 @@
 import type { KV } from "@nats-io/kv"
 import { Clock, Duration, Effect, Either, Option, Schema } from "effect"
 import type { CorruptEvent } from "../eventstore/EventStore.js"
-import { openKv } from "../eventstore/buckets.js"
-import { NatsError, type NatsService } from "../eventstore/Nats.js"
-import { buckets } from "../eventstore/subjects.js"
+import { openKv } from "../nats/buckets.js"
+import { NatsError, type NatsService } from "../nats/Nats.js"
+import { buckets } from "../nats/subjects.js"
 
 export const QuarantineEntry = Schema.Struct({
   /** What failed, e.g. "event at stream sequence 17 cannot be decoded: …". */

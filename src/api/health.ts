@@ -6,9 +6,9 @@
  */
 import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
 import { Duration, Effect, Schema } from "effect"
-import { Nats } from "../eventstore/Nats.js"
+import { Nats } from "../nats/Nats.js"
 import { natsCheck, postgresCheck } from "../health/checks.js"
-import { openInBackground } from "../eventstore/buckets.js"
+import { openInBackground } from "../nats/buckets.js"
 import { openHealthBucket } from "../health/HealthReporter.js"
 import { allReady, RoleHealth } from "../health/RoleHealth.js"
 import { Database } from "../projections/Database.js"

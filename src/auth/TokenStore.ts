@@ -10,8 +10,8 @@
  */
 import { Kvm, type KV } from "@nats-io/kv"
 import { Context, Data, Effect, Either, Layer, Option, Schema } from "effect"
-import { Nats } from "../eventstore/Nats.js"
-import { buckets } from "../eventstore/subjects.js"
+import { Nats } from "../nats/Nats.js"
+import { buckets } from "../nats/subjects.js"
 import { type Caller, Role } from "./scope.js"
 import { hashToken, newToken, parseToken, verifyToken } from "./token.js"
 

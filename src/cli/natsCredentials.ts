@@ -1,6 +1,6 @@
 /**
  * Who CLI commands that talk to NATS directly (`npm run send`) connect as: the NATS_* settings when
- * given (src/eventstore/natsAuth.ts), else the `publisher` of BERTH_NATS_USERS_DIR, else, against the
+ * given (src/nats/natsAuth.ts), else the `publisher` of BERTH_NATS_USERS_DIR, else, against the
  * nats-server `npm start` runs, its `publisher` user (password under <BERTH_DATA_DIR>/nats/), else
  * nobody (a server without users).
  */
@@ -9,7 +9,7 @@ import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { ConnectionOptions } from "@nats-io/transport-node"
 import { Effect } from "effect"
-import { connectionAuth, natsAuthConfig, type NatsClientAuth } from "../eventstore/natsAuth.js"
+import { connectionAuth, natsAuthConfig, type NatsClientAuth } from "../nats/natsAuth.js"
 import { localClient, passwordFile, usersDirClients } from "../local/natsUsers.js"
 import { runFilePath } from "./runFile.js"
 

@@ -1,9 +1,19 @@
 /**
- * The project decider: given the state and one message (a command or a step's result), the events
- * it makes, or the reason it is rejected. Validation order and messages follow Unkey (spec 3.1).
+ * The project decider, total: every message (a command, a command that could not be read, a step's
+ * result) gets a Decision (decision.ts): the events to record, a rejection recorded as
+ * CommandRejected, or first a route write or hostname claims whose outcome decides the rest.
+ * Validation order and messages follow Unkey (spec 3.1); Rollback and Promote's rules: switches.ts.
+ * Inputs that need I/O (a switch target's running instances) are named by `inputsFor` and fetched by
+ * the actor before it decides.
  */
-import { Data, Either } from "effect"
+import { Either } from "effect"
 import type { CancelDeployment, Command, CreateProject, Deploy, Promote, Rollback } from "./commands.js"
+import { hostnamesToClaim, hostnameTakenMessage } from "./claims.js"
+import { nothing as recordNothing, record, refuse, type Decision } from "./decision.js"
+import { Rejection } from "./rejection.js"
+import { tableOf } from "./routes.js"
+import { kraneIdOf } from "./steps.js"
+import { planPromote, planRollback, switchEvents } from "./switches.js"
 import type { EventOf, ProjectEvent } from "./events.js"
 import { apexIssue } from "./apex.js"
 import { limits } from "./limits.js"
@@ -13,25 +23,14 @@ import {
   currentStep,
   isTerminal,
   needsCompensation,
+  routesHeldBy,
   wasHandled,
   type DeploymentState,
   type ProjectState
 } from "./state.js"
 import type { StepResult } from "./stepResults.js"
 
-export class Rejection extends Data.TaggedError("Rejection")<{
-  readonly code:
-    | "project_exists"
-    | "project_not_found"
-    | "environment_not_found"
-    | "deployment_exists"
-    | "deployment_not_found"
-    | "precondition_failed"
-    | "routing_failed"
-    | "invalid_input"
-    | "hostname_taken"
-  readonly message: string
-}> {}
+export { Rejection }
 
 export interface DecideContext {
   /** Epoch ms of the decision. */
@@ -44,19 +43,63 @@ export interface DecideContext {
 /** Unkey's hard-coded runtime sizing (spec 3.2 step 6); Krane needs a figure even where ours ignores it. */
 export const defaultSizing = { cpuMillicores: 512, memorySizeMib: 512, port: 8080, replicas: 1 } as const
 
-/** Rollback and Promote need a route write between validation and events: see switches.ts. */
-export type Message = Exclude<Command, Rollback | Promote> | StepResult
-export type Decision = Either.Either<ReadonlyArray<ProjectEvent>, Rejection>
+/** A command whose header could be read but whose body is not valid (the intake says why). */
+export interface InvalidCommand {
+  readonly type: "InvalidCommand"
+  readonly commandId: string
+  readonly commandType: string
+  readonly code: string
+  readonly message: string
+}
 
-const accept = (...events: ReadonlyArray<ProjectEvent>): Decision => Either.right(events)
-const nothing: Decision = Either.right([])
-const reject = (code: Rejection["code"], message: string): Decision => Either.left(new Rejection({ code, message }))
+export type Message = Command | InvalidCommand | StepResult
+export type { Decision }
+
+export interface DecideInputs extends DecideContext {
+  /** The switch target's instances RUNNING now (Rollback, Promote): see `inputsFor`. */
+  readonly runningInstances?: number
+}
+
+/** An input `decide` needs that only I/O can give: the actor fetches it first. */
+export interface RunningInstancesQuery {
+  readonly kind: "running-instances"
+  readonly deploymentId: string
+  readonly namespace: string
+  readonly kraneDeploymentId: string
+  /** What the log recorded: the answer when Krane cannot say. */
+  readonly recorded: number
+}
+
+/** The inputs `message` needs before it is decided (none for most). */
+export const inputsFor = (state: ProjectState, message: Message): RunningInstancesQuery | undefined => {
+  if (message.type !== "Rollback" && message.type !== "Promote") return undefined
+  if (wasHandled(state, message.commandId)) return undefined
+  const targetId = message.type === "Rollback" ? message.targetDeploymentId : message.deploymentId
+  const target = state.deployments[targetId]
+  // An unknown target is rejected before its instances matter.
+  if (target === undefined) return undefined
+  const projectId = state.project?.projectId ?? message.projectId
+  return {
+    kind: "running-instances",
+    deploymentId: targetId,
+    namespace: target.kraneNamespace ?? state.project?.workspace ?? "",
+    kraneDeploymentId: kraneIdOf(projectId, target),
+    recorded: target.instances.filter((i) => i.status === "RUNNING").length
+  }
+}
+
+/** The events of one message, or why it is refused (before effects and claims). */
+type Verdict = Either.Either<ReadonlyArray<ProjectEvent>, Rejection>
+
+const accept = (...events: ReadonlyArray<ProjectEvent>): Verdict => Either.right(events)
+const nothing: Verdict = Either.right([])
+const reject = (code: Rejection["code"], message: string): Verdict => Either.left(new Rejection({ code, message }))
 
 const duplicates = (values: ReadonlyArray<string>): ReadonlyArray<string> => [
   ...new Set(values.filter((value, index) => values.indexOf(value) !== index))
 ]
 
-const createProject = (state: ProjectState, command: CreateProject, context: DecideContext): Decision => {
+const createProject = (state: ProjectState, command: CreateProject, context: DecideContext): Verdict => {
   if (state.project !== null) return reject("project_exists", `project already exists: ${command.projectId}`)
   const apex = apexIssue(command.apexDomain, context.apexDomains)
   if (apex !== undefined) return reject("invalid_input", apex)
@@ -80,7 +123,7 @@ const createProject = (state: ProjectState, command: CreateProject, context: Dec
   })
 }
 
-const deploy = (state: ProjectState, command: Deploy): Decision => {
+const deploy = (state: ProjectState, command: Deploy): Verdict => {
   const project = state.project
   if (project === null) return reject("project_not_found", `project not found: ${command.projectId}`)
   if (state.deployments[command.deploymentId] !== undefined) {
@@ -123,7 +166,7 @@ const deploy = (state: ProjectState, command: Deploy): Decision => {
 }
 
 /** Unkey marks an in-progress deployment cancelled and lets compensation clean up (spec 5.1). */
-const cancel = (state: ProjectState, command: CancelDeployment): Decision => {
+const cancel = (state: ProjectState, command: CancelDeployment): Verdict => {
   if (state.project === null) return reject("project_not_found", `project not found: ${command.projectId}`)
   const deployment = state.deployments[command.deploymentId]
   if (deployment === undefined) return reject("deployment_not_found", `deployment not found: ${command.deploymentId}`)
@@ -154,7 +197,7 @@ const goLive = (state: ProjectState, deployment: DeploymentState): ReadonlyArray
   return [{ type: "LiveSwitched", from: state.liveDeploymentId, to: deployment.id, reason: "deploy" }]
 }
 
-const stepResult = (state: ProjectState, result: StepResult, context: DecideContext): Decision => {
+const stepResult = (state: ProjectState, result: StepResult, context: DecideContext): Verdict => {
   const deployment = state.deployments[result.deploymentId]
   if (deployment === undefined) return nothing
   if (result.type === "Compensated") {
@@ -225,22 +268,102 @@ const stepResult = (state: ProjectState, result: StepResult, context: DecideCont
   }
 }
 
+const verdict = (decision: Verdict, commandId: string, commandType: string): Decision =>
+  Either.match(decision, {
+    onLeft: (rejection) => refuse(commandId, commandType, rejection),
+    onRight: record
+  })
+
+/**
+ * Tenant isolation: the hostnames an accepted CreateProject or Deploy makes the project use are
+ * claimed before the decision is recorded; one another project holds turns it into a rejection that
+ * names the hostname only.
+ */
+const claimed = (state: ProjectState, command: CreateProject | Deploy, decision: Verdict): Decision => {
+  if (Either.isLeft(decision)) return verdict(decision, command.commandId, command.type)
+  const hostnames = hostnamesToClaim(state, decision.right)
+  if (hostnames.length === 0) return record(decision.right)
+  return {
+    _tag: "ClaimHostnames",
+    hostnames,
+    then: (taken) =>
+      taken.length === 0
+        ? record(decision.right)
+        : refuse(command.commandId, command.type, { code: "hostname_taken", message: hostnameTakenMessage(taken) })
+  }
+}
+
+/** Rollback and Promote: validate, move the sticky hostnames in one route write, then record. */
+const switchLive = (state: ProjectState, command: Rollback | Promote, runningInstances: number): Decision => {
+  const plan = command.type === "Rollback" ? planRollback(state, command, runningInstances) : planPromote(state, command, runningInstances)
+  if (Either.isLeft(plan)) return refuse(command.commandId, command.type, plan.left)
+  const move = plan.right
+  if (move._tag === "Confirm") return record(switchEvents(move, 0))
+  const moved = new Set(move.domains.map((d) => d.hostname))
+  const routes = Object.fromEntries(
+    Object.entries(state.routes).map(([hostname, route]) => [hostname, moved.has(hostname) ? { ...route, deploymentId: move.targetId } : route])
+  )
+  return {
+    _tag: "WriteRoutes",
+    table: tableOf(state, routes),
+    then: (written) =>
+      Either.match(written, {
+        // One atomic write: when it fails nothing moved, so there is nothing to undo.
+        onLeft: (reason) => refuse(command.commandId, command.type, { code: "routing_failed", message: `failed to switch domains: ${reason}` }),
+        onRight: (revision) => record(switchEvents(move, revision))
+      })
+  }
+}
+
+/** Compensation's last part: release the hostnames the deployment alone held, then record. */
+const compensated = (state: ProjectState, result: Extract<StepResult, { type: "Compensated" }>, context: DecideContext): Decision => {
+  const deployment = state.deployments[result.deploymentId]
+  const held = deployment !== undefined && needsCompensation(deployment) ? routesHeldBy(state, result.deploymentId) : []
+  if (held.length === 0) return verdict(stepResult(state, result, context), "", result.type)
+  const routes = Object.fromEntries(Object.entries(state.routes).filter(([hostname]) => !held.includes(hostname)))
+  return {
+    _tag: "WriteRoutes",
+    table: tableOf(state, routes),
+    then: (written) =>
+      verdict(
+        stepResult(
+          state,
+          Either.isRight(written)
+            ? { ...result, releasedDomains: held }
+            : { ...result, problem: `could not release ${held.join(", ")}: ${written.left}` },
+          context
+        ),
+        "",
+        result.type
+      )
+  }
+}
+
 /**
  * Decides one message. A command already handled (same commandId) decides nothing, so a redelivered
  * command is not applied twice; a step result that no longer matches the state decides nothing.
  */
-export const decide = (state: ProjectState, message: Message, context: DecideContext): Decision => {
+export const decide = (state: ProjectState, message: Message, inputs: DecideInputs): Decision => {
   switch (message.type) {
+    case "InvalidCommand":
+      if (wasHandled(state, message.commandId)) return recordNothing
+      return refuse(message.commandId, message.commandType, message)
     case "CreateProject":
+      if (wasHandled(state, message.commandId)) return recordNothing
+      return claimed(state, message, createProject(state, message, inputs))
     case "Deploy":
+      if (wasHandled(state, message.commandId)) return recordNothing
+      return claimed(state, message, deploy(state, message))
     case "CancelDeployment":
-      if (wasHandled(state, message.commandId)) return nothing
-      return message.type === "CreateProject"
-        ? createProject(state, message, context)
-        : message.type === "Deploy"
-          ? deploy(state, message)
-          : cancel(state, message)
+      if (wasHandled(state, message.commandId)) return recordNothing
+      return verdict(cancel(state, message), message.commandId, message.type)
+    case "Rollback":
+    case "Promote":
+      if (wasHandled(state, message.commandId)) return recordNothing
+      return switchLive(state, message, inputs.runningInstances ?? 0)
+    case "Compensated":
+      return compensated(state, message, inputs)
     default:
-      return stepResult(state, message, context)
+      return verdict(stepResult(state, message, inputs), "", message.type)
   }
 }

@@ -28,7 +28,7 @@
  */
 import type { Command } from "./commands.js"
 import { stableHash } from "./domains.js"
-import type { RouteTable } from "./routes.js"
+import { runningAddresses, type RouteTable } from "./routes.js"
 import { isTerminal, needsCompensation, type DeploymentState, type ProjectState, type RouteEntry } from "./state.js"
 
 /** Routes of retired deployments, kept outside the hot state (one archive entry per project). */
@@ -63,8 +63,6 @@ export interface RetireOptions {
 
 const token = /^[A-Za-z0-9_-]+$/
 
-const running = (deployment: DeploymentState): ReadonlyArray<string> =>
-  deployment.instances.filter((instance) => instance.status === "RUNNING").map((instance) => instance.address)
 
 /** Splits a state into its hot part and the deployments (with their routes) that can be retired. */
 export const retire = (state: ProjectState, options: RetireOptions): Retirement => {
@@ -101,7 +99,7 @@ export const retire = (state: ProjectState, options: RetireOptions): Retirement 
   const upstreams: Record<string, ReadonlyArray<string>> = {}
   for (const route of Object.values(movedRoutes)) {
     const holder = state.deployments[route.deploymentId]
-    if (holder !== undefined) upstreams[holder.id] = running(holder)
+    if (holder !== undefined) upstreams[holder.id] = runningAddresses(holder)
   }
   const moved = Object.keys(movedRoutes).length > 0
   return {
@@ -231,7 +229,7 @@ export const rebuildRetiredRoutes = (full: ProjectState, hot: ProjectState, asOf
     if (hot.routes[hostname] !== undefined) continue
     routes[hostname] = route
     const holder = full.deployments[route.deploymentId]
-    if (holder !== undefined) upstreams[holder.id] = running(holder)
+    if (holder !== undefined) upstreams[holder.id] = runningAddresses(holder)
   }
   return { asOf, routes, upstreams }
 }

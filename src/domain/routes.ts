@@ -64,8 +64,29 @@ export const planRoutes = (state: ProjectState, deploymentId: string): RoutePlan
   return { assign, withheld }
 }
 
-const runningAddresses = (deployment: DeploymentState): ReadonlyArray<string> =>
+/** The one "running addresses" rule: where a deployment's traffic can go now. */
+export const runningAddresses = (deployment: DeploymentState): ReadonlyArray<string> =>
   deployment.instances.filter((instance) => instance.status === "RUNNING").map((instance) => instance.address)
+
+/** deploymentId -> addresses of its running instances, for every deployment a route points at. */
+export const upstreamsFor = (
+  state: ProjectState,
+  routes: Readonly<Record<string, RouteEntry>>
+): Record<string, ReadonlyArray<string>> => {
+  const upstreams: Record<string, ReadonlyArray<string>> = {}
+  for (const route of Object.values(routes)) {
+    const target = state.deployments[route.deploymentId]
+    if (target !== undefined) upstreams[target.id] = runningAddresses(target)
+  }
+  return upstreams
+}
+
+/** The project's whole route table with these routes. */
+export const tableOf = (state: ProjectState, routes: Readonly<Record<string, RouteEntry>>): RouteTable => ({
+  projectId: state.project?.projectId ?? "",
+  routes,
+  upstreams: upstreamsFor(state, routes)
+})
 
 /** The whole route table of the project once `assign` points at `deploymentId`. */
 export const routeTableWith = (
@@ -80,10 +101,5 @@ export const routeTableWith = (
       routes[domain.hostname] = { deploymentId, sticky: domain.sticky, environmentId: deployment.environmentId }
     }
   }
-  const upstreams: Record<string, ReadonlyArray<string>> = {}
-  for (const route of Object.values(routes)) {
-    const target = state.deployments[route.deploymentId]
-    if (target !== undefined) upstreams[target.id] = runningAddresses(target)
-  }
-  return { projectId: state.project?.projectId ?? "", routes, upstreams }
+  return tableOf(state, routes)
 }

@@ -6,7 +6,7 @@
  */
 import { Either } from "effect"
 import type { Promote, Rollback } from "./commands.js"
-import { Rejection } from "./decide.js"
+import { Rejection } from "./rejection.js"
 import type { DomainAssignment, ProjectEvent } from "./events.js"
 import { environmentOf } from "./routes.js"
 import type { DeploymentState, ProjectState } from "./state.js"

@@ -13,8 +13,8 @@ import type { NatsConnection } from "@nats-io/transport-node"
 import { Effect } from "effect"
 import type { RetiredRoutes } from "../domain/retirement.js"
 import type { DeploymentState } from "../domain/state.js"
-import { NatsError } from "./Nats.js"
-import { buckets } from "./subjects.js"
+import { NatsError } from "../nats/Nats.js"
+import { buckets } from "../nats/subjects.js"
 
 /** Bumped when DeploymentState or RetiredRoutes change shape: older entries then read as missing. */
 const archiveFormat = 1

@@ -21,10 +21,10 @@ import {
 } from "../domain/retirement.js"
 import { evolveEnvelopes, initialState, type DeploymentState, type ProjectState } from "../domain/state.js"
 import { makeArchive } from "./Archive.js"
-import { makeDirectReader } from "./DirectReader.js"
-import type { PublishError } from "./AckedPublisher.js"
-import { Nats, NatsError } from "./Nats.js"
-import { buckets, streams, subjects } from "./subjects.js"
+import { makeDirectReader } from "../nats/DirectReader.js"
+import type { PublishError } from "../nats/AckedPublisher.js"
+import { Nats, NatsError } from "../nats/Nats.js"
+import { buckets, streams, subjects } from "../nats/subjects.js"
 
 /** Another writer appended to the project first: reload and decide again. */
 export class VersionConflict extends Data.TaggedError("VersionConflict")<{

@@ -6,9 +6,9 @@
 import { hostname } from "node:os"
 import type { KV } from "@nats-io/kv"
 import { Duration, Effect, Layer, Schedule } from "effect"
-import { openInBackground, openKv } from "../eventstore/buckets.js"
-import { Nats, type NatsError, type NatsService } from "../eventstore/Nats.js"
-import { buckets } from "../eventstore/subjects.js"
+import { openInBackground, openKv } from "../nats/buckets.js"
+import { Nats, type NatsError, type NatsService } from "../nats/Nats.js"
+import { buckets } from "../nats/subjects.js"
 import { allReady, type Check, healthKey, reportEveryMs, reportTtlMs, type RoleHealth } from "./RoleHealth.js"
 import { natsCheck } from "./checks.js"
 

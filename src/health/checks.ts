@@ -3,7 +3,7 @@
  * short deadline, so a health check never hangs on the dependency it is checking.
  */
 import { Duration, Effect } from "effect"
-import type { NatsService } from "../eventstore/Nats.js"
+import type { NatsService } from "../nats/Nats.js"
 import type { Sql } from "../projections/Database.js"
 import type { Check } from "./RoleHealth.js"
 

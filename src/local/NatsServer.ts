@@ -11,7 +11,7 @@ import { join, resolve } from "node:path"
 import { jetstreamManager } from "@nats-io/jetstream"
 import { type ConnectionOptions, connect } from "@nats-io/transport-node"
 import { Data, Duration, Effect, Schedule, type Scope } from "effect"
-import { anonymous, connectionAuth, type NatsClientAuth } from "../eventstore/natsAuth.js"
+import { anonymous, connectionAuth, type NatsClientAuth } from "../nats/natsAuth.js"
 import { type BinaryNotFound, choosePort, fileSize, findNatsServer, tailFile } from "./binaries.js"
 
 export interface NatsServerOptions {

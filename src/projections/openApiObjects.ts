@@ -6,8 +6,8 @@
 import type { JetStreamClient } from "@nats-io/jetstream"
 import { type ObjectStore, Objm } from "@nats-io/obj"
 import { Effect } from "effect"
-import { NatsError } from "../eventstore/Nats.js"
-import { buckets } from "../eventstore/subjects.js"
+import { NatsError } from "../nats/Nats.js"
+import { buckets } from "../nats/subjects.js"
 
 export type FetchSpecs = (objectNames: ReadonlyArray<string>) => Effect.Effect<ReadonlyMap<string, Uint8Array | null>, NatsError>
 

@@ -8,7 +8,7 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { ConfigError, Console, Effect, Either, Option, type Scope } from "effect"
 import { orchestratorSettings } from "../config.js"
-import { natsAuthConfig, refusedCredentials } from "../eventstore/natsAuth.js"
+import { natsAuthConfig, refusedCredentials } from "../nats/natsAuth.js"
 import { dataDirOf, runtimeConfig } from "../runtimeConfig.js"
 import type { RoleEndpoints, RoleStarted } from "./layers/endpoints.js"
 import { berthRoles, type BerthRole, configurationExitCode, parseRoles, type RoleReady } from "./roles.js"

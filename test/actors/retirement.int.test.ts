@@ -15,12 +15,13 @@ import { deploymentsNamedBy, reinstate, toReinstate, withRetiredRoutes } from ".
 import { evolveAll, initialState, type ProjectState } from "../../src/domain/state.js"
 import { planPromote, planRollback } from "../../src/domain/switches.js"
 import { EventStore, EventStoreLive } from "../../src/eventstore/EventStore.js"
-import { Nats } from "../../src/eventstore/Nats.js"
-import { buckets } from "../../src/eventstore/subjects.js"
+import { Nats } from "../../src/nats/Nats.js"
+import { buckets } from "../../src/nats/subjects.js"
 import { useActorFixture } from "../support/actorFixture.js"
 import { makeFakeKrane } from "../support/FakeKrane.js"
 import { createProjectCommand, deployCommand, fastSettings, startOrchestrator } from "../support/orchestrator.js"
 import { readRouteTable } from "../support/routing.js"
+import { settle } from "../domain/decider.js"
 
 const fixture = useActorFixture()
 
@@ -164,6 +165,6 @@ const decisionOf = (state: ProjectState, command: Command) => {
     const plan = command.type === "Rollback" ? planRollback(state, command, 1) : planPromote(state, command, 1)
     return Either.isLeft(plan) ? { rejected: plan.left.message } : { accepted: plan.right }
   }
-  const decision = decide(state, command, { now: 0, readinessTimeoutMs: 1000, apexDomains: ["berth.localhost", "berth.test"] })
-  return Either.isLeft(decision) ? { rejected: decision.left.message } : { accepted: decision.right }
+  const decision = settle(decide(state, command, { now: 0, readinessTimeoutMs: 1000, apexDomains: ["berth.localhost", "berth.test"] }))
+  return decision.rejection !== undefined ? { rejected: decision.rejection.message } : { accepted: decision.events }
 }

@@ -5,7 +5,7 @@
  */
 import { jetstreamManager } from "@nats-io/jetstream"
 import { describe, expect, it } from "vitest"
-import { streams, subjects } from "../../src/eventstore/subjects.js"
+import { streams, subjects } from "../../src/nats/subjects.js"
 import { useActorFixture } from "../support/actorFixture.js"
 import { makeFakeKrane } from "../support/FakeKrane.js"
 import { createProjectCommand, deployCommand, startOrchestrator } from "../support/orchestrator.js"

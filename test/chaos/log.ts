@@ -6,7 +6,7 @@ import { type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-i
 import { Schema } from "effect"
 import { EventEnvelope } from "../../src/domain/events.js"
 import { evolveEnvelopes, initialState, type ProjectState } from "../../src/domain/state.js"
-import { projectIdOfSubject, streams, subjects } from "../../src/eventstore/subjects.js"
+import { projectIdOfSubject, streams, subjects } from "../../src/nats/subjects.js"
 
 export interface LoggedEnvelope extends EventEnvelope {
   /** The envelope's stream sequence: the project version it made. */

@@ -8,7 +8,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node"
 import postgres from "postgres"
 import { intakeConsumer } from "../../src/actors/CommandIntake.js"
 import { type ProjectState } from "../../src/domain/state.js"
-import { streams, subjects } from "../../src/eventstore/subjects.js"
+import { streams, subjects } from "../../src/nats/subjects.js"
 import type { Cluster } from "./cluster.js"
 import {
   checkDecidedOnce,

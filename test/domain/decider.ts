@@ -51,11 +51,41 @@ export type Outcome =
 export const accepted = (...events: ReadonlyArray<ProjectEvent>): Outcome => ({ events })
 export const rejected = (code: Rejection["code"], message: string): Outcome => ({ rejected: { code, message } })
 
-export const outcomeOf = (decision: Decision): Outcome =>
-  Either.match(decision, {
-    onLeft: (rejection) => rejected(rejection.code, rejection.message),
-    onRight: (events) => ({ events })
-  })
+/**
+ * Carries out a decision's effects as the actor would, all succeeding unless told: a route write gets
+ * revision = the table's number of routes (or fails with `routesFail`), no hostname is taken by
+ * another project unless `taken` says so.
+ */
+export const settle = (
+  decision: Decision,
+  options: { readonly routesFail?: string; readonly taken?: ReadonlyArray<string> } = {}
+): Extract<Decision, { _tag: "Record" }> => {
+  switch (decision._tag) {
+    case "Record":
+      return decision
+    case "WriteRoutes":
+      return settle(
+        decision.then(options.routesFail === undefined ? Either.right(Object.keys(decision.table.routes).length) : Either.left(options.routesFail)),
+        options
+      )
+    case "ClaimHostnames":
+      return settle(decision.then((options.taken ?? []).filter((hostname) => decision.hostnames.includes(hostname))), options)
+  }
+}
+
+/** The events of an accepted decision (effects succeeding); a rejection fails the test. */
+export const eventsOf = (decision: Decision): ReadonlyArray<ProjectEvent> => {
+  const settled = settle(decision)
+  if (settled.rejection !== undefined) throw new Error(`rejected: ${settled.rejection.message}`)
+  return settled.events
+}
+
+export const outcomeOf = (decision: Decision): Outcome => {
+  const settled = settle(decision)
+  return settled.rejection === undefined
+    ? { events: settled.events }
+    : rejected(settled.rejection.code as Rejection["code"], settled.rejection.message)
+}
 
 /** Epoch ms of every decision in these tests unless a case says otherwise. */
 export const now = 1_700_000_000_000
@@ -293,9 +323,9 @@ const commandIdOf = (message: Message): string | null =>
 
 /** Decides `message` and folds its events; a rejection fails the test. */
 export const record = (state: ProjectState, message: Message, decideContext: DecideContext = context): ProjectState => {
-  const decision = decide(state, message, decideContext)
-  if (Either.isLeft(decision)) throw new Error(`${message.type} rejected: ${decision.left.message}`)
-  return evolveAll(state, decision.right, commandIdOf(message))
+  const settled = settle(decide(state, message, decideContext))
+  if (settled.rejection !== undefined) throw new Error(`${message.type} rejected: ${settled.rejection.message}`)
+  return evolveAll(state, settled.events, commandIdOf(message))
 }
 
 /** What a successful run of `step` reports: every instance RUNNING at once, no OpenAPI document. */

@@ -48,7 +48,8 @@ import {
   productionHost,
   projectId,
   record,
-  successOf
+  successOf,
+  eventsOf
 } from "./decider.js"
 
 // ---------------------------------------------------------------------------------------------------
@@ -402,11 +403,10 @@ describe("folding many envelopes at once", () => {
   // The simulated actor's envelopes for `history`: what a replay without a snapshot folds.
   const envelopes: Array<{ readonly commandId: string | null; readonly events: ReadonlyArray<ProjectEvent> }> = []
   const recording = (state: ProjectState, message: Message): ProjectState => {
-    const decision = decide(state, message, context)
-    if (Either.isLeft(decision)) throw new Error(decision.left.message)
+    const events = eventsOf(decide(state, message, context))
     const commandId = "commandId" in message ? message.commandId : null
-    envelopes.push({ commandId, events: decision.right })
-    return evolveAll(state, decision.right, commandId)
+    envelopes.push({ commandId, events })
+    return evolveAll(state, events, commandId)
   }
   let played = recording(initialState, createProject())
   for (let n = 1; n <= 40; n++) {

@@ -23,7 +23,8 @@ import {
   productionHost,
   projectCreated,
   requested,
-  stateOf
+  stateOf,
+  eventsOf
 } from "./decider.js"
 
 describe("sha256Hex", () => {
@@ -137,9 +138,7 @@ describe("BERTH_APEX_DOMAINS", () => {
 
 describe("hostnames a decision claims", () => {
   const decided = (state: typeof initialState, message: Parameters<typeof decide>[1]) => {
-    const decision = decide(state, message, context)
-    if (decision._tag === "Left") throw new Error(decision.left.message)
-    return decision.right
+    return eventsOf(decide(state, message, context))
   }
 
   it("a new project claims each environment's hostname and the live one", () => {

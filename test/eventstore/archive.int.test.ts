@@ -5,7 +5,7 @@
  */
 import { Kvm } from "@nats-io/kv"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
-import { Effect, Either, Layer, ManagedRuntime } from "effect"
+import { Effect, Layer, ManagedRuntime } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { decide, type Message } from "../../src/domain/decide.js"
 import type { ProjectEvent } from "../../src/domain/events.js"
@@ -13,9 +13,9 @@ import { retire, type Retirement } from "../../src/domain/retirement.js"
 import { evolveAll, initialState, type ProjectState } from "../../src/domain/state.js"
 import { nextSteps } from "../../src/domain/steps.js"
 import { EventStore, EventStoreLive } from "../../src/eventstore/EventStore.js"
-import { Nats } from "../../src/eventstore/Nats.js"
-import { buckets } from "../../src/eventstore/subjects.js"
-import { context, createProject, deploy, successOf } from "../domain/decider.js"
+import { Nats } from "../../src/nats/Nats.js"
+import { buckets } from "../../src/nats/subjects.js"
+import { context, createProject, deploy, eventsOf, successOf } from "../domain/decider.js"
 import { startTestNats, type TestNats } from "../support/servers.js"
 
 let nats: TestNats
@@ -40,7 +40,7 @@ beforeAll(async () => {
       let version = 0
       const record = (message: Message) =>
         Effect.gen(function* () {
-          const events: ReadonlyArray<ProjectEvent> = Either.getOrThrow(decide(state, message, context))
+          const events: ReadonlyArray<ProjectEvent> = eventsOf(decide(state, message, context))
           const commandId = "commandId" in message ? message.commandId : null
           version = yield* store.append(projectId, version, { commandId, at: 0, events })
           state = evolveAll(state, events, commandId)

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { ProjectEvent } from "../../src/domain/events.js"
 import { evolveAll, initialState } from "../../src/domain/state.js"
 import { EventStore, EventStoreLive } from "../../src/eventstore/EventStore.js"
-import { Nats } from "../../src/eventstore/Nats.js"
+import { Nats } from "../../src/nats/Nats.js"
 import { startTestNats, type TestNats } from "../support/servers.js"
 
 let nats: TestNats

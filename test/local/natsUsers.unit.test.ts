@@ -8,7 +8,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
-import { natsUsers } from "../../src/eventstore/permissions.js"
+import { natsUsers } from "../../src/nats/permissions.js"
 import { passwordFile, prepareNatsUsers, usersDirClients } from "../../src/local/natsUsers.js"
 import { projectNatsConf } from "../support/servers.js"
 

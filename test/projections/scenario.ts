@@ -6,7 +6,7 @@
 import type { JetStreamClient } from "@nats-io/jetstream"
 import { Objm } from "@nats-io/obj"
 import type { EventEnvelope, ProjectEvent } from "../../src/domain/events.js"
-import { buckets, subjects } from "../../src/eventstore/subjects.js"
+import { buckets, subjects } from "../../src/nats/subjects.js"
 
 export const projectId = "proj_shop"
 export const t0 = Date.UTC(2026, 0, 1, 12, 0, 0)

@@ -8,8 +8,8 @@ import { Effect, Layer } from "effect"
 import type { NatsConnection } from "@nats-io/transport-node"
 import { kvRoutingService } from "../../src/adapters/routing/KvRoutingService.js"
 import { RoutingService, RoutingUnavailable, type StoredRouteTable } from "../../src/adapters/routing/RoutingService.js"
-import { Nats } from "../../src/eventstore/Nats.js"
-import { buckets } from "../../src/eventstore/subjects.js"
+import { Nats } from "../../src/nats/Nats.js"
+import { buckets } from "../../src/nats/subjects.js"
 
 const kvRouting = kvRoutingService.pipe(Effect.orDie)
 

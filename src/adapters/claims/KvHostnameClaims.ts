@@ -9,9 +9,9 @@
  */
 import type { KV } from "@nats-io/kv"
 import { Effect, Either, Layer, Schema } from "effect"
-import { openKv } from "../../eventstore/buckets.js"
-import { Nats } from "../../eventstore/Nats.js"
-import { buckets } from "../../eventstore/subjects.js"
+import { openKv } from "../../nats/buckets.js"
+import { Nats } from "../../nats/Nats.js"
+import { buckets } from "../../nats/subjects.js"
 import { StoredRouteTableSchema } from "../routing/KvRoutingService.js"
 import { backfillMarker, claimKey, ClaimsUnavailable, HostnameClaims } from "./HostnameClaims.js"
 

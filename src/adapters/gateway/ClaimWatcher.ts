@@ -11,9 +11,9 @@
  */
 import type { KV } from "@nats-io/kv"
 import { Deferred, Duration, Effect, Option, Schedule, type Scope } from "effect"
-import { openInBackground, openKv } from "../../eventstore/buckets.js"
-import { Nats } from "../../eventstore/Nats.js"
-import { buckets } from "../../eventstore/subjects.js"
+import { openInBackground, openKv } from "../../nats/buckets.js"
+import { Nats } from "../../nats/Nats.js"
+import { buckets } from "../../nats/subjects.js"
 import { claimKey } from "../claims/HostnameClaims.js"
 import { GatewayError } from "./GatewayError.js"
 

@@ -5,7 +5,7 @@
  * and a bad value fails the layer naming the variable.
  */
 import { Context, Layer } from "effect"
-import type { Nats } from "../../eventstore/Nats.js"
+import type { Nats } from "../../nats/Nats.js"
 import type { GatewayError } from "./GatewayError.js"
 import { startGateway, type GatewayAddress, type GatewayOptions } from "./proxy/GatewayServer.js"
 

@@ -7,9 +7,9 @@
  */
 import type { KV, KvWatchEntry } from "@nats-io/kv"
 import { Deferred, Duration, Effect, Either, Option, ParseResult, Schedule, Schema, type Scope } from "effect"
-import { openInBackground, openKv } from "../../eventstore/buckets.js"
-import { Nats } from "../../eventstore/Nats.js"
-import { buckets } from "../../eventstore/subjects.js"
+import { openInBackground, openKv } from "../../nats/buckets.js"
+import { Nats } from "../../nats/Nats.js"
+import { buckets } from "../../nats/subjects.js"
 import { StoredRouteTableSchema } from "../routing/KvRoutingService.js"
 import type { StoredRouteTable } from "../routing/RoutingService.js"
 import { GatewayError } from "./GatewayError.js"

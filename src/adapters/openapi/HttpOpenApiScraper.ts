@@ -6,8 +6,8 @@
 import { createHash } from "node:crypto"
 import { Objm, type ObjectStore } from "@nats-io/obj"
 import { Duration, Effect, Layer } from "effect"
-import { Nats } from "../../eventstore/Nats.js"
-import { buckets } from "../../eventstore/subjects.js"
+import { Nats } from "../../nats/Nats.js"
+import { buckets } from "../../nats/subjects.js"
 import { OpenApiScraper, ScrapeUnavailable, type ScrapeOutcome } from "./OpenApiScraper.js"
 
 export interface ScrapeLimits {

@@ -5,9 +5,9 @@
  */
 import { Kvm, type KV } from "@nats-io/kv"
 import { Effect, Layer, Schedule, Schema } from "effect"
-import type { AckedPublisher } from "../../eventstore/AckedPublisher.js"
-import { Nats } from "../../eventstore/Nats.js"
-import { buckets } from "../../eventstore/subjects.js"
+import type { AckedPublisher } from "../../nats/AckedPublisher.js"
+import { Nats } from "../../nats/Nats.js"
+import { buckets } from "../../nats/subjects.js"
 import { retryAfterFailure } from "../../shared/retry.js"
 import type { RouteTable } from "../../domain/routes.js"
 import { StickyKind } from "../../domain/events.js"

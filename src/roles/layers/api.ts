@@ -5,7 +5,7 @@
 import { Effect, Layer, type Scope } from "effect"
 import { ApiServer } from "../../api/server.js"
 import { type AuthSettings, authSettings } from "../../auth/settings.js"
-import { Nats } from "../../eventstore/Nats.js"
+import { Nats } from "../../nats/Nats.js"
 import { postgresCheck } from "../../health/checks.js"
 import { HealthReporter } from "../../health/HealthReporter.js"
 import { Database } from "../../projections/Database.js"

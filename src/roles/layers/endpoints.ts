@@ -3,7 +3,7 @@
  */
 import { Data, Layer, type Redacted } from "effect"
 import type { OrchestratorSettings } from "../../config.js"
-import type { NatsClientAuth } from "../../eventstore/natsAuth.js"
+import type { NatsClientAuth } from "../../nats/natsAuth.js"
 import type { DatabaseOptions } from "../../projections/Database.js"
 import type { BerthRole } from "../roles.js"
 

@@ -3,7 +3,7 @@
  */
 import { Context, Effect, Layer, type Scope } from "effect"
 import { Gateway } from "../../adapters/gateway/Gateway.js"
-import { Nats } from "../../eventstore/Nats.js"
+import { Nats } from "../../nats/Nats.js"
 import { HealthReporter } from "../../health/HealthReporter.js"
 import type { RoleEndpoints, RoleStarted } from "./endpoints.js"
 

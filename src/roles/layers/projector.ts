@@ -3,8 +3,8 @@
  * and how far behind the stream it is.
  */
 import { Console, Context, Effect, Layer, type Scope } from "effect"
-import { Nats } from "../../eventstore/Nats.js"
-import { streams } from "../../eventstore/subjects.js"
+import { Nats } from "../../nats/Nats.js"
+import { streams } from "../../nats/subjects.js"
 import { postgresCheck } from "../../health/checks.js"
 import { HealthReporter } from "../../health/HealthReporter.js"
 import type { Check } from "../../health/RoleHealth.js"

@@ -9,7 +9,7 @@ import type { Socket } from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Either, Exit, Scope } from "effect"
 import { parseTrustedProxies } from "../../../src/adapters/gateway/proxy/trustedProxies.js"
-import { buckets } from "../../../src/eventstore/subjects.js"
+import { buckets } from "../../../src/nats/subjects.js"
 import { startTestNats, type TestNats } from "../../support/servers.js"
 import {
   type Answer,

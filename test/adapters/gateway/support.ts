@@ -14,8 +14,8 @@ import { claimKey } from "../../../src/adapters/claims/HostnameClaims.js"
 import { hostnameOf } from "../../../src/adapters/gateway/RouteIndex.js"
 import type { StoredRouteTable } from "../../../src/adapters/routing/RoutingService.js"
 import { startGateway, type GatewayAddress, type GatewayOptions } from "../../../src/adapters/gateway/proxy/GatewayServer.js"
-import { Nats } from "../../../src/eventstore/Nats.js"
-import { buckets } from "../../../src/eventstore/subjects.js"
+import { Nats } from "../../../src/nats/Nats.js"
+import { buckets } from "../../../src/nats/subjects.js"
 
 export interface SeenRequest {
   readonly method: string

@@ -10,7 +10,7 @@ import { Duration, Effect, Either, Layer, ManagedRuntime } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { HttpOpenApiScraperLive } from "../../../src/adapters/openapi/HttpOpenApiScraper.js"
 import { OpenApiScraper } from "../../../src/adapters/openapi/OpenApiScraper.js"
-import { Nats } from "../../../src/eventstore/Nats.js"
+import { Nats } from "../../../src/nats/Nats.js"
 import { startTestNats, type TestNats } from "../../support/servers.js"
 
 const document = "openapi: 3.0.0\ninfo:\n  title: shop\n  version: 1.0.0\npaths: {}\n"

@@ -13,7 +13,7 @@ import { Agent, createServer, type IncomingMessage, type Server, type ServerResp
 import type { AddressInfo, Socket } from "node:net"
 import type { Duplex } from "node:stream"
 import { Duration, Effect, Runtime, type Scope } from "effect"
-import type { Nats } from "../../../eventstore/Nats.js"
+import type { Nats } from "../../../nats/Nats.js"
 import { GatewayError } from "../GatewayError.js"
 import { hostnameOf, RoundRobin, type RouteTarget } from "../RouteIndex.js"
 import { watchRoutes, type RouteWatcher } from "../RouteWatcher.js"

@@ -8,8 +8,8 @@ import { connect, headers as natsHeaders, type NatsConnection } from "@nats-io/t
 import { ConfigProvider, Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { limits } from "../../src/domain/limits.js"
-import { commandsMaxMsgSize, ensureStreams } from "../../src/eventstore/Nats.js"
-import { streams, subjects } from "../../src/eventstore/subjects.js"
+import { commandsMaxMsgSize, ensureStreams } from "../../src/nats/Nats.js"
+import { streams, subjects } from "../../src/nats/subjects.js"
 import { startTestNats, type TestNats } from "../support/servers.js"
 
 const day = 24 * 60 * 60 * 1_000_000_000

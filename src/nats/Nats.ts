@@ -2,7 +2,7 @@
  * The NATS connection as a service: one connection with its JetStream client and manager, connected
  * when the layer is built and drained when its scope closes. The orchestrator "ensures" the streams
  * (creates them, brings their settings up to date); the other roles "bind": their NATS users may not
- * create streams or buckets (src/eventstore/permissions.ts), so they use what the orchestrator made.
+ * create streams or buckets (src/nats/permissions.ts), so they use what the orchestrator made.
  */
 import {
   DiscardPolicy,
@@ -53,7 +53,7 @@ export interface NatsLayerOptions {
   readonly waitForServer?: boolean
   /** "ensure" (the default): create or update the streams; "bind": use them as they are. */
   readonly streams?: StreamSetup
-  /** Credentials and inbox prefix (src/eventstore/natsAuth.ts); none by default. */
+  /** Credentials and inbox prefix (src/nats/natsAuth.ts); none by default. */
   readonly auth?: NatsClientAuth
 }
 

@@ -4,7 +4,7 @@
  */
 import { ConfigProvider, Effect, Either } from "effect"
 import { describe, expect, it } from "vitest"
-import { natsAuthConfig, natsAuthEnv } from "../../src/eventstore/natsAuth.js"
+import { natsAuthConfig, natsAuthEnv } from "../../src/nats/natsAuth.js"
 
 const read = (env: Record<string, string>) =>
   Effect.runSync(Effect.either(Effect.withConfigProvider(natsAuthConfig, ConfigProvider.fromMap(new Map(Object.entries(env))))))

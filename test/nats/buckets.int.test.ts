@@ -5,8 +5,8 @@
 import { Kvm } from "@nats-io/kv"
 import { Effect, Fiber } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { openKv } from "../../src/eventstore/buckets.js"
-import { Nats } from "../../src/eventstore/Nats.js"
+import { openKv } from "../../src/nats/buckets.js"
+import { Nats } from "../../src/nats/Nats.js"
 import { startTestNats, type TestNats } from "../support/servers.js"
 
 let nats: TestNats

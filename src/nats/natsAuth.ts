@@ -4,7 +4,7 @@
  * authentication. Giving more than one is a configuration error (a role exits 78 and is not
  * restarted), never a silent choice. `NATS_INBOX_PREFIX` sets the prefix of the connection's reply
  * subjects: a server with per-user permissions grants each user its own (`_INBOX_<user>.>` for
- * Berth's own server, src/eventstore/permissions.ts), so it must match what the server allows.
+ * Berth's own server, src/nats/permissions.ts), so it must match what the server allows.
  */
 import { readFile } from "node:fs/promises"
 import { AuthorizationError, credsAuthenticator, type ConnectionOptions, UserAuthenticationExpiredError } from "@nats-io/transport-node"

@@ -5,8 +5,8 @@
 import { JetStreamApiCodes } from "@nats-io/jetstream"
 import { Effect, Either, Layer, ManagedRuntime } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { Nats } from "../../src/eventstore/Nats.js"
-import { subjects } from "../../src/eventstore/subjects.js"
+import { Nats } from "../../src/nats/Nats.js"
+import { subjects } from "../../src/nats/subjects.js"
 import { startTestNats, type TestNats } from "../support/servers.js"
 
 let nats: TestNats

@@ -1,0 +1,283 @@
+/**
+ * The total decider's effects: every message gets a Decision, and the ones that need a route write
+ * or hostname claims carry them as data, with what is recorded for each outcome of the effect.
+ * (Rollback and Promote's validations: switches.unit.test.ts; the events of plain messages: the
+ * other domain tables.)
+ */
+import { Either } from "effect"
+import { describe, expect, it } from "vitest"
+import type { Promote, Rollback } from "../../src/domain/commands.js"
+import { decide, inputsFor, type Decision, type Message } from "../../src/domain/decide.js"
+import type { DomainAssignment, ProjectEvent } from "../../src/domain/events.js"
+import type { ProjectState } from "../../src/domain/state.js"
+import {
+  context,
+  deploy,
+  deploymentAt,
+  deploymentFailed,
+  domainsAssigned,
+  deploymentHost,
+  commitHost,
+  branchHost,
+  liveHost,
+  liveSwitched,
+  productionHost,
+  projectCreated,
+  projectId,
+  routeMap,
+  stateOf,
+  type History
+} from "./decider.js"
+
+const rollback = (sourceDeploymentId: string, targetDeploymentId: string): Rollback => ({
+  type: "Rollback",
+  commandId: "cmd_rollback",
+  projectId,
+  sourceDeploymentId,
+  targetDeploymentId
+})
+const promote = (deploymentId: string): Promote => ({ type: "Promote", commandId: "cmd_promote", projectId, deploymentId })
+
+const productionSticky: ReadonlyArray<DomainAssignment> = [
+  { hostname: liveHost, sticky: "live" },
+  { hostname: productionHost, sticky: "environment" }
+]
+
+/** dep_1 then dep_2 ready in production, dep_2 live. */
+const twoLive: History = [
+  projectCreated,
+  ...deploymentAt("dep_1", "ready"),
+  liveSwitched(null, "dep_1"),
+  ...deploymentAt("dep_2", "ready"),
+  liveSwitched("dep_1", "dep_2")
+]
+const rolledBack: History = [
+  ...twoLive,
+  { type: "DomainsSwitched", toDeploymentId: "dep_1", domains: productionSticky, reason: "rollback", routeRevision: 9 },
+  liveSwitched("dep_2", "dep_1", "rollback")
+]
+
+/** dep_2 failed after its per-deployment hostname was assigned (a state only an older log holds). */
+const heldByFailed: History = [
+  projectCreated,
+  ...deploymentAt("dep_1", "ready"),
+  liveSwitched(null, "dep_1"),
+  ...deploymentAt("dep_2", "spec-captured"),
+  domainsAssigned("dep_2", [{ hostname: deploymentHost("dep_2"), sticky: "deployment" }]),
+  deploymentFailed("dep_2", "go-live", "x")
+]
+
+/** The shape of a decision with each effect's outcome applied: what a reader of a table compares. */
+type Shape =
+  | { readonly record: ReadonlyArray<ProjectEvent>; readonly rejection?: { readonly code: string; readonly message: string } }
+  | {
+      readonly writeRoutes: Readonly<Record<string, string>>
+      readonly upstreams: ReadonlyArray<string>
+      readonly written: Shape
+      readonly failed: Shape
+    }
+  | { readonly claim: ReadonlyArray<string>; readonly free: Shape; readonly taken: Shape }
+
+const shapeOf = (decision: Decision): Shape => {
+  switch (decision._tag) {
+    case "Record":
+      return decision.rejection === undefined ? { record: decision.events } : { record: decision.events, rejection: decision.rejection }
+    case "WriteRoutes":
+      return {
+        writeRoutes: Object.fromEntries(Object.entries(decision.table.routes).map(([hostname, route]) => [hostname, route.deploymentId])),
+        upstreams: Object.keys(decision.table.upstreams).sort(),
+        written: shapeOf(decision.then(Either.right(42))),
+        failed: shapeOf(decision.then(Either.left("KV unreachable")))
+      }
+    case "ClaimHostnames":
+      return { claim: decision.hostnames, free: shapeOf(decision.then([])), taken: shapeOf(decision.then(decision.hostnames.slice(0, 1))) }
+  }
+}
+
+const refused = (commandId: string, commandType: string, code: string, message: string): Shape => ({
+  record: [{ type: "CommandRejected", commandId, commandType, code, message }],
+  rejection: { code, message }
+})
+
+const twoLiveRoutes = routeMap(stateOf(twoLive))
+const movedTo = (routes: Readonly<Record<string, string>>, target: string) => ({ ...routes, [liveHost]: target, [productionHost]: target })
+
+interface Case {
+  readonly name: string
+  readonly given: History
+  readonly when: Message
+  readonly runningInstances?: number
+  readonly then: Shape
+}
+
+const cases: ReadonlyArray<Case> = [
+  {
+    name: "an unreadable command is recorded as rejected with the intake's reason",
+    given: [projectCreated],
+    when: { type: "InvalidCommand", commandId: "cmd_bad", commandType: "Deploy", code: "invalid_input", message: "replicas: expected <= 64" },
+    then: refused("cmd_bad", "Deploy", "invalid_input", "replicas: expected <= 64")
+  },
+  {
+    name: "an unreadable command already answered records nothing",
+    given: [projectCreated, { commandId: "cmd_bad", events: [] }],
+    when: { type: "InvalidCommand", commandId: "cmd_bad", commandType: "Deploy", code: "invalid_input", message: "x" },
+    then: { record: [] }
+  },
+  {
+    name: "a rollback with a running target writes the moved table, then records the switch with its revision",
+    given: twoLive,
+    when: rollback("dep_2", "dep_1"),
+    runningInstances: 1,
+    then: {
+      writeRoutes: movedTo(twoLiveRoutes, "dep_1"),
+      upstreams: ["dep_1", "dep_2"],
+      written: {
+        record: [
+          { type: "DomainsSwitched", toDeploymentId: "dep_1", domains: productionSticky, reason: "rollback", routeRevision: 42 },
+          liveSwitched("dep_2", "dep_1", "rollback")
+        ]
+      },
+      failed: refused("cmd_rollback", "Rollback", "routing_failed", "failed to switch domains: KV unreachable")
+    }
+  },
+  {
+    name: "a rollback whose target has no running instance is rejected without a write",
+    given: twoLive,
+    when: rollback("dep_2", "dep_1"),
+    runningInstances: 0,
+    then: refused("cmd_rollback", "Rollback", "precondition_failed", "no running VMs found for target deployment: dep_1")
+  },
+  {
+    name: "a promote moves the sticky hostnames to the target in one write",
+    given: rolledBack,
+    when: promote("dep_2"),
+    runningInstances: 2,
+    then: {
+      writeRoutes: movedTo(twoLiveRoutes, "dep_2"),
+      upstreams: ["dep_1", "dep_2"],
+      written: {
+        record: [
+          { type: "DomainsSwitched", toDeploymentId: "dep_2", domains: productionSticky, reason: "promote", routeRevision: 42 },
+          liveSwitched("dep_1", "dep_2", "promote")
+        ]
+      },
+      failed: refused("cmd_promote", "Promote", "routing_failed", "failed to switch domains: KV unreachable")
+    }
+  },
+  {
+    name: "a promote of the deployment a rollback made live clears the flag without a write",
+    given: rolledBack,
+    when: promote("dep_1"),
+    runningInstances: 1,
+    then: { record: [{ type: "RollbackCleared", deploymentId: "dep_1" }] }
+  },
+  {
+    name: "a redelivered rollback records nothing",
+    given: [...twoLive, { commandId: "cmd_rollback", events: [] }],
+    when: rollback("dep_2", "dep_1"),
+    runningInstances: 1,
+    then: { record: [] }
+  },
+  {
+    name: "a compensation releases the hostnames only the deployment held, then records what it released",
+    given: heldByFailed,
+    when: { type: "Compensated", deploymentId: "dep_2", kraneDeleted: true, releasedDomains: [] },
+    then: (() => {
+      const held = [deploymentHost("dep_2")]
+      const kept = Object.fromEntries(Object.entries(routeMap(stateOf(heldByFailed))).filter(([h]) => !held.includes(h)))
+      return {
+        writeRoutes: kept,
+        upstreams: ["dep_1"],
+        written: { record: [{ type: "DeploymentCompensated", deploymentId: "dep_2", kraneDeleted: true, releasedDomains: held }] },
+        failed: {
+          record: [
+            {
+              type: "DeploymentCompensated",
+              deploymentId: "dep_2",
+              kraneDeleted: true,
+              releasedDomains: [],
+              problem: `could not release ${held.join(", ")}: KV unreachable`
+            }
+          ]
+        }
+      }
+    })()
+  },
+  {
+    name: "a compensation holding no hostname records at once",
+    given: [projectCreated, ...deploymentAt("dep_1", "building"), { type: "DeploymentFailed", deploymentId: "dep_1", step: "krane-create", reason: "x" }],
+    when: { type: "Compensated", deploymentId: "dep_1", kraneDeleted: true, releasedDomains: [] },
+    then: { record: [{ type: "DeploymentCompensated", deploymentId: "dep_1", kraneDeleted: true, releasedDomains: [] }] }
+  },
+  {
+    name: "a deploy claims its hostnames first; one another project holds rejects it, naming only the hostname",
+    given: [projectCreated],
+    when: deploy({ git: { sha: "abcdef1234", branch: "feature" } }),
+    then: {
+      claim: [branchHost("feature"), commitHost("abcdef1234"), deploymentHost("dep_1"), liveHost, productionHost].sort(),
+      free: {
+        record: [
+          {
+            type: "DeploymentRequested",
+            deploymentId: "dep_1",
+            environmentId: "env_prod",
+            source: { image: "ghcr.io/acme/shop:1" },
+            git: { sha: "abcdef1234", branch: "feature" },
+            replicas: 1,
+            port: 8080,
+            cpuMillicores: 512,
+            memorySizeMib: 512,
+            env: {}
+          },
+          { type: "DeploymentBuilding", deploymentId: "dep_1" }
+        ]
+      },
+      taken: refused(
+        "cmd_dep_1",
+        "Deploy",
+        "hostname_taken",
+        `hostname already taken by another project: ${[branchHost("feature"), commitHost("abcdef1234"), deploymentHost("dep_1"), liveHost, productionHost].sort()[0]}`
+      )
+    }
+  },
+  {
+    name: "a rejected deploy claims nothing",
+    given: [],
+    when: deploy(),
+    then: refused("cmd_dep_1", "Deploy", "project_not_found", "project not found: proj_1")
+  }
+]
+
+describe("decide: every message gets a decision, effects as data", () => {
+  it.each(cases)("$name", ({ given, when, runningInstances, then }) => {
+    const state: ProjectState = stateOf(given)
+    const inputs = runningInstances === undefined ? context : { ...context, runningInstances }
+    expect(shapeOf(decide(state, when, inputs))).toStrictEqual(then)
+  })
+})
+
+describe("inputsFor: what must be fetched before deciding", () => {
+  const state = stateOf(twoLive)
+  it.each([
+    { name: "a rollback asks for its target's running instances", when: rollback("dep_2", "dep_1") as Message, wants: "dep_1" },
+    { name: "a promote asks for its target's running instances", when: promote("dep_1") as Message, wants: "dep_1" },
+    { name: "an unknown target needs no input (it is rejected first)", when: rollback("dep_2", "dep_9") as Message, wants: undefined },
+    { name: "a deploy needs no input", when: deploy({ deploymentId: "dep_3" }) as Message, wants: undefined }
+  ])("$name", ({ when, wants }) => {
+    expect(inputsFor(state, when)?.deploymentId).toBe(wants)
+  })
+
+  it("names where Krane knows the target, and what the log recorded if Krane cannot say", () => {
+    expect(inputsFor(state, rollback("dep_2", "dep_1"))).toStrictEqual({
+      kind: "running-instances",
+      deploymentId: "dep_1",
+      namespace: "acme",
+      kraneDeploymentId: "proj_1--dep_1",
+      recorded: 1
+    })
+  })
+
+  it("a command already handled needs no input", () => {
+    expect(inputsFor(stateOf([...twoLive, { commandId: "cmd_rollback", events: [] }]), rollback("dep_2", "dep_1"))).toBeUndefined()
+  })
+})
