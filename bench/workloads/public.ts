@@ -13,7 +13,7 @@
  */
 import { jetstream } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
-import { subjects } from "../../src/eventstore/subjects.js"
+import { subjects } from "../../src/nats/subjects.js"
 import { createProjectCommand, deployCommand } from "../../test/support/orchestrator.js"
 import { benchEnv, resetJetStream, runMain, size } from "../lib/env.js"
 import { emit, figure, type Figure } from "../lib/figures.js"
