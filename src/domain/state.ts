@@ -5,6 +5,7 @@
  */
 import type { DeploySource, EnvironmentSpec, GitInfo } from "./commands.js"
 import type { DomainAssignment, Instance, ProjectEvent, StepName, StickyKind } from "./events.js"
+import { cancelledByUser, instancesReady, waitingOn } from "./timeline.js"
 
 export type DeploymentStatus = "pending" | "building" | "deploying" | "ready" | "failed" | "cancelled"
 
@@ -103,8 +104,7 @@ export const isTerminal = (status: DeploymentStatus): boolean =>
   status === "ready" || status === "failed" || status === "cancelled"
 
 export const allInstancesRunning = (deployment: DeploymentState): boolean =>
-  deployment.instances.length >= deployment.replicas &&
-  deployment.instances.every((instance) => instance.status === "RUNNING")
+  instancesReady(deployment.replicas, deployment.instances)
 
 /** A failed or cancelled deployment whose Krane deployment and hostnames were not cleaned up yet. */
 export const needsCompensation = (deployment: DeploymentState): boolean =>
@@ -117,14 +117,9 @@ export const routesHeldBy = (state: ProjectState, deploymentId: string): Readonl
     .map(([hostname]) => hostname)
     .sort()
 
-/** The step a deployment is waiting on, if any. */
-export const currentStep = (deployment: DeploymentState): StepName | undefined => {
-  if (isTerminal(deployment.status)) return undefined
-  if (deployment.status === "pending" || deployment.status === "building") return "krane-create"
-  if (!allInstancesRunning(deployment)) return "await-instances"
-  if (deployment.spec === "pending") return "scrape-openapi"
-  return "assign-domains"
-}
+/** The step a deployment is waiting on, if any (timeline.ts). */
+export const currentStep = (deployment: DeploymentState): StepName | undefined =>
+  waitingOn({ status: deployment.status, instancesReady: allInstancesRunning(deployment), specPending: deployment.spec === "pending" })
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 
@@ -286,7 +281,7 @@ const apply = (draft: Draft, event: ProjectEvent): void => {
       return draft.updateDeployment(event.deploymentId, (d) => ({
         ...d,
         status: "cancelled",
-        failure: { step: event.step, reason: "cancelled by user" }
+        failure: { step: event.step, reason: cancelledByUser }
       }))
     case "DeploymentCompensated": {
       if (event.releasedDomains.length > 0) {

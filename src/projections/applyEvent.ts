@@ -1,6 +1,6 @@
 /**
  * The audit log side of applying envelopes (one set-based statement per batch) and the types shared
- * with the set-based fold of the read-model tables (applyBatch.ts).
+ * with the set-based fold of the read-model tables (fold.ts, applyBatch.ts).
  */
 import type { EventEnvelope } from "../domain/events.js"
 import { jsonValues, numbers, texts, times } from "./arrays.js"

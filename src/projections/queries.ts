@@ -4,52 +4,29 @@
  */
 import { Effect, Option, Schema } from "effect"
 import { DeploySource } from "../domain/commands.js"
-import type { StepName } from "../domain/events.js"
 import type { DeploymentStatus } from "../domain/state.js"
 import { Database, type DatabaseError, query } from "./Database.js"
 import type { AuditEventView, DeploymentPage, DeploymentSummary, DeploymentView, EventPage, LiveSwitchView, ProjectList, ProjectView, StepView } from "./views.js"
-import type { DeploymentRow } from "./rows.js"
+import type { DeploymentRow, DomainRow, InstanceRow, LiveHistoryRow, ProjectRow, SpecRow, StepRow } from "./rows.js"
+import { byStepOrder } from "../domain/timeline.js"
 import { displayPayload } from "../domain/secrets.js"
 
 export class InvalidCursor extends Schema.TaggedError<InvalidCursor>()("InvalidCursor", { cursor: Schema.String }) {}
 
-const stepOrder: ReadonlyArray<StepName> = [
-  "build",
-  "krane-create",
-  "await-instances",
-  "scrape-openapi",
-  "assign-domains",
-  "go-live",
-  "compensate"
-]
-
 /** How many moves of the live pointer getProject returns. */
 export const liveHistoryLength = 20
 
-interface ProjectRow {
-  project_id: string
-  workspace: string
-  slug: string
-  apex_domain: string
-  default_branch: string
-  openapi_path: string | null
-  live_deployment_id: string | null
-  rolled_back: boolean
-  version: string
-  created_at: Date
-  updated_at: Date
-}
+/** `version` (bigint) is selected as text. */
+type ProjectQueryRow = Omit<ProjectRow, "version"> & { version: string }
 
 interface DeploymentQueryRow extends Omit<DeploymentRow, "status"> {
   status: DeploymentStatus
   is_live: boolean
 }
 
-interface LiveHistoryRow {
+/** `stream_seq` (bigint) is selected as text. */
+type LiveHistoryQueryRow = Omit<LiveHistoryRow, "project_id" | "stream_seq" | "reason"> & {
   stream_seq: string
-  at: Date
-  from_deployment_id: string | null
-  to_deployment_id: string
   reason: LiveSwitchView["reason"]
 }
 
@@ -59,7 +36,7 @@ const gitOf = (row: Pick<DeploymentRow, "git_sha" | "git_branch" | "git_message"
 export const getProject = (projectId: string): Effect.Effect<Option.Option<ProjectView>, DatabaseError, Database> =>
   Effect.gen(function*() {
     const { sql } = yield* Database
-    const rows = yield* query("get project", () => sql<Array<ProjectRow>>`
+    const rows = yield* query("get project", () => sql<Array<ProjectQueryRow>>`
       select project_id, workspace, slug, apex_domain, default_branch, openapi_path, live_deployment_id, rolled_back,
              version::text, created_at, updated_at
         from projects where project_id = ${projectId}`)
@@ -69,7 +46,7 @@ export const getProject = (projectId: string): Effect.Effect<Option.Option<Proje
       query("get environments", () => sql<Array<{ environment_id: string; slug: string; kind: "production" | "preview" }>>`
         select environment_id, slug, kind from environments where project_id = ${projectId}
          order by kind = 'production' desc, slug, environment_id`),
-      query("get live history", () => sql<Array<LiveHistoryRow>>`
+      query("get live history", () => sql<Array<LiveHistoryQueryRow>>`
         select stream_seq::text, at, from_deployment_id, to_deployment_id, reason from live_history
          where project_id = ${projectId} order by live_history.stream_seq desc limit ${liveHistoryLength}`)
     ], { concurrency: "unbounded" })
@@ -103,7 +80,7 @@ export const projectListLimit = 1000
 export const listProjects = (workspace: string | null): Effect.Effect<ProjectList, DatabaseError, Database> =>
   Effect.gen(function*() {
     const { sql } = yield* Database
-    const rows = yield* query("list projects", () => sql<Array<Pick<ProjectRow, "project_id" | "workspace" | "slug" | "apex_domain" | "live_deployment_id" | "updated_at">>>`
+    const rows = yield* query("list projects", () => sql<Array<Pick<ProjectQueryRow, "project_id" | "workspace" | "slug" | "apex_domain" | "live_deployment_id" | "updated_at">>>`
       select project_id, workspace, slug, apex_domain, live_deployment_id, updated_at from projects
        ${workspace === null ? sql`` : sql`where workspace = ${workspace}`}
        order by workspace, project_id limit ${projectListLimit}`)
@@ -305,22 +282,22 @@ export const getDeployment = (
     const row = rows[0]
     if (row === undefined) return Option.none()
     const [steps, instances, domains, specs] = yield* Effect.all([
-      query("get steps", () => sql<Array<{ step: StepName; started_at: Date; ended_at: Date | null; error: string | null }>>`
+      query("get steps", () => sql<Array<Omit<StepRow, "project_id" | "deployment_id">>>`
         select step, started_at, ended_at, error from deployment_steps where project_id = ${projectId} and deployment_id = ${deploymentId}`),
-      query("get instances", () => sql<Array<{ instance_id: string; address: string; status: string; updated_at: Date }>>`
+      query("get instances", () => sql<Array<Omit<InstanceRow, "project_id" | "deployment_id">>>`
         select instance_id, address, status, updated_at from instances
          where project_id = ${projectId} and deployment_id = ${deploymentId} order by instance_id`),
-      query("get domains", () => sql<Array<{ hostname: string; sticky: string; environment_id: string; updated_at: Date }>>`
+      query("get domains", () => sql<Array<Pick<DomainRow, "hostname" | "sticky" | "environment_id" | "updated_at">>>`
         select hostname, sticky, environment_id, updated_at from domains
          where project_id = ${projectId} and deployment_id = ${deploymentId} order by hostname`),
-      query("get openapi", () => sql<Array<{ path: string; size_bytes: number; sha256: string; captured_at: Date; stored: boolean }>>`
+      query("get openapi", () => sql<Array<Pick<SpecRow, "path" | "size_bytes" | "sha256" | "captured_at"> & { stored: boolean }>>`
         select path, size_bytes, sha256, captured_at, content is not null as stored from openapi_specs
          where project_id = ${projectId} and deployment_id = ${deploymentId}`)
     ], { concurrency: "unbounded" })
     const source = yield* Effect.orDie(decodeSource(row.source))
     const timeline: Array<StepView> = steps
       .map((s) => ({ step: s.step, startedAt: s.started_at, endedAt: s.ended_at, error: s.error }))
-      .sort((a, b) => stepOrder.indexOf(a.step) - stepOrder.indexOf(b.step))
+      .sort(byStepOrder)
     const spec = specs[0]
     return Option.some({
       deploymentId: row.deployment_id,
