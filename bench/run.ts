@@ -1,5 +1,6 @@
 /**
- * `npm run bench [-- --quick] [-- --only name,name]`: starts its own nats-server and PostgreSQL
+ * `npm run bench [-- --quick] [-- --only name,name]` (`--only public`: the public-interface workloads
+ * only; `--quick`: every workload at a small scale, for checks): starts its own nats-server and PostgreSQL
  * (fsync on), runs each workload in a fresh process, prints one table and writes
  * bench/results/latest.json.
  */
@@ -22,6 +23,8 @@ interface Workload {
   readonly env?: Readonly<Record<string, string>>
   readonly nodeArgs?: ReadonlyArray<string>
   readonly quick: boolean
+  /** `--only <group>` selects every workload of the group. */
+  readonly group?: string
 }
 
 const workloads: ReadonlyArray<Workload> = [
@@ -30,13 +33,18 @@ const workloads: ReadonlyArray<Workload> = [
   { name: "busy", file: "busy.ts", quick: true },
   { name: "rehydrate", file: "rehydrate.ts", quick: true },
   { name: "projection", file: "projection.ts", quick: true },
-  { name: "memory", file: "memory.ts", nodeArgs: ["--expose-gc"], quick: true }
+  { name: "memory", file: "memory.ts", nodeArgs: ["--expose-gc"], quick: true },
+  // Through the public interface (Berth's own processes): W1/W2 and the history workload W3.
+  { name: "public-deploys", file: "public.ts", env: { BENCH_PUBLIC: "deploys" }, quick: true, group: "public" },
+  { name: "public-history", file: "public.ts", env: { BENCH_PUBLIC: "history" }, quick: true, group: "public" }
 ]
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 const args = process.argv.slice(2)
 const quick = args.includes("--quick")
-const onlyArg = args.find((a) => a.startsWith("--only="))?.slice("--only=".length)
+// `--only=a,b` or `--only a,b`; a name or a group (`--only public`).
+const onlyAt = args.findIndex((a) => a === "--only" || a.startsWith("--only="))
+const onlyArg = onlyAt < 0 ? undefined : args[onlyAt]?.startsWith("--only=") ? args[onlyAt]?.slice("--only=".length) : args[onlyAt + 1]
 const only = onlyArg === undefined ? undefined : new Set(onlyArg.split(","))
 
 const runChild = (w: Workload, env: Record<string, string>): Promise<WorkloadResult> =>
@@ -92,7 +100,7 @@ const main = async () => {
     const env = { BENCH_NATS_URL: nats.url, BENCH_PG_ADMIN_URL: pg.adminUrl, BENCH_QUICK: quick ? "1" : "0" }
     const results: Array<WorkloadResult> = []
     for (const w of workloads) {
-      if (only !== undefined ? !only.has(w.name) : quick && !w.quick) continue
+      if (only !== undefined ? !only.has(w.name) && !(w.group !== undefined && only.has(w.group)) : quick && !w.quick) continue
       process.stderr.write(`bench: ${w.name}${quick ? " (quick)" : ""} ...`)
       const result = await runChild(w, env)
       process.stderr.write(` ${(result.elapsedMs / 1000).toFixed(1)} s\n`)

@@ -39,6 +39,7 @@ import { peekHeader } from "./peekHeader.js"
 import { type KeptPayload, keptPayload } from "./cleartext.js"
 import { parseSealed } from "../domain/secrets.js"
 import { Secrets } from "../secrets/Secrets.js"
+import { formatParseIssues } from "../shared/parseIssues.js"
 
 export const intakeConsumer = "berth-intake"
 const maxInFlight = 1024
@@ -62,20 +63,7 @@ type Triage =
   | { readonly _tag: "Reject"; readonly header: CommandHeader; readonly reason: DeadLetterReason; readonly code: string; readonly message: string }
   | { readonly _tag: "DeadLetter"; readonly reason: DeadLetterReason; readonly message: string }
 
-/**
- * One line per problem; the "Expected undefined" half of every optional field's union is noise. A
- * problem with an env value never quotes the value ("Expected string, actual …" loses its second half):
- * the message is recorded in CommandRejected and the dead-letter headers.
- */
-const formatIssues = (error: ParseResult.ParseError): string => {
-  const lines = ParseResult.ArrayFormatter.formatErrorSync(error)
-    .filter((issue) => !issue.message.startsWith("Expected undefined"))
-    .map((issue) => {
-      const message = issue.path[0] === "env" && issue.path.length > 1 ? issue.message.replace(/,? actual[\s\S]*$/, "") : issue.message
-      return issue.path.length > 0 ? `${issue.path.join(".")}: ${message}` : message
-    })
-  return [...new Set(lines)].join("; ") || "invalid command"
-}
+const formatIssues = (error: ParseResult.ParseError): string => formatParseIssues(error, { fallback: "invalid command" })
 
 const decodeHeader = Schema.decodeUnknownEither(CommandHeader)
 const decodeCommand = Schema.decodeUnknownEither(Command, { errors: "all", onExcessProperty: "ignore" })

@@ -18,9 +18,18 @@ import { Nats } from "../nats/Nats.js"
 import type { CreateProject, Deploy } from "../domain/commands.js"
 import { apexDomainsConfig } from "../config.js"
 import { apexIssue } from "../domain/apex.js"
-import type { Rejection } from "../domain/decide.js"
+import type { Rejection } from "../domain/rejection.js"
 import { isTerminal } from "../domain/state.js"
 import { rollbackDeployments, rollbackIdsIssue } from "../domain/switches.js"
+import {
+  deploymentExists,
+  deploymentNotFound,
+  environmentNotFound,
+  environmentsIssue,
+  notCancellable,
+  projectExists,
+  projectNotFound
+} from "../domain/validation.js"
 import type { DatabaseError } from "../projections/Database.js"
 import {
   findDeploymentProjects,
@@ -75,20 +84,20 @@ const orNotFound = (detail: string) => <A, R>(self: Effect.Effect<Option.Option<
     Option.match({ onNone: () => Effect.fail(new NotFound({ detail })), onSome: Effect.succeed })
   )
 
-/** The rollback pre-checks' rejections (switches.ts) as problems: invalid ids 400, an unknown deployment 404. */
-const rejected = (rejection: Rejection): Effect.Effect<never, NotFound | BadRequest> =>
-  Effect.fail(rejection.code === "invalid_input" ? new BadRequest({ detail: rejection.message }) : new NotFound({ detail: rejection.message }))
+/** A domain rule's rejection (src/domain/validation.ts, switches.ts) as a problem, with the domain's message. */
+const asBadRequest = (rejection: Rejection) => new BadRequest({ detail: rejection.message })
+const asNotFound = (rejection: Rejection) => new NotFound({ detail: rejection.message })
+const asConflict = (rejection: Rejection) => new Conflict({ detail: rejection.message })
 
-const projectOrNotFound = (projectId: string) => getProject(projectId).pipe(orNotFound(`project not found: ${projectId}`))
+/** The rollback pre-checks' rejections (switches.ts): invalid ids 400, an unknown deployment 404. */
+const rejected = (rejection: Rejection): Effect.Effect<never, NotFound | BadRequest> =>
+  Effect.fail(rejection.code === "invalid_input" ? asBadRequest(rejection) : asNotFound(rejection))
+
+const projectOrNotFound = (projectId: string) => getProject(projectId).pipe(orNotFound(projectNotFound(projectId).message))
 
 /** A deployment of `project` (one of another project is as unknown as a missing one). */
-const deploymentOf = (project: ProjectView, deploymentId: string, what = "deployment") =>
-  readModel(getDeploymentRef(project.projectId, deploymentId)).pipe(
-    Effect.flatMap(Option.match({
-      onNone: () => Effect.fail(new NotFound({ detail: `${what} not found: ${deploymentId}` })),
-      onSome: Effect.succeed
-    }))
-  )
+const deploymentOf = (project: ProjectView, deploymentId: string) =>
+  getDeploymentRef(project.projectId, deploymentId).pipe(orNotFound(deploymentNotFound(deploymentId).message))
 
 /**
  * The caller holds `role` in the workspace of `projectId` (read from the read model). A caller of
@@ -98,7 +107,7 @@ const authorizeProject = (role: Role, projectId: string) =>
   Effect.gen(function*() {
     const caller = yield* authorizeRole(role)
     if (caller.workspace === null) return
-    const workspace = yield* getProjectWorkspace(projectId).pipe(orNotFound(`project not found: ${projectId}`))
+    const workspace = yield* getProjectWorkspace(projectId).pipe(orNotFound(projectNotFound(projectId).message))
     yield* authorize(role, workspace)
   })
 
@@ -109,7 +118,7 @@ const authorizeProject = (role: Role, projectId: string) =>
 const projectOfDeployment = (deploymentId: string, workspace: string | null) =>
   Effect.flatMap(readModel(findDeploymentProjects(deploymentId, workspace)), (projects): Effect.Effect<string, NotFound | Conflict> => {
     const [only, ...others] = projects
-    if (only === undefined) return Effect.fail(new NotFound({ detail: `deployment not found: ${deploymentId}` }))
+    if (only === undefined) return Effect.fail(asNotFound(deploymentNotFound(deploymentId)))
     if (others.length > 0) {
       // The projects listed are ones the caller may see (findDeploymentProjects keeps to its workspace).
       return Effect.fail(new Conflict({
@@ -121,17 +130,13 @@ const projectOfDeployment = (deploymentId: string, workspace: string | null) =>
   })
 
 const deploymentView = (projectId: string, deploymentId: string) =>
-  getDeployment(projectId, deploymentId).pipe(orNotFound(`deployment not found: ${deploymentId}`))
+  getDeployment(projectId, deploymentId).pipe(orNotFound(deploymentNotFound(deploymentId).message))
 
 /** Cancel: checks what the read model knows for certain, publishes, answers 202. */
 const cancelDeployment = (deployment: DeploymentRef, request: HttpServerRequest.HttpServerRequest) =>
   Effect.gen(function*() {
     const body = yield* decodeCancel(request)
-    if (isTerminal(deployment.status)) {
-      return yield* new Conflict({
-        detail: `deployment ${deployment.deploymentId} is already ${deployment.status}: only a deployment in progress can be cancelled`
-      })
-    }
+    if (isTerminal(deployment.status)) return yield* asConflict(notCancellable(deployment.deploymentId, deployment.status))
     const commandId = body.commandId ?? newCommandId()
     yield* publishCommand({
       type: "CancelDeployment",
@@ -147,20 +152,6 @@ const cancelDeployment = (deployment: DeploymentRef, request: HttpServerRequest.
       links: links(deployment.projectId, deployment.deploymentId)
     }
   }).pipe(Effect.catchTag("PayloadTooLarge", tooLarge))
-
-const duplicates = (values: ReadonlyArray<string>): Array<string> =>
-  [...new Set(values.filter((value, i) => values.indexOf(value) !== i))]
-
-/** What the decider would reject as invalid_input for certain (same messages), answered as a 400 before publishing. */
-const checkEnvironments = (environments: CreateProjectRequest["environments"]) => {
-  const ids = duplicates(environments.map((e) => e.id))
-  if (ids.length > 0) return Effect.fail(new BadRequest({ detail: `duplicate environment id: ${ids.join(", ")}` }))
-  const slugs = duplicates(environments.map((e) => e.slug))
-  if (slugs.length > 0) return Effect.fail(new BadRequest({ detail: `duplicate environment slug: ${slugs.join(", ")}` }))
-  return environments.filter((e) => e.kind === "production").length > 1
-    ? Effect.fail(new BadRequest({ detail: "a project has at most one production environment" }))
-    : Effect.void
-}
 
 const decodeCreateProject = decodeBody(CreateProjectRequest)
 const decodeDeploy = decodeBody(DeployRequest)
@@ -197,12 +188,12 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
         yield* authorizeRole("deploy")
         const { commandId: requestedCommandId, ...fields } = yield* decodeCreateProject(request)
         yield* authorize("deploy", fields.workspace)
-        yield* checkEnvironments(fields.environments)
+        // The decider's own rules, answered at once (400/409) instead of published to be rejected.
+        const environments = environmentsIssue(fields.environments)
+        if (environments !== undefined) return yield* asBadRequest(environments)
         const apex = apexIssue(fields.apexDomain, apexDomains)
         if (apex !== undefined) return yield* new BadRequest({ detail: apex })
-        if (Option.isSome(yield* readModel(getProject(fields.projectId)))) {
-          return yield* new Conflict({ detail: `project already exists: ${fields.projectId}` })
-        }
+        if (Option.isSome(yield* readModel(getProject(fields.projectId)))) return yield* asConflict(projectExists(fields.projectId))
         const command: CreateProject = { type: "CreateProject", commandId: requestedCommandId ?? newCommandId(), ...fields }
         yield* checkPublishable(command)
         yield* publishCommand(command)
@@ -221,12 +212,12 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
     .handle("listDeployments", ({ path, urlParams }) =>
       authorizeProject("read", path.projectId).pipe(Effect.zipRight(listDeployments(path.projectId, { limit: urlParams.limit, cursor: urlParams.cursor }).pipe(
         Effect.catchTag("InvalidCursor", (e) => Effect.fail(new BadRequest({ detail: `invalid cursor: ${e.cursor}` }))),
-        Effect.flatMap((page) => Option.isNone(page) ? Effect.fail(new NotFound({ detail: `project not found: ${path.projectId}` })) : Effect.succeed(page.value)),
+        Effect.flatMap((page) => Option.isNone(page) ? Effect.fail(asNotFound(projectNotFound(path.projectId))) : Effect.succeed(page.value)),
         Effect.catchTag("DatabaseError", (error) => readModel(Effect.fail(error)))
       ))))
     .handle("listEvents", ({ path, urlParams }) =>
       authorizeProject("read", path.projectId).pipe(
-        Effect.zipRight(listEvents(path.projectId, { limit: urlParams.limit, after: urlParams.after }).pipe(orNotFound(`project not found: ${path.projectId}`)))
+        Effect.zipRight(listEvents(path.projectId, { limit: urlParams.limit, after: urlParams.after }).pipe(orNotFound(projectNotFound(path.projectId).message)))
       ))
     .handleRaw("deploy", ({ path, request }) =>
       Effect.gen(function*() {
@@ -235,11 +226,11 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
         yield* authorize("deploy", project.workspace)
         const { deploymentId: requestedId, commandId: requestedCommandId, ...fields } = yield* decodeDeploy(request)
         if (!project.environments.some((environment) => environment.environmentId === fields.environmentId)) {
-          return yield* new NotFound({ detail: `environment '${fields.environmentId}' not found in workspace '${project.workspace}'` })
+          return yield* asNotFound(environmentNotFound(fields.environmentId, project.workspace))
         }
         // Deployment ids are unique within a project (another project may use the same id: tenant isolation).
         if (requestedId !== undefined && Option.isSome(yield* readModel(getDeploymentRef(project.projectId, requestedId)))) {
-          return yield* new Conflict({ detail: `deployment already exists: ${requestedId}` })
+          return yield* asConflict(deploymentExists(requestedId))
         }
         // Sealed before anything leaves the API: BERTH_COMMANDS never holds the cleartext. The size
         // limit then applies to the command as published, sealed values included.
@@ -322,7 +313,7 @@ export const ProjectsLive = HttpApiBuilder.group(BerthApi, "projects", (handlers
       authorizeProject("read", path.projectId).pipe(Effect.zipRight(deploymentView(path.projectId, path.deploymentId))))
     .handleRaw("cancelProjectDeployment", ({ path, request }) =>
       authorizeProject("deploy", path.projectId).pipe(
-        Effect.zipRight(getDeploymentRef(path.projectId, path.deploymentId).pipe(orNotFound(`deployment not found: ${path.deploymentId}`))),
+        Effect.zipRight(getDeploymentRef(path.projectId, path.deploymentId).pipe(orNotFound(deploymentNotFound(path.deploymentId).message))),
         Effect.flatMap((deployment) => cancelDeployment(deployment, request))
       ))
   })
@@ -342,7 +333,7 @@ export const DeploymentsLive = HttpApiBuilder.group(BerthApi, "deployments", (ha
         const caller = yield* authorizeRole("deploy")
         const projectId = yield* projectOfDeployment(path.deploymentId, caller.workspace)
         yield* authorizeProject("deploy", projectId)
-        const deployment = yield* getDeploymentRef(projectId, path.deploymentId).pipe(orNotFound(`deployment not found: ${path.deploymentId}`))
+        const deployment = yield* getDeploymentRef(projectId, path.deploymentId).pipe(orNotFound(deploymentNotFound(path.deploymentId).message))
         return yield* cancelDeployment(deployment, request)
       }))
 )

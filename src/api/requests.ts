@@ -10,6 +10,7 @@ import { BoundedDeploySource, BoundedEnv, BoundedGitInfo, type Command, CreatePr
 import { CommandId, DeploymentId, EnvironmentId } from "../domain/ids.js"
 import { checkCommandBytes, encodedCommandBytes, limits, utf8Bytes } from "../domain/limits.js"
 import { BadRequest } from "./problems.js"
+import { formatParseIssues } from "../shared/parseIssues.js"
 
 /**
  * A request body, or the command built from it, over the command limit: answered 413 by the handlers
@@ -121,17 +122,8 @@ export const links = (projectId: string, deploymentId: string): CommandAccepted[
   events: `/v1/projects/${projectId}/events`
 })
 
-/** One line per problem (as the command intake words them); the "Expected undefined" half of optional fields is noise. */
-export const formatIssues = (error: ParseResult.ParseError): string => {
-  const lines = ParseResult.ArrayFormatter.formatErrorSync(error)
-    .filter((issue) => !issue.message.startsWith("Expected undefined"))
-    .map((issue) => {
-      // An env value is never echoed ("Expected string, actual …" loses its second half).
-      const message = issue.path[0] === "env" && issue.path.length > 1 ? issue.message.replace(/,? actual[\s\S]*$/, "") : issue.message
-      return issue.path.length > 0 ? `${issue.path.join(".")}: ${message}` : message
-    })
-  return [...new Set(lines)].join("; ") || "invalid request body"
-}
+/** One line per problem, worded as the command intake words them (src/shared/parseIssues.ts). */
+export const formatIssues = (error: ParseResult.ParseError): string => formatParseIssues(error, { fallback: "invalid request body" })
 
 const bodyTooLarge = (bytes: number) => new PayloadTooLarge({ detail: `request body: ${checkCommandBytes(bytes) ?? ""}` })
 

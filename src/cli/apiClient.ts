@@ -16,7 +16,7 @@ import type { Schema } from "effect"
 import type { CommandAccepted, CreateProjectRequest, DeployRequest, ProjectAccepted, RollbackAccepted } from "../api/requests.js"
 import type { CreateTokenRequest, TokenCreated, TokenList } from "../api/tokenViews.js"
 import type { DeploymentPage, DeploymentView, EventPage, ProjectList, ProjectView } from "../projections/views.js"
-import { CliError } from "./command.js"
+import { CliError } from "./errors.js"
 import { runFilePath } from "./runFile.js"
 
 export type ProjectWire = Schema.Schema.Encoded<typeof ProjectView>

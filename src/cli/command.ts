@@ -6,16 +6,10 @@
  */
 import type { ApiClient } from "./apiClient.js"
 
-/** A failure the user should see as one line (`berth: <message>`), exiting with `exitCode`. */
-export class CliError extends Error {
-  constructor(message: string, readonly exitCode: number = 1) {
-    super(message)
-    this.name = "CliError"
-  }
-}
+// The command model uses the client; the client never uses the command model (only its errors).
+import { CliError, exitCodes } from "./errors.js"
 
-/** Exit codes: 0 done (ready, accepted), 1 error or failed/cancelled/rejected, 2 timed out waiting. */
-export const exitCodes = { ok: 0, failed: 1, timedOut: 2 } as const
+export { CliError, exitCodes }
 
 export type OptionKind = "string" | "boolean" | "list"
 

@@ -14,6 +14,15 @@ import { Rejection } from "./rejection.js"
 import { tableOf } from "./routes.js"
 import { kraneIdOf } from "./steps.js"
 import { planPromote, planRollback, switchEvents } from "./switches.js"
+import {
+  deploymentExists,
+  deploymentNotFound,
+  environmentNotFound,
+  environmentsIssue,
+  notCancellable,
+  projectExists,
+  projectNotFound
+} from "./validation.js"
 import type { EventOf, ProjectEvent } from "./events.js"
 import { apexIssue } from "./apex.js"
 import { limits } from "./limits.js"
@@ -95,22 +104,12 @@ const accept = (...events: ReadonlyArray<ProjectEvent>): Verdict => Either.right
 const nothing: Verdict = Either.right([])
 const reject = (code: Rejection["code"], message: string): Verdict => Either.left(new Rejection({ code, message }))
 
-const duplicates = (values: ReadonlyArray<string>): ReadonlyArray<string> => [
-  ...new Set(values.filter((value, index) => values.indexOf(value) !== index))
-]
-
 const createProject = (state: ProjectState, command: CreateProject, context: DecideContext): Verdict => {
-  if (state.project !== null) return reject("project_exists", `project already exists: ${command.projectId}`)
+  if (state.project !== null) return Either.left(projectExists(command.projectId))
   const apex = apexIssue(command.apexDomain, context.apexDomains)
   if (apex !== undefined) return reject("invalid_input", apex)
-  const duplicateIds = duplicates(command.environments.map((e) => e.id))
-  if (duplicateIds.length > 0) return reject("invalid_input", `duplicate environment id: ${duplicateIds.join(", ")}`)
-  const duplicateSlugs = duplicates(command.environments.map((e) => e.slug))
-  if (duplicateSlugs.length > 0) return reject("invalid_input", `duplicate environment slug: ${duplicateSlugs.join(", ")}`)
-  // One live pointer and one live hostname per project: two production environments would fight over both.
-  if (command.environments.filter((e) => e.kind === "production").length > 1) {
-    return reject("invalid_input", "a project has at most one production environment")
-  }
+  const environments = environmentsIssue(command.environments)
+  if (environments !== undefined) return Either.left(environments)
   return accept({
     type: "ProjectCreated",
     projectId: command.projectId,
@@ -125,15 +124,10 @@ const createProject = (state: ProjectState, command: CreateProject, context: Dec
 
 const deploy = (state: ProjectState, command: Deploy): Verdict => {
   const project = state.project
-  if (project === null) return reject("project_not_found", `project not found: ${command.projectId}`)
-  if (state.deployments[command.deploymentId] !== undefined) {
-    return reject("deployment_exists", `deployment already exists: ${command.deploymentId}`)
-  }
+  if (project === null) return Either.left(projectNotFound(command.projectId))
+  if (state.deployments[command.deploymentId] !== undefined) return Either.left(deploymentExists(command.deploymentId))
   if (environmentOf(project, command.environmentId) === undefined) {
-    return reject(
-      "environment_not_found",
-      `environment '${command.environmentId}' not found in workspace '${project.workspace}'`
-    )
+    return Either.left(environmentNotFound(command.environmentId, project.workspace))
   }
   if (command.source === undefined) {
     return reject("invalid_input", "source must be specified (either image or command)")
@@ -167,16 +161,11 @@ const deploy = (state: ProjectState, command: Deploy): Verdict => {
 
 /** Unkey marks an in-progress deployment cancelled and lets compensation clean up (spec 5.1). */
 const cancel = (state: ProjectState, command: CancelDeployment): Verdict => {
-  if (state.project === null) return reject("project_not_found", `project not found: ${command.projectId}`)
+  if (state.project === null) return Either.left(projectNotFound(command.projectId))
   const deployment = state.deployments[command.deploymentId]
-  if (deployment === undefined) return reject("deployment_not_found", `deployment not found: ${command.deploymentId}`)
+  if (deployment === undefined) return Either.left(deploymentNotFound(command.deploymentId))
   const step = currentStep(deployment)
-  if (step === undefined) {
-    return reject(
-      "precondition_failed",
-      `deployment ${command.deploymentId} is already ${deployment.status}: only a deployment in progress can be cancelled`
-    )
-  }
+  if (step === undefined) return Either.left(notCancellable(command.deploymentId, deployment.status))
   return accept({ type: "DeploymentCancelled", deploymentId: deployment.id, step, commandId: command.commandId })
 }
 

@@ -9,6 +9,7 @@ import type { Promote, Rollback } from "./commands.js"
 import { Rejection } from "./rejection.js"
 import type { DomainAssignment, ProjectEvent } from "./events.js"
 import { environmentOf } from "./routes.js"
+import { deploymentNotFound, projectNotFound } from "./validation.js"
 import type { DeploymentState, ProjectState } from "./state.js"
 
 export type SwitchPlan =
@@ -66,7 +67,7 @@ export const planRollback = (state: ProjectState, command: Rollback, runningInst
   const { sourceDeploymentId: sourceId, targetDeploymentId: targetId } = command
   const ids = rollbackIdsIssue(sourceId, targetId)
   if (ids !== undefined) return Either.left(ids)
-  if (state.project === null) return reject("project_not_found", `project not found: ${command.projectId}`)
+  if (state.project === null) return Either.left(projectNotFound(command.projectId))
   const found = rollbackDeployments(sourceId, targetId, (id) => state.deployments[id])
   if (Either.isLeft(found)) return Either.left(found.left)
   const { source, target } = found.right
@@ -86,9 +87,9 @@ export const planRollback = (state: ProjectState, command: Rollback, runningInst
 
 export const planPromote = (state: ProjectState, command: Promote, runningInstances: number): SwitchDecision => {
   const targetId = command.deploymentId
-  if (state.project === null) return reject("project_not_found", `project not found: ${command.projectId}`)
+  if (state.project === null) return Either.left(projectNotFound(command.projectId))
   const target = state.deployments[targetId]
-  if (target === undefined) return reject("deployment_not_found", `deployment not found: ${targetId}`)
+  if (target === undefined) return Either.left(deploymentNotFound(targetId))
   if (target.status !== "ready") return reject("precondition_failed", `deployment status must be ready, got: ${target.status}`)
   if (state.liveDeploymentId === null) return reject("precondition_failed", "project has no live deployment")
   if (!isProduction(state, target)) return reject("precondition_failed", "Only production deployments can be promoted or rolled back.")

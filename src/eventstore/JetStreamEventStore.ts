@@ -17,6 +17,7 @@ import { makeDirectReader } from "../nats/DirectReader.js"
 import type { PublishError } from "../nats/AckedPublisher.js"
 import { Nats, NatsError } from "../nats/Nats.js"
 import { buckets, streams, subjects } from "../nats/subjects.js"
+import { formatParseIssues } from "../shared/parseIssues.js"
 
 /** Bumped whenever ProjectState's shape changes: older snapshots are then ignored and the log replayed. */
 const snapshotFormat = 2
@@ -41,12 +42,7 @@ const parseSnapshot = (text: string): { readonly version: number; readonly state
 const decodeEnvelope = Schema.decodeUnknownEither(Schema.parseJson(EventEnvelope))
 
 /** Where an envelope fails, in a line an operator can act on ("events.0.type: Expected …, actual …"). */
-const describeDecodeError = (error: ParseResult.ParseError): string => {
-  const issues = ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) =>
-    issue.path.length > 0 ? `${issue.path.join(".")}: ${issue.message}` : issue.message
-  )
-  return [...new Set(issues)].slice(0, 3).join("; ") || error.message
-}
+const describeDecodeError = (error: ParseResult.ParseError): string => formatParseIssues(error, { fallback: error.message, max: 3 })
 
 const encoder = new TextEncoder()
 const textDecoder = new TextDecoder()

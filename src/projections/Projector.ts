@@ -11,7 +11,7 @@
  * on its data one message at a time.
  */
 import type { JsMsg } from "@nats-io/jetstream"
-import { Context, Data, Duration, Effect, Either, Fiber, Layer, Option, ParseResult, Schedule, Schema, Stream, SubscriptionRef, SynchronizedRef } from "effect"
+import { Context, Data, Duration, Effect, Either, Fiber, Layer, Option, Schedule, Schema, Stream, SubscriptionRef, SynchronizedRef } from "effect"
 import postgres from "postgres"
 import { EventEnvelope } from "../domain/events.js"
 import { Nats, NatsError } from "../nats/Nats.js"
@@ -23,6 +23,7 @@ import { migrateWith } from "./migrate.js"
 import { makeSpecFetcher } from "./openApiObjects.js"
 import { checkpointName, readCheckpoint, resetReadModel } from "./readModel.js"
 import { displaySealedIn } from "../domain/secrets.js"
+import { formatParseIssues } from "../shared/parseIssues.js"
 
 export interface ProjectorService {
   /** The last stream sequence committed to the read model. */
@@ -114,7 +115,7 @@ const decodeMessage = (m: JsMsg): Item => {
   const decoded = decodeEnvelope(parsed)
   return Either.isRight(decoded)
     ? { _tag: "Envelope", streamSeq: m.seq, envelope: decoded.right }
-    : undecodable(m, raw, ParseResult.TreeFormatter.formatErrorSync(decoded.left))
+    : undecodable(m, raw, formatParseIssues(decoded.left, { fallback: decoded.left.message, max: 3 }))
 }
 
 /** Lifetime of a pull request (its idle heartbeat is half of it). */

@@ -15,6 +15,7 @@ import type { StoredRouteTable } from "../routing/RoutingService.js"
 import { GatewayError } from "./GatewayError.js"
 import { watchClaims } from "./ClaimWatcher.js"
 import { buildRouteIndex, emptyRouteIndex, hostnameOf, routeFor, type RouteIndex, type RouteTarget } from "./RouteIndex.js"
+import { formatParseIssues } from "../../shared/parseIssues.js"
 
 export interface RouteWatcher {
   /** The target serving a Host header (port and case ignored), if any. */
@@ -35,10 +36,7 @@ interface Held {
 
 const decodeTable = Schema.decodeUnknownEither(Schema.parseJson(StoredRouteTableSchema))
 
-const describe = (error: ParseResult.ParseError): string =>
-  ParseResult.ArrayFormatter.formatErrorSync(error)
-    .map((issue) => (issue.path.length === 0 ? issue.message : `${issue.path.join(".")}: ${issue.message}`))
-    .join("; ")
+const describe = (error: ParseResult.ParseError): string => formatParseIssues(error, { fallback: error.message })
 
 const kvCall = <A>(operation: string, f: () => Promise<A>) =>
   Effect.tryPromise({ try: f, catch: (cause) => new GatewayError({ operation, cause }) })

@@ -1,0 +1,90 @@
+/**
+ * Berth through its public interface, for the public workloads: `src/main.ts` as `npm start` runs it
+ * (a supervisor and one process per role, projector included) on the bench's nats-server and a fresh
+ * PostgreSQL database, with an HTTP Connect-JSON fake Krane whose instances are RUNNING at the first
+ * poll and all point at one small HTTP server that serves an OpenAPI document, so the scrape is a
+ * real HTTP round trip. The bench talks to Berth only over NATS, as an independent service would.
+ */
+import { readFileSync } from "node:fs"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
+import { join } from "node:path"
+import { startBerth, type BerthProcess } from "../../test/support/berthProcess.js"
+import { startFakeKraneHttpServer, type FakeKraneHttpServer } from "../../test/support/FakeKraneHttpServer.js"
+import { createDatabaseOn } from "../../test/support/servers.js"
+import { mib } from "./stats.js"
+
+const openApiDocument = `openapi: 3.0.3
+info:
+  title: Demo API
+  version: 1.0.0
+paths:
+  /v1/hello:
+    get:
+      operationId: hello
+      responses:
+        "200":
+          description: greeting
+`
+
+export interface PublicBerth {
+  readonly berth: BerthProcess
+  readonly krane: FakeKraneHttpServer
+  /** Resident memory of the supervisor and every role process now, in MiB (from /proc). */
+  readonly rssMiB: () => { readonly total: number; readonly byRole: Readonly<Record<string, number>> }
+  readonly stop: () => Promise<void>
+}
+
+const rssOf = (pid: number): number => {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8")
+    const kb = /VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1]
+    return kb === undefined ? 0 : Number(kb) * 1024
+  } catch {
+    return 0
+  }
+}
+
+export const startPublicBerth = async (natsUrl: string, pgAdminUrl: string): Promise<PublicBerth> => {
+  // Every instance of every deployment: one server answering any GET with the document.
+  const instances = createServer((_req, res) => {
+    res.writeHead(200, { "content-type": "application/yaml" }).end(openApiDocument)
+  })
+  await new Promise<void>((resolve) => instances.listen(0, "127.0.0.1", resolve))
+  const instancePort = (instances.address() as AddressInfo).port
+  const krane = await startFakeKraneHttpServer()
+  krane.krane.setInstanceAddress(() => `127.0.0.1:${instancePort}`)
+  const databaseUrl = await createDatabaseOn(pgAdminUrl, `berth_public_${Date.now()}`)
+  const berth = await startBerth({
+    NATS_URL: natsUrl,
+    DATABASE_URL: databaseUrl,
+    KRANE_URL: krane.url
+  })
+  const rssMiB = () => {
+    const info = JSON.parse(readFileSync(join(berth.dataDir, "run.json"), "utf8")) as {
+      readonly supervisorPid?: unknown
+      readonly roles?: Readonly<Record<string, { readonly pid?: unknown } | undefined>>
+    }
+    const byRole: Record<string, number> = {}
+    let total = typeof info.supervisorPid === "number" ? rssOf(info.supervisorPid) : 0
+    for (const [role, entry] of Object.entries(info.roles ?? {})) {
+      const pid = entry?.pid
+      if (typeof pid !== "number") continue
+      const bytes = rssOf(pid)
+      byRole[role] = mib(bytes)
+      total += bytes
+    }
+    return { total: mib(total), byRole }
+  }
+  return {
+    berth,
+    krane,
+    rssMiB,
+    stop: async () => {
+      await berth.kill("SIGTERM")
+      await krane.close()
+      instances.closeAllConnections()
+      await new Promise<void>((resolve) => instances.close(() => resolve()))
+    }
+  }
+}
