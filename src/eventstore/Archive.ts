@@ -15,7 +15,7 @@ import {
 } from "../domain/retirement.js"
 import type { DeploymentState, ProjectState } from "../domain/state.js"
 import type { NatsError } from "../nats/Nats.js"
-import type { CorruptEvent } from "./EventStore.js"
+import type { CorruptEvent } from "./errors.js"
 
 export interface ArchiveService {
   /**

@@ -4,25 +4,15 @@
  * (optimistic concurrency), and a snapshot write. Retired deployments are the separate Archive port
  * (Archive.ts). Layers: JetStream (JetStreamEventStore.ts) and in memory (memory/).
  */
-import { Context, Data, Effect } from "effect"
+import { Context, Effect } from "effect"
 import type { EventEnvelope } from "../domain/events.js"
 import { missingReferences, reinstate, toReinstate } from "../domain/retirement.js"
 import type { ProjectState } from "../domain/state.js"
 import type { NatsError } from "../nats/Nats.js"
 import type { ArchiveService } from "./Archive.js"
+import type { CorruptEvent, VersionConflict } from "./errors.js"
 
-/** Another writer appended to the project first: reload and decide again. */
-export class VersionConflict extends Data.TaggedError("VersionConflict")<{
-  readonly projectId: string
-  readonly expectedVersion: number
-}> {}
-
-/** A stored envelope that this code cannot read: the log needs an upcaster, not a retry. */
-export class CorruptEvent extends Data.TaggedError("CorruptEvent")<{
-  readonly projectId: string
-  readonly seq: number
-  readonly message: string
-}> {}
+export { CorruptEvent, VersionConflict } from "./errors.js"
 
 export interface LoadedProject {
   readonly state: ProjectState
