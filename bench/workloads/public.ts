@@ -11,6 +11,7 @@
  *   the early rounds (after the first) against the last ones, and Berth's RSS (supervisor + roles)
  *   after the early rounds against the end. Cost must not grow with history.
  */
+import { readFileSync } from "node:fs"
 import { jetstream } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
 import { subjects } from "../../src/nats/subjects.js"
@@ -22,6 +23,40 @@ import { median, now, percentile, until } from "../lib/stats.js"
 import { watchEvents } from "../lib/watch.js"
 
 const mode = process.env["BENCH_PUBLIC"] === "history" ? "history" : "deploys"
+
+interface PeerFigures {
+  readonly w1Rate: number
+  readonly w1P50: number
+  readonly w1P99: number
+  readonly w2P50: number
+  readonly w2P99: number
+  readonly label: string
+}
+
+/**
+ * BENCH_PEER_RESULTS=<the Restate peer's results.json>, from a run right before this one on the same
+ * machine: its W1/W2 figures go in the comparison column, with the issue's targets as ratios.
+ */
+const peerFigures = (): PeerFigures | undefined => {
+  const file = process.env["BENCH_PEER_RESULTS"]
+  if (file === undefined || file === "") return undefined
+  const results = JSON.parse(readFileSync(file, "utf8")) as {
+    readonly finished_at?: string
+    readonly workloads: {
+      readonly w1: { readonly n: number; readonly deploys_per_s: number; readonly submit_to_live_ms: { readonly p50: number; readonly p99: number } }
+      readonly w2: { readonly n: number; readonly latency_ms: { readonly p50: number; readonly p99: number } }
+    }
+  }
+  const { w1, w2 } = results.workloads
+  return {
+    w1Rate: w1.deploys_per_s,
+    w1P50: w1.submit_to_live_ms.p50,
+    w1P99: w1.submit_to_live_ms.p99,
+    w2P50: w2.latency_ms.p50,
+    w2P99: w2.latency_ms.p99,
+    label: `Restate peer, W1 ${w1.n} / W2 ${w2.n}, ${results.finished_at ?? "?"}`
+  }
+}
 
 runMain(async () => {
   const started = now()
@@ -61,9 +96,12 @@ runMain(async () => {
       const lastLive = Math.max(...[...publishedAt.keys()].map((d) => watch.live.get(d) ?? 0))
       const w1 = [...publishedAt].map(([d, at]) => (watch.live.get(d) ?? Number.NaN) - at)
       const W1 = `W1 public: ${n} projects x 1 Deploy`
-      figures.push(figure(W1, "deployments completed / s", "/s", n / ((lastLive - t0) / 1000)))
-      figures.push(figure(W1, "submit -> live p50", "ms", percentile(w1, 50)))
-      figures.push(figure(W1, "submit -> live p99", "ms", percentile(w1, 99)))
+      const peer = peerFigures()
+      const vsPeer = (value: number | undefined, target: string) =>
+        peer === undefined || value === undefined ? undefined : { value, label: peer.label, target }
+      figures.push(figure(W1, "deployments completed / s", "/s", n / ((lastLive - t0) / 1000), vsPeer(peer?.w1Rate, ">= 3")))
+      figures.push(figure(W1, "submit -> live p50", "ms", percentile(w1, 50), vsPeer(peer?.w1P50, "<= 1")))
+      figures.push(figure(W1, "submit -> live p99", "ms", percentile(w1, 99), vsPeer(peer?.w1P99, "<= 0.333")))
       notes.push(`W1 RSS after the storm: ${describeRss(berth.rssMiB())}`)
 
       // W2: sequential Deploys to one project.
@@ -80,8 +118,8 @@ runMain(async () => {
         w2.push((await live) - at)
       }
       const W2 = `W2 public: ${m} sequential Deploys`
-      figures.push(figure(W2, "submit -> live p50", "ms", percentile(w2, 50)))
-      figures.push(figure(W2, "submit -> live p99", "ms", percentile(w2, 99)))
+      figures.push(figure(W2, "submit -> live p50", "ms", percentile(w2, 50), vsPeer(peer?.w2P50, "<= 0.333")))
+      figures.push(figure(W2, "submit -> live p99", "ms", percentile(w2, 99), vsPeer(peer?.w2P99, "<= 1")))
       notes.push(`W2 submit -> live max ${Math.round(Math.max(...w2))} ms`)
     } else {
       // W3: rounds over the same projects; history grows, cost should not.

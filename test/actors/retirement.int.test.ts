@@ -14,7 +14,9 @@ import type { ProjectEvent } from "../../src/domain/events.js"
 import { deploymentsNamedBy, reinstate, toReinstate, withRetiredRoutes } from "../../src/domain/retirement.js"
 import { evolveAll, initialState, type ProjectState } from "../../src/domain/state.js"
 import { planPromote, planRollback } from "../../src/domain/switches.js"
-import { EventStore, EventStoreLive } from "../../src/eventstore/EventStore.js"
+import { EventStore } from "../../src/eventstore/EventStore.js"
+import { EventStoreLive } from "../../src/eventstore/JetStreamEventStore.js"
+import { Archive } from "../../src/eventstore/Archive.js"
 import { Nats } from "../../src/nats/Nats.js"
 import { buckets } from "../../src/nats/subjects.js"
 import { useActorFixture } from "../support/actorFixture.js"
@@ -138,12 +140,13 @@ describe("a project whose finished deployments were retired", () => {
         const result = await runtime.runPromise(
           Effect.gen(function* () {
             const store = yield* EventStore
+            const archive = yield* Archive
             const loaded = yield* store.load(projectId)
-            const retiredRoutes = yield* store.retiredRoutes(projectId, loaded.state)
+            const retiredRoutes = yield* archive.retiredRoutes(projectId, loaded.state)
             const decisions = []
             for (const command of commands) {
               const named = toReinstate(loaded.state, deploymentsNamedBy(command))
-              const state = reinstate(loaded.state, yield* store.archived(projectId, named))
+              const state = reinstate(loaded.state, yield* archive.archived(projectId, named))
               decisions.push({ command: command.commandId, onSnapshot: decisionOf(state, command), onLog: decisionOf(full, command) })
             }
             const routes = withRetiredRoutes({ projectId, routes: loaded.state.routes, upstreams: {} }, retiredRoutes).routes

@@ -127,6 +127,11 @@ describe("reinstating retired deployments", () => {
     expect(Object.keys(hotState.deployments).sort()).toEqual(["dep_3", "dep_4"])
   })
 
+  it("a retirement with nothing to retire hands back the same state and no routes", () => {
+    expect(retire(hotState, { keep: 0, version: 60, busy: () => true })).toEqual({ state: hotState, retired: [], routes: noRetiredRoutes })
+    expect(retire(hotState, { keep: 0, version: 60, busy: () => true }).state).toBe(hotState)
+  })
+
   it("toReinstate: named ids that are not hot and may be retired, each once", () => {
     expect(toReinstate(hotState, ["dep_1", "dep_3", "dep_new", "dep_1", "dep_4", "dep_2"])).toEqual(["dep_1", "dep_2"])
     expect(toReinstate(hotState, [])).toEqual([])
