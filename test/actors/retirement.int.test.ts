@@ -28,8 +28,12 @@ import { settle } from "../domain/decider.js"
 const fixture = useActorFixture()
 
 const projectId = "proj_retire"
-/** Snapshot (and retire) every 5 envelopes; keep the 2 most recent deployments hot. */
-const settings = { ...fastSettings, snapshotEvery: 5, hotDeployments: 2 }
+/**
+ * Snapshot (and retire) every 4 envelopes; keep the 2 most recent deployments hot. A deployment is 4
+ * envelopes (Deploy, Krane created, instances, scrape + domains), so the last snapshot (envelope 28 of
+ * 29) is taken while dep_7 is in flight.
+ */
+const settings = { ...fastSettings, snapshotEvery: 4, hotDeployments: 2 }
 const deployments = ["dep_1", "dep_2", "dep_3", "dep_4", "dep_5", "dep_6", "dep_7"]
 const live = "retire-acme.berth.test"
 const environment = "retire-production-acme.berth.test"
