@@ -15,6 +15,7 @@ import { resolveActorKey } from "./auth/actor.js"
 import { resolveAdminToken } from "./auth/settings.js"
 import { orchestratorSettings } from "./config.js"
 import { choosePort } from "./local/binaries.js"
+import { kraneLocalEnv } from "./local/kraneLocalEnv.js"
 import { type NatsClientAuth, natsAuthConfig, natsAuthEnv } from "./nats/natsAuth.js"
 import { startNatsServer } from "./local/NatsServer.js"
 import { passwordFile, prepareNatsUsers, usersDirClients } from "./local/natsUsers.js"
@@ -103,7 +104,7 @@ const kraneFor = (given: Option.Option<string>, dataDir: string, preferredPort: 
           name: "krane-local",
           args: kraneLocalScript,
           env: {
-            ...process.env,
+            ...kraneLocalEnv(process.env),
             KRANE_LOCAL_PORT: String(port),
             KRANE_LOCAL_DATA: join(dataDir, "krane-local"),
             ...Option.match(secret, { onNone: () => ({}), onSome: ({ value }) => ({ KRANE_LOCAL_SECRET: Redacted.value(value) }) })

@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { join } from "node:path"
+import { fileURLToPath } from "node:url"
 import { startBerth, type BerthProcess } from "../../test/support/berthProcess.js"
 import { startFakeKraneHttpServer, type FakeKraneHttpServer } from "../../test/support/FakeKraneHttpServer.js"
 import { createDatabaseOn } from "../../test/support/servers.js"
@@ -35,6 +36,8 @@ export interface PublicBerth {
   readonly stop: () => Promise<void>
 }
 
+const cpuProfilePreload = fileURLToPath(new URL("./cpuProfilePreload.mjs", import.meta.url))
+
 const rssOf = (pid: number): number => {
   try {
     const status = readFileSync(`/proc/${pid}/status`, "utf8")
@@ -54,11 +57,14 @@ export const startPublicBerth = async (natsUrl: string, pgAdminUrl: string): Pro
   const instancePort = (instances.address() as AddressInfo).port
   const krane = await startFakeKraneHttpServer()
   krane.krane.setInstanceAddress(() => `127.0.0.1:${instancePort}`)
+  const profileDir = process.env["BENCH_BERTH_PROFILE"]
   const databaseUrl = await createDatabaseOn(pgAdminUrl, `berth_public_${Date.now()}`)
   const berth = await startBerth({
     NATS_URL: natsUrl,
     DATABASE_URL: databaseUrl,
-    KRANE_URL: krane.url
+    KRANE_URL: krane.url,
+    // BENCH_BERTH_PROFILE=<dir>: a CPU profile of every Berth process (written when it stops).
+    ...(profileDir === undefined || profileDir === "" ? {} : { NODE_OPTIONS: `--import=${cpuProfilePreload}` })
   })
   const rssMiB = () => {
     const info = JSON.parse(readFileSync(join(berth.dataDir, "run.json"), "utf8")) as {

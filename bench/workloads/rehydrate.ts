@@ -13,7 +13,9 @@ import { Command } from "../../src/domain/commands.js"
 import { defaultOrchestratorSettings } from "../../src/config.js"
 import { decide } from "../../src/domain/decide.js"
 import { deploymentsNamedBy, reinstate, retire, toReinstate } from "../../src/domain/retirement.js"
-import { EventStore, EventStoreLive } from "../../src/eventstore/EventStore.js"
+import { EventStore } from "../../src/eventstore/EventStore.js"
+import { EventStoreLive } from "../../src/eventstore/JetStreamEventStore.js"
+import { Archive } from "../../src/eventstore/Archive.js"
 import { ensureStreams, Nats } from "../../src/nats/Nats.js"
 import { streams, subjects } from "../../src/nats/subjects.js"
 import { deployCommand } from "../../test/support/orchestrator.js"
@@ -89,9 +91,10 @@ runMain(async () => {
   const firstDecision = () => runtime.runPromise(
     Effect.gen(function* () {
       const store = yield* EventStore
+      const archive = yield* Archive
       const loaded = yield* store.load(target)
       const named = toReinstate(loaded.state, deploymentsNamedBy(deploy))
-      const state = named.length === 0 ? loaded.state : reinstate(loaded.state, yield* store.archived(target, named))
+      const state = named.length === 0 ? loaded.state : reinstate(loaded.state, yield* archive.archived(target, named))
       const decision = decide(state, deploy, { now: Date.now(), readinessTimeoutMs: 300_000, apexDomains: defaultOrchestratorSettings.apexDomains })
       return { loaded, decision }
     })
@@ -109,7 +112,7 @@ runMain(async () => {
   await runtime.runPromise(
     Effect.gen(function* () {
       const store = yield* EventStore
-      yield* store.archive(target, full, retirement)
+      yield* (yield* Archive).archive(target, full, retirement)
       yield* store.saveSnapshot(target, loadedVersion, retirement.state)
     })
   )

@@ -13,6 +13,7 @@ import { Kvm, type KV } from "@nats-io/kv"
 import { Cause, Context, Deferred, Duration, Effect, Exit, Layer, Option, Queue, Schedule } from "effect"
 import type { OrchestratorSettings } from "../config.js"
 import type { Command, CommandHeader } from "../domain/commands.js"
+import type { Archive } from "../eventstore/Archive.js"
 import { CorruptEvent, EventStore } from "../eventstore/EventStore.js"
 import type { RoutingService } from "../adapters/routing/RoutingService.js"
 import { makeDirectReader } from "../nats/DirectReader.js"
@@ -63,7 +64,7 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
   Effect.gen(function* () {
     const { nc, inbox, publisher } = yield* Nats
     const store = yield* EventStore
-    const context = yield* Effect.context<EventStore | RoutingService | HostnameClaims | StepRequirements>()
+    const context = yield* Effect.context<EventStore | Archive | RoutingService | HostnameClaims | StepRequirements>()
     const scope = yield* Effect.scope
     const inflight: KV = yield* Effect.tryPromise({
       try: () => new Kvm(nc).create(buckets.inflight, { history: 1 }),

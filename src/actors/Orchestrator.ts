@@ -8,7 +8,9 @@ import type { OrchestratorSettings } from "../config.js"
 import { KvHostnameClaimsLive } from "../adapters/claims/KvHostnameClaims.js"
 import { HttpOpenApiScraperLive } from "../adapters/openapi/HttpOpenApiScraper.js"
 import { KvRoutingServiceLive } from "../adapters/routing/KvRoutingService.js"
-import { EventStore, EventStoreLive } from "../eventstore/EventStore.js"
+import type { Archive } from "../eventstore/Archive.js"
+import type { EventStore } from "../eventstore/EventStore.js"
+import { EventStoreLive } from "../eventstore/JetStreamEventStore.js"
 import type { OpenApiScraper } from "../adapters/openapi/OpenApiScraper.js"
 import type { RoutingService } from "../adapters/routing/RoutingService.js"
 import { type Secrets, SecretsLive } from "../secrets/Secrets.js"
@@ -30,7 +32,7 @@ export const StepAdaptersLive = (settings: OrchestratorSettings) =>
 /** The orchestrator over given step adapters (tests wrap them to stop a process mid-step). */
 export const OrchestratorWith = <E, R>(
   settings: OrchestratorSettings,
-  adapters: Layer.Layer<EventStore | RoutingService | OpenApiScraper | Secrets, E, R>
+  adapters: Layer.Layer<EventStore | Archive | RoutingService | OpenApiScraper | Secrets, E, R>
 ) =>
   CommandIntakeLive(settings).pipe(
     Layer.provideMerge(ActorSystemLive(settings)),

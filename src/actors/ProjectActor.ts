@@ -16,6 +16,7 @@ import { decide, inputsFor, type DecideInputs, type Message, type RunningInstanc
 import type { RouteTable } from "../domain/routes.js"
 import { evolveAll, wasHandled, type ProjectState } from "../domain/state.js"
 import type { StepResult } from "../domain/stepResults.js"
+import { Archive } from "../eventstore/Archive.js"
 import { EventStore } from "../eventstore/EventStore.js"
 import { retryAfterFailure } from "../shared/retry.js"
 import { makeHousekeeping, type HousekeepingHooks } from "./housekeeping.js"
@@ -54,6 +55,7 @@ export const runProjectActor = (
 ) =>
   Effect.gen(function* () {
     const store = yield* EventStore
+    const archive = yield* Archive
     const routing = yield* RoutingService
     const krane = yield* Krane
     const claims = yield* HostnameClaims
@@ -76,7 +78,7 @@ export const runProjectActor = (
     const claimed = new Set<string>()
     yield* Effect.logDebug("actor started").pipe(Effect.annotateLogs({ version }))
 
-    const retired = makeRetiredDeployments(projectId, store, settings)
+    const retired = makeRetiredDeployments(projectId, archive, settings)
     const housekeeping = makeHousekeeping(projectId, store, settings, retired, hooks, loaded.envelopesSinceSnapshot)
 
     const writeRoutes = (table: RouteTable) =>

@@ -4,13 +4,13 @@
  * recorded before a crash runs again on resume. No step retries forever: each has a bounded
  * schedule, and giving up is reported as StepFailed with a reason a user can act on.
  */
-import { Clock, Duration, Effect, Either, Schedule } from "effect"
+import { Clock, Duration, Effect, type Either, Schedule } from "effect"
 import type { OrchestratorSettings, RetriedStep } from "../config.js"
 import { Krane, type KraneDeploymentSpec, type KraneInstance } from "../adapters/krane/Krane.js"
 import { OpenApiScraper } from "../adapters/openapi/OpenApiScraper.js"
 import type { Instance } from "../domain/events.js"
 import type { RouteTable } from "../domain/routes.js"
-import type { Step } from "../domain/steps.js"
+import { domainsWritten, type Step } from "../domain/steps.js"
 import type { StepResult } from "../domain/stepResults.js"
 import { Secrets } from "../secrets/Secrets.js"
 import { retryAfterFailure } from "../shared/retry.js"
@@ -170,16 +170,13 @@ const compensate = (step: Extract<Step, { kind: "compensate" }>, settings: Orche
 /** Writes a project's whole route table (retried, merged with retired routes): its revision or why not. */
 export type WriteRoutes = (table: RouteTable) => Effect.Effect<Either.Either<number, string>>
 
-/** Points the deployment's hostnames at it: one whole-table write, derived from the latest state. */
+/**
+ * Points the deployment's hostnames at it: one whole-table write, derived from the latest state. A
+ * scrape's result normally carries this write itself (decide.ts, specSettled); the step is due on its
+ * own only for a log whose spec was settled without the domains (recorded by an older version).
+ */
 const assignDomains = (step: Extract<Step, { kind: "assign-domains" }>, writeRoutes: WriteRoutes, report: Report) =>
-  Effect.flatMap(writeRoutes(step.table), (written) =>
-    report(
-      Either.isRight(written)
-        ? { type: "RoutesWritten", deploymentId: step.deploymentId, domains: step.assign, withheld: step.withheld, routeRevision: written.right }
-        : { type: "StepFailed", deploymentId: step.deploymentId, step: "assign-domains", reason: `failed to assign domains: ${written.left}` },
-      true
-    )
-  )
+  Effect.flatMap(writeRoutes(step.table), (written) => report(domainsWritten(step, written), true))
 
 export interface StepContext {
   /** The project the step is for: env values open for their own project only. */

@@ -19,9 +19,9 @@ import {
 } from "../domain/retirement.js"
 import type { RouteTable } from "../domain/routes.js"
 import type { ProjectState } from "../domain/state.js"
-import type { EventStoreService } from "../eventstore/EventStore.js"
+import type { ArchiveService } from "../eventstore/Archive.js"
 
-export const makeRetiredDeployments = (projectId: string, store: EventStoreService, settings: OrchestratorSettings) => {
+export const makeRetiredDeployments = (projectId: string, store: ArchiveService, settings: OrchestratorSettings) => {
   /** Routes of retired deployments, read when a whole-table write first needs them. */
   let retiredRoutes: RetiredRoutes = noRetiredRoutes
 

@@ -12,7 +12,7 @@ import { hostnamesToClaim, hostnameTakenMessage } from "./claims.js"
 import { nothing as recordNothing, record, refuse, type Decision } from "./decision.js"
 import { Rejection } from "./rejection.js"
 import { tableOf } from "./routes.js"
-import { kraneIdOf } from "./steps.js"
+import { domainsWritten, kraneIdOf, stepOf } from "./steps.js"
 import { planPromote, planRollback, switchEvents } from "./switches.js"
 import {
   deploymentExists,
@@ -31,6 +31,7 @@ import {
   allInstancesRunning,
   currentStep,
   isTerminal,
+  evolveAll,
   needsCompensation,
   routesHeldBy,
   wasHandled,
@@ -329,6 +330,30 @@ const compensated = (state: ProjectState, result: Extract<StepResult, { type: "C
 }
 
 /**
+ * The scrape's result and the domain assignment it makes due, in one decision and one envelope: the
+ * route write first, then [spec captured or not found, DomainsAssigned, DeploymentReady, LiveSwitched]
+ * (or the failure of assign-domains). A crash between the write and the append leaves the spec
+ * pending: the scrape runs again and the same table is written again (both idempotent).
+ */
+const specSettled = (state: ProjectState, result: Extract<StepResult, { type: "SpecCaptured" | "SpecNotFound" }>, context: DecideContext): Decision => {
+  const settled = stepResult(state, result, context)
+  if (Either.isLeft(settled) || settled.right.length === 0) return verdict(settled, "", result.type)
+  const after = evolveAll(state, settled.right, null)
+  const step = stepOf(after, result.deploymentId)
+  if (step?.kind !== "assign-domains") return record(settled.right)
+  const assigned = (outcome: StepResult): Decision =>
+    Either.match(stepResult(after, outcome, context), {
+      onLeft: () => record(settled.right),
+      onRight: (events) => record([...settled.right, ...events])
+    })
+  return {
+    _tag: "WriteRoutes",
+    table: step.table,
+    then: (written) => assigned(domainsWritten(step, written))
+  }
+}
+
+/**
  * Decides one message. A command already handled (same commandId) decides nothing, so a redelivered
  * command is not applied twice; a step result that no longer matches the state decides nothing.
  */
@@ -352,6 +377,9 @@ export const decide = (state: ProjectState, message: Message, inputs: DecideInpu
       return switchLive(state, message, inputs.runningInstances ?? 0)
     case "Compensated":
       return compensated(state, message, inputs)
+    case "SpecCaptured":
+    case "SpecNotFound":
+      return specSettled(state, message, inputs)
     default:
       return verdict(stepResult(state, message, inputs), "", message.type)
   }

@@ -3,7 +3,9 @@
  * after every decision and after rehydration, which is how a new process resumes in-flight work:
  * a step whose result was never recorded is simply due again (so every step must be idempotent).
  */
+import { Either } from "effect"
 import type { DeploySource } from "./commands.js"
+import type { StepResult } from "./stepResults.js"
 import { planRoutes, routeTableWith, type RouteTable } from "./routes.js"
 import type { DomainAssignment } from "./events.js"
 import { kraneDeploymentId, openApiObjectName } from "./kraneIds.js"
@@ -113,6 +115,12 @@ const stepFor = (state: ProjectState, deployment: DeploymentState): Step | undef
   }
 }
 
+/** The step one deployment has due, if any. */
+export const stepOf = (state: ProjectState, deploymentId: string): Step | undefined => {
+  const deployment = state.deployments[deploymentId]
+  return deployment === undefined ? undefined : stepFor(state, deployment)
+}
+
 export const nextSteps = (state: ProjectState): ReadonlyArray<Step> =>
   Object.values(state.deployments).flatMap((deployment) => {
     const step = stepFor(state, deployment)
@@ -121,3 +129,12 @@ export const nextSteps = (state: ProjectState): ReadonlyArray<Step> =>
 
 export const hasWorkInFlight = (state: ProjectState): boolean =>
   Object.values(state.deployments).some((deployment) => !isTerminal(deployment.status) || needsCompensation(deployment))
+
+/** What the route write of an assign-domains step proves: the revision it got, or why it failed. */
+export const domainsWritten = (
+  step: Extract<Step, { kind: "assign-domains" }>,
+  written: Either.Either<number, string>
+): StepResult =>
+  Either.isRight(written)
+    ? { type: "RoutesWritten", deploymentId: step.deploymentId, domains: step.assign, withheld: step.withheld, routeRevision: written.right }
+    : { type: "StepFailed", deploymentId: step.deploymentId, step: "assign-domains", reason: `failed to assign domains: ${written.left}` }

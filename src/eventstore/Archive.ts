@@ -1,40 +1,45 @@
 /**
- * The archive of retired deployments (src/domain/retirement.ts) in KV `berth_archive`:
- * - `<projectId>.<deploymentId>` -> one retired deployment (ids are tokens, [A-Za-z0-9_-], so the key
- *   needs no encoding; retirement keeps any other id hot);
- * - `<projectId>` -> the routes of the project's retired deployments (RetiredRoutes).
- * Written before the snapshot that drops what it holds; read only on demand (a command naming a
- * retired deployment, the first whole route-table write of an actor). Like a snapshot it is derived
- * from the log, and the event store rebuilds what is missing from it by replaying the log.
- * Entries are our own JSON, so a format check stands in for a full Schema decode.
+ * The Archive port: where retired deployments (src/domain/retirement.ts) and their routes go when they
+ * leave the hot state, read back on demand. Like a snapshot it is derived from the log: what its
+ * storage lacks is rebuilt by replaying the log. `makeArchive` is that logic over any storage
+ * (`ArchiveBucket`: KV in production, kvArchiveBucket.ts; a Map in memory/) and any log replay, so
+ * both layers behave alike.
  */
-import { Kvm, type KV } from "@nats-io/kv"
-import type { NatsConnection } from "@nats-io/transport-node"
-import { Effect } from "effect"
-import type { RetiredRoutes } from "../domain/retirement.js"
-import type { DeploymentState } from "../domain/state.js"
-import { NatsError } from "../nats/Nats.js"
-import { buckets } from "../nats/subjects.js"
+import { Context, Effect } from "effect"
+import {
+  mergeRetiredRoutes,
+  noRetiredRoutes,
+  rebuildRetiredRoutes,
+  type RetiredRoutes,
+  type Retirement
+} from "../domain/retirement.js"
+import type { DeploymentState, ProjectState } from "../domain/state.js"
+import type { NatsError } from "../nats/Nats.js"
+import type { CorruptEvent } from "./errors.js"
 
-/** Bumped when DeploymentState or RetiredRoutes change shape: older entries then read as missing. */
-const archiveFormat = 1
-const maxCasAttempts = 5
-const putConcurrency = 64
-
-export const deploymentKey = (projectId: string, deploymentId: string): string => `${projectId}.${deploymentId}`
-
-const parse = <A>(text: string, field: "deployment" | "routes"): A | undefined => {
-  try {
-    const value: unknown = JSON.parse(text)
-    if (typeof value !== "object" || value === null) return undefined
-    const record = value as { readonly format?: unknown } & Record<string, unknown>
-    return record.format === archiveFormat && typeof record[field] === "object" && record[field] !== null ? (record[field] as A) : undefined
-  } catch {
-    return undefined
-  }
+export interface ArchiveService {
+  /**
+   * Archives what a retirement takes out of `before` (call it before saving the snapshot of
+   * `retirement.state`); returns the retired routes when they changed.
+   */
+  readonly archive: (
+    projectId: string,
+    before: ProjectState,
+    retirement: Retirement
+  ) => Effect.Effect<RetiredRoutes | null, NatsError | CorruptEvent>
+  /** Retired deployments by id (ids never retired are left out). */
+  readonly archived: (
+    projectId: string,
+    deploymentIds: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<DeploymentState>, NatsError | CorruptEvent>
+  /** The routes of retired deployments that `state` relies on (see withRetiredRoutes). */
+  readonly retiredRoutes: (projectId: string, state: ProjectState) => Effect.Effect<RetiredRoutes, NatsError | CorruptEvent>
 }
 
-export interface Archive {
+export class Archive extends Context.Tag("berth/Archive")<Archive, ArchiveService>() {}
+
+/** The archive's storage: entries by project, written and read as they are. */
+export interface ArchiveBucket {
   readonly putDeployments: (projectId: string, deployments: ReadonlyArray<DeploymentState>) => Effect.Effect<void, NatsError>
   /** The archived deployments among `ids` (missing ones are left out). */
   readonly getDeployments: (projectId: string, ids: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<DeploymentState>, NatsError>
@@ -50,59 +55,60 @@ export interface Archive {
   ) => Effect.Effect<RetiredRoutes | null, NatsError>
 }
 
-export const makeArchive = (nc: NatsConnection) =>
-  Effect.gen(function* () {
-    const kv: KV = yield* Effect.tryPromise({
-      try: () => new Kvm(nc).create(buckets.archive, { history: 1 }),
-      catch: (cause) => new NatsError({ operation: "open archive bucket", cause })
+/** The project's whole log folded from the start (no snapshot): nothing retired. */
+export type ReplayLog = (projectId: string) => Effect.Effect<ProjectState, NatsError | CorruptEvent>
+
+export const makeArchive = (bucket: ArchiveBucket, replay: ReplayLog): ArchiveService => {
+  const archived = (projectId: string, ids: ReadonlyArray<string>) =>
+    Effect.gen(function* () {
+      if (ids.length === 0) return []
+      const found = yield* bucket.getDeployments(projectId, ids)
+      const lacking = ids.filter((id) => !found.some((deployment) => deployment.id === id))
+      if (lacking.length === 0) return found
+      // A digest hit without an entry: a hash collision (the id is new) or a lost archive entry. Only
+      // the log can tell; whatever it has goes back into the archive.
+      const full = yield* replay(projectId)
+      const recovered = lacking.flatMap((id) => {
+        const deployment = full.deployments[id]
+        return deployment === undefined ? [] : [deployment]
+      })
+      if (recovered.length > 0) {
+        yield* Effect.logWarning("archived deployments were missing; recovered them from the log").pipe(
+          Effect.annotateLogs({ projectId, deploymentIds: recovered.map((d) => d.id).join(",") })
+        )
+        yield* bucket.putDeployments(projectId, recovered)
+      }
+      return [...found, ...recovered]
     })
 
-    const read = (key: string) =>
-      Effect.tryPromise({
-        try: () => kv.get(key),
-        catch: (cause) => new NatsError({ operation: "read archive", cause })
-      }).pipe(Effect.map((entry) => (entry === null || entry.operation !== "PUT" ? undefined : entry)))
-
-    const putDeployments: Archive["putDeployments"] = (projectId, deployments) =>
-      Effect.forEach(
-        deployments,
-        (deployment) =>
-          Effect.tryPromise({
-            try: () => kv.put(deploymentKey(projectId, deployment.id), JSON.stringify({ format: archiveFormat, deployment })),
-            catch: (cause) => new NatsError({ operation: "write archive", cause })
-          }),
-        { concurrency: putConcurrency, discard: true }
+  const retiredRoutes = (projectId: string, state: ProjectState) =>
+    Effect.gen(function* () {
+      if (state.retired.routesAsOf === 0) return noRetiredRoutes
+      const stored = yield* bucket.getRoutes(projectId)
+      if (stored !== undefined && stored.asOf >= state.retired.routesAsOf) return stored
+      yield* Effect.logWarning("the archive lacks the retired routes; rebuilding them from the log").pipe(
+        Effect.annotateLogs({ projectId })
       )
-
-    const getDeployments: Archive["getDeployments"] = (projectId, ids) =>
-      Effect.forEach(ids, (id) => read(deploymentKey(projectId, id)), { concurrency: putConcurrency }).pipe(
-        Effect.map((entries) =>
-          entries.flatMap((entry) => {
-            const deployment = entry === undefined ? undefined : parse<DeploymentState>(entry.string(), "deployment")
-            return deployment === undefined ? [] : [deployment]
-          })
-        )
+      const full = yield* replay(projectId)
+      const rebuilt = rebuildRetiredRoutes(full, state, state.retired.routesAsOf)
+      const written = yield* bucket.updateRoutes(projectId, (current) =>
+        current !== undefined && current.asOf >= rebuilt.asOf ? null : rebuilt
       )
+      return written ?? rebuilt
+    })
 
-    const getRoutes: Archive["getRoutes"] = (projectId) =>
-      read(projectId).pipe(Effect.map((entry) => (entry === undefined ? undefined : parse<RetiredRoutes>(entry.string(), "routes"))))
+  const archive = (projectId: string, before: ProjectState, retirement: Retirement) =>
+    Effect.gen(function* () {
+      yield* bucket.putDeployments(projectId, retirement.retired)
+      if (retirement.routes.asOf === 0) return null
+      // The stored table, unless it is older than what `before` relies on (then rebuilt from the log).
+      const upToDate = (current: RetiredRoutes | undefined): current is RetiredRoutes =>
+        current !== undefined && current.asOf >= before.retired.routesAsOf
+      const merged = yield* bucket.updateRoutes(projectId, (current) => (upToDate(current) ? mergeRetiredRoutes(current, retirement) : null))
+      if (merged !== null) return merged
+      const base = yield* retiredRoutes(projectId, before)
+      return yield* bucket.updateRoutes(projectId, (current) => mergeRetiredRoutes(upToDate(current) ? current : base, retirement))
+    }).pipe(Effect.withSpan("eventstore.archive", { captureStackTrace: false, attributes: { projectId } }))
 
-    const updateOnce = (projectId: string, update: (current: RetiredRoutes | undefined) => RetiredRoutes | null) =>
-      Effect.gen(function* () {
-        const entry = yield* read(projectId)
-        const current = entry === undefined ? undefined : parse<RetiredRoutes>(entry.string(), "routes")
-        const next = update(current)
-        if (next === null) return null
-        const value = JSON.stringify({ format: archiveFormat, routes: next })
-        yield* Effect.tryPromise({
-          try: () => (entry === undefined ? kv.create(projectId, value) : kv.update(projectId, value, entry.revision)),
-          catch: (cause) => new NatsError({ operation: "write retired routes", cause })
-        })
-        return next
-      })
-
-    const updateRoutes: Archive["updateRoutes"] = (projectId, update) =>
-      updateOnce(projectId, update).pipe(Effect.retry({ times: maxCasAttempts - 1 }))
-
-    return { putDeployments, getDeployments, getRoutes, updateRoutes } satisfies Archive
-  })
+  return { archive, archived, retiredRoutes }
+}

@@ -6,7 +6,7 @@
  */
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream"
 import { Kvm } from "@nats-io/kv"
-import { Duration, Effect, Layer, ManagedRuntime } from "effect"
+import { Context, Duration, Effect, Layer, ManagedRuntime } from "effect"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import { IntakeHealth, type IntakeStatus } from "../../src/actors/IntakeHealth.js"
 import { intakeConsumer } from "../../src/actors/CommandIntake.js"
@@ -16,7 +16,9 @@ import { HttpOpenApiScraperLive } from "../../src/adapters/openapi/HttpOpenApiSc
 import { KvRoutingServiceLive } from "../../src/adapters/routing/KvRoutingService.js"
 import type { OrchestratorSettings } from "../../src/config.js"
 import type { ProjectEvent } from "../../src/domain/events.js"
-import { EventStore, type EventStoreService, makeEventStore } from "../../src/eventstore/EventStore.js"
+import { EventStore, type EventStoreService } from "../../src/eventstore/EventStore.js"
+import { makeEventStore } from "../../src/eventstore/JetStreamEventStore.js"
+import { Archive } from "../../src/eventstore/Archive.js"
 import { Nats, NatsError } from "../../src/nats/Nats.js"
 import { buckets, streams, subjects } from "../../src/nats/subjects.js"
 import { makeFakeKrane } from "../support/FakeKrane.js"
@@ -35,7 +37,9 @@ const startWith = async (
   settings: OrchestratorSettings,
   wrap: (store: EventStoreService) => EventStoreService = (store) => store
 ): Promise<Orchestrator> => {
-  const store = Layer.scoped(EventStore, Effect.map(makeEventStore, wrap))
+  const store = Layer.scopedContext(
+    Effect.map(makeEventStore, ({ store, archive }) => Context.make(EventStore, wrap(store)).pipe(Context.add(Archive, archive)))
+  )
   const adapters = Layer.mergeAll(
     store,
     KvRoutingServiceLive,

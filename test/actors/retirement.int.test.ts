@@ -14,7 +14,9 @@ import type { ProjectEvent } from "../../src/domain/events.js"
 import { deploymentsNamedBy, reinstate, toReinstate, withRetiredRoutes } from "../../src/domain/retirement.js"
 import { evolveAll, initialState, type ProjectState } from "../../src/domain/state.js"
 import { planPromote, planRollback } from "../../src/domain/switches.js"
-import { EventStore, EventStoreLive } from "../../src/eventstore/EventStore.js"
+import { EventStore } from "../../src/eventstore/EventStore.js"
+import { EventStoreLive } from "../../src/eventstore/JetStreamEventStore.js"
+import { Archive } from "../../src/eventstore/Archive.js"
 import { Nats } from "../../src/nats/Nats.js"
 import { buckets } from "../../src/nats/subjects.js"
 import { useActorFixture } from "../support/actorFixture.js"
@@ -26,8 +28,12 @@ import { settle } from "../domain/decider.js"
 const fixture = useActorFixture()
 
 const projectId = "proj_retire"
-/** Snapshot (and retire) every 5 envelopes; keep the 2 most recent deployments hot. */
-const settings = { ...fastSettings, snapshotEvery: 5, hotDeployments: 2 }
+/**
+ * Snapshot (and retire) every 4 envelopes; keep the 2 most recent deployments hot. A deployment is 4
+ * envelopes (Deploy, Krane created, instances, scrape + domains), so the last snapshot (envelope 28 of
+ * 29) is taken while dep_7 is in flight.
+ */
+const settings = { ...fastSettings, snapshotEvery: 4, hotDeployments: 2 }
 const deployments = ["dep_1", "dep_2", "dep_3", "dep_4", "dep_5", "dep_6", "dep_7"]
 const live = "retire-acme.berth.test"
 const environment = "retire-production-acme.berth.test"
@@ -134,12 +140,13 @@ describe("a project whose finished deployments were retired", () => {
         const result = await runtime.runPromise(
           Effect.gen(function* () {
             const store = yield* EventStore
+            const archive = yield* Archive
             const loaded = yield* store.load(projectId)
-            const retiredRoutes = yield* store.retiredRoutes(projectId, loaded.state)
+            const retiredRoutes = yield* archive.retiredRoutes(projectId, loaded.state)
             const decisions = []
             for (const command of commands) {
               const named = toReinstate(loaded.state, deploymentsNamedBy(command))
-              const state = reinstate(loaded.state, yield* store.archived(projectId, named))
+              const state = reinstate(loaded.state, yield* archive.archived(projectId, named))
               decisions.push({ command: command.commandId, onSnapshot: decisionOf(state, command), onLog: decisionOf(full, command) })
             }
             const routes = withRetiredRoutes({ projectId, routes: loaded.state.routes, upstreams: {} }, retiredRoutes).routes

@@ -225,9 +225,16 @@ const readiness: ReadonlyArray<Case> = [
   }
 ]
 
+const assignedReadyLive: ReadonlyArray<ProjectEvent> = [
+  domainsAssigned("dep_1", standardDomains("dep_1"), [], 3),
+  deploymentReady("dep_1"),
+  liveSwitched(null, "dep_1")
+]
+
 const spec: ReadonlyArray<Case> = [
   {
-    name: "running + SpecCaptured -> captured",
+    // One decision: the route write (revision 3 in these tables) and the domains assigned, ready, live.
+    name: "running + SpecCaptured -> captured, domains assigned, ready and live",
     given: at(...deploymentAt("dep_1", "running")),
     when: captured,
     then: [
@@ -238,14 +245,15 @@ const spec: ReadonlyArray<Case> = [
         objectName: "proj_1/dep_1",
         sizeBytes: 99,
         sha256: "cd".repeat(32)
-      }
+      },
+      ...assignedReadyLive
     ]
   },
   {
-    name: "running + SpecNotFound -> not found",
+    name: "running + SpecNotFound -> not found, domains assigned, ready and live",
     given: at(...deploymentAt("dep_1", "running")),
     when: notFound,
-    then: [{ type: "OpenApiSpecNotFound", deploymentId: "dep_1", path: "/openapi.json", reason: "HTTP 404" }]
+    then: [{ type: "OpenApiSpecNotFound", deploymentId: "dep_1", path: "/openapi.json", reason: "HTTP 404" }, ...assignedReadyLive]
   },
   {
     name: "SpecCaptured twice -> nothing",

@@ -12,7 +12,9 @@ import type { ProjectEvent } from "../../src/domain/events.js"
 import { retire, type Retirement } from "../../src/domain/retirement.js"
 import { evolveAll, initialState, type ProjectState } from "../../src/domain/state.js"
 import { nextSteps } from "../../src/domain/steps.js"
-import { EventStore, EventStoreLive } from "../../src/eventstore/EventStore.js"
+import { EventStore } from "../../src/eventstore/EventStore.js"
+import { EventStoreLive } from "../../src/eventstore/JetStreamEventStore.js"
+import { Archive } from "../../src/eventstore/Archive.js"
 import { Nats } from "../../src/nats/Nats.js"
 import { buckets } from "../../src/nats/subjects.js"
 import { context, createProject, deploy, eventsOf, successOf } from "../domain/decider.js"
@@ -20,13 +22,13 @@ import { startTestNats, type TestNats } from "../support/servers.js"
 
 let nats: TestNats
 let nc: NatsConnection
-let runtime: ManagedRuntime.ManagedRuntime<EventStore, unknown>
+let runtime: ManagedRuntime.ManagedRuntime<EventStore | Archive, unknown>
 
 const projectId = "proj_1" // the decider fixtures' project
 let full: ProjectState
 let retirement: Retirement
 
-const run = <A, E>(effect: Effect.Effect<A, E, EventStore>) => runtime.runPromise(effect)
+const run = <A, E>(effect: Effect.Effect<A, E, EventStore | Archive>) => runtime.runPromise(effect)
 
 beforeAll(async () => {
   nats = await startTestNats()
@@ -52,7 +54,7 @@ beforeAll(async () => {
       }
       full = state
       retirement = retire(state, { keep: 2, version, busy: () => false })
-      yield* store.archive(projectId, state, retirement)
+      yield* (yield* Archive).archive(projectId, state, retirement)
       yield* store.saveSnapshot(projectId, version, retirement.state)
     })
   )
@@ -71,27 +73,27 @@ describe("the archive", () => {
     const loaded = await run(Effect.flatMap(EventStore, (store) => store.load(projectId)))
     expect(loaded.envelopesSinceSnapshot).toBe(0)
     expect(loaded.state).toEqual(retirement.state)
-    const back = await run(Effect.flatMap(EventStore, (store) => store.archived(projectId, ["dep_2", "dep_3"])))
+    const back = await run(Effect.flatMap(Archive, (archive) => archive.archived(projectId, ["dep_2", "dep_3"])))
     expect(back).toEqual([full.deployments["dep_2"], full.deployments["dep_3"]])
   })
 
   it("leaves out ids never retired", async () => {
-    expect(await run(Effect.flatMap(EventStore, (store) => store.archived(projectId, ["dep_nope"])))).toEqual([])
+    expect(await run(Effect.flatMap(Archive, (archive) => archive.archived(projectId, ["dep_nope"])))).toEqual([])
   })
 
   it("recovers a lost deployment entry from the log, and archives it again", async () => {
     await forget(`${projectId}.dep_1`)
-    const back = await run(Effect.flatMap(EventStore, (store) => store.archived(projectId, ["dep_1"])))
+    const back = await run(Effect.flatMap(Archive, (archive) => archive.archived(projectId, ["dep_1"])))
     expect(back).toEqual([full.deployments["dep_1"]])
     const entry = await (await new Kvm(nc).open(buckets.archive)).get(`${projectId}.dep_1`)
     expect(entry?.json<{ deployment: unknown }>().deployment).toEqual(full.deployments["dep_1"])
   })
 
   it("rebuilds lost retired routes from the log", async () => {
-    const stored = await run(Effect.flatMap(EventStore, (store) => store.retiredRoutes(projectId, retirement.state)))
+    const stored = await run(Effect.flatMap(Archive, (archive) => archive.retiredRoutes(projectId, retirement.state)))
     expect(stored).toEqual(retirement.routes)
     await forget(projectId)
-    const rebuilt = await run(Effect.flatMap(EventStore, (store) => store.retiredRoutes(projectId, retirement.state)))
+    const rebuilt = await run(Effect.flatMap(Archive, (archive) => archive.retiredRoutes(projectId, retirement.state)))
     expect(rebuilt).toEqual(retirement.routes)
   })
 })
