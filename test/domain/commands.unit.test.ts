@@ -3,9 +3,9 @@
  * accepted, or refused with a message naming the field. Lower and upper bounds are both pinned (e.g.
  * replicas 1 and 64 accepted, 0 and 65 refused).
  */
-import { Either, ParseResult, Schema } from "effect"
+import { Either, JSONSchema, ParseResult, Schema } from "effect"
 import { describe, expect, it } from "vitest"
-import { Command, CommandHeader, commandTypes } from "../../src/domain/commands.js"
+import { Command, CommandHeader, commandTypes, CreateProject, Deploy } from "../../src/domain/commands.js"
 
 const decode = Schema.decodeUnknownEither(Command)
 
@@ -146,5 +146,34 @@ describe("the CommandHeader (read before the command is decoded)", () => {
   it("refuses a type over 64 characters with the limit in words", () => {
     const decoded = header({ type: "T".repeat(65), commandId: "cmd_1", projectId: "proj_1" })
     expect(Either.isLeft(decoded) && ParseResult.TreeFormatter.formatErrorSync(decoded.left)).toContain("at most 64 characters (got 65)")
+  })
+})
+
+describe("the bounds as JSON Schema (what the API's OpenAPI document tells clients)", () => {
+  // Property schemas by path, without the $refs' shared definitions.
+  const deployProperties = (JSONSchema.make(Deploy) as unknown as { properties: Record<string, Record<string, unknown>> }).properties
+  const createProperties = (JSONSchema.make(CreateProject) as unknown as { properties: Record<string, Record<string, unknown>> }).properties
+  const variants = (deployProperties["source"]?.["anyOf"] ?? []) as ReadonlyArray<{ properties: Record<string, Record<string, unknown>> }>
+
+  it("Deploy publishes its bounds", () => {
+    expect(variants[0]?.properties["image"]).toMatchObject({ minLength: 1, maxLength: 512 })
+    expect(variants[1]?.properties["command"]).toMatchObject({
+      minItems: 1,
+      maxItems: 64,
+      description: "at most 64 arguments of at most 4096 UTF-8 bytes each"
+    })
+    expect(deployProperties["replicas"]).toMatchObject({ minimum: 1, maximum: 64 })
+    expect(deployProperties["port"]).toMatchObject({ minimum: 1, maximum: 65_535 })
+    expect(deployProperties["env"]).toMatchObject({
+      maxProperties: 256,
+      description: "at most 256 variables named [A-Za-z_][A-Za-z0-9_]*, names of at most 128 characters, 65536 UTF-8 bytes of names and values in all"
+    })
+    expect((deployProperties["git"] as { properties: Record<string, unknown> }).properties["branch"]).toMatchObject({ minLength: 1, maxLength: 255 })
+  })
+
+  it("CreateProject publishes its bounds", () => {
+    expect(createProperties["openApiPath"]).toMatchObject({ maxLength: 1024, pattern: "^\\/(?!\\/)\\S*$" })
+    expect(createProperties["defaultBranch"]).toMatchObject({ minLength: 1, maxLength: 255 })
+    expect(createProperties["environments"]).toMatchObject({ minItems: 1, maxItems: 16 })
   })
 })
