@@ -7,8 +7,9 @@ import { describe, expect, it } from "vitest"
 import { useActorFixture } from "../support/actorFixture.js"
 import type { ProjectEvent } from "../../src/domain/events.js"
 import { makeFakeKrane, type FakeKrane } from "../support/FakeKrane.js"
-import { createProjectCommand, deployCommand, startOrchestrator } from "../support/orchestrator.js"
+import { createProjectCommand, deployCommand, hostOf, startOrchestrator } from "../support/orchestrator.js"
 import { readRouteTable, routingThatHangsAfterWriting } from "../support/routing.js"
+import { subjects } from "../../src/nats/subjects.js"
 
 const fixture = useActorFixture()
 
@@ -115,6 +116,56 @@ describe("a deployment interrupted by a process stop", () => {
         await second.stop()
       }
     })
+  })
+
+  it("assigns the domains of a deployment whose log settled its spec without them (an older version's log)", async () => {
+    const projectId = "proj_legacy"
+    const krane = makeFakeKrane()
+    const first = await startOrchestrator(fixture.nats.url, krane.layer)
+    try {
+      await fixture.client.publish(projectId, createProjectCommand(projectId))
+      await fixture.client.waitForEvent(projectId, (event) => event.type === "ProjectCreated")
+    } finally {
+      await first.stop()
+    }
+    // Before issue 11 the scrape's result was an envelope of its own: a log can end right after it.
+    const settled: ReadonlyArray<ReadonlyArray<ProjectEvent>> = [
+      [
+        {
+          type: "DeploymentRequested",
+          deploymentId: "dep_1",
+          environmentId: "env_prod",
+          source: { image: "ghcr.io/acme/legacy:1" },
+          replicas: 1,
+          port: 8080,
+          cpuMillicores: 512,
+          memorySizeMib: 512,
+          env: {}
+        },
+        { type: "DeploymentBuilding", deploymentId: "dep_1" }
+      ],
+      [{ type: "KraneDeploymentCreated", deploymentId: "dep_1", namespace: "acme", kraneDeploymentId: `${projectId}--dep_1`, readyDeadlineAt: Date.now() + 60_000 }],
+      [{ type: "InstancesObserved", deploymentId: "dep_1", instances: [{ id: "i-1", address: "127.0.0.1:9", status: "RUNNING" }] }],
+      [{ type: "OpenApiSpecNotFound", deploymentId: "dep_1", path: "/openapi.json", reason: "HTTP 404" }]
+    ]
+    for (const [i, events] of settled.entries()) {
+      await fixture.client.js.publish(
+        subjects.events(projectId),
+        JSON.stringify({ v: 1, projectId, commandId: i === 0 ? "cmd_dep_1" : null, previousVersion: 0, at: Date.now(), events })
+      )
+    }
+    const second = await startOrchestrator(fixture.nats.url, krane.layer)
+    try {
+      // Any message wakes the actor; the route write is due at once.
+      await fixture.client.publish(projectId, { type: "CancelDeployment", commandId: "cmd_wake", projectId, deploymentId: "dep_none" })
+      const events = await fixture.client.waitForEvent(projectId, (event) => event.type === "LiveSwitched")
+      expect(events.filter((event) => event.type === "DomainsAssigned")).toHaveLength(1)
+      expect(events.find((event) => event.type === "LiveSwitched")).toEqual({ type: "LiveSwitched", from: null, to: "dep_1", reason: "deploy" })
+      expect((await readRouteTable(fixture.client.nc, projectId))[hostOf(projectId)]).toBe("dep_1")
+      expect(krane.createCalls).toEqual([])
+    } finally {
+      await second.stop()
+    }
   })
 
   it("does not apply a redelivered command twice", async () => {
