@@ -9,7 +9,8 @@
 // - incremental: a second run only re-tests mutants whose code or tests changed (reports/mutation/).
 //
 // Surviving mutants that are equivalent (no test can tell them apart) are listed in
-// docs/mutation.md with the reason; the score in README.md counts them as survivors.
+// docs/mutation.md with the reason (e.g. retirement.ts's binary search: a wider upper bound or `<=`
+// where equality has already returned); the scores there count them as survivors.
 /** @type {import("@stryker-mutator/api/core").PartialStrykerOptions} */
 export default {
   testRunner: "vitest",

@@ -9,11 +9,7 @@
  */
 import { Clock, Deferred, Duration, Effect, Either, Option, Queue, Schedule } from "effect"
 import type { OrchestratorSettings } from "../config.js"
-import { HostnameClaims } from "../adapters/claims/HostnameClaims.js"
-import { Krane } from "../adapters/krane/Krane.js"
-import { RoutingService } from "../adapters/routing/RoutingService.js"
-import { decide, inputsFor, type DecideInputs, type Message, type RunningInstancesQuery } from "../domain/decide.js"
-import type { RouteTable } from "../domain/routes.js"
+import { decide, type Message } from "../domain/decide.js"
 import { evolveAll, wasHandled, type ProjectState } from "../domain/state.js"
 import type { StepResult } from "../domain/stepResults.js"
 import { Archive } from "../eventstore/Archive.js"
@@ -23,7 +19,8 @@ import { makeHousekeeping, type HousekeepingHooks } from "./housekeeping.js"
 import { ActorUnavailable, type MailboxItem, type Outcome } from "./mailbox.js"
 import { makeRetiredDeployments } from "./retiredDeployments.js"
 import { runDecision } from "./runDecision.js"
-import { retryFor, runStep, type StepRequirements } from "./StepRunner.js"
+import { runStep, type StepRequirements } from "./StepRunner.js"
+import { makeActorEffects } from "./actorEffects.js"
 import { isInline, makeDueSteps, makeStepSupervisor } from "./StepSupervisor.js"
 
 export interface ActorHooks extends HousekeepingHooks {
@@ -35,7 +32,6 @@ export interface ActorHooks extends HousekeepingHooks {
 
 const maxConflictRetries = 5
 const appendRetry = Schedule.exponential(Duration.millis(100)).pipe(Schedule.intersect(Schedule.recurs(4)))
-const instanceCheckTimeout = Duration.seconds(5)
 
 /** What a mailbox item asks the decider, and who asked (null: a step). */
 const messageOf = (item: Exclude<MailboxItem, { kind: "wake" }>): Message =>
@@ -56,9 +52,6 @@ export const runProjectActor = (
   Effect.gen(function* () {
     const store = yield* EventStore
     const archive = yield* Archive
-    const routing = yield* RoutingService
-    const krane = yield* Krane
-    const claims = yield* HostnameClaims
     const scope = yield* Effect.scope
     // A load that does not finish fails the start: the commands waiting are redelivered later.
     const loaded = yield* store.load(projectId).pipe(
@@ -74,55 +67,17 @@ export const runProjectActor = (
     yield* hooks.onLoaded
     let state: ProjectState = loaded.state
     let version = loaded.version
-    /** Hostnames this actor has claimed for its project (or found it holds): never claimed again. */
-    const claimed = new Set<string>()
     yield* Effect.logDebug("actor started").pipe(Effect.annotateLogs({ version }))
 
     const retired = makeRetiredDeployments(projectId, archive, settings)
     const housekeeping = makeHousekeeping(projectId, store, settings, retired, hooks, loaded.envelopesSinceSnapshot)
 
-    const writeRoutes = (table: RouteTable) =>
-      Effect.flatMap(retired.withRetired(state, table), (whole) => routing.writeTable(whole, version)).pipe(
-        (self) => retryAfterFailure(self, { schedule: retryFor(settings, "assign-domains"), while: (error) => error._tag === "RoutingUnavailable" }),
-        Effect.mapError((error) =>
-          error._tag === "StaleRouteTable"
-            ? `the route table was written by a newer decision (version ${error.storedVersion})`
-            : error.message
-        ),
-        Effect.either
-      )
-
-    /** The claims store away fails the message (a command is redelivered). */
-    const claim = (hostnames: ReadonlyArray<string>) =>
-      Effect.gen(function* () {
-        const fresh = hostnames.filter((hostname) => !claimed.has(hostname))
-        if (fresh.length === 0) return []
-        const taken = yield* claims.claim(projectId, fresh)
-        for (const hostname of fresh) if (!taken.includes(hostname)) claimed.add(hostname)
-        return taken
-      })
-
+    const { writeRoutes, claim, inputsOf } = yield* makeActorEffects(projectId, settings, retired, {
+      state: () => state,
+      version: () => version
+    })
     const steps = makeStepSupervisor(projectId, settings, scope, mailbox, { writeRoutes })
     const dueSteps = makeDueSteps()
-
-    /** A switch target's running instances, as Krane reports them now (the recorded ones if it cannot say). */
-    const runningInstances = (query: RunningInstancesQuery) =>
-      krane.getDeployment(query.namespace, query.kraneDeploymentId).pipe(
-        Effect.timeout(instanceCheckTimeout),
-        Effect.map((instances) => instances.filter((i) => i.status === "RUNNING").length),
-        Effect.catchTag("KraneDeploymentNotFound", () => Effect.succeed(0)),
-        Effect.catchAll((error) =>
-          Effect.logWarning("could not ask Krane about the target's instances; using the recorded ones", String(error)).pipe(
-            Effect.as(query.recorded)
-          )
-        )
-      )
-
-    const inputsOf = (message: Message, now: number): Effect.Effect<DecideInputs> => {
-      const base = { now, readinessTimeoutMs: Duration.toMillis(settings.readinessTimeout), apexDomains: settings.apexDomains }
-      const query = inputsFor(state, message)
-      return query === undefined ? Effect.succeed(base) : Effect.map(runningInstances(query), (n) => ({ ...base, runningInstances: n }))
-    }
 
     /** A command naming retired deployments is decided as if they never left. */
     const prepare = (message: Message) =>

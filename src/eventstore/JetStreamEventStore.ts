@@ -16,7 +16,8 @@ import { makeKvArchiveBucket } from "./kvArchiveBucket.js"
 import { makeDirectReader } from "../nats/DirectReader.js"
 import type { PublishError } from "../nats/AckedPublisher.js"
 import { Nats, NatsError } from "../nats/Nats.js"
-import { buckets, streams, subjects } from "../nats/subjects.js"
+import { buckets, kvStream, streams, subjects } from "../nats/subjects.js"
+import { kvKeySubject } from "../nats/kvPut.js"
 import { formatParseIssues } from "../shared/parseIssues.js"
 
 /** Bumped whenever ProjectState's shape changes: older snapshots are then ignored and the log replayed. */
@@ -95,7 +96,7 @@ export const makeEventStore = Effect.gen(function* () {
       return entry === null || entry.operation !== "PUT" ? undefined : entry.string()
     }
     // A KV entry is the last message on its key's subject in the bucket's stream.
-    const message = await reader.lastBySubject(`KV_${buckets.snapshots}`, `$KV.${buckets.snapshots}.${projectId}`)
+    const message = await reader.lastBySubject(kvStream(buckets.snapshots), kvKeySubject(buckets.snapshots, projectId))
     const operation = message?.headers?.get("KV-Operation") ?? ""
     return message === null || operation === "DEL" || operation === "PURGE" ? undefined : textDecoder.decode(message.data)
   }

@@ -7,7 +7,7 @@ import { DeploySource } from "../domain/commands.js"
 import type { DeploymentStatus } from "../domain/state.js"
 import { Database, type DatabaseError, query } from "./Database.js"
 import type { AuditEventView, DeploymentPage, DeploymentSummary, DeploymentView, EventPage, LiveSwitchView, ProjectList, ProjectView, StepView } from "./views.js"
-import type { DeploymentRow, DomainRow, InstanceRow, LiveHistoryRow, ProjectRow, SpecRow, StepRow } from "./rows.js"
+import type { DeploymentRow, DomainRow, EnvironmentRow, InstanceRow, LiveHistoryRow, ProjectRow, SpecRow, StepRow } from "./rows.js"
 import { byStepOrder } from "../domain/timeline.js"
 import { displayPayload } from "../domain/secrets.js"
 
@@ -43,7 +43,7 @@ export const getProject = (projectId: string): Effect.Effect<Option.Option<Proje
     const row = rows[0]
     if (row === undefined) return Option.none()
     const [environments, history] = yield* Effect.all([
-      query("get environments", () => sql<Array<{ environment_id: string; slug: string; kind: "production" | "preview" }>>`
+      query("get environments", () => sql<Array<Pick<EnvironmentRow, "environment_id" | "slug"> & { kind: "production" | "preview" }>>`
         select environment_id, slug, kind from environments where project_id = ${projectId}
          order by kind = 'production' desc, slug, environment_id`),
       query("get live history", () => sql<Array<LiveHistoryQueryRow>>`
@@ -241,7 +241,7 @@ export const getDeploymentRef = (
 ): Effect.Effect<Option.Option<DeploymentRef>, DatabaseError, Database> =>
   Effect.gen(function*() {
     const { sql } = yield* Database
-    const rows = yield* query("get deployment ref", () => sql<Array<{ project_id: string; environment_id: string; status: DeploymentStatus }>>`
+    const rows = yield* query("get deployment ref", () => sql<Array<Pick<DeploymentRow, "project_id" | "environment_id"> & { status: DeploymentStatus }>>`
       select project_id, environment_id, status from deployments where project_id = ${projectId} and deployment_id = ${deploymentId}`)
     const row = rows[0]
     return row === undefined

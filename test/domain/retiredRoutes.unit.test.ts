@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "vitest"
 import {
+  deploymentsNamedBy,
   mayBeRetired,
   mergeRetiredRoutes,
   missingReferences,
@@ -89,7 +90,7 @@ describe("merging the retired route table", () => {
 
   it("leaves out upstreams for a holder neither side knows", () => {
     const merged = mergeRetiredRoutes(noRetiredRoutes, retirementOf({}, retiredTable(3, { "x.test": route("dep_x") }, {})))
-    expect(merged).toEqual({ asOf: 3, routes: { "x.test": route("dep_x") }, upstreams: {} })
+    expect(merged).toStrictEqual({ asOf: 3, routes: { "x.test": route("dep_x") }, upstreams: {} })
   })
 })
 
@@ -135,6 +136,12 @@ describe("reinstating retired deployments", () => {
   it("toReinstate: named ids that are not hot and may be retired, each once", () => {
     expect(toReinstate(hotState, ["dep_1", "dep_3", "dep_new", "dep_1", "dep_4", "dep_2"])).toEqual(["dep_1", "dep_2"])
     expect(toReinstate(hotState, [])).toEqual([])
+  })
+
+  it("toReinstate: not a deployment already reinstated (hot again, still in the digest)", () => {
+    const back = reinstate(hotState, retirement.retired)
+    expect(mayBeRetired(back, "dep_1")).toBe(true)
+    expect(toReinstate(back, ["dep_1", "dep_2"])).toEqual([])
   })
 
   it("toReinstate: nothing for a state that retired nothing", () => {
@@ -194,7 +201,7 @@ describe("the whole route table", () => {
   })
 
   it("puts retired routes under the hot ones, with upstreams only for holders still routed to", () => {
-    expect(withRetiredRoutes(table, retired)).toEqual({
+    expect(withRetiredRoutes(table, retired)).toStrictEqual({
       projectId: "proj_1",
       routes: { "hot.test": route("dep_3"), "shared.test": route("dep_3"), "old.test": route("dep_1"), "gone.test": route("dep_4") },
       upstreams: { dep_3: ["10.0.0.3:8080"], dep_1: ["10.0.0.1:8080"] }
@@ -219,5 +226,19 @@ describe("the whole route table", () => {
     expect(rebuilt.routes).toEqual(fullState.routes)
     expect(rebuilt.upstreams).toEqual({ dep_1: ["10.0.0.1:8080"] })
     expect(rebuildRetiredRoutes(fullState, fullState, 34)).toEqual({ asOf: 34, routes: {}, upstreams: {} })
+    // A route whose holder the full state does not hold keeps its route, without upstreams.
+    expect(rebuildRetiredRoutes({ ...fullState, deployments: {} }, hot, 35).upstreams).toStrictEqual({})
+  })
+})
+
+describe("the deployments a command names", () => {
+  it.each([
+    { command: { type: "CreateProject", commandId: "c", projectId: "proj_1", workspace: "acme", slug: "shop", apexDomain: "berth.test", environments: [] }, named: [] },
+    { command: { type: "Deploy", commandId: "c", projectId: "proj_1", deploymentId: "dep_1", environmentId: "env_prod" }, named: ["dep_1"] },
+    { command: { type: "CancelDeployment", commandId: "c", projectId: "proj_1", deploymentId: "dep_2" }, named: ["dep_2"] },
+    { command: { type: "Promote", commandId: "c", projectId: "proj_1", deploymentId: "dep_3" }, named: ["dep_3"] },
+    { command: { type: "Rollback", commandId: "c", projectId: "proj_1", sourceDeploymentId: "dep_4", targetDeploymentId: "dep_5" }, named: ["dep_4", "dep_5"] }
+  ] as const)("$command.type -> $named", ({ command, named }) => {
+    expect(deploymentsNamedBy(command)).toEqual(named)
   })
 })

@@ -95,7 +95,9 @@ const readiness = async () => (await get(`${berth.api}/readyz`)).body as { statu
 describe("roles fail alone", () => {
   it("reports every role ready on /readyz once started", async () => {
     const ready = await eventually(readiness, (r) => r.status === "ready", "every role to report ready", 30_000)
-    expect(ready.roles.map((r) => r.role).sort()).toEqual(["api", "gateway", "orchestrator", "projector"])
+    // One report per role process: a role the supervisor restarted under load keeps its previous
+    // process's report until that expires, so compare the set of roles.
+    expect([...new Set(ready.roles.map((r) => r.role))].sort()).toEqual(["api", "gateway", "orchestrator", "projector"])
     expect(ready.missing).toEqual([])
   })
 

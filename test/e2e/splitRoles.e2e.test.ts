@@ -67,7 +67,9 @@ describe("roles in separate Berth processes", () => {
 
   it("deploys through both, and /readyz reports every role wherever it runs", async () => {
     const ready = await eventually(readiness, (r) => r.status === "ready", "every role to report ready")
-    expect(ready.roles.map((r) => r.role).sort()).toEqual(["api", "gateway", "orchestrator", "projector"])
+    // One report per role process: a role the supervisor restarted under load keeps its previous
+    // process's report until that expires, so compare the set of roles.
+    expect([...new Set(ready.roles.map((r) => r.role))].sort()).toEqual(["api", "gateway", "orchestrator", "projector"])
     expect(ready.roles.find((r) => r.role === "orchestrator")?.pid).toBe(orchestrator.rolePid("orchestrator"))
 
     const post = (path: string, body: unknown) =>

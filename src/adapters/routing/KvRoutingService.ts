@@ -8,6 +8,7 @@ import { Effect, Layer, Schedule, Schema } from "effect"
 import type { AckedPublisher } from "../../nats/AckedPublisher.js"
 import { Nats } from "../../nats/Nats.js"
 import { buckets } from "../../nats/subjects.js"
+import { kvPut } from "../../nats/kvPut.js"
 import { retryAfterFailure } from "../../shared/retry.js"
 import type { RouteTable } from "../../domain/routes.js"
 import { StickyKind } from "../../domain/events.js"
@@ -60,15 +61,10 @@ export const makeKvRoutingService = (kv: KV, publisher: AckedPublisher) => {
         })
       }
       const value = JSON.stringify({ ...table, basedOnVersion } satisfies StoredRouteTable)
-      // A KV put is a publish on $KV.<bucket>.<key>; the expected sequence makes it a CAS (0 = create).
-      const revision = yield* publisher
-        .publish(`$KV.${buckets.routes}.${table.projectId}`, encoder.encode(value), {
-          expectedLastSubjectSequence: current?.revision ?? 0
-        })
-        .pipe(
-          Effect.map((ack) => ack.seq),
-          Effect.mapError(unavailable)
-        )
+      // The expected revision makes the put a CAS (0 = create).
+      const revision = yield* kvPut(publisher, buckets.routes, table.projectId, encoder.encode(value), current?.revision ?? 0).pipe(
+        Effect.mapError(unavailable)
+      )
       known.set(table.projectId, { revision, basedOnVersion })
       return revision
     })
