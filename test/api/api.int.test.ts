@@ -4,28 +4,26 @@
  * problem and nothing published), the audit trail's pages, RFC 9457 problem+json for unknown ids
  * and routes, and the OpenAPI document.
  */
-import { HttpServer } from "@effect/platform"
 import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { Kvm } from "@nats-io/kv"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
-import { Effect, Layer, ManagedRuntime, Schema } from "effect"
+import { Effect, Schema } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { ApiServer } from "../../src/api/server.js"
 import { Command } from "../../src/domain/commands.js"
-import { ensureStreams, Nats } from "../../src/nats/Nats.js"
+import { ensureStreams } from "../../src/nats/Nats.js"
 import { buckets, streams, subjects } from "../../src/nats/subjects.js"
-import { Database } from "../../src/projections/Database.js"
 import { Projector } from "../../src/projections/Projector.js"
 import { eventCount, history, projectId, publishSteps, putSpec, t0 } from "../projections/scenario.js"
-import { bearer, testSecurity } from "../support/auth.js"
+import { bearer } from "../support/auth.js"
 import { freshDatabase, startTestNats, type TestNats } from "../support/servers.js"
-import { openWithTestKey, sealedWithTestKey, testSecrets } from "../support/secrets.js"
+import { type TestApi, startTestApi } from "../support/apiServer.js"
+import { openWithTestKey, sealedWithTestKey } from "../support/secrets.js"
 
 let natsServer: TestNats
 let nc: NatsConnection
 let jsm: JetStreamManager
 let historySeqs: Array<number>
-let api: ManagedRuntime.ManagedRuntime<HttpServer.HttpServer | Projector | Database | Nats, unknown>
+let api: TestApi
 let base: string
 const otherProject = "proj_other"
 /** Two projects that both have a deployment dep_twin (ids are unique only within a project). */
@@ -117,14 +115,8 @@ beforeAll(async () => {
   }
   const seqs = [...historySeqs, ...other, ...ghost, ...twinSeqs]
   const dbUrl = await freshDatabase("api")
-  const deps = Layer.merge(Nats.layer(natsServer.url), Database.layer(dbUrl))
-  api = ManagedRuntime.make(
-    Layer.mergeAll(ApiServer.layer({ port: 0, auth: testSecurity() }).pipe(Layer.provide(testSecrets)), Projector.layer()).pipe(Layer.provideMerge(deps))
-  )
+  ;({ api, base } = await startTestApi(natsServer.url, dbUrl))
   await api.runPromise(Effect.flatMap(Projector, (p) => p.waitFor(seqs[seqs.length - 1] ?? 0)))
-  const address = await api.runPromise(Effect.map(HttpServer.HttpServer, (s) => s.address))
-  if (address._tag !== "TcpAddress") throw new Error("expected a TCP address")
-  base = `http://127.0.0.1:${address.port}`
 })
 
 afterAll(async () => {

@@ -8,20 +8,15 @@
 import { execFile } from "node:child_process"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { HttpServer } from "@effect/platform"
 import { headers } from "@nats-io/transport-node"
-import { Effect, Layer, ManagedRuntime, Redacted } from "effect"
+import { Redacted } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { ApiServer } from "../../src/api/server.js"
 import { actorHeader, actorSignatureHeader, signActor } from "../../src/auth/actor.js"
-import { Nats } from "../../src/nats/Nats.js"
 import { subjects } from "../../src/nats/subjects.js"
-import { Database } from "../../src/projections/Database.js"
-import { Projector } from "../../src/projections/Projector.js"
-import { bearer, testActorKey, testAdminToken, testSecurity } from "../support/auth.js"
+import { bearer, testActorKey, testAdminToken } from "../support/auth.js"
 import { makeFakeKrane } from "../support/FakeKrane.js"
 import { type Client, connectClient, createProjectCommand, type RunningOrchestrator, startOrchestrator } from "../support/orchestrator.js"
-import { testSecrets } from "../support/secrets.js"
+import { type TestApi, startTestApi } from "../support/apiServer.js"
 import { freshDatabase, startTestNats, type TestNats } from "../support/servers.js"
 
 const projectRoot = fileURLToPath(new URL("../..", import.meta.url))
@@ -29,21 +24,14 @@ const projectRoot = fileURLToPath(new URL("../..", import.meta.url))
 let nats: TestNats
 let client: Client
 let orchestrator: RunningOrchestrator
-let api: ManagedRuntime.ManagedRuntime<HttpServer.HttpServer | Projector | Database | Nats, unknown>
+let api: TestApi
 let base: string
 
 beforeAll(async () => {
   nats = await startTestNats()
   client = await connectClient(nats.url)
   orchestrator = await startOrchestrator(nats.url, makeFakeKrane().layer)
-  api = ManagedRuntime.make(
-    Layer.mergeAll(ApiServer.layer({ port: 0, auth: testSecurity() }).pipe(Layer.provide(testSecrets)), Projector.layer()).pipe(
-      Layer.provideMerge(Layer.merge(Nats.layer(nats.url), Database.layer(await freshDatabase("audit"))))
-    )
-  )
-  const address = await api.runPromise(Effect.map(HttpServer.HttpServer, (s) => s.address))
-  if (address._tag !== "TcpAddress") throw new Error("expected a TCP address")
-  base = `http://127.0.0.1:${address.port}`
+  ;({ api, base } = await startTestApi(nats.url, await freshDatabase("audit")))
 })
 
 afterAll(async () => {

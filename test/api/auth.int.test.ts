@@ -6,27 +6,24 @@
  * is a problem document and publishes nothing.
  */
 import { request as httpRequest } from "node:http"
-import { HttpServer } from "@effect/platform"
 import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { Kvm } from "@nats-io/kv"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
-import { Effect, Layer, ManagedRuntime } from "effect"
+import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { ApiServer } from "../../src/api/server.js"
 import { makeTokenStore } from "../../src/auth/TokenStore.js"
-import { ensureStreams, Nats } from "../../src/nats/Nats.js"
+import { ensureStreams } from "../../src/nats/Nats.js"
 import { buckets, streams } from "../../src/nats/subjects.js"
-import { Database } from "../../src/projections/Database.js"
 import { Projector } from "../../src/projections/Projector.js"
 import { publishSteps, type Step, t0 } from "../projections/scenario.js"
 import { bearer, testSecurity } from "../support/auth.js"
 import { freshDatabase, startTestNats, type TestNats } from "../support/servers.js"
-import { testSecrets } from "../support/secrets.js"
+import { type TestApi, startTestApi } from "../support/apiServer.js"
 
 let natsServer: TestNats
 let nc: NatsConnection
 let jsm: JetStreamManager
-let api: ManagedRuntime.ManagedRuntime<HttpServer.HttpServer | Projector | Database | Nats, unknown>
+let api: TestApi
 let base: string
 let port: number
 const allowedOrigin = "https://console.example.com"
@@ -76,17 +73,9 @@ beforeAll(async () => {
     ...await publishSteps(js, projectSteps("proj_acme", "acme", "dep_acme_1"), 0, "proj_acme"),
     ...await publishSteps(js, projectSteps("proj_globex", "globex", "dep_globex_1"), 0, "proj_globex")
   ]
-  const deps = Layer.merge(Nats.layer(natsServer.url), Database.layer(await freshDatabase("auth")))
-  api = ManagedRuntime.make(
-    Layer.mergeAll(ApiServer.layer({ port: 0, auth: testSecurity({ allowedOrigins: [allowedOrigin] }) }).pipe(Layer.provide(testSecrets)), Projector.layer()).pipe(
-      Layer.provideMerge(deps)
-    )
-  )
+  ;({ api, base } = await startTestApi(natsServer.url, await freshDatabase("auth"), testSecurity({ allowedOrigins: [allowedOrigin] })))
+  port = Number(new URL(base).port)
   await api.runPromise(Effect.flatMap(Projector, (p) => p.waitFor(seqs[seqs.length - 1] ?? 0)))
-  const address = await api.runPromise(Effect.map(HttpServer.HttpServer, (s) => s.address))
-  if (address._tag !== "TcpAddress") throw new Error("expected a TCP address")
-  port = address.port
-  base = `http://127.0.0.1:${port}`
 })
 
 afterAll(async () => {

@@ -3,27 +3,24 @@
  * problem naming the field for an over-limit field, a 413 problem for a body (or the command built
  * from it) over 256 KiB; nothing is published in either case, and a command at the limit is.
  */
-import { HttpServer } from "@effect/platform"
 import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
-import { Effect, Layer, ManagedRuntime } from "effect"
+import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { ApiServer } from "../../src/api/server.js"
 import { limits } from "../../src/domain/limits.js"
-import { ensureStreams, Nats } from "../../src/nats/Nats.js"
+import { ensureStreams } from "../../src/nats/Nats.js"
 import { streams } from "../../src/nats/subjects.js"
-import { Database } from "../../src/projections/Database.js"
 import { Projector } from "../../src/projections/Projector.js"
 import { publishSteps, t0 } from "../projections/scenario.js"
-import { bearer, testSecurity } from "../support/auth.js"
+import { bearer } from "../support/auth.js"
 import { freshDatabase, startTestNats, type TestNats } from "../support/servers.js"
-import { testSecrets } from "../support/secrets.js"
+import { type TestApi, startTestApi } from "../support/apiServer.js"
 
 const project = "proj_limits"
 let natsServer: TestNats
 let nc: NatsConnection
 let jsm: JetStreamManager
-let api: ManagedRuntime.ManagedRuntime<HttpServer.HttpServer | Projector | Database | Nats, unknown>
+let api: TestApi
 let base: string
 
 beforeAll(async () => {
@@ -44,12 +41,8 @@ beforeAll(async () => {
       environments: [{ id: "env_prod", slug: "production", kind: "production" }]
     }]
   }], 0, project)
-  const deps = Layer.merge(Nats.layer(natsServer.url), Database.layer(await freshDatabase("limits")))
-  api = ManagedRuntime.make(Layer.mergeAll(ApiServer.layer({ port: 0, auth: testSecurity() }).pipe(Layer.provide(testSecrets)), Projector.layer()).pipe(Layer.provideMerge(deps)))
+  ;({ api, base } = await startTestApi(natsServer.url, await freshDatabase("limits")))
   await api.runPromise(Effect.flatMap(Projector, (p) => p.waitFor(seqs[seqs.length - 1] ?? 0)))
-  const address = await api.runPromise(Effect.map(HttpServer.HttpServer, (s) => s.address))
-  if (address._tag !== "TcpAddress") throw new Error("expected a TCP address")
-  base = `http://127.0.0.1:${address.port}`
 })
 
 afterAll(async () => {

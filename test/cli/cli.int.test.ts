@@ -9,22 +9,20 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { HttpServer } from "@effect/platform"
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
-import { Effect, Layer, ManagedRuntime } from "effect"
+import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { ApiServer } from "../../src/api/server.js"
 import type { ProjectEvent } from "../../src/domain/events.js"
-import { ensureStreams, Nats } from "../../src/nats/Nats.js"
+import { ensureStreams } from "../../src/nats/Nats.js"
 import { streams, subjects } from "../../src/nats/subjects.js"
-import { Database } from "../../src/projections/Database.js"
 import { Projector } from "../../src/projections/Projector.js"
 import { eventCount, history, projectId, publishSteps, putSpec, t0 } from "../projections/scenario.js"
 import { freeTcpPort } from "../support/berthProcess.js"
-import { testAdminToken, testSecurity } from "../support/auth.js"
+import { testAdminToken } from "../support/auth.js"
 import { freshDatabase, startTestNats, type TestNats } from "../support/servers.js"
-import { openWithTestKey, sealedWithTestKey, testSecrets } from "../support/secrets.js"
+import { type TestApi, startTestApi } from "../support/apiServer.js"
+import { openWithTestKey, sealedWithTestKey } from "../support/secrets.js"
 
 const projectRoot = fileURLToPath(new URL("../..", import.meta.url))
 const otherProject = "proj_other"
@@ -33,7 +31,7 @@ let natsServer: TestNats
 let nc: NatsConnection
 let js: JetStreamClient
 let jsm: JetStreamManager
-let api: ManagedRuntime.ManagedRuntime<HttpServer.HttpServer | Projector | Database | Nats, unknown>
+let api: TestApi
 let base: string
 /** The last stream sequence published per project (to chain previousVersion). */
 const lastSeq = new Map<string, number>()
@@ -56,15 +54,8 @@ beforeAll(async () => {
   const seqs = await publishSteps(js, history)
   lastSeq.set(projectId, seqs[seqs.length - 1] ?? 0)
   const dbUrl = await freshDatabase("cli")
-  api = ManagedRuntime.make(
-    Layer.mergeAll(ApiServer.layer({ port: 0, auth: testSecurity() }).pipe(Layer.provide(testSecrets)), Projector.layer()).pipe(
-      Layer.provideMerge(Layer.merge(Nats.layer(natsServer.url), Database.layer(dbUrl)))
-    )
-  )
+  ;({ api, base } = await startTestApi(natsServer.url, dbUrl))
   await api.runPromise(Effect.flatMap(Projector, (p) => p.waitFor(seqs[seqs.length - 1] ?? 0)))
-  const address = await api.runPromise(Effect.map(HttpServer.HttpServer, (s) => s.address))
-  if (address._tag !== "TcpAddress") throw new Error("expected a TCP address")
-  base = `http://127.0.0.1:${address.port}`
   // A second project with a production environment and nothing deployed: the --wait tests' stage.
   await decide(otherProject, "cmd_other", [{
     type: "ProjectCreated",

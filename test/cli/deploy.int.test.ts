@@ -8,20 +8,14 @@
 import { spawn } from "node:child_process"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { HttpServer } from "@effect/platform"
-import { Effect, Layer, ManagedRuntime } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { KraneUnavailable } from "../../src/adapters/krane/Krane.js"
-import { ApiServer } from "../../src/api/server.js"
-import { Nats } from "../../src/nats/Nats.js"
-import { Database } from "../../src/projections/Database.js"
-import { Projector } from "../../src/projections/Projector.js"
 import { startAppServer, type AppServer } from "../support/appServer.js"
 import { type FakeKrane, makeFakeKrane } from "../support/FakeKrane.js"
 import { type RunningOrchestrator, startOrchestrator } from "../support/orchestrator.js"
-import { bearer, testAdminToken, testSecurity } from "../support/auth.js"
+import { bearer, testAdminToken } from "../support/auth.js"
 import { freshDatabase, startTestNats, type TestNats } from "../support/servers.js"
-import { testSecrets } from "../support/secrets.js"
+import { type TestApi, startTestApi } from "../support/apiServer.js"
 
 const projectRoot = fileURLToPath(new URL("../..", import.meta.url))
 const project = "proj_cli_e2e"
@@ -30,7 +24,7 @@ let nats: TestNats
 let app: AppServer
 let krane: FakeKrane
 let orchestrator: RunningOrchestrator
-let api: ManagedRuntime.ManagedRuntime<HttpServer.HttpServer | Projector | Database | Nats, unknown>
+let api: TestApi
 let base: string
 
 beforeAll(async () => {
@@ -41,14 +35,7 @@ beforeAll(async () => {
   krane.setReadyAfterPolls(1)
   orchestrator = await startOrchestrator(nats.url, krane.layer)
   const databaseUrl = await freshDatabase("cli_e2e")
-  api = ManagedRuntime.make(
-    Layer.mergeAll(ApiServer.layer({ port: 0, auth: testSecurity() }).pipe(Layer.provide(testSecrets)), Projector.layer()).pipe(
-      Layer.provideMerge(Layer.merge(Nats.layer(nats.url), Database.layer(databaseUrl)))
-    )
-  )
-  const address = await api.runPromise(Effect.map(HttpServer.HttpServer, (s) => s.address))
-  if (address._tag !== "TcpAddress") throw new Error("expected a TCP address")
-  base = `http://127.0.0.1:${address.port}`
+  ;({ api, base } = await startTestApi(nats.url, databaseUrl))
 })
 
 afterAll(async () => {

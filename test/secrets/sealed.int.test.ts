@@ -12,22 +12,18 @@ import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { HttpServer } from "@effect/platform"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream"
-import { Effect, Layer, ManagedRuntime } from "effect"
+import { Effect } from "effect"
 import postgres from "postgres"
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest"
-import { ApiServer } from "../../src/api/server.js"
-import { Nats } from "../../src/nats/Nats.js"
 import { streams, subjects } from "../../src/nats/subjects.js"
-import { Database } from "../../src/projections/Database.js"
-import { Projector } from "../../src/projections/Projector.js"
 import { secretsFromKeys } from "../../src/secrets/Secrets.js"
-import { bearer, testSecurity } from "../support/auth.js"
+import { bearer } from "../support/auth.js"
 import { type FakeKrane, makeFakeKrane } from "../support/FakeKrane.js"
 import { createProjectCommand, deployCommand, fastSettings, type RunningOrchestrator, startOrchestrator } from "../support/orchestrator.js"
-import { testSecrets, testSecretsKeys } from "../support/secrets.js"
+import { type TestApi, startTestApi } from "../support/apiServer.js"
+import { testSecretsKeys } from "../support/secrets.js"
 import { freshDatabase, startTestNats, type TestNats } from "../support/servers.js"
 
 const project = "proj_sealed"
@@ -46,7 +42,7 @@ const markers = {
 let nats: TestNats
 let krane: FakeKrane
 let orchestrator: RunningOrchestrator
-let api: ManagedRuntime.ManagedRuntime<HttpServer.HttpServer | Projector | Database | Nats, unknown>
+let api: TestApi
 let databaseUrl: string
 let base: string
 let nc: NatsConnection
@@ -69,14 +65,7 @@ beforeAll(async () => {
   // A snapshot after every decision and one hot deployment: snapshots and the archive are checked too.
   orchestrator = await startOrchestrator(nats.url, krane.layer, { ...fastSettings, snapshotEvery: 1, hotDeployments: 1 })
   databaseUrl = await freshDatabase("sealed")
-  api = ManagedRuntime.make(
-    Layer.mergeAll(ApiServer.layer({ port: 0, auth: testSecurity() }).pipe(Layer.provide(testSecrets)), Projector.layer()).pipe(
-      Layer.provideMerge(Layer.merge(Nats.layer(nats.url), Database.layer(databaseUrl)))
-    )
-  )
-  const address = await api.runPromise(Effect.map(HttpServer.HttpServer, (s) => s.address))
-  if (address._tag !== "TcpAddress") throw new Error("expected a TCP address")
-  base = `http://127.0.0.1:${address.port}`
+  ;({ api, base } = await startTestApi(nats.url, databaseUrl))
   nc = await connect({ servers: nats.url })
   js = jetstream(nc)
   jsm = await jetstreamManager(nc)
