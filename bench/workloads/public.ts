@@ -21,6 +21,7 @@ import { emit, figure, type Figure } from "../lib/figures.js"
 import { startPublicBerth } from "../lib/publicBerth.js"
 import { median, now, percentile, until } from "../lib/stats.js"
 import { watchEvents } from "../lib/watch.js"
+import { natsServers } from "../../src/nats/servers.js"
 
 const mode = process.env["BENCH_PUBLIC"] === "history" ? "history" : "deploys"
 
@@ -63,7 +64,7 @@ runMain(async () => {
   const env = benchEnv()
   await resetJetStream(env.natsUrl)
   const berth = await startPublicBerth(env.natsUrl, env.pgAdminUrl)
-  const nc = await connect({ servers: env.natsUrl, noAsyncTraces: true })
+  const nc = await connect({ servers: natsServers(env.natsUrl), noAsyncTraces: true })
   const js = jetstream(nc)
   const watch = watchEvents(nc)
   const send = (projectId: string, command: object) => js.publish(subjects.command(projectId), JSON.stringify(command))

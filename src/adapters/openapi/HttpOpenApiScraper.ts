@@ -96,9 +96,9 @@ export const HttpOpenApiScraperLive = (limits: ScrapeLimits) =>
   Layer.effect(
     OpenApiScraper,
     Effect.gen(function* () {
-      const { nc } = yield* Nats
+      const { nc, replication } = yield* Nats
       const store = yield* Effect.tryPromise({
-        try: () => new Objm(nc).create(buckets.openApi),
+        try: () => new Objm(nc).create(buckets.openApi, { replicas: replication.replicas }),
         catch: (cause) => new ScrapeUnavailable({ message: `could not open the OpenAPI store: ${String(cause)}` })
       })
       return makeHttpOpenApiScraper(store, limits)
