@@ -1,8 +1,9 @@
 /**
  * Workload 5, memory: RSS of the orchestrator process once N projects have each handled one Deploy and
  * sit idle (actors alive), and again after passivation. Run with --expose-gc (bench/run.ts does).
- * Actors start with a long idle timeout; to passivate them, the timeout is lowered to 1 s and every
- * project is sent its Deploy again (same commandId: decides nothing), so each actor's next wait uses it.
+ * Actors start with a long idle timeout; to passivate them, the timeout is lowered to 1 s (the
+ * registry's idle sweep reads it at each pass, at least every 5 s) and every project is sent its Deploy
+ * again (same commandId: decides nothing, which the envelope count checks).
  */
 import { jetstream } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
