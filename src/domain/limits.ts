@@ -68,8 +68,8 @@ export const utf8Bytes = (text: string): number => {
   return bytes
 }
 
-/** "256 KiB (262144 bytes)"-style wording for a byte limit. */
-const bytesText = (n: number): string => (n % KiB === 0 ? `${n / KiB} KiB (${n} bytes)` : `${n} bytes`)
+/** "256 KiB (262144 bytes)"-style wording for a byte limit (each one is a whole number of KiB). */
+const bytesText = (n: number): string => `${n / KiB} KiB (${n} bytes)`
 
 /** A problem in words, or undefined when the value is within its limit. */
 export type LimitIssue = string | undefined

@@ -7,7 +7,7 @@ import { Either, ParseResult, Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import { triage } from "../../src/actors/CommandIntake.js"
 import { Command } from "../../src/domain/commands.js"
-import { limits, utf8Bytes } from "../../src/domain/limits.js"
+import { checkEnv, limits, namedIssue, utf8Bytes } from "../../src/domain/limits.js"
 
 const subject = "berth.cmd.proj_1"
 const deploy = (extra: Record<string, unknown>) => ({
@@ -142,6 +142,15 @@ describe("field limits", () => {
     const line = outcome(JSON.stringify(command))
     if (then === "accepted") expect(line).toBe("accepted")
     else expect(line).toContain(then)
+  })
+})
+
+describe("a limit's problem, named by the field it is about (krane-local's CreateDeployment)", () => {
+  it("names the field in front of the problem, and is silent within the limit", () => {
+    expect(namedIssue("deployment.env", checkEnv({ "1X": "v" }))).toBe(
+      'deployment.env: name "1X" is not a variable name (letters, digits and _, not starting with a digit)'
+    )
+    expect(namedIssue("deployment.env", checkEnv({ A: "v" }))).toBeUndefined()
   })
 })
 
