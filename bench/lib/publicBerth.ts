@@ -33,6 +33,8 @@ export interface PublicBerth {
   readonly krane: FakeKraneHttpServer
   /** Resident memory of the supervisor and every role process now, in MiB (from /proc). */
   readonly rssMiB: () => { readonly total: number; readonly byRole: Readonly<Record<string, number>> }
+  /** CPU time (user + system) each role process has used so far, in ms (from /proc). */
+  readonly cpuMs: () => Readonly<Record<string, number>>
   readonly stop: () => Promise<void>
 }
 
@@ -43,6 +45,20 @@ const rssOf = (pid: number): number => {
     const status = readFileSync(`/proc/${pid}/status`, "utf8")
     const kb = /VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1]
     return kb === undefined ? 0 : Number(kb) * 1024
+  } catch {
+    return 0
+  }
+}
+
+/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ: 100 on Linux). */
+const ticksPerSecond = 100
+
+const cpuMsOf = (pid: number): number => {
+  try {
+    // The command name (field 2) is in parentheses and may hold spaces: count fields after it.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond
   } catch {
     return 0
   }
@@ -66,6 +82,15 @@ export const startPublicBerth = async (natsUrl: string, pgAdminUrl: string): Pro
     // BENCH_BERTH_PROFILE=<dir>: a CPU profile of every Berth process (written when it stops).
     ...(profileDir === undefined || profileDir === "" ? {} : { NODE_OPTIONS: `--import=${cpuProfilePreload}` })
   })
+  const rolePids = (): Readonly<Record<string, number>> => {
+    const info = JSON.parse(readFileSync(join(berth.dataDir, "run.json"), "utf8")) as {
+      readonly roles?: Readonly<Record<string, { readonly pid?: unknown } | undefined>>
+    }
+    const pids: Record<string, number> = {}
+    for (const [role, entry] of Object.entries(info.roles ?? {})) if (typeof entry?.pid === "number") pids[role] = entry.pid
+    return pids
+  }
+  const cpuMs = () => Object.fromEntries(Object.entries(rolePids()).map(([role, pid]) => [role, cpuMsOf(pid)]))
   const rssMiB = () => {
     const info = JSON.parse(readFileSync(join(berth.dataDir, "run.json"), "utf8")) as {
       readonly supervisorPid?: unknown
@@ -86,6 +111,7 @@ export const startPublicBerth = async (natsUrl: string, pgAdminUrl: string): Pro
     berth,
     krane,
     rssMiB,
+    cpuMs,
     stop: async () => {
       await berth.kill("SIGTERM")
       await krane.close()
