@@ -7,7 +7,7 @@
  * progress never blocks a decision) and housekeeping (snapshots, retirement, in-flight markers).
  * It never writes state anywhere but the log, and holds no use case of its own.
  */
-import { Clock, Deferred, Duration, Effect, Either, Option, Queue, Schedule } from "effect"
+import { Clock, Deferred, Duration, Effect, Either, Queue, Schedule } from "effect"
 import type { OrchestratorSettings } from "../config.js"
 import { decide, type Message } from "../domain/decide.js"
 import { evolveAll, wasHandled, type ProjectState } from "../domain/state.js"
@@ -34,7 +34,7 @@ const maxConflictRetries = 5
 const appendRetry = Schedule.exponential(Duration.millis(100)).pipe(Schedule.intersect(Schedule.recurs(4)))
 
 /** What a mailbox item asks the decider, and who asked (null: a step). */
-const messageOf = (item: Exclude<MailboxItem, { kind: "wake" }>): Message =>
+const messageOf = (item: Exclude<MailboxItem, { kind: "wake" | "idle" }>): Message =>
   item.kind === "command"
     ? item.command
     : item.kind === "invalid"
@@ -171,7 +171,7 @@ export const runProjectActor = (
         yield* Effect.sleep(Duration.millis(200))
       })
 
-    const process = (item: Exclude<MailboxItem, { kind: "wake" }>) =>
+    const process = (item: Exclude<MailboxItem, { kind: "wake" | "idle" }>) =>
       Effect.gen(function* () {
         if (item.kind === "step") {
           if (item.final) steps.finished(item.deploymentId, item.run)
@@ -195,19 +195,37 @@ export const runProjectActor = (
         if (corrupt !== undefined) return yield* corrupt
       })
 
-    // The idle timeout is read at each wait, so a changed setting applies to actors already running.
-    const takeOrIdle = Effect.suspend(() => Queue.take(mailbox).pipe(Effect.timeout(settings.idleTimeout), Effect.option))
+    /**
+     * Idleness is a timer that posts to the mailbox, not a timeout on the take (which raced two
+     * fibers per wait). Armed for each wait without a step in flight (a step will report, so the
+     * actor cannot retire then), with the timeout read then: a changed setting applies to actors
+     * already running from their next wait.
+     */
+    let waits = 0
+    let idleTimer: ReturnType<typeof setTimeout> | undefined
+    const armIdleTimer = () => {
+      const wait = ++waits
+      idleTimer = setTimeout(() => {
+        idleTimer = undefined
+        Queue.unsafeOffer(mailbox, { kind: "idle", wait })
+      }, Duration.toMillis(settings.idleTimeout))
+      idleTimer.unref()
+    }
+    yield* Effect.addFinalizer(() => Effect.sync(() => clearTimeout(idleTimer)))
+
     yield* afterEachMessage
     for (;;) {
-      // With a step in flight the actor cannot retire, and the step will report: a plain take then.
-      // (A timeout races two extra fibers per message, which a deploy storm's profile showed.)
-      const next = steps.size > 0 ? Option.some(yield* Queue.take(mailbox)) : yield* takeOrIdle
-      if (next._tag === "None") {
-        if (steps.size === 0 && (yield* hooks.tryPassivate)) return
+      const idle = steps.size === 0
+      if (idle) armIdleTimer()
+      const next = yield* Queue.take(mailbox)
+      if (idle) clearTimeout(idleTimer)
+      if (next.kind === "idle") {
+        // Nothing came since the timer was armed (else it is another wait's): retire, if no message is on its way.
+        if (next.wait === waits && steps.size === 0 && (yield* hooks.tryPassivate)) return
         continue
       }
       // A wake only asks for the follow-ups (resume what is due).
-      if (next.value.kind !== "wake") yield* process(next.value)
+      if (next.kind !== "wake") yield* process(next)
       yield* afterEachMessage
     }
   }).pipe(Effect.annotateLogs({ projectId }), Effect.withSpan("ProjectActor", { captureStackTrace: false, attributes: { projectId } }), Effect.scoped)
