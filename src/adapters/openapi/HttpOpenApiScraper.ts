@@ -76,9 +76,9 @@ export const HttpOpenApiScraperLive = (limits: ScrapeLimits) =>
   Layer.scoped(
     OpenApiScraper,
     Effect.gen(function* () {
-      const { nc, jsm, publisher } = yield* Nats
+      const { nc, jsm, publisher, replication } = yield* Nats
       const store = yield* Effect.tryPromise({
-        try: () => new Objm(nc).create(buckets.openApi),
+        try: () => new Objm(nc).create(buckets.openApi, { replicas: replication.replicas }),
         catch: (cause) => new ScrapeUnavailable({ message: `could not open the OpenAPI store: ${String(cause)}` })
       })
       const agent = yield* Effect.acquireRelease(Effect.sync(keepAliveAgent), (opened) => Effect.sync(() => opened.destroy()))

@@ -108,9 +108,9 @@ export const makeKvRoutingService = (kv: KV, publisher: AckedPublisher) => {
 
 /** The service on this process's NATS connection (creates the bucket when missing). */
 export const kvRoutingService = Effect.gen(function* () {
-  const { nc, publisher } = yield* Nats
+  const { nc, publisher, replication } = yield* Nats
   const kv = yield* Effect.tryPromise({
-    try: () => new Kvm(nc).create(buckets.routes, { history: 5 }),
+    try: () => new Kvm(nc).create(buckets.routes, { history: 5, replicas: replication.replicas }),
     catch: unavailable
   })
   return makeKvRoutingService(kv, publisher)
