@@ -15,6 +15,7 @@ import { emit, figure } from "../lib/figures.js"
 import { benchSettings, startBenchOrchestrator } from "../lib/orchestrator.js"
 import { mib, now, sleep, until } from "../lib/stats.js"
 import { watchEvents } from "../lib/watch.js"
+import { natsServers } from "../../src/nats/servers.js"
 
 const W = "memory"
 
@@ -42,7 +43,7 @@ runMain(async () => {
   await resetJetStream(env.natsUrl)
   const { settings, setIdleTimeout } = benchSettings(Duration.minutes(30))
   const orchestrator = await startBenchOrchestrator(env.natsUrl, settings)
-  const nc = await connect({ servers: env.natsUrl, noAsyncTraces: true })
+  const nc = await connect({ servers: natsServers(env.natsUrl), noAsyncTraces: true })
   const js = jetstream(nc)
   const watch = watchEvents(nc)
   const base = await settle()

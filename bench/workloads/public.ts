@@ -26,6 +26,7 @@ import { emit, figure, type Figure } from "../lib/figures.js"
 import { startPublicBerth, type RoleHeap } from "../lib/publicBerth.js"
 import { median, now, percentile, until } from "../lib/stats.js"
 import { watchEvents } from "../lib/watch.js"
+import { natsServers } from "../../src/nats/servers.js"
 
 const mode = process.env["BENCH_PUBLIC"] === "history" ? "history" : "deploys"
 
@@ -71,7 +72,7 @@ runMain(async () => {
   if (snapshotDir !== "") mkdirSync(snapshotDir, { recursive: true })
   const memoryDir = mode !== "history" ? undefined : snapshotDir !== "" ? snapshotDir : mkdtempSync(join(tmpdir(), "berth-w3-memory-"))
   const berth = await startPublicBerth(env.natsUrl, env.pgAdminUrl, memoryDir === undefined ? {} : { memoryDir })
-  const nc = await connect({ servers: env.natsUrl, noAsyncTraces: true })
+  const nc = await connect({ servers: natsServers(env.natsUrl), noAsyncTraces: true })
   const js = jetstream(nc)
   const watch = watchEvents(nc)
   const send = (projectId: string, command: object) => js.publish(subjects.command(projectId), JSON.stringify(command))

@@ -55,11 +55,11 @@ const isCorruptEvent = (error: Error): error is CorruptEvent => error instanceof
 
 export const makeActorSystem = (settings: OrchestratorSettings) =>
   Effect.gen(function* () {
-    const { nc, inbox, publisher } = yield* Nats
+    const { nc, inbox, publisher, replication } = yield* Nats
     const store = yield* EventStore
     const scope = yield* Effect.scope
     const inflight: KV = yield* Effect.tryPromise({
-      try: () => new Kvm(nc).create(buckets.inflight, { history: 1 }),
+      try: () => new Kvm(nc).create(buckets.inflight, { history: 1, replicas: replication.replicas }),
       catch: (cause) => new NatsError({ operation: "open in-flight bucket", cause })
     })
     const quarantine = yield* makeQuarantine(yield* openQuarantineBucket(yield* Nats), settings.quarantineRetry)
