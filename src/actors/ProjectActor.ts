@@ -7,7 +7,7 @@
  * progress never blocks a decision) and housekeeping (snapshots, retirement, in-flight markers).
  * It never writes state anywhere but the log, and holds no use case of its own.
  */
-import { Clock, Deferred, Duration, Effect, Either, Queue, Schedule } from "effect"
+import { Clock, Deferred, Duration, Effect, Either, Option, Queue, Schedule } from "effect"
 import type { OrchestratorSettings } from "../config.js"
 import { decide, type Message } from "../domain/decide.js"
 import { evolveAll, wasHandled, type ProjectState } from "../domain/state.js"
@@ -24,8 +24,8 @@ import { makeActorEffects } from "./actorEffects.js"
 import { isInline, makeDueSteps, makeStepSupervisor } from "./StepSupervisor.js"
 
 export interface ActorHooks extends HousekeepingHooks {
-  /** Asks the system to retire this idle actor; false when a message is on its way. */
-  readonly tryPassivate: Effect.Effect<boolean>
+  /** Parked on an empty mailbox with no step in flight: the system may passivate it (ActorRegistry). */
+  readonly idle: () => void
   /** The project's log loaded (and decoded): lifts a quarantine, if any. */
   readonly onLoaded: Effect.Effect<void>
 }
@@ -33,8 +33,11 @@ export interface ActorHooks extends HousekeepingHooks {
 const maxConflictRetries = 5
 const appendRetry = Schedule.exponential(Duration.millis(100)).pipe(Schedule.intersect(Schedule.recurs(4)))
 
-/** What a mailbox item asks the decider, and who asked (null: a step). */
-const messageOf = (item: Exclude<MailboxItem, { kind: "wake" | "idle" }>): Message =>
+/** A mailbox item the decider answers. */
+type Decidable = Exclude<MailboxItem, { kind: "wake" | "stop" }>
+
+/** What a mailbox item asks the decider. */
+const messageOf = (item: Decidable): Message =>
   item.kind === "command"
     ? item.command
     : item.kind === "invalid"
@@ -171,7 +174,7 @@ export const runProjectActor = (
         yield* Effect.sleep(Duration.millis(200))
       })
 
-    const process = (item: Exclude<MailboxItem, { kind: "wake" | "idle" }>) =>
+    const process = (item: Decidable) =>
       Effect.gen(function* () {
         if (item.kind === "step") {
           if (item.final) steps.finished(item.deploymentId, item.run)
@@ -195,35 +198,12 @@ export const runProjectActor = (
         if (corrupt !== undefined) return yield* corrupt
       })
 
-    /**
-     * Idleness is a timer that posts to the mailbox, not a timeout on the take (which raced two
-     * fibers per wait). Armed for each wait without a step in flight (a step will report, so the
-     * actor cannot retire then), with the timeout read then: a changed setting applies to actors
-     * already running from their next wait.
-     */
-    let waits = 0
-    let idleTimer: ReturnType<typeof setTimeout> | undefined
-    const armIdleTimer = () => {
-      const wait = ++waits
-      idleTimer = setTimeout(() => {
-        idleTimer = undefined
-        Queue.unsafeOffer(mailbox, { kind: "idle", wait })
-      }, Duration.toMillis(settings.idleTimeout))
-      idleTimer.unref()
-    }
-    yield* Effect.addFinalizer(() => Effect.sync(() => clearTimeout(idleTimer)))
-
     yield* afterEachMessage
     for (;;) {
-      const idle = steps.size === 0
-      if (idle) armIdleTimer()
+      // Nothing to do and nothing that will report: the system may passivate the actor from here.
+      if (steps.size === 0 && Option.getOrElse(mailbox.unsafeSize(), () => 0) <= 0) hooks.idle()
       const next = yield* Queue.take(mailbox)
-      if (idle) clearTimeout(idleTimer)
-      if (next.kind === "idle") {
-        // Nothing came since the timer was armed (else it is another wait's): retire, if no message is on its way.
-        if (next.wait === waits && steps.size === 0 && (yield* hooks.tryPassivate)) return
-        continue
-      }
+      if (next.kind === "stop") return
       // A wake only asks for the follow-ups (resume what is due).
       if (next.kind !== "wake") yield* process(next)
       yield* afterEachMessage

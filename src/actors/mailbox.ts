@@ -42,8 +42,8 @@ export type MailboxItem =
     }
   /** Start (or keep) the actor so it resumes its in-flight steps. */
   | { readonly kind: "wake" }
-  /** The actor's idle timer fired during its wait number `wait` (ProjectActor): retire if still idle. */
-  | { readonly kind: "idle"; readonly wait: number }
+  /** The actor was passivated (ActorRegistry): nothing else will reach its mailbox; it ends here. */
+  | { readonly kind: "stop" }
 
 /** The project's mailbox stayed full for the whole offer timeout: the project is busy or stuck. */
 export class MailboxBusy extends Data.TaggedError("MailboxBusy")<{

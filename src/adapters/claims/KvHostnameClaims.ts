@@ -26,38 +26,45 @@ const holderOf = (kv: KV, hostname: string) =>
     Effect.map((entry) => (entry === null || entry.operation !== "PUT" ? null : entry.string()))
   )
 
-const encoder = new TextEncoder()
-
-/**
- * Claims one hostname; true when `projectId` holds it afterwards. The create is a put that expects
- * no entry yet, on the acked publisher's fast path (a claim per new hostname, several per Deploy).
- * When it fails, who holds the key decides; a key with no holder (deleted by hand: its delete
- * marker is an entry) is created the KV client's way, which writes over a delete marker.
- */
-const claimOne = (kv: KV, publisher: AckedPublisher, projectId: string, hostname: string) =>
-  kvPut(publisher, buckets.hostnames, claimKey(hostname), encoder.encode(projectId), 0).pipe(
+/** Claims one hostname through the KV client; true when `projectId` holds it afterwards. */
+const claimOne = (kv: KV, projectId: string, hostname: string) =>
+  Effect.tryPromise({ try: () => kv.create(claimKey(hostname), projectId), catch: (cause) => cause }).pipe(
     Effect.as(true),
+    // The key exists (or the create could not be sent): who holds it decides.
     Effect.catchAll((createError) =>
       Effect.flatMap(holderOf(kv, hostname), (holder) =>
-        holder !== null
-          ? Effect.succeed(holder === projectId)
-          : Effect.tryPromise({ try: () => kv.create(claimKey(hostname), projectId), catch: () => createError }).pipe(
-              Effect.as(true),
-              Effect.catchAll((error) =>
-                Effect.flatMap(holderOf(kv, hostname), (again) =>
-                  again === null ? Effect.fail(unavailable(`claim ${hostname}`)(error)) : Effect.succeed(again === projectId)
-                )
-              )
-            )
+        holder === null
+          ? Effect.fail(unavailable(`claim ${hostname}`)(createError))
+          : Effect.succeed(holder === projectId)
       )
     )
   )
 
-export const makeKvHostnameClaims = (kv: KV, publisher: AckedPublisher) =>
+const encoder = new TextEncoder()
+
+/**
+ * A hostname nobody claimed yet (a new deployment's own hostnames, each deployment) is one create-only
+ * put on the publisher's fast path; anything else (the key exists, deleted or held) takes the KV
+ * client's create and the read of who holds it, as before.
+ */
+const claimFast = (kv: KV, publisher: AckedPublisher, projectId: string, hostname: string) =>
+  kvPut(publisher, buckets.hostnames, claimKey(hostname), encoder.encode(projectId), 0).pipe(
+    Effect.as(true),
+    Effect.catchAll(() => claimOne(kv, projectId, hostname))
+  )
+
+export const makeKvHostnameClaims = (kv: KV, publisher?: AckedPublisher) =>
   HostnameClaims.of({
-    // One after another: a fiber per hostname cost more than the round trips it overlapped.
     claim: (projectId, hostnames) =>
-      Effect.forEach(hostnames, (hostname) => Effect.map(claimOne(kv, publisher, projectId, hostname), (held) => (held ? [] : [hostname]))).pipe(
+      Effect.forEach(
+        hostnames,
+        (hostname) =>
+          Effect.map(publisher === undefined ? claimOne(kv, projectId, hostname) : claimFast(kv, publisher, projectId, hostname), (held) =>
+            held ? [] : [hostname]
+          ),
+        // One fiber for the usual single fresh hostname; a new project's several go 8 at a time.
+        { concurrency: hostnames.length > 1 ? 8 : 1 }
+      ).pipe(
         Effect.map((taken) => taken.flat().sort()),
         Effect.withSpan("claims.claim", { captureStackTrace: false, attributes: { projectId, count: hostnames.length } })
       )
@@ -66,7 +73,7 @@ export const makeKvHostnameClaims = (kv: KV, publisher: AckedPublisher) =>
 const decodeTable = Schema.decodeUnknownEither(Schema.parseJson(StoredRouteTableSchema))
 
 /** Claims the hostnames of every route table for its project, once (see the header). */
-export const backfillClaims = (claims: KV, routes: KV, publisher: AckedPublisher) =>
+export const backfillClaims = (claims: KV, routes: KV) =>
   Effect.gen(function* () {
     const done = yield* Effect.tryPromise({ try: () => claims.get(backfillMarker), catch: unavailable("read the backfill marker") })
     if (done !== null && done.operation === "PUT") return
@@ -87,7 +94,7 @@ export const backfillClaims = (claims: KV, routes: KV, publisher: AckedPublisher
         })
       )
     )
-    const service = makeKvHostnameClaims(claims, publisher)
+    const service = makeKvHostnameClaims(claims)
     let claimed = 0
     for (const { table } of tables.flat().sort((a, b) => a.revision - b.revision)) {
       const hostnames = Object.keys(table.routes)
@@ -110,7 +117,7 @@ export const KvHostnameClaimsLive = Layer.effect(
     const nats = yield* Nats
     const claims = yield* openKv(nats, buckets.hostnames, { history: 1 })
     const routes = yield* openKv(nats, buckets.routes, { history: 5 })
-    yield* backfillClaims(claims, routes, nats.publisher)
+    yield* backfillClaims(claims, routes)
     return makeKvHostnameClaims(claims, nats.publisher)
   })
 )
