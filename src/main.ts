@@ -142,6 +142,8 @@ interface Urls {
   readonly runFile: string
   /** Where the admin token comes from: BERTH_ADMIN_TOKEN or the data dir's file. */
   readonly adminToken?: string
+  /** The orchestrator's account of partitioning (src/partitions/). */
+  readonly partitions?: string
 }
 
 const banner = (roles: ReadonlyArray<BerthRole>, urls: Urls, children: ReadonlyArray<SupervisedChild>) => {
@@ -156,6 +158,7 @@ const banner = (roles: ReadonlyArray<BerthRole>, urls: Urls, children: ReadonlyA
     ...(urls.gateway === undefined ? [] : [`  gateway      ${urls.gateway}   (routes by Host: curl ${gatewayHost}/)`]),
     `  NATS         ${urls.nats}   (commands: berth.cmd.<projectId>, events: berth.evt.<projectId>)`,
     ...(urls.natsUsers === undefined ? [] : [`  NATS users   one per role; services that send commands: user publisher, password in ${urls.natsUsers}`]),
+    ...(urls.partitions === undefined ? [] : [`  partitions   ${urls.partitions}`]),
     ...(urls.database === undefined ? [] : [`  PostgreSQL   ${urls.database}`]),
     ...(urls.krane === undefined ? [] : [`  Krane        ${urls.krane}${urls.kraneAuth === undefined ? "" : `   (${urls.kraneAuth})`}`]),
     `  roles        ${children.map((child) => `${child.name} (pid ${child.pid() ?? "-"})`).join(", ")}`,
@@ -289,6 +292,10 @@ const program = Effect.gen(function* () {
         })
       }),
       ...Option.match(adminToken, { onNone: () => ({}), onSome: ({ source }) => ({ adminToken: source }) }),
+      ...Option.match(Option.fromNullable(reports.find((report) => report?.role === "orchestrator")?.partitions), {
+        onNone: () => ({}),
+        onSome: (partitions) => ({ partitions })
+      }),
       runFile
     }, allChildren)
   )

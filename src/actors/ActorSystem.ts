@@ -10,7 +10,7 @@
  * with `project_unavailable` until a later load succeeds.
  */
 import { Kvm, type KV } from "@nats-io/kv"
-import { Cause, Context, Deferred, Duration, Effect, Exit, Layer, Option, Queue, Schedule } from "effect"
+import { Cause, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Queue, Schedule } from "effect"
 import type { OrchestratorSettings } from "../config.js"
 import type { Command, CommandHeader } from "../domain/commands.js"
 import type { Archive } from "../eventstore/Archive.js"
@@ -25,6 +25,7 @@ import { runProjectActor } from "./ProjectActor.js"
 import { makeQuarantine, openQuarantineBucket, type QuarantineEntry } from "./quarantine.js"
 import type { HostnameClaims } from "../adapters/claims/HostnameClaims.js"
 import type { StepRequirements } from "./StepRunner.js"
+import { ProjectOwnership } from "../partitions/Ownership.js"
 
 export interface ActorSystemApi {
   /** Enqueues a command (in order, waiting a bounded time for room) and returns a handle on its outcome. */
@@ -40,6 +41,13 @@ export interface ActorSystemApi {
   readonly recordRejection: (header: CommandHeader, code: string, message: string) => Effect.Effect<Outcome, Error>
   /** Starts the actors of every project with work in flight; returns how many it woke. */
   readonly resumeInFlight: Effect.Effect<number, NatsError>
+  /** The same for the projects `which` selects (a partition just taken over). */
+  readonly resumeInFlightOf: (which: (projectId: string) => boolean) => Effect.Effect<number, NatsError>
+  /**
+   * Stops the actors of the projects `which` selects, steps included: after their mailboxes empty
+   * (at most `drain`), or at once. Whatever still waits on them is failed (its command redelivered).
+   */
+  readonly stopActors: (which: (projectId: string) => boolean, drain: Duration.Duration) => Effect.Effect<number>
   readonly activeActors: Effect.Effect<number>
   readonly quarantinedProjects: Effect.Effect<number>
 }
@@ -48,6 +56,7 @@ export class ActorSystem extends Context.Tag("berth/ActorSystem")<ActorSystem, A
 
 interface ActorEntry {
   readonly queue: Queue.Queue<MailboxItem>
+  fiber?: Fiber.RuntimeFiber<void, unknown>
   /** Messages waiting for room in the mailbox, in arrival order (drained by one fiber). */
   readonly overflow: Array<MailboxItem>
   draining: boolean
@@ -75,6 +84,11 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
     const actors = new Map<string, ActorEntry>()
     const lock = yield* Effect.makeSemaphore(1)
     const offerTimeoutMs = Duration.toMillis(settings.mailboxOfferTimeout)
+    // Partitioned, only the projects of the partitions whose lease this process holds (src/partitions/).
+    const ownership = yield* Effect.serviceOption(ProjectOwnership)
+    const mayDecide = Option.match(ownership, { onNone: () => () => true, onSome: (owned) => owned.mayDecide })
+    const notOwned = (projectId: string) =>
+      new ActorUnavailable({ projectId, message: `this orchestrator does not hold the partition of project ${projectId} (now or any more)` })
 
     // Two writes per deployment: made as the KV client would (a put, or a delete marker), on the
     // connection's fast publish path.
@@ -128,9 +142,14 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
             )
             yield* Effect.forEach(left, (item) => failItem(item, reason), { discard: true })
           })
-        yield* runProjectActor(projectId, queue, settings, { markInFlight, tryPassivate, onLoaded: quarantine.lift(projectId) }).pipe(
+        entry.fiber = yield* runProjectActor(projectId, queue, settings, {
+          markInFlight,
+          tryPassivate,
+          onLoaded: quarantine.lift(projectId),
+          ownership: { mayDecide: () => mayDecide(projectId), notOwned: () => notOwned(projectId) }
+        }).pipe(
           Effect.tapErrorCause((cause) =>
-            Cause.failureOption(cause).pipe(Option.exists((error) => error instanceof CorruptEvent))
+            Cause.failureOption(cause).pipe(Option.exists((error) => error instanceof CorruptEvent)) || Cause.isInterruptedOnly(cause)
               ? Effect.void
               : Effect.logError("project actor stopped", cause)
           ),
@@ -196,6 +215,8 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
     ) =>
       Effect.gen(function* () {
         const projectId = header.projectId
+        // The partition changed hands since the intake took the command: the next owner decides it.
+        if (!mayDecide(projectId)) return Effect.fail(notOwned(projectId))
         if (!actors.has(projectId)) {
           const blocked = yield* quarantine.blocking(projectId)
           if (Option.isSome(blocked)) return whenUnavailable(blocked.value)
@@ -214,7 +235,7 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
         `project ${header.projectId} is unavailable: ${entry.reason}; its commands are rejected until the log is repaired`
       )
 
-    const resumeInFlight = Effect.gen(function* () {
+    const resumeInFlightOf = (which: (projectId: string) => boolean) => Effect.gen(function* () {
       const keys = yield* Effect.tryPromise({
         try: async () => {
           const found: Array<string> = []
@@ -225,7 +246,7 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
       })
       const sleeping: Array<string> = []
       for (const key of keys) {
-        if (actors.has(key)) continue
+        if (actors.has(key) || !which(key) || !mayDecide(key)) continue
         // A quarantined project is tried again only when its retry is due.
         if (quarantine.isQuarantined(key) && Option.isSome(yield* quarantine.blocking(key))) continue
         sleeping.push(key)
@@ -234,6 +255,26 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
       if (sleeping.length > 0) yield* Effect.logInfo(`resumed ${sleeping.length} project(s) with deployments in flight`)
       return sleeping.length
     })
+    const resumeInFlight = resumeInFlightOf(() => true)
+
+    const stopActors = (which: (projectId: string) => boolean, drain: Duration.Duration) =>
+      Effect.gen(function* () {
+        const stopping = [...actors].filter(([projectId]) => which(projectId))
+        // unsafeSize: none once an actor retired (its queue shut down), and that one is idle too.
+        const idle = Effect.sync(() =>
+          stopping.map(([, entry]) => Option.getOrElse(entry.queue.unsafeSize(), () => 0) <= 0 && entry.overflow.length === 0)
+        )
+        yield* idle.pipe(
+          Effect.repeat({ until: (all) => all.every(Boolean), schedule: Schedule.spaced(Duration.millis(20)) }),
+          Effect.timeout(drain),
+          Effect.ignore
+        )
+        yield* Effect.forEach(stopping, ([, entry]) => (entry.fiber === undefined ? Effect.void : Fiber.interrupt(entry.fiber)), {
+          concurrency: "unbounded",
+          discard: true
+        })
+        return stopping.length
+      })
 
     yield* resumeInFlight.pipe(
       Effect.catchAll((error) => Effect.logWarning("resume sweep failed", error.message)),
@@ -253,6 +294,8 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
         ),
       recordRejection,
       resumeInFlight,
+      resumeInFlightOf,
+      stopActors,
       activeActors: Effect.sync(() => actors.size),
       quarantinedProjects: quarantine.size
     })

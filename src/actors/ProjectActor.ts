@@ -28,6 +28,8 @@ export interface ActorHooks extends HousekeepingHooks {
   readonly tryPassivate: Effect.Effect<boolean>
   /** The project's log loaded (and decoded): lifts a quarantine, if any. */
   readonly onLoaded: Effect.Effect<void>
+  /** Whether this process may still decide for the project (its partition's lease, src/partitions/); always without. */
+  readonly ownership?: { readonly mayDecide: () => boolean; readonly notOwned: () => ActorUnavailable }
 }
 
 const maxConflictRetries = 5
@@ -87,16 +89,24 @@ export const runProjectActor = (
             state = reinstated
           })
 
+    /** Checked before every decision and append: a process that lost the partition stops deciding at once. */
+    const mayDecide = () => hooks.ownership === undefined || hooks.ownership.mayDecide()
+    const stillOwned = Effect.suspend(() =>
+      hooks.ownership === undefined || hooks.ownership.mayDecide() ? Effect.void : Effect.fail(hooks.ownership.notOwned())
+    )
+
     /** Decide, carry out, append; on a version conflict, reload the project and decide again. */
     const handle = (message: Message, actor: string | undefined) =>
       Effect.gen(function* () {
         const commandId = commandIdOf(message)
         for (let attempt = 0; ; attempt++) {
+          yield* stillOwned
           const now = yield* Clock.currentTimeMillis
           yield* prepare(message)
           const inputs = yield* inputsOf(message, now)
           const recorded = yield* runDecision(decide(state, message, inputs), { writeRoutes, claim })
           if (recorded.events.length === 0) return { _tag: "Unchanged", version } satisfies Outcome
+          yield* stillOwned
           const appended = yield* store
             .append(projectId, version, { commandId, at: now, ...(actor === undefined ? {} : { actor }), events: recorded.events })
             .pipe((self) => retryAfterFailure(self, { schedule: appendRetry, while: (e) => e._tag === "NatsError" }), Effect.either)
@@ -122,7 +132,7 @@ export const runProjectActor = (
     const routeInline = Effect.gen(function* () {
       for (;;) {
         const step = dueSteps(state).find(isInline)
-        if (step === undefined) return
+        if (step === undefined || !mayDecide()) return
         let result: StepResult | undefined
         yield* runStep(step, { projectId, settings, replicas: 0, writeRoutes }, (reported) => Effect.sync(() => void (result = reported)))
         if (result === undefined) return
@@ -180,6 +190,8 @@ export const runProjectActor = (
 
     // The idle timeout is read at each wait, so a changed setting applies to actors already running.
     const takeOrIdle = Effect.suspend(() => Queue.take(mailbox).pipe(Effect.timeout(settings.idleTimeout), Effect.option))
+    // A process that lost the project's partition stops here, before any follow-up (steps included).
+    yield* stillOwned
     yield* afterEachMessage
     for (;;) {
       // With a step in flight the actor cannot retire, and the step will report: a plain take then.
@@ -191,6 +203,7 @@ export const runProjectActor = (
       }
       // A wake only asks for the follow-ups (resume what is due).
       if (next.value.kind !== "wake") yield* process(next.value)
+      yield* stillOwned
       yield* afterEachMessage
     }
   }).pipe(Effect.annotateLogs({ projectId }), Effect.withSpan("ProjectActor", { captureStackTrace: false, attributes: { projectId } }), Effect.scoped)

@@ -2,7 +2,7 @@
  * The orchestrator role: command intake, project actors and their steps. Needs NATS and a Krane,
  * never PostgreSQL. Ready while its intake consumes; reports awake actors and quarantined projects.
  */
-import { Effect, Layer, type Scope } from "effect"
+import { Context, Effect, Layer, type Scope } from "effect"
 import { IntakeHealth } from "../../actors/IntakeHealth.js"
 import { ActorKey } from "../../auth/actor.js"
 import { OrchestratorLive } from "../../actors/Orchestrator.js"
@@ -11,6 +11,8 @@ import { Nats } from "../../nats/Nats.js"
 import { HealthReporter } from "../../health/HealthReporter.js"
 import type { Check } from "../../health/RoleHealth.js"
 import { requireUrl, type RoleEndpoints, type RoleStarted } from "./endpoints.js"
+import { ProjectOwnership } from "../../partitions/Ownership.js"
+import { describePartitioning, partitionsCheck } from "../../partitions/describe.js"
 
 const checks = Effect.gen(function* () {
   const intake = yield* (yield* IntakeHealth).status
@@ -19,7 +21,8 @@ const checks = Effect.gen(function* () {
     intake: intake.consuming
       ? { ok: true, detail: `consuming since ${since}` }
       : { ok: false, detail: `not consuming since ${since}${intake.lastError === undefined ? "" : `: ${intake.lastError}`} (restarting)` },
-    actors: { ok: true, detail: `${intake.actors} project actor(s) awake, ${intake.quarantined} project(s) quarantined` }
+    actors: { ok: true, detail: `${intake.actors} project actor(s) awake, ${intake.quarantined} project(s) quarantined` },
+    partitions: partitionsCheck((yield* ProjectOwnership).partitioning, intake.partitions)
   } satisfies Record<string, Check>
 })
 
@@ -38,4 +41,6 @@ const layer = (endpoints: RoleEndpoints) =>
 
 /** Runs the role for the life of the scope. */
 export const start = (endpoints: RoleEndpoints): Effect.Effect<RoleStarted, unknown, Scope.Scope> =>
-  Effect.as(Layer.build(layer(endpoints)), {})
+  Effect.map(Layer.build(layer(endpoints)), (context) => ({
+    partitions: describePartitioning(Context.get(context, ProjectOwnership).partitioning, endpoints.orchestrator.leaseTtl)
+  }))
