@@ -9,18 +9,22 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { NodeRuntime } from "@effect/platform-node"
-import { Config, ConfigError, Console, Duration, Effect, Either, Option, Redacted, Schedule } from "effect"
+import { Config, ConfigError, Console, Duration, Effect, Either, Option, Redacted, Schedule, type Scope } from "effect"
 import { kraneLocalSecret, kraneLocalSecretFile } from "./adapters/krane/local/KraneLocalSecret.js"
 import { resolveActorKey } from "./auth/actor.js"
 import { resolveAdminToken } from "./auth/settings.js"
 import { orchestratorSettings } from "./config.js"
 import { choosePort } from "./local/binaries.js"
 import { kraneLocalEnv } from "./local/kraneLocalEnv.js"
-import { type NatsClientAuth, natsAuthConfig, natsAuthEnv } from "./nats/natsAuth.js"
+import { connectionAuth, type NatsClientAuth, natsAuthConfig, natsAuthEnv } from "./nats/natsAuth.js"
+import { describeReplication, probeReplication, replicasSetting } from "./nats/replicas.js"
+import { natsServers } from "./nats/servers.js"
+import { startNatsCluster } from "./local/NatsCluster.js"
 import { startNatsServer } from "./local/NatsServer.js"
 import { passwordFile, prepareNatsUsers, usersDirClients } from "./local/natsUsers.js"
 import { startPostgresServer } from "./local/PostgresServer.js"
 import { redactUrl } from "./shared/redactUrl.js"
+import { clusterDataDir, clusterFromArgs, instanceNames } from "./roles/cluster.js"
 import { type BerthRole, needsDatabase, needsKrane, parseRoles } from "./roles/roles.js"
 import { type SupervisedChild, type SupervisionGroup, supervise, supervisionGroup } from "./roles/Supervisor.js"
 import { localPorts, runtimeConfig } from "./runtimeConfig.js"
@@ -35,29 +39,48 @@ const readyTimeout = Duration.seconds(60)
 /** The NATS settings a role process is started with. */
 const natsAuthVariables = ["NATS_CREDS", "NATS_USER", "NATS_PASSWORD", "NATS_TOKEN", "NATS_INBOX_PREFIX"] as const
 
+type RoleClients = Readonly<Record<BerthRole, NatsClientAuth>>
+
+/** The nats-servers Berth runs itself, for the banner: none for an external NATS. */
+type OwnNodes = ReadonlyArray<{ readonly name: string; readonly pid: number; readonly port: number }>
+
 /**
  * An external server when NATS_URL is given: every role connects with the NATS_* credentials given,
  * or, with BERTH_NATS_USERS_DIR, each with its own (`<role>.password` / `<role>.creds` there). Else
- * one of ours under the data dir, with one NATS user per role (src/local/natsUsers.ts).
+ * one of ours under the data dir, with one NATS user per role (src/local/natsUsers.ts): one server, or
+ * with --cluster N a cluster of N (src/local/NatsCluster.ts) with the same users.
  */
-const natsFor = (given: Option.Option<string>, usersDir: Option.Option<string>, roles: ReadonlyArray<BerthRole>, dataDir: string) =>
+const natsFor = (
+  given: Option.Option<string>,
+  usersDir: Option.Option<string>,
+  roles: ReadonlyArray<BerthRole>,
+  dataDir: string,
+  cluster: Option.Option<number>
+): Effect.Effect<{ readonly url: string; readonly users: Option.Option<RoleClients>; readonly nodes: OwnNodes }, unknown, Scope.Scope> =>
   Option.match(given, {
     onSome: (url) =>
       Option.match(usersDir, {
-        onNone: () => Effect.succeed({ url, users: Option.none<Readonly<Record<BerthRole, NatsClientAuth>>>() }),
-        onSome: (dir) => Effect.map(usersDirClients(resolve(dir), roles), (clients) => ({ url, users: Option.some(clients) }))
+        onNone: () => Effect.succeed({ url, users: Option.none<RoleClients>(), nodes: [] }),
+        onSome: (dir) => Effect.map(usersDirClients(resolve(dir), roles), (clients) => ({ url, users: Option.some(clients), nodes: [] }))
       }),
     onNone: () =>
       Effect.gen(function* () {
         const natsDir = join(dataDir, "nats")
         const users = yield* prepareNatsUsers(natsDir, join(projectRoot, "nats.conf"))
+        if (Option.isSome(cluster)) {
+          const started = yield* startNatsCluster(
+            { dir: natsDir, size: cluster.value, baseConfig: users.configPath, clientPort: localPorts.nats, routePort: localPorts.natsRoutes },
+            users.clients.orchestrator
+          )
+          return { url: started.url, users: Option.some<RoleClients>(users.clients), nodes: started.nodes }
+        }
         const server = yield* startNatsServer({
           dataDir: natsDir,
           port: localPorts.nats,
           configPath: users.configPath,
           client: users.clients.orchestrator
         })
-        return { url: server.url, users: Option.some<Readonly<Record<BerthRole, NatsClientAuth>>>(users.clients) }
+        return { url: server.url, users: Option.some<RoleClients>(users.clients), nodes: [] }
       })
   })
 
@@ -133,6 +156,12 @@ interface Urls {
   readonly api?: string
   readonly gateway?: string
   readonly nats: string
+  /** How many replicas the streams get (src/nats/replicas.ts), as one line. */
+  readonly replication: string
+  /** The nodes of the NATS cluster Berth runs (--cluster), with their pids. */
+  readonly natsNodes: OwnNodes
+  /** BERTH_DATA_DIR for the CLI, when it is not the default one. */
+  readonly cliDataDir?: string
   /** The publisher's password file, when Berth runs its own nats-server with users. */
   readonly natsUsers?: string
   readonly database?: string
@@ -157,6 +186,10 @@ const banner = (roles: ReadonlyArray<BerthRole>, urls: Urls, children: ReadonlyA
       : [`  admin token  ${urls.adminToken}   (the CLI reads it; API clients send Authorization: Bearer <token>)`]),
     ...(urls.gateway === undefined ? [] : [`  gateway      ${urls.gateway}   (routes by Host: curl ${gatewayHost}/)`]),
     `  NATS         ${urls.nats}   (commands: berth.cmd.<projectId>, events: berth.evt.<projectId>)`,
+    `  replication  ${urls.replication}`,
+    ...(urls.natsNodes.length === 0
+      ? []
+      : [`  NATS nodes   ${urls.natsNodes.map((node) => `${node.name} (pid ${node.pid}, port ${node.port})`).join(", ")}   (kill -9 one: the others carry on)`]),
     ...(urls.natsUsers === undefined ? [] : [`  NATS users   one per role; services that send commands: user publisher, password in ${urls.natsUsers}`]),
     ...(urls.partitions === undefined ? [] : [`  partitions   ${urls.partitions}`]),
     ...(urls.database === undefined ? [] : [`  PostgreSQL   ${urls.database}`]),
@@ -166,6 +199,7 @@ const banner = (roles: ReadonlyArray<BerthRole>, urls: Urls, children: ReadonlyA
     ...(roles.includes("api")
       ? [
           "Send a first command (in another terminal):",
+          ...(urls.cliDataDir === undefined ? [] : [`  export BERTH_DATA_DIR=${urls.cliDataDir}   (the CLI finds this Berth there)`]),
           "  ./bin/berth project create proj_hello --workspace acme --apex berth.localhost",
           "  ./bin/berth deploy proj_hello --id dep_hello_1 --set APP_VERSION=v1 --wait -- node examples/hello/server.js",
           ...(gatewayHost === undefined ? [] : [`  curl -s ${gatewayHost}/`]),
@@ -183,11 +217,21 @@ const program = Effect.gen(function* () {
   const config = yield* runtimeConfig
   // Read once here so a bad setting stops Berth at once with one line, not each role in a restart loop.
   yield* orchestratorSettings
+  const replicas = yield* replicasSetting
   const roles = yield* Option.match(rolesFromArgs(process.argv), {
     onNone: () => Effect.succeed(config.roles),
     onSome: (text) => Either.match(parseRoles(text), { onLeft: (message) => Effect.fail(ConfigError.InvalidData(["--roles"], message)), onRight: Effect.succeed })
   })
-  const dataDir = resolve(projectRoot, config.dataDir)
+  const cluster = yield* Either.match(clusterFromArgs(process.argv), {
+    onLeft: (message) => Effect.fail(ConfigError.InvalidData(["--cluster"], message)),
+    onRight: Effect.succeed
+  })
+  if (Option.isSome(cluster) && Option.isSome(config.natsUrl)) {
+    return yield* Effect.fail(ConfigError.InvalidData(["--cluster"], "--cluster runs its own NATS cluster: do not also set NATS_URL (run `berth up --roles …` against yours instead)"))
+  }
+  // The cluster keeps its own data (its own event log, so its own read model) unless told otherwise.
+  const givenDataDir = yield* Config.option(Config.string("BERTH_DATA_DIR"))
+  const dataDir = resolve(projectRoot, Option.isSome(cluster) && Option.isNone(givenDataDir) ? clusterDataDir : config.dataDir)
   mkdirSync(dataDir, { recursive: true })
   // The keys that seal env values: BERTH_SECRETS_KEY checked now, or the local keys file created once
   // here, before the roles that read it (orchestrator, API) start side by side.
@@ -205,7 +249,7 @@ const program = Effect.gen(function* () {
   if (Option.isSome(usersDir) && natsAuth.auth._tag !== "None") {
     return yield* Effect.fail(ConfigError.InvalidData(["BERTH_NATS_USERS_DIR"], "BERTH_NATS_USERS_DIR gives each role its NATS credentials: do not also set NATS_CREDS, NATS_USER/NATS_PASSWORD or NATS_TOKEN"))
   }
-  const nats = yield* natsFor(config.natsUrl, usersDir, roles, dataDir)
+  const nats = yield* natsFor(config.natsUrl, usersDir, roles, dataDir, cluster)
   const natsUrl = nats.url
   const group = yield* supervisionGroup
   const databaseUrl = needsDatabase(roles) ? Option.some(yield* databaseUrlFor(config.databaseUrl, dataDir)) : Option.none()
@@ -228,9 +272,13 @@ const program = Effect.gen(function* () {
     BERTH_GATEWAY_PORT: String(gatewayPort)
   }
   const rebuild = process.argv.includes("--rebuild-read-model")
-  const children = yield* Effect.forEach(roles, (role) =>
+  // With --cluster N, N orchestrators (orchestrator-1 … -N) share the work; one of every other role.
+  const processes = roles.flatMap((role) =>
+    instanceNames(role, role === "orchestrator" ? Option.getOrElse(cluster, () => 1) : 1).map((name) => ({ role, name }))
+  )
+  const children = yield* Effect.forEach(processes, ({ role, name }) =>
     supervise({
-      name: role,
+      name,
       args: [...roleScript, role],
       ...(role === "projector" && rebuild ? { firstStartArgs: ["--rebuild-read-model"] } : {}),
       env: { ...env, ...natsEnvOf(role, nats.users) },
@@ -248,6 +296,12 @@ const program = Effect.gen(function* () {
     )
   )
   const urlOf = (role: BerthRole) => reports.find((report) => report?.role === role)?.url
+  // Detected the way the roles detect it (their own connections), with the first role's credentials.
+  const probeClient = Option.match(nats.users, { onNone: () => natsAuth, onSome: (clients) => clients[roles[0] ?? "orchestrator"] })
+  const replication = yield* connectionAuth(probeClient).pipe(
+    Effect.flatMap((auth) => probeReplication(natsServers(natsUrl), auth, replicas)),
+    Effect.orElseSucceed(() => undefined)
+  )
 
   const runFile = join(dataDir, "run.json")
   const api = roles.includes("api") ? urlOf("api") ?? `http://${config.apiHost}:${apiPort}` : undefined
@@ -256,6 +310,7 @@ const program = Effect.gen(function* () {
     api,
     gateway,
     natsUrl,
+    replicas: replication?.replicas ?? null,
     // Password shown as ***: run.json is for people and the CLI, which needs no PostgreSQL password.
     databaseUrl: Option.getOrUndefined(Option.map(databaseUrl, redactUrl)),
     kraneUrl: Option.getOrUndefined(Option.map(krane, ({ url }) => url)),
@@ -280,6 +335,9 @@ const program = Effect.gen(function* () {
       ...(api === undefined ? {} : { api }),
       ...(gateway === undefined ? {} : { gateway }),
       nats: natsUrl,
+      natsNodes: nats.nodes,
+      ...(Option.isSome(cluster) && dataDir !== resolve(projectRoot, ".berth") ? { cliDataDir: dataDir } : {}),
+      replication: replication === undefined ? "unknown: NATS did not answer (the roles detect it when it does)" : describeReplication(replication),
       ...(Option.isNone(config.natsUrl) ? { natsUsers: passwordFile(join(dataDir, "nats"), "publisher") } : {}),
       ...Option.match(databaseUrl, { onNone: () => ({}), onSome: (database) => ({ database: redactUrl(database) }) }),
       ...Option.match(krane, {

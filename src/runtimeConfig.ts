@@ -5,6 +5,7 @@
 import { resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Config, ConfigError, Duration, Either, Option, type Redacted } from "effect"
+import { isNatsUrlList } from "./nats/servers.js"
 import { type BerthRole, parseRoles } from "./roles/roles.js"
 
 export interface RuntimeConfig {
@@ -37,8 +38,18 @@ const url = (name: string, schemes: ReadonlyArray<string>) =>
     )
   )
 
+/** One server, or several of one cluster, comma-separated (src/nats/servers.ts). */
+const natsUrl = Config.option(
+  Config.string("NATS_URL").pipe(
+    Config.validate({
+      message: "NATS_URL must be a URL starting with nats://, tls://, ws:// or wss://, or several of them separated by commas",
+      validation: isNatsUrlList
+    })
+  )
+)
+
 export const runtimeConfig: Config.Config<RuntimeConfig> = Config.all({
-  natsUrl: url("NATS_URL", ["nats://", "tls://", "ws://", "wss://"]),
+  natsUrl,
   databaseUrl: url("DATABASE_URL", ["postgres://", "postgresql://"]),
   kraneUrl: url("KRANE_URL", ["http://", "https://"]),
   kraneToken: Config.option(Config.redacted("KRANE_TOKEN")),
@@ -65,4 +76,4 @@ export const projectRoot: string = fileURLToPath(new URL("..", import.meta.url))
 export const dataDirOf = (config: Pick<RuntimeConfig, "dataDir">): string => resolve(projectRoot, config.dataDir)
 
 /** Preferred ports for the servers Berth starts itself; taken ports fall back to free ones. */
-export const localPorts = { nats: 4322, postgres: 5442 } as const
+export const localPorts = { nats: 4322, natsRoutes: 6322, postgres: 5442 } as const

@@ -1,6 +1,7 @@
 /** What bench/run.ts hands every workload child: server URLs and the mode, via the environment. */
 import { jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
+import { natsServers } from "../../src/nats/servers.js"
 
 export interface BenchEnv {
   readonly natsUrl: string
@@ -26,7 +27,7 @@ export const size = (env: BenchEnv, full: number, quick: number): number => (env
  * streams), as on a fresh server. Each workload starts with this, so none sees another's data.
  */
 export const resetJetStream = async (natsUrl: string): Promise<void> => {
-  const nc = await connect({ servers: natsUrl, noAsyncTraces: true })
+  const nc = await connect({ servers: natsServers(natsUrl), noAsyncTraces: true })
   try {
     const jsm = await jetstreamManager(nc)
     const names: Array<string> = []

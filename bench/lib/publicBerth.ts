@@ -5,7 +5,7 @@
  * poll and all point at one small HTTP server that serves an OpenAPI document, so the scrape is a
  * real HTTP round trip. The bench talks to Berth only over NATS, as an independent service would.
  */
-import { readFileSync } from "node:fs"
+import { existsSync, readFileSync } from "node:fs"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { join } from "node:path"
@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url"
 import { startBerth, type BerthProcess } from "../../test/support/berthProcess.js"
 import { startFakeKraneHttpServer, type FakeKraneHttpServer } from "../../test/support/FakeKraneHttpServer.js"
 import { createDatabaseOn } from "../../test/support/servers.js"
-import { mib } from "./stats.js"
+import { mib, sleep } from "./stats.js"
 
 const openApiDocument = `openapi: 3.0.3
 info:
@@ -33,10 +33,22 @@ export interface PublicBerth {
   readonly krane: FakeKraneHttpServer
   /** Resident memory of the supervisor and every role process now, in MiB (from /proc). */
   readonly rssMiB: () => { readonly total: number; readonly byRole: Readonly<Record<string, number>> }
+  /**
+   * Each role's memory after a full garbage collection, in MiB (with `memoryDir`; bench/lib/memoryPreload.mjs),
+   * and with BENCH_BERTH_HEAPSNAP set a heap snapshot of each beside it in that directory.
+   */
+  readonly heapMiB: () => Promise<Readonly<Record<string, RoleHeap>>>
   readonly stop: () => Promise<void>
 }
 
+export interface RoleHeap {
+  readonly heapUsed: number
+  readonly external: number
+  readonly rss: number
+}
+
 const cpuProfilePreload = fileURLToPath(new URL("./cpuProfilePreload.mjs", import.meta.url))
+const memoryPreload = fileURLToPath(new URL("./memoryPreload.mjs", import.meta.url))
 
 const rssOf = (pid: number): number => {
   try {
@@ -48,7 +60,11 @@ const rssOf = (pid: number): number => {
   }
 }
 
-export const startPublicBerth = async (natsUrl: string, pgAdminUrl: string): Promise<PublicBerth> => {
+export const startPublicBerth = async (
+  natsUrl: string,
+  pgAdminUrl: string,
+  options: { readonly memoryDir?: string } = {}
+): Promise<PublicBerth> => {
   // Every instance of every deployment: one server answering any GET with the document.
   const instances = createServer((_req, res) => {
     res.writeHead(200, { "content-type": "application/yaml" }).end(openApiDocument)
@@ -59,33 +75,66 @@ export const startPublicBerth = async (natsUrl: string, pgAdminUrl: string): Pro
   krane.krane.setInstanceAddress(() => `127.0.0.1:${instancePort}`)
   const profileDir = process.env["BENCH_BERTH_PROFILE"]
   const databaseUrl = await createDatabaseOn(pgAdminUrl, `berth_public_${Date.now()}`)
+  // BENCH_BERTH_PROFILE=<dir>: a CPU profile of every Berth process (written when it stops).
+  const preloads = [
+    ...(profileDir === undefined || profileDir === "" ? [] : [cpuProfilePreload]),
+    ...(options.memoryDir === undefined ? [] : [memoryPreload])
+  ]
   const berth = await startBerth({
     NATS_URL: natsUrl,
     DATABASE_URL: databaseUrl,
     KRANE_URL: krane.url,
-    // BENCH_BERTH_PROFILE=<dir>: a CPU profile of every Berth process (written when it stops).
-    ...(profileDir === undefined || profileDir === "" ? {} : { NODE_OPTIONS: `--import=${cpuProfilePreload}` })
+    ...(preloads.length === 0 ? {} : { NODE_OPTIONS: preloads.map((file) => `--import=${file}`).join(" ") }),
+    ...(options.memoryDir === undefined ? {} : { BENCH_BERTH_MEMORY: options.memoryDir })
   })
-  const rssMiB = () => {
+  const processes = () => {
     const info = JSON.parse(readFileSync(join(berth.dataDir, "run.json"), "utf8")) as {
       readonly supervisorPid?: unknown
       readonly roles?: Readonly<Record<string, { readonly pid?: unknown } | undefined>>
     }
+    const roles: Array<[string, number]> = []
+    for (const [role, entry] of Object.entries(info.roles ?? {})) if (typeof entry?.pid === "number") roles.push([role, entry.pid])
+    return { supervisorPid: typeof info.supervisorPid === "number" ? info.supervisorPid : undefined, roles }
+  }
+  const rssMiB = () => {
+    const { supervisorPid, roles } = processes()
     const byRole: Record<string, number> = {}
-    let total = typeof info.supervisorPid === "number" ? rssOf(info.supervisorPid) : 0
-    for (const [role, entry] of Object.entries(info.roles ?? {})) {
-      const pid = entry?.pid
-      if (typeof pid !== "number") continue
+    let total = supervisorPid === undefined ? 0 : rssOf(supervisorPid)
+    for (const [role, pid] of roles) {
       const bytes = rssOf(pid)
       byRole[role] = mib(bytes)
       total += bytes
     }
     return { total: mib(total), byRole }
   }
+  const samples = new Map<number, number>()
+  const heapMiB = async () => {
+    const dir = options.memoryDir
+    if (dir === undefined) return {}
+    const { roles } = processes()
+    const files = roles.map(([role, pid]) => {
+      const n = (samples.get(pid) ?? 0) + 1
+      samples.set(pid, n)
+      process.kill(pid, "SIGUSR2")
+      return [role, join(dir, `${role}-${pid}-${n}.json`)] as const
+    })
+    const byRole: Record<string, RoleHeap> = {}
+    const deadline = Date.now() + 120_000
+    for (const [role, file] of files) {
+      while (!existsSync(file)) {
+        if (Date.now() > deadline) throw new Error(`no memory report from ${role} (${file})`)
+        await sleep(50)
+      }
+      const usage = JSON.parse(readFileSync(file, "utf8")) as { readonly heapUsed: number; readonly external: number; readonly rss: number }
+      byRole[role] = { heapUsed: mib(usage.heapUsed), external: mib(usage.external), rss: mib(usage.rss) }
+    }
+    return byRole
+  }
   return {
     berth,
     krane,
     rssMiB,
+    heapMiB,
     stop: async () => {
       await berth.kill("SIGTERM")
       await krane.close()

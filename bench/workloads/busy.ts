@@ -14,6 +14,7 @@ import { createRawStream, deleteRawStream, rawPublishRoundTrips } from "../lib/r
 import { now, percentile, until } from "../lib/stats.js"
 import { envelope, projectHistory } from "../lib/synthetic.js"
 import { watchEvents } from "../lib/watch.js"
+import { natsServers } from "../../src/nats/servers.js"
 
 const W = "busy project"
 
@@ -22,7 +23,7 @@ runMain(async () => {
   const env = benchEnv()
   const deploys = size(env, 200, 50)
   await resetJetStream(env.natsUrl)
-  const nc = await connect({ servers: env.natsUrl, noAsyncTraces: true })
+  const nc = await connect({ servers: natsServers(env.natsUrl), noAsyncTraces: true })
   const js = jetstream(nc)
   const jsm = await jetstreamManager(nc)
 

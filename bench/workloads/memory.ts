@@ -1,8 +1,9 @@
 /**
  * Workload 5, memory: RSS of the orchestrator process once N projects have each handled one Deploy and
  * sit idle (actors alive), and again after passivation. Run with --expose-gc (bench/run.ts does).
- * Actors start with a long idle timeout; to passivate them, the timeout is lowered to 1 s and every
- * project is sent its Deploy again (same commandId: decides nothing), so each actor's next wait uses it.
+ * Actors start with a long idle timeout; to passivate them, the timeout is lowered to 1 s (the
+ * registry's idle sweep reads it at each pass, at least every 5 s) and every project is sent its Deploy
+ * again (same commandId: decides nothing, which the envelope count checks).
  */
 import { jetstream } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
@@ -14,6 +15,7 @@ import { emit, figure } from "../lib/figures.js"
 import { benchSettings, startBenchOrchestrator } from "../lib/orchestrator.js"
 import { mib, now, sleep, until } from "../lib/stats.js"
 import { watchEvents } from "../lib/watch.js"
+import { natsServers } from "../../src/nats/servers.js"
 
 const W = "memory"
 
@@ -41,7 +43,7 @@ runMain(async () => {
   await resetJetStream(env.natsUrl)
   const { settings, setIdleTimeout } = benchSettings(Duration.minutes(30))
   const orchestrator = await startBenchOrchestrator(env.natsUrl, settings)
-  const nc = await connect({ servers: env.natsUrl, noAsyncTraces: true })
+  const nc = await connect({ servers: natsServers(env.natsUrl), noAsyncTraces: true })
   const js = jetstream(nc)
   const watch = watchEvents(nc)
   const base = await settle()

@@ -19,6 +19,7 @@ import { benchEnv, resetJetStream, runMain, size } from "../lib/env.js"
 import { emit, figure } from "../lib/figures.js"
 import { now } from "../lib/stats.js"
 import { envelope, projectHistory } from "../lib/synthetic.js"
+import { natsServers } from "../../src/nats/servers.js"
 
 const W = "projection"
 const encoder = new TextEncoder()
@@ -29,7 +30,7 @@ runMain(async () => {
   const targetEvents = size(env, 200_000, 20_000)
   const projects = size(env, 2_000, 200)
   await resetJetStream(env.natsUrl)
-  const nc = await connect({ servers: env.natsUrl, noAsyncTraces: true })
+  const nc = await connect({ servers: natsServers(env.natsUrl), noAsyncTraces: true })
   const js = jetstream(nc)
   const jsm = await jetstreamManager(nc)
   await Effect.runPromise(ensureStreams(jsm))

@@ -9,18 +9,24 @@
  * BENCH_PUBLIC=history:
  *   W3: P projects x R rounds of one Deploy each (a round waits for all P to go live): round time of
  *   the early rounds (after the first) against the last ones, and Berth's RSS (supervisor + roles)
- *   after the early rounds against the end. Cost must not grow with history.
+ *   after the early rounds against the end, with each role's RSS and live heap (after a full
+ *   collection, bench/lib/memoryPreload.mjs) at both points. Cost must not grow with history.
+ *   BENCH_BERTH_HEAPSNAP=<dir>: a heap snapshot of each role at both points, kept in <dir> for
+ *   `node bench/lib/heapDiff.mjs <role>-<pid>-1.heapsnapshot <role>-<pid>-2.heapsnapshot`.
  */
-import { readFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { jetstream } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
 import { subjects } from "../../src/nats/subjects.js"
 import { createProjectCommand, deployCommand } from "../../test/support/orchestrator.js"
 import { benchEnv, resetJetStream, runMain, size } from "../lib/env.js"
 import { emit, figure, type Figure } from "../lib/figures.js"
-import { startPublicBerth } from "../lib/publicBerth.js"
+import { startPublicBerth, type RoleHeap } from "../lib/publicBerth.js"
 import { median, now, percentile, until } from "../lib/stats.js"
 import { watchEvents } from "../lib/watch.js"
+import { natsServers } from "../../src/nats/servers.js"
 
 const mode = process.env["BENCH_PUBLIC"] === "history" ? "history" : "deploys"
 
@@ -62,8 +68,11 @@ runMain(async () => {
   const started = now()
   const env = benchEnv()
   await resetJetStream(env.natsUrl)
-  const berth = await startPublicBerth(env.natsUrl, env.pgAdminUrl)
-  const nc = await connect({ servers: env.natsUrl, noAsyncTraces: true })
+  const snapshotDir = process.env["BENCH_BERTH_HEAPSNAP"] ?? ""
+  if (snapshotDir !== "") mkdirSync(snapshotDir, { recursive: true })
+  const memoryDir = mode !== "history" ? undefined : snapshotDir !== "" ? snapshotDir : mkdtempSync(join(tmpdir(), "berth-w3-memory-"))
+  const berth = await startPublicBerth(env.natsUrl, env.pgAdminUrl, memoryDir === undefined ? {} : { memoryDir })
+  const nc = await connect({ servers: natsServers(env.natsUrl), noAsyncTraces: true })
   const js = jetstream(nc)
   const watch = watchEvents(nc)
   const send = (projectId: string, command: object) => js.publish(subjects.command(projectId), JSON.stringify(command))
@@ -133,6 +142,8 @@ runMain(async () => {
       const roundMs: Array<number> = []
       const rss: Array<number> = []
       const orchestratorRss: Array<number> = []
+      let rssAfterWarmUp = berth.rssMiB()
+      let heapAfterWarmUp: Readonly<Record<string, RoleHeap>> = {}
       for (let r = 1; r <= rounds; r++) {
         const deployments = ids.map((id) => ({ id, deploymentId: `dep_${id}_${r}` }))
         const t0 = now()
@@ -142,7 +153,13 @@ runMain(async () => {
         const sample = berth.rssMiB()
         rss.push(sample.total)
         orchestratorRss.push(sample.byRole["orchestrator"] ?? Number.NaN)
+        if (r === window + 1) {
+          rssAfterWarmUp = sample
+          heapAfterWarmUp = await berth.heapMiB()
+        }
       }
+      const rssAtEnd = berth.rssMiB()
+      const heapAtEnd = await berth.heapMiB()
       // Early: the rounds after the first (warm-up); late: the last ones.
       const early = median(roundMs.slice(1, 1 + window))
       const late = median(roundMs.slice(-window))
@@ -164,7 +181,10 @@ runMain(async () => {
         })
       )
       notes.push(`W3 round times (ms): ${roundMs.map((t) => Math.round(t)).join(" ")}`)
-      notes.push(`W3 RSS at the end: ${describeRss(berth.rssMiB())}`)
+      notes.push(`W3 RSS after round ${window + 1} -> at the end: ${describeRss(rssAfterWarmUp)} -> ${describeRss(rssAtEnd)}`)
+      notes.push(`W3 live heap (after a full GC) after round ${window + 1} -> at the end: ${describeHeaps(heapAfterWarmUp, heapAtEnd)}`)
+      notes.push(`W3 total RSS per round (MiB): ${rss.map((value) => Math.round(value)).join(" ")}`)
+      if (snapshotDir !== "") notes.push(`W3 heap snapshots (after round ${window + 1}: -1, at the end: -2) in ${snapshotDir}`)
     }
   } catch (error) {
     process.stderr.write(`Berth's output (tail):\n${berth.berth.output().slice(-6000)}\n`)
@@ -173,6 +193,7 @@ runMain(async () => {
     watch.stop()
     await nc.close()
     await berth.stop()
+    if (memoryDir !== undefined && snapshotDir === "") rmSync(memoryDir, { recursive: true, force: true })
   }
   emit({ workload: mode === "deploys" ? "public W1/W2" : "public W3", params, figures, notes, elapsedMs: now() - started })
 })
@@ -181,3 +202,12 @@ const describeRss = (rss: { readonly total: number; readonly byRole: Readonly<Re
   `${Math.round(rss.total)} MiB (${Object.entries(rss.byRole)
     .map(([role, value]) => `${role} ${Math.round(value)}`)
     .join(", ")}; the rest is the supervisor)`
+
+const describeHeaps = (early: Readonly<Record<string, RoleHeap>>, late: Readonly<Record<string, RoleHeap>>): string =>
+  Object.entries(late)
+    .map(([role, heap]) => {
+      const before = early[role]
+      const mib = (value: number | undefined) => (value === undefined ? "?" : value.toFixed(1))
+      return `${role} ${mib(before?.heapUsed)} -> ${mib(heap.heapUsed)} MiB (external ${mib(before?.external)} -> ${mib(heap.external)})`
+    })
+    .join(", ")

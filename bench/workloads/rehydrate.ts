@@ -23,6 +23,7 @@ import { benchEnv, resetJetStream, runMain, size } from "../lib/env.js"
 import { emit, figure } from "../lib/figures.js"
 import { median, now, percentile, timeEach } from "../lib/stats.js"
 import { envelope, projectHistory } from "../lib/synthetic.js"
+import { natsServers } from "../../src/nats/servers.js"
 
 const W = "cold rehydration"
 const encoder = new TextEncoder()
@@ -35,7 +36,7 @@ runMain(async () => {
   const otherProjects = 1_000
   const window = 2_000
   await resetJetStream(env.natsUrl)
-  const nc = await connect({ servers: env.natsUrl, noAsyncTraces: true })
+  const nc = await connect({ servers: natsServers(env.natsUrl), noAsyncTraces: true })
   const js = jetstream(nc)
   const jsm = await jetstreamManager(nc)
   await Effect.runPromise(ensureStreams(jsm))

@@ -24,6 +24,7 @@ import { profilePhase } from "../lib/profile.js"
 import { now, percentile, until } from "../lib/stats.js"
 import { envelope, projectHistory } from "../lib/synthetic.js"
 import { watchEvents } from "../lib/watch.js"
+import { natsServers } from "../../src/nats/servers.js"
 
 const W = process.env["BENCH_PROJECTOR"] === "1" ? "storm + projector" : "deploy storm"
 const encoder = new TextEncoder()
@@ -36,7 +37,7 @@ runMain(async () => {
   const rawMessages = size(env, 50_000, 20_000)
   await resetJetStream(env.natsUrl)
 
-  const nc = await connect({ servers: env.natsUrl, noAsyncTraces: true })
+  const nc = await connect({ servers: natsServers(env.natsUrl), noAsyncTraces: true })
   const js = jetstream(nc)
   const jsm = await jetstreamManager(nc)
 

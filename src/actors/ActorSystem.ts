@@ -1,16 +1,15 @@
 /**
- * The actor system: one ProjectActor per project id, spawned on its first message, retired when idle,
- * and resumed at start (and periodically) for every project whose in-flight marker is set, so a new
- * process finishes the deployments an old one left half-way.
+ * The actor system: one ProjectActor per project id (started on its first message and passivated when
+ * idle by ActorRegistry), resumed at start (and periodically) for every project whose in-flight marker
+ * is set, so a new process finishes the deployments an old one left half-way.
  *
- * Nobody waits on a project for long: a command goes into its mailbox at once when there is room;
- * otherwise it waits in the project's own overflow line (in order) for at most `mailboxOfferTimeout`,
- * then it and everything behind it fail with MailboxBusy (the intake nak's them: redelivered later).
+ * Nobody waits on a project for long (ActorRegistry): a command that finds its project's mailbox full
+ * for `mailboxOfferTimeout` fails with MailboxBusy, and the intake nak's it (redelivered later).
  * A project whose log cannot be decoded is quarantined (quarantine.ts): its commands are rejected
  * with `project_unavailable` until a later load succeeds.
  */
 import { Kvm, type KV } from "@nats-io/kv"
-import { Cause, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Queue, Schedule } from "effect"
+import { Cause, Context, Deferred, Duration, Effect, Exit, Layer, Option, type Queue, Schedule } from "effect"
 import type { OrchestratorSettings } from "../config.js"
 import type { Command, CommandHeader } from "../domain/commands.js"
 import type { Archive } from "../eventstore/Archive.js"
@@ -20,7 +19,8 @@ import { makeDirectReader } from "../nats/DirectReader.js"
 import { Nats, NatsError } from "../nats/Nats.js"
 import { buckets } from "../nats/subjects.js"
 import { makeDirectRejection } from "./directRejection.js"
-import { ActorUnavailable, MailboxBusy, type MailboxItem, type Outcome } from "./mailbox.js"
+import { makeActorRegistry } from "./ActorRegistry.js"
+import { ActorUnavailable, type MailboxItem, type Outcome } from "./mailbox.js"
 import { runProjectActor } from "./ProjectActor.js"
 import { makeQuarantine, openQuarantineBucket, type QuarantineEntry } from "./quarantine.js"
 import type { HostnameClaims } from "../adapters/claims/HostnameClaims.js"
@@ -54,14 +54,6 @@ export interface ActorSystemApi {
 
 export class ActorSystem extends Context.Tag("berth/ActorSystem")<ActorSystem, ActorSystemApi>() {}
 
-interface ActorEntry {
-  readonly queue: Queue.Queue<MailboxItem>
-  fiber?: Fiber.RuntimeFiber<void, unknown>
-  /** Messages waiting for room in the mailbox, in arrival order (drained by one fiber). */
-  readonly overflow: Array<MailboxItem>
-  draining: boolean
-}
-
 const resumeSweepEvery = Duration.seconds(30)
 
 const failItem = (item: MailboxItem, error: Error) =>
@@ -71,24 +63,16 @@ const isCorruptEvent = (error: Error): error is CorruptEvent => error instanceof
 
 export const makeActorSystem = (settings: OrchestratorSettings) =>
   Effect.gen(function* () {
-    const { nc, inbox, publisher } = yield* Nats
+    const { nc, inbox, publisher, replication } = yield* Nats
     const store = yield* EventStore
-    const context = yield* Effect.context<EventStore | Archive | RoutingService | HostnameClaims | StepRequirements>()
     const scope = yield* Effect.scope
     const inflight: KV = yield* Effect.tryPromise({
-      try: () => new Kvm(nc).create(buckets.inflight, { history: 1 }),
+      try: () => new Kvm(nc).create(buckets.inflight, { history: 1, replicas: replication.replicas }),
       catch: (cause) => new NatsError({ operation: "open in-flight bucket", cause })
     })
     const quarantine = yield* makeQuarantine(yield* openQuarantineBucket(yield* Nats), settings.quarantineRetry)
     const recordRejection = makeDirectRejection(store, makeDirectReader(inbox))
-    const actors = new Map<string, ActorEntry>()
-    const lock = yield* Effect.makeSemaphore(1)
-    const offerTimeoutMs = Duration.toMillis(settings.mailboxOfferTimeout)
-    // Partitioned, only the projects of the partitions whose lease this process holds (src/partitions/).
-    const ownership = yield* Effect.serviceOption(ProjectOwnership)
-    const mayDecide = Option.match(ownership, { onNone: () => () => true, onSome: (owned) => owned.mayDecide })
-    const notOwned = (projectId: string) =>
-      new ActorUnavailable({ projectId, message: `this orchestrator does not hold the partition of project ${projectId} (now or any more)` })
+    const context = yield* Effect.context<EventStore | Archive | RoutingService | HostnameClaims | StepRequirements>()
 
     // Two writes per deployment: made as the KV client would (a put, or a delete marker), on the
     // connection's fast publish path.
@@ -113,100 +97,38 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
       return new ActorUnavailable({ projectId, message: `the actor of ${projectId} stopped before deciding` })
     }
 
-    const spawn = (projectId: string) =>
-      Effect.gen(function* () {
-        const queue = yield* Queue.bounded<MailboxItem>(settings.mailboxCapacity)
-        const entry: ActorEntry = { queue, overflow: [], draining: false }
-        const tryPassivate = lock.withPermits(1)(
-          Effect.gen(function* () {
-            if (entry.overflow.length > 0 || (yield* Queue.size(queue)) > 0) return false
-            actors.delete(projectId)
-            return true
-          })
-        )
-        const retire = (exit: Exit.Exit<void, unknown>) =>
-          Effect.gen(function* () {
-            const reason = stopReason(projectId, exit)
-            if (reason instanceof CorruptEvent) yield* quarantine.mark(reason)
-            // Whoever still waits on this actor learns it stopped; their commands are redelivered
-            // (or, for a quarantined project, rejected by the handle `ask` returned).
-            const left = yield* lock.withPermits(1)(
-              Effect.gen(function* () {
-                if (actors.get(projectId) === entry) actors.delete(projectId)
-                const queued = yield* Queue.takeAll(queue)
-                const waiting = entry.overflow.splice(0)
-                // A drainer blocked on this mailbox is interrupted; no message can enter it any more.
-                yield* Queue.shutdown(queue)
-                return [...queued, ...waiting]
-              })
-            )
-            yield* Effect.forEach(left, (item) => failItem(item, reason), { discard: true })
-          })
-        entry.fiber = yield* runProjectActor(projectId, queue, settings, {
-          markInFlight,
-          tryPassivate,
-          onLoaded: quarantine.lift(projectId),
-          ownership: { mayDecide: () => mayDecide(projectId), notOwned: () => notOwned(projectId) }
-        }).pipe(
-          Effect.tapErrorCause((cause) =>
-            Cause.failureOption(cause).pipe(Option.exists((error) => error instanceof CorruptEvent)) || Cause.isInterruptedOnly(cause)
-              ? Effect.void
-              : Effect.logError("project actor stopped", cause)
-          ),
-          Effect.onExit(retire),
-          Effect.provide(context),
-          Effect.forkIn(scope)
-        )
-        actors.set(projectId, entry)
-        return entry
-      })
+    // Partitioned, only the projects of the partitions whose lease this process holds (src/partitions/).
+    const ownership = yield* Effect.serviceOption(ProjectOwnership)
+    const mayDecide = Option.match(ownership, { onNone: () => () => true, onSome: (owned) => owned.mayDecide })
+    const notOwned = (projectId: string) =>
+      new ActorUnavailable({ projectId, message: `this orchestrator does not hold the partition of project ${projectId} (now or any more)` })
 
-    /** The next message waiting for room; clears `draining` in the same step when there is none. */
-    const nextWaiting = (entry: ActorEntry) =>
-      Effect.sync(() => {
-        const head = entry.overflow[0]
-        if (head === undefined) entry.draining = false
-        return head
-      })
-
-    const drain = (projectId: string, entry: ActorEntry) =>
-      Effect.gen(function* () {
-        for (;;) {
-          const item = yield* nextWaiting(entry)
-          if (item === undefined) return
-          const offered = yield* Queue.offer(entry.queue, item).pipe(Effect.timeout(settings.mailboxOfferTimeout), Effect.option)
-          if (Option.isSome(offered)) {
-            if (entry.overflow[0] === item) entry.overflow.shift()
-            continue
-          }
-          // Everything behind it waits on the same project: all of it comes back later, in order.
-          const dropped = entry.overflow.splice(0)
-          const error = new MailboxBusy({
-            projectId,
-            message: `project ${projectId} is busy: its mailbox stayed full for ${offerTimeoutMs} ms`
-          })
-          yield* Effect.logWarning("project mailbox full; its commands will be redelivered").pipe(
-            Effect.annotateLogs({ projectId, commands: dropped.length })
-          )
-          yield* Effect.forEach(dropped, (waiting) => failItem(waiting, error), { discard: true })
-        }
-      })
-
-    /** Never blocks: into the mailbox when there is room (and no one waits before it), else into the overflow line. */
-    const tell = (projectId: string, item: MailboxItem) =>
-      lock.withPermits(1)(
-        Effect.gen(function* () {
-          const entry = actors.get(projectId) ?? (yield* spawn(projectId))
-          if (entry.overflow.length === 0 && Queue.unsafeOffer(entry.queue, item)) return
-          // A wake only needs the actor running, which it is.
-          if (item.kind === "wake") return
-          entry.overflow.push(item)
-          if (!entry.draining) {
-            entry.draining = true
-            yield* Effect.forkIn(drain(projectId, entry), scope)
-          }
-        })
+    const startActor = (projectId: string, mailbox: Queue.Queue<MailboxItem>, idle: () => void) =>
+      runProjectActor(projectId, mailbox, settings, {
+        markInFlight,
+        idle,
+        onLoaded: quarantine.lift(projectId),
+        ownership: { mayDecide: () => mayDecide(projectId), notOwned: () => notOwned(projectId) }
+      }).pipe(
+        Effect.tapErrorCause((cause) =>
+          Cause.failureOption(cause).pipe(Option.exists((error) => error instanceof CorruptEvent)) || Cause.isInterruptedOnly(cause)
+            ? Effect.void
+            : Effect.logError("project actor stopped", cause)
+        ),
+        Effect.provide(context)
       )
+
+    // Whoever still waits on a stopped actor learns why; their commands are redelivered (or, for a
+    // quarantined project, rejected by the handle `ask` returned).
+    const onStopped = (projectId: string, exit: Exit.Exit<void, unknown>, left: ReadonlyArray<MailboxItem>) =>
+      Effect.gen(function* () {
+        const reason = stopReason(projectId, exit)
+        if (reason instanceof CorruptEvent) yield* quarantine.mark(reason)
+        yield* Effect.forEach(left, (item) => failItem(item, reason), { discard: true })
+      })
+
+    const actors = yield* makeActorRegistry(settings, scope, startActor, onStopped)
+    const tell = actors.tell
 
     const ask = (
       header: CommandHeader,
@@ -217,7 +139,7 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
         const projectId = header.projectId
         // The partition changed hands since the intake took the command: the next owner decides it.
         if (!mayDecide(projectId)) return Effect.fail(notOwned(projectId))
-        if (!actors.has(projectId)) {
+        if (!actors.isRunning(projectId)) {
           const blocked = yield* quarantine.blocking(projectId)
           if (Option.isSome(blocked)) return whenUnavailable(blocked.value)
         }
@@ -246,7 +168,7 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
       })
       const sleeping: Array<string> = []
       for (const key of keys) {
-        if (actors.has(key) || !which(key) || !mayDecide(key)) continue
+        if (actors.isRunning(key) || !which(key) || !mayDecide(key)) continue
         // A quarantined project is tried again only when its retry is due.
         if (quarantine.isQuarantined(key) && Option.isSome(yield* quarantine.blocking(key))) continue
         sleeping.push(key)
@@ -256,25 +178,6 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
       return sleeping.length
     })
     const resumeInFlight = resumeInFlightOf(() => true)
-
-    const stopActors = (which: (projectId: string) => boolean, drain: Duration.Duration) =>
-      Effect.gen(function* () {
-        const stopping = [...actors].filter(([projectId]) => which(projectId))
-        // unsafeSize: none once an actor retired (its queue shut down), and that one is idle too.
-        const idle = Effect.sync(() =>
-          stopping.map(([, entry]) => Option.getOrElse(entry.queue.unsafeSize(), () => 0) <= 0 && entry.overflow.length === 0)
-        )
-        yield* idle.pipe(
-          Effect.repeat({ until: (all) => all.every(Boolean), schedule: Schedule.spaced(Duration.millis(20)) }),
-          Effect.timeout(drain),
-          Effect.ignore
-        )
-        yield* Effect.forEach(stopping, ([, entry]) => (entry.fiber === undefined ? Effect.void : Fiber.interrupt(entry.fiber)), {
-          concurrency: "unbounded",
-          discard: true
-        })
-        return stopping.length
-      })
 
     yield* resumeInFlight.pipe(
       Effect.catchAll((error) => Effect.logWarning("resume sweep failed", error.message)),
@@ -295,8 +198,8 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
       recordRejection,
       resumeInFlight,
       resumeInFlightOf,
-      stopActors,
-      activeActors: Effect.sync(() => actors.size),
+      stopActors: actors.stopWhere,
+      activeActors: Effect.sync(actors.size),
       quarantinedProjects: quarantine.size
     })
   })

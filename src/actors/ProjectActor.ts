@@ -24,8 +24,8 @@ import { makeActorEffects } from "./actorEffects.js"
 import { isInline, makeDueSteps, makeStepSupervisor } from "./StepSupervisor.js"
 
 export interface ActorHooks extends HousekeepingHooks {
-  /** Asks the system to retire this idle actor; false when a message is on its way. */
-  readonly tryPassivate: Effect.Effect<boolean>
+  /** Parked on an empty mailbox with no step in flight: the system may passivate it (ActorRegistry). */
+  readonly idle: () => void
   /** The project's log loaded (and decoded): lifts a quarantine, if any. */
   readonly onLoaded: Effect.Effect<void>
   /** Whether this process may still decide for the project (its partition's lease, src/partitions/); always without. */
@@ -35,8 +35,11 @@ export interface ActorHooks extends HousekeepingHooks {
 const maxConflictRetries = 5
 const appendRetry = Schedule.exponential(Duration.millis(100)).pipe(Schedule.intersect(Schedule.recurs(4)))
 
-/** What a mailbox item asks the decider, and who asked (null: a step). */
-const messageOf = (item: Exclude<MailboxItem, { kind: "wake" }>): Message =>
+/** A mailbox item the decider answers. */
+type Decidable = Exclude<MailboxItem, { kind: "wake" | "stop" }>
+
+/** What a mailbox item asks the decider. */
+const messageOf = (item: Decidable): Message =>
   item.kind === "command"
     ? item.command
     : item.kind === "invalid"
@@ -168,7 +171,7 @@ export const runProjectActor = (
       })
     const afterEachMessage = followUpsFrom(0)
 
-    const process = (item: Exclude<MailboxItem, { kind: "wake" }>) =>
+    const process = (item: Decidable) =>
       Effect.gen(function* () {
         if (item.kind === "step" && item.final) steps.finished(item.key)
         const result = yield* handle(messageOf(item), item.kind === "step" ? undefined : item.actor).pipe(Effect.either)
@@ -188,21 +191,16 @@ export const runProjectActor = (
         }
       })
 
-    // The idle timeout is read at each wait, so a changed setting applies to actors already running.
-    const takeOrIdle = Effect.suspend(() => Queue.take(mailbox).pipe(Effect.timeout(settings.idleTimeout), Effect.option))
     // A process that lost the project's partition stops here, before any follow-up (steps included).
     yield* stillOwned
     yield* afterEachMessage
     for (;;) {
-      // With a step in flight the actor cannot retire, and the step will report: a plain take then.
-      // (A timeout races two extra fibers per message, which a deploy storm's profile showed.)
-      const next = steps.size > 0 ? Option.some(yield* Queue.take(mailbox)) : yield* takeOrIdle
-      if (next._tag === "None") {
-        if (steps.size === 0 && (yield* hooks.tryPassivate)) return
-        continue
-      }
+      // Nothing to do and nothing that will report: the system may passivate the actor from here.
+      if (steps.size === 0 && Option.getOrElse(mailbox.unsafeSize(), () => 0) <= 0) hooks.idle()
+      const next = yield* Queue.take(mailbox)
+      if (next.kind === "stop") return
       // A wake only asks for the follow-ups (resume what is due).
-      if (next.value.kind !== "wake") yield* process(next.value)
+      if (next.kind !== "wake") yield* process(next)
       yield* stillOwned
       yield* afterEachMessage
     }

@@ -32,6 +32,8 @@ export type MailboxItem =
   | { readonly kind: "step"; readonly key: string; readonly final: boolean; readonly result: StepResult }
   /** Start (or keep) the actor so it resumes its in-flight steps. */
   | { readonly kind: "wake" }
+  /** The actor was passivated (ActorRegistry): nothing else will reach its mailbox; it ends here. */
+  | { readonly kind: "stop" }
 
 /** The project's mailbox stayed full for the whole offer timeout: the project is busy or stuck. */
 export class MailboxBusy extends Data.TaggedError("MailboxBusy")<{

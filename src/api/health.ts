@@ -9,6 +9,7 @@ import { Duration, Effect, Schema } from "effect"
 import { Nats } from "../nats/Nats.js"
 import { natsCheck, postgresCheck } from "../health/checks.js"
 import { openInBackground } from "../nats/buckets.js"
+import { describeReplication } from "../nats/replicas.js"
 import { openHealthBucket } from "../health/HealthReporter.js"
 import { allReady, RoleHealth } from "../health/RoleHealth.js"
 import { Database } from "../projections/Database.js"
@@ -38,7 +39,8 @@ export const HealthLive = HttpApiBuilder.group(BerthApi, "health", (handlers) =>
 
     const readiness = Effect.gen(function* () {
       const [natsState, postgres, roles] = yield* Effect.all([natsCheck(nats), postgresCheck(sql), roleReports], { concurrency: "unbounded" })
-      const checks = { nats: natsState, postgres }
+      // Informational: how many copies JetStream keeps of every stream (src/nats/replicas.ts).
+      const checks = { nats: natsState, postgres, replication: { ok: true, detail: describeReplication(nats.replication) } }
       const missing = berthRoles.filter((role) => !roles.some((report) => report.role === role))
       const status: Readiness["status"] = !allReady(checks)
         ? "unavailable"

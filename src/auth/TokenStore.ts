@@ -11,7 +11,8 @@
 import { Kvm, type KV } from "@nats-io/kv"
 import { Context, Data, Effect, Either, Layer, Option, Schema } from "effect"
 import { Nats } from "../nats/Nats.js"
-import { buckets } from "../nats/subjects.js"
+import { alignReplicas } from "../nats/replicas.js"
+import { buckets, kvStream } from "../nats/subjects.js"
 import { type Caller, Role } from "./scope.js"
 import { hashToken, newToken, parseToken, verifyToken } from "./token.js"
 
@@ -64,9 +65,9 @@ const encodeRecord = Schema.encodeSync(Schema.parseJson(TokenRecord))
 
 const info = ({ hash: _hash, ...rest }: TokenRecord): TokenInfo => rest
 
-export const openTokenBucket = (nc: Context.Tag.Service<Nats>["nc"]): Effect.Effect<KV, TokenStoreError> =>
+export const openTokenBucket = (nc: Context.Tag.Service<Nats>["nc"], replicas = 1): Effect.Effect<KV, TokenStoreError> =>
   Effect.tryPromise({
-    try: () => new Kvm(nc).create(buckets.tokens, { history: 1 }),
+    try: () => new Kvm(nc).create(buckets.tokens, { history: 1, replicas }),
     catch: (cause) => new TokenStoreError({ operation: `open KV bucket ${buckets.tokens}`, cause })
   })
 
@@ -166,6 +167,11 @@ export class TokenStore extends Context.Tag("berth/TokenStore")<TokenStore, Toke
   /** The store on the `berth_tokens` bucket of the Nats connection (created when missing). */
   static readonly layer: Layer.Layer<TokenStore, TokenStoreError, Nats> = Layer.effect(
     TokenStore,
-    Effect.flatMap(Nats, ({ nc }) => Effect.map(openTokenBucket(nc), makeTokenStore))
+    Effect.flatMap(Nats, ({ nc, jsm, replication }) =>
+      Effect.map(
+        // The API owns this bucket: it brings an existing one to the replica count, as the orchestrator does its own.
+        Effect.zipLeft(openTokenBucket(nc, replication.replicas), replication.replicas > 1 ? alignReplicas(jsm, replication, [kvStream(buckets.tokens)]) : Effect.void),
+        makeTokenStore
+      ))
   )
 }

@@ -18,6 +18,7 @@ import { loadSecrets } from "../secrets/Secrets.js"
 import { absoluteLocalPaths } from "../shared/localPaths.js"
 import { cliNatsConnectOptions } from "./natsCredentials.js"
 import { findUrl, runFilePath } from "./runFile.js"
+import { natsServers } from "../nats/servers.js"
 
 interface Envelope {
   readonly commandId: string | null
@@ -77,7 +78,7 @@ try {
 } catch (error) {
   fail(error instanceof Error ? error.message : String(error))
 }
-const nc = await connect({ ...auth, servers: natsUrl() })
+const nc = await connect({ ...auth, servers: natsServers(natsUrl()) })
 const subscription = nc.subscribe(subjects.events(projectId))
 const ack = await jetstream(nc).publish(subjects.command(projectId), JSON.stringify(command))
 console.log(`published ${String(command["type"])} ${commandId} to ${subjects.command(projectId)} (stream seq ${ack.seq})`)

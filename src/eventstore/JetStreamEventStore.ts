@@ -1,6 +1,7 @@
 /**
  * The EventStore and Archive ports on JetStream: one subject per project, one message per decision.
- * Append = one publish with the expected last subject sequence (optimistic concurrency).
+ * Append = one publish with the expected last subject sequence (optimistic concurrency), fenced with
+ * a message id on a cluster (appendFence.ts).
  * Load = snapshot (when present) + the envelopes after it, folded with `evolve`.
  * Snapshots hold the hot state; retired deployments and their routes are in the archive (Archive.ts),
  * read on demand, and rebuilt from the log when the archive lacks them.
@@ -10,6 +11,7 @@ import { Kvm, type KV } from "@nats-io/kv"
 import { Context, Effect, Layer, ParseResult, Schema } from "effect"
 import { EventEnvelope } from "../domain/events.js"
 import { evolveEnvelopes, initialState, type ProjectState } from "../domain/state.js"
+import { appendFenceHeaders } from "./appendFence.js"
 import { Archive, makeArchive } from "./Archive.js"
 import { CorruptEvent, EventStore, VersionConflict, withReferencedReinstated, type NewEnvelope } from "./EventStore.js"
 import { makeKvArchiveBucket } from "./kvArchiveBucket.js"
@@ -54,12 +56,12 @@ const isWrongLastSequence = (error: PublishError): boolean =>
     error.errCode === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
 
 export const makeEventStore = Effect.gen(function* () {
-  const { js, nc, inbox, publisher } = yield* Nats
+  const { js, nc, inbox, publisher, replication } = yield* Nats
   const snapshots: KV = yield* Effect.tryPromise({
-    try: () => new Kvm(nc).create(buckets.snapshots, { history: 1 }),
+    try: () => new Kvm(nc).create(buckets.snapshots, { history: 1, replicas: replication.replicas }),
     catch: (cause) => new NatsError({ operation: "open snapshot bucket", cause })
   })
-  const bucket = yield* makeKvArchiveBucket(nc)
+  const bucket = yield* makeKvArchiveBucket(nc, replication.replicas)
   const reader = makeDirectReader(inbox)
   // Berth creates the bucket with direct gets allowed; one made otherwise is read through the KV client.
   const snapshotsDirect = yield* Effect.tryPromise({
@@ -153,18 +155,23 @@ export const makeEventStore = Effect.gen(function* () {
       Effect.withSpan("eventstore.load", { captureStackTrace: false, attributes: { projectId } })
     )
 
+  const clustered = replication.cluster !== undefined
   // No span here: appends run thousands of times a second, and a span cost as much as the publish.
   const append = (projectId: string, expectedVersion: number, envelope: NewEnvelope) => {
     const body: EventEnvelope = { v: 1, projectId, previousVersion: expectedVersion, ...envelope }
+    const headers = appendFenceHeaders(clustered, projectId, expectedVersion)
     return publisher
-      .publish(subjects.events(projectId), encoder.encode(JSON.stringify(body)), { expectedLastSubjectSequence: expectedVersion })
+      .publish(subjects.events(projectId), encoder.encode(JSON.stringify(body)), {
+        expectedLastSubjectSequence: expectedVersion,
+        ...(headers === undefined ? {} : { headers })
+      })
       .pipe(
-        Effect.map((ack) => ack.seq),
         Effect.mapError((error) =>
           isWrongLastSequence(error)
             ? new VersionConflict({ projectId, expectedVersion })
             : new NatsError({ operation: "append events", cause: error })
-        )
+        ),
+        Effect.flatMap((ack) => (ack.duplicate ? Effect.fail(new VersionConflict({ projectId, expectedVersion })) : Effect.succeed(ack.seq)))
       )
   }
 

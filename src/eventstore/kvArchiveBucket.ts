@@ -35,10 +35,10 @@ const parse = <A>(text: string, field: "deployment" | "routes"): A | undefined =
   }
 }
 
-export const makeKvArchiveBucket = (nc: NatsConnection) =>
+export const makeKvArchiveBucket = (nc: NatsConnection, replicas = 1) =>
   Effect.gen(function* () {
     const kv: KV = yield* Effect.tryPromise({
-      try: () => new Kvm(nc).create(buckets.archive, { history: 1 }),
+      try: () => new Kvm(nc).create(buckets.archive, { history: 1, replicas }),
       catch: (cause) => new NatsError({ operation: "open archive bucket", cause })
     })
 

@@ -41,6 +41,11 @@ export interface PublishOptions {
 export interface PubAck {
   readonly stream: string
   readonly seq: number
+  /**
+   * The stream already held a message with this Nats-Msg-Id: nothing was stored, and `seq` is that
+   * earlier message's (src/eventstore/appendFence.ts).
+   */
+  readonly duplicate: boolean
 }
 
 export interface AckedPublisher {
@@ -50,6 +55,7 @@ export interface AckedPublisher {
 interface AckBody {
   readonly stream?: string
   readonly seq?: number
+  readonly duplicate?: boolean
   readonly error?: { readonly code?: number; readonly err_code?: number; readonly description?: string }
 }
 
@@ -75,7 +81,7 @@ const readAck = (subject: string, message: Msg): Effect.Effect<PubAck, PublishEr
       })
     )
   }
-  return Effect.succeed({ stream: body.stream ?? "", seq: body.seq })
+  return Effect.succeed({ stream: body.stream ?? "", seq: body.seq, duplicate: body.duplicate === true })
 }
 
 export const makeAckedPublisher = (inbox: ReplyInbox): AckedPublisher => ({

@@ -16,12 +16,14 @@ import {
   StorageType,
   type StreamConfig
 } from "@nats-io/jetstream"
-import { connect, type NatsConnection } from "@nats-io/transport-node"
-import { Context, Data, Duration, Effect, Layer } from "effect"
+import { connect, type NatsConnection, TimeoutError } from "@nats-io/transport-node"
+import { Context, Data, Duration, Effect, Layer, Option, Schedule } from "effect"
 import { type AckedPublisher, makeAckedPublisher } from "./AckedPublisher.js"
 import { limits } from "../domain/limits.js"
 import { anonymous, connectionAuth, type NatsClientAuth } from "./natsAuth.js"
+import { alignReplicas, describeReplication, detectReplication, orchestratorStreams, type Replication, replicasSetting, singleServer } from "./replicas.js"
 import { makeReplyInbox, type ReplyInbox } from "./ReplyInbox.js"
+import { natsServers } from "./servers.js"
 import { streamRetention, type StreamRetention } from "./retention.js"
 import { streams, subjects } from "./subjects.js"
 
@@ -41,6 +43,8 @@ export interface NatsService {
   readonly publisher: AckedPublisher
   /** Whether this connection creates streams and buckets ("ensure") or waits for them ("bind"). */
   readonly streams: StreamSetup
+  /** How many replicas the streams and buckets this connection creates get (src/nats/replicas.ts). */
+  readonly replication: Replication
 }
 
 export type StreamSetup = "ensure" | "bind"
@@ -55,6 +59,8 @@ export interface NatsLayerOptions {
   readonly streams?: StreamSetup
   /** Credentials and inbox prefix (src/nats/natsAuth.ts); none by default. */
   readonly auth?: NatsClientAuth
+  /** BERTH_REPLICAS; read from the environment when absent. */
+  readonly replicas?: Option.Option<number>
 }
 
 /** How long a fast-path request waits for its reply (the client library's default too). */
@@ -94,15 +100,20 @@ export const streamConfigs = (retention: StreamRetention): ReadonlyArray<Partial
 ]
 
 /**
- * Creates each stream, or brings an existing one's settings up to date (retention from the
- * BERTH_COMMANDS_MAX_AGE / BERTH_DLQ_* settings, see retention.ts). Safe on every start.
+ * Creates each stream (with `replication`'s replicas), or brings an existing one's settings up to date
+ * (retention from the BERTH_COMMANDS_MAX_AGE / BERTH_DLQ_* settings, see retention.ts) keeping its
+ * replica count: alignReplicas changes that, and only where the cluster allows. Safe on every start.
  */
-export const ensureStreams = (jsm: JetStreamManager): Effect.Effect<void, NatsError> =>
+export const ensureStreams = (jsm: JetStreamManager, replication: Replication = singleServer): Effect.Effect<void, NatsError> =>
   Effect.flatMap(Effect.mapError(streamRetention, natsError("read stream retention settings")), (retention) =>
-    ensureStreamsWith(jsm, retention)
+    ensureStreamsWith(jsm, retention, replication)
   )
 
-export const ensureStreamsWith = (jsm: JetStreamManager, retention: StreamRetention): Effect.Effect<void, NatsError> =>
+export const ensureStreamsWith = (
+  jsm: JetStreamManager,
+  retention: StreamRetention,
+  replication: Replication = singleServer
+): Effect.Effect<void, NatsError> =>
   Effect.forEach(
     streamConfigs(retention),
     (wanted) =>
@@ -113,13 +124,27 @@ export const ensureStreamsWith = (jsm: JetStreamManager, retention: StreamRetent
             await jsm.streams.update(wanted.name, { ...info.config, ...wanted })
           } catch (e) {
             if (!(e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound)) throw e
-            await jsm.streams.add({ ...wanted, storage: StorageType.File, retention: RetentionPolicy.Limits })
+            await jsm.streams.add({
+              ...wanted,
+              storage: StorageType.File,
+              retention: RetentionPolicy.Limits,
+              num_replicas: replication.replicas
+            })
           }
         },
         catch: natsError(`ensure stream ${wanted.name}`)
-      }),
+      }).pipe(Effect.retry({ schedule: Schedule.spaced(Duration.millis(250)), times: 4, while: (error) => raceLost(error.cause) })),
     { discard: true }
   )
+
+/**
+ * On a cluster, two orchestrators starting together race to create a stream: the loser's request may
+ * go unanswered (timeout) or be refused as a name in use. Looked at again, the stream is there.
+ */
+const raceLost = (cause: unknown): boolean => cause instanceof TimeoutError || (cause instanceof JetStreamApiError && cause.code === streamNameInUse)
+
+/** JetStream's "stream name already in use with a different configuration" (no constant in the client). */
+const streamNameInUse = 10058
 
 export class Nats extends Context.Tag("berth/Nats")<Nats, NatsService>() {
   /** Connects to `url` for the life of the scope (drained on release) and ensures or binds the streams. */
@@ -136,7 +161,7 @@ export class Nats extends Context.Tag("berth/Nats")<Nats, NatsService>() {
             try: () =>
               connect({
                 ...auth,
-                servers: url,
+                servers: natsServers(url),
                 name: "berth",
                 maxReconnectAttempts: -1,
                 noAsyncTraces: true,
@@ -156,12 +181,19 @@ export class Nats extends Context.Tag("berth/Nats")<Nats, NatsService>() {
           try: () => jetstreamManager(nc),
           catch: natsError("JetStream is not enabled on this server")
         })
-        if (setup === "ensure") yield* ensureStreams(jsm)
+        const setting = options.replicas ?? (yield* Effect.orDie(replicasSetting))
+        const replication = yield* detectReplication(nc, setting)
+        if (setup === "ensure") {
+          yield* Effect.logInfo(`NATS: ${describeReplication(replication)}`)
+          yield* ensureStreams(jsm, replication)
+          // A single server with nothing asked keeps every stream as it is: nothing to look at.
+          if (replication.replicas > 1 || Option.isSome(setting)) yield* alignReplicas(jsm, replication, orchestratorStreams)
+        }
         const inbox = yield* Effect.acquireRelease(
           Effect.sync(() => makeReplyInbox(nc, { timeoutMs: replyTimeoutMs, inboxPrefix: options.auth?.inboxPrefix })),
           (opened) => Effect.sync(() => opened.close())
         )
-        return { nc, js: jetstream(nc), jsm, inbox, publisher: makeAckedPublisher(inbox), streams: setup }
+        return { nc, js: jetstream(nc), jsm, inbox, publisher: makeAckedPublisher(inbox), streams: setup, replication }
       })
     )
   }

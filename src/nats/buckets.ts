@@ -14,13 +14,13 @@ class BucketMissing extends Data.TaggedError("BucketMissing")<{ readonly bucket:
 const waitEvery = Duration.seconds(1)
 
 export const openKv = (
-  nats: Pick<NatsService, "nc" | "jsm" | "streams">,
+  nats: Pick<NatsService, "nc" | "jsm" | "streams"> & Partial<Pick<NatsService, "replication">>,
   bucket: string,
   options: Partial<KvOptions> = {}
 ): Effect.Effect<KV, NatsError> => {
   const open = Effect.tryPromise({
     // With the bucket's stream present, Kvm.create only reads its info (no create request).
-    try: () => new Kvm(nats.nc).create(bucket, options),
+    try: () => new Kvm(nats.nc).create(bucket, { ...options, replicas: nats.replication?.replicas ?? 1 }),
     catch: (cause) => new NatsError({ operation: `open KV ${bucket}`, cause })
   })
   if (nats.streams === "ensure") return open

@@ -14,6 +14,7 @@ import type { JsMsg } from "@nats-io/jetstream"
 import { Context, Data, Duration, Effect, Either, Fiber, Layer, Option, Schedule, Schema, Stream, SubscriptionRef, SynchronizedRef } from "effect"
 import postgres from "postgres"
 import { EventEnvelope } from "../domain/events.js"
+import { makeDirectReader } from "../nats/DirectReader.js"
 import { Nats, NatsError } from "../nats/Nats.js"
 import { projectIdOfSubject, streams, subjects } from "../nats/subjects.js"
 import { ProjectionState } from "./applyBatch.js"
@@ -192,11 +193,11 @@ export class Projector extends Context.Tag("berth/Projector")<Projector, Project
 const make = (options: ProjectorOptions) =>
   Effect.gen(function*() {
     const { sql } = yield* Database
-    const { js, jsm } = yield* Nats
+    const { js, jsm, inbox } = yield* Nats
     const name = options.name ?? checkpointName
     const maxBatch = Math.max(1, options.maxBatch ?? 10_000)
     const windowMillis = Duration.toMillis(Duration.decode(options.batchWindow ?? "20 millis"))
-    const fetchSpecs = makeSpecFetcher(js)
+    const fetchSpecs = makeSpecFetcher(js, makeDirectReader(inbox))
 
     yield* migrateWith(sql)
     const checkpoint = yield* SubscriptionRef.make(yield* readCheckpoint(sql, name))

@@ -9,6 +9,7 @@ import { NodeRuntime } from "@effect/platform-node"
 import { ConfigError, Console, Effect, Either, Option, type Scope } from "effect"
 import { orchestratorSettings } from "../config.js"
 import { natsAuthConfig, refusedCredentials } from "../nats/natsAuth.js"
+import { replicasSetting } from "../nats/replicas.js"
 import { dataDirOf, runtimeConfig } from "../runtimeConfig.js"
 import type { RoleEndpoints, RoleStarted } from "./layers/endpoints.js"
 import { berthRoles, type BerthRole, configurationExitCode, parseRoles, type RoleReady } from "./roles.js"
@@ -48,6 +49,8 @@ const program = Effect.gen(function* () {
     onRight: Effect.succeed
   })
   const config = yield* runtimeConfig
+  // Read here so a bad value is a configuration error (exit 78), not a crash loop: Nats.layer reads it again.
+  yield* replicasSetting
   const endpoints: RoleEndpoints = {
     natsUrl: Option.getOrElse(config.natsUrl, () => "nats://127.0.0.1:4222"),
     dataDir: dataDirOf(config),

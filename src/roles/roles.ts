@@ -9,8 +9,8 @@ import { Either } from "effect"
 export const berthRoles = ["orchestrator", "projector", "api", "gateway"] as const
 export type BerthRole = (typeof berthRoles)[number]
 
-/** Every process the supervisor may run. */
-export type SupervisedRole = BerthRole | "krane-local"
+/** Every process the supervisor may run (`orchestrator-2`: one of several of a role, src/roles/cluster.ts). */
+export type SupervisedRole = BerthRole | "krane-local" | `${BerthRole}-${number}`
 
 const isRole = (name: string): name is BerthRole => (berthRoles as ReadonlyArray<string>).includes(name)
 

@@ -1,8 +1,9 @@
 /**
  * The project actor (runProjectActor) over the in-memory EventStore and Archive
  * (src/eventstore/memory/), a fake Krane and in-memory routing and claims: conflict retry, resume of
- * in-flight work, a cancel interrupting a running step, and passivation, each in milliseconds. The
- * same behaviours over NATS are in the actor integration tests.
+ * in-flight work, a cancel interrupting a running step, and when it says it is idle (passivation is
+ * ActorRegistry's: test/actors/actorRegistry.unit.test.ts), each in milliseconds. The same behaviours
+ * over NATS are in the actor integration tests.
  */
 import { Deferred, Duration, Effect, Fiber, Layer, Queue } from "effect"
 import { describe, expect, it } from "vitest"
@@ -40,18 +41,22 @@ const doubles = (memory: MemoryEventStore, krane: FakeKrane) =>
 interface Running {
   readonly ask: (command: Command) => Effect.Effect<Outcome, Error>
   readonly wake: Effect.Effect<void>
+  readonly stop: Effect.Effect<void>
   readonly fiber: Fiber.RuntimeFiber<void, unknown>
   readonly inFlight: ReadonlyArray<boolean>
+  /** How many times the actor said it was idle. */
+  readonly idle: () => number
 }
 
-/** Starts the project's actor; `passivate` answers its requests to retire when idle. */
-const start = (passivate = false) =>
+/** Starts the project's actor. */
+const start = () =>
   Effect.gen(function* () {
     const mailbox = yield* Queue.unbounded<MailboxItem>()
     const inFlight: Array<boolean> = []
+    let idle = 0
     const fiber = yield* Effect.fork(
       runProjectActor(projectId, mailbox, settings, {
-        tryPassivate: Effect.succeed(passivate),
+        idle: () => void idle++,
         onLoaded: Effect.void,
         markInFlight: (_, flag) => Effect.sync(() => void inFlight.push(flag))
       })
@@ -62,7 +67,14 @@ const start = (passivate = false) =>
         yield* Queue.offer(mailbox, { kind: "command", command, reply })
         return yield* Deferred.await(reply)
       })
-    return { ask, wake: Queue.offer(mailbox, { kind: "wake" }).pipe(Effect.asVoid), fiber, inFlight } satisfies Running
+    return {
+      ask,
+      wake: Queue.offer(mailbox, { kind: "wake" }).pipe(Effect.asVoid),
+      stop: Queue.offer(mailbox, { kind: "stop" }).pipe(Effect.asVoid),
+      fiber,
+      inFlight,
+      idle: () => idle
+    } satisfies Running
   })
 
 const typesOf = (memory: MemoryEventStore): ReadonlyArray<string> =>
@@ -163,21 +175,33 @@ describe("the project actor over the in-memory event store", () => {
     expect(krane.deleteCalls.length).toBe(1)
   })
 
-  it("retires when idle and allowed to (passivation), and a new actor picks up from the log", async () => {
+  it("says it is idle only with nothing in flight, ends at a stop, and a new actor picks up from the log", async () => {
     const memory = makeMemoryEventStore()
     const krane = makeFakeKrane()
+    krane.neverReady()
     await run(
       memory,
       krane,
       Effect.gen(function* () {
-        const first = yield* start(true)
+        const first = yield* start()
         yield* first.ask(createProject())
-        // Idle for longer than idleTimeout, with nothing in flight: the actor ends by itself.
+        expect(first.idle()).toBeGreaterThan(0)
+        yield* first.ask(deploy())
+        yield* logged(memory, "KraneDeploymentCreated")
+        // Waiting for instances: a step will report, so the actor is not idle however long it waits.
+        const before = first.idle()
+        yield* Effect.sleep(Duration.millis(100))
+        expect(first.idle()).toBe(before)
+        yield* first.ask({ type: "CancelDeployment", commandId: "cmd_cancel", projectId, deploymentId: "dep_1" })
+        yield* logged(memory, "DeploymentCompensated")
+        yield* Effect.sleep(Duration.millis(50))
+        expect(first.idle()).toBeGreaterThan(before)
+        yield* first.stop
         const exit = yield* Fiber.await(first.fiber).pipe(Effect.timeout(Duration.seconds(5)))
         expect(exit._tag).toBe("Success")
         const second = yield* start()
-        expect(yield* second.ask(createProject())).toMatchObject({ _tag: "Unchanged", version: 1 })
-        expect(yield* second.ask(deploy())).toMatchObject({ _tag: "Appended", version: 2 })
+        expect(yield* second.ask(createProject())).toMatchObject({ _tag: "Unchanged" })
+        expect(yield* second.ask(deploy({ deploymentId: "dep_2" }))).toMatchObject({ _tag: "Appended" })
         yield* Fiber.interrupt(second.fiber)
       })
     )

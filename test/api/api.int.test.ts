@@ -223,7 +223,7 @@ describe("status API", () => {
     // No role process reports in this test (only the API runs): the system is degraded, the API ready.
     expect(ready.body).toMatchObject({
       status: "degraded",
-      checks: { nats: { ok: true }, postgres: { ok: true } },
+      checks: { nats: { ok: true }, postgres: { ok: true }, replication: { ok: true, detail: "1 replica per stream (detected; single server)" } },
       missing: ["orchestrator", "projector", "api", "gateway"]
     })
   })

@@ -22,7 +22,8 @@ import {
   stateOf
 } from "./decider.js"
 
-const hot = stateOf([projectCreated, ...deploymentAt("dep_1", "ready")])
+// Built inside each test (not at module level), so mutation testing can tell which tests cover the fold.
+const hotState = () => stateOf([projectCreated, ...deploymentAt("dep_1", "ready")])
 
 describe("late events naming a deployment that is not hot", () => {
   const late: ReadonlyArray<ProjectEvent> = [
@@ -39,6 +40,7 @@ describe("late events naming a deployment that is not hot", () => {
   ]
 
   it.each(late.map((event) => ({ type: event.type, event })))("$type changes neither deployments nor routes", ({ event }) => {
+    const hot = hotState()
     const after = evolve(hot, event)
     expect(after.deployments).toEqual(hot.deployments)
     expect(Object.keys(after.deployments)).toEqual(["dep_1"])
@@ -46,7 +48,7 @@ describe("late events naming a deployment that is not hot", () => {
   })
 
   it("a late DomainsAssigned does not take the hot deployment's hostnames", () => {
-    const after = evolve(hot, domainsAssigned("dep_gone", standardDomains("dep_1")))
+    const after = evolve(hotState(), domainsAssigned("dep_gone", standardDomains("dep_1")))
     expect(Object.values(after.routes).map((route) => route.deploymentId)).toEqual(["dep_1", "dep_1", "dep_1"])
   })
 
@@ -58,7 +60,7 @@ describe("late events naming a deployment that is not hot", () => {
       { type: "StepFailed", deploymentId: "dep_gone", step: "krane-create", reason: "r" },
       { type: "Compensated", deploymentId: "dep_gone", kraneDeleted: true, releasedDomains: [] }
     ] as const) {
-      expect(given([], hot).when(result).outcome).toStrictEqual(accepted())
+      expect(given([], hotState()).when(result).outcome).toStrictEqual(accepted())
     }
   })
 })
@@ -84,7 +86,7 @@ describe("a failure's details", () => {
   })
 
   it("a deployment that did not fail has no failure", () => {
-    expect(hot.deployments["dep_1"]?.failure).toBeUndefined()
+    expect(hotState().deployments["dep_1"]?.failure).toBeUndefined()
   })
 })
 

@@ -98,47 +98,54 @@ describe("merging the retired route table", () => {
  * dep_1, dep_2, dep_4 ready (dep_4 holds the live and environment hostnames), dep_3 in flight: with
  * keep 0, dep_1 and dep_2 retire; dep_4 (pinned) and dep_3 stay hot.
  */
-const full = stateOf([
-  projectCreated,
-  ...deploymentAt("dep_1", "ready"),
-  ...deploymentAt("dep_2", "ready", { environmentId: "env_preview" }),
-  liveSwitched(null, "dep_1"),
-  ...deploymentAt("dep_3", "deploying")
-])
-const retirement = retire(
+const full = (): ProjectState =>
   stateOf([
     projectCreated,
     ...deploymentAt("dep_1", "ready"),
-    ...deploymentAt("dep_2", "ready"),
-    ...deploymentAt("dep_4", "ready"),
+    ...deploymentAt("dep_2", "ready", { environmentId: "env_preview" }),
+    liveSwitched(null, "dep_1"),
     ...deploymentAt("dep_3", "deploying")
-  ]),
-  { keep: 0, version: 50, busy: () => false }
-)
-const hotState = retirement.state
-const inFlight = (() => {
-  const deployment = hotState.deployments["dep_3"]
-  if (deployment === undefined) throw new Error("dep_3 is not hot")
-  return deployment
-})()
+  ])
+
+/** dep_1 and dep_2 retired; dep_4 and dep_3 (in flight) hot. Built in each test, not once per file. */
+const retiring = () => {
+  const retirement = retire(
+    stateOf([
+      projectCreated,
+      ...deploymentAt("dep_1", "ready"),
+      ...deploymentAt("dep_2", "ready"),
+      ...deploymentAt("dep_4", "ready"),
+      ...deploymentAt("dep_3", "deploying")
+    ]),
+    { keep: 0, version: 50, busy: () => false }
+  )
+  const hotState = retirement.state
+  const inFlight = hotState.deployments["dep_3"]
+  if (inFlight === undefined) throw new Error("dep_3 is not hot")
+  return { retirement, hotState, inFlight }
+}
 
 describe("reinstating retired deployments", () => {
   it("retires the finished ones of the fixture", () => {
+    const { retirement, hotState } = retiring()
     expect(retirement.retired.map((d) => d.id).sort()).toEqual(["dep_1", "dep_2"])
     expect(Object.keys(hotState.deployments).sort()).toEqual(["dep_3", "dep_4"])
   })
 
   it("a retirement with nothing to retire hands back the same state and no routes", () => {
+    const { hotState } = retiring()
     expect(retire(hotState, { keep: 0, version: 60, busy: () => true })).toEqual({ state: hotState, retired: [], routes: noRetiredRoutes })
     expect(retire(hotState, { keep: 0, version: 60, busy: () => true }).state).toBe(hotState)
   })
 
   it("toReinstate: named ids that are not hot and may be retired, each once", () => {
+    const { hotState } = retiring()
     expect(toReinstate(hotState, ["dep_1", "dep_3", "dep_new", "dep_1", "dep_4", "dep_2"])).toEqual(["dep_1", "dep_2"])
     expect(toReinstate(hotState, [])).toEqual([])
   })
 
   it("toReinstate: not a deployment already reinstated (hot again, still in the digest)", () => {
+    const { retirement, hotState } = retiring()
     const back = reinstate(hotState, retirement.retired)
     expect(mayBeRetired(back, "dep_1")).toBe(true)
     expect(toReinstate(back, ["dep_1", "dep_2"])).toEqual([])
@@ -150,6 +157,7 @@ describe("reinstating retired deployments", () => {
   })
 
   it("reinstate: puts them back as they were, leaves hot ones alone", () => {
+    const { retirement, hotState, inFlight } = retiring()
     const back = reinstate(hotState, retirement.retired)
     expect(Object.keys(back.deployments).sort()).toEqual(["dep_1", "dep_2", "dep_3", "dep_4"])
     expect(back.deployments["dep_1"]).toBe(retirement.retired.find((d) => d.id === "dep_1"))
@@ -158,6 +166,7 @@ describe("reinstating retired deployments", () => {
   })
 
   it("reinstate: the same state when nothing comes back", () => {
+    const { hotState, inFlight } = retiring()
     expect(reinstate(hotState, [])).toBe(hotState)
     expect(reinstate(hotState, [inFlight])).toBe(hotState)
   })
@@ -165,22 +174,26 @@ describe("reinstating retired deployments", () => {
 
 describe("references the state does not hold", () => {
   it("none in a full state", () => {
-    expect(missingReferences(full)).toEqual([])
+    const state = full()
+    expect(missingReferences(state)).toEqual([])
   })
 
   it("a missing live deployment", () => {
-    const { dep_1: _live, ...rest } = full.deployments
-    const withoutLive: ProjectState = { ...full, deployments: rest, routes: {} }
+    const state = full()
+    const { dep_1: _live, ...rest } = state.deployments
+    const withoutLive: ProjectState = { ...state, deployments: rest, routes: {} }
     expect(missingReferences(withoutLive)).toEqual(["dep_1"])
   })
 
   it("a missing holder of hot routes, named once however many hostnames it holds", () => {
-    const { dep_2: _holder, ...rest } = full.deployments
-    expect(missingReferences({ ...full, deployments: rest })).toEqual(["dep_2"])
+    const state = full()
+    const { dep_2: _holder, ...rest } = state.deployments
+    expect(missingReferences({ ...state, deployments: rest })).toEqual(["dep_2"])
   })
 
   it("no live deployment at all is not a reference", () => {
-    expect(missingReferences({ ...full, liveDeploymentId: null, routes: {} })).toEqual([])
+    const state = full()
+    expect(missingReferences({ ...state, liveDeploymentId: null, routes: {} })).toEqual([])
   })
 })
 

@@ -116,7 +116,9 @@ const history: ReadonlyArray<Shipped> = [
   { n: 9 },
   { n: 10 }
 ]
-const full = project(...history)
+// Every fixture state is built inside the test that uses it (functions, not module-level values), so
+// mutation testing knows which tests cover the fold and the decider (docs/mutation.md).
+const full = (): ProjectState => project(...history)
 
 const rollback = (source: string, target: string): Rollback => ({
   type: "Rollback",
@@ -129,11 +131,12 @@ const promote = (target: string): Promote => ({ type: "Promote", commandId: "cmd
 const cancel = (target: string): CancelDeployment => ({ type: "CancelDeployment", commandId: "cmd_cancel", projectId, deploymentId: target })
 
 /** `full` after a rollback from dep_10 to dep_4. */
-const rolledBackTo4 = (() => {
-  const plan = planRollback(full, rollback("dep_10", "dep_4"), 1)
+const rolledBackTo4 = (): ProjectState => {
+  const before = full()
+  const plan = planRollback(before, rollback("dep_10", "dep_4"), 1)
   if (Either.isLeft(plan)) throw new Error(plan.left.message)
-  return evolveAll(full, switchEvents(plan.right, 7), "cmd_rollback")
-})()
+  return evolveAll(before, switchEvents(plan.right, 7), "cmd_rollback")
+}
 
 const noneBusy = () => false
 const retiredIds = (state: ProjectState, keep: number, busy: (id: string) => boolean = noneBusy) =>
@@ -144,7 +147,7 @@ const retiredIds = (state: ProjectState, keep: number, busy: (id: string) => boo
 describe("which deployments retire", () => {
   const cases: ReadonlyArray<{
     readonly name: string
-    readonly state: ProjectState
+    readonly state: () => ProjectState
     readonly keep: number
     readonly busy?: (deploymentId: string) => boolean
     readonly retired: ReadonlyArray<string>
@@ -165,19 +168,19 @@ describe("which deployments retire", () => {
     },
     {
       name: "not the holder of an environment hostname (no newer preview deployment took it from dep_3)",
-      state: project(...history.filter((d) => d.n !== 8)),
+      state: () => project(...history.filter((d) => d.n !== 8)),
       keep: 3,
       retired: ["dep_1", "dep_2", "dep_4", "dep_5", "dep_6"]
     },
     {
       name: "nothing newer than a deployment still in flight (dep_5), nor dep_5 itself",
-      state: project(...history.map((d) => (d.n === 5 ? { n: 5, fate: "in flight" as const } : d))),
+      state: () => project(...history.map((d) => (d.n === 5 ? { n: 5, fate: "in flight" as const } : d))),
       keep: 3,
       retired: ["dep_1", "dep_2", "dep_3", "dep_4"]
     },
     {
       name: "a failure still to compensate holds back itself and everything newer",
-      state: project(...history.map((d) => (d.n === 2 ? { n: 2, fate: "failed, not compensated" as const } : d))),
+      state: () => project(...history.map((d) => (d.n === 2 ? { n: 2, fate: "failed, not compensated" as const } : d))),
       keep: 3,
       retired: ["dep_1"]
     },
@@ -190,27 +193,29 @@ describe("which deployments retire", () => {
     }
   ]
   it.each(cases)("$name", ({ state, keep, busy, retired }) => {
-    expect(retiredIds(state, keep, busy)).toStrictEqual(retired)
+    expect(retiredIds(state(), keep, busy)).toStrictEqual(retired)
   })
 
   it("keeps a deployment whose id cannot be a KV key (ids from commands always can)", () => {
-    const odd: DeploymentState = { ...(full.deployments["dep_1"] as DeploymentState), id: "dep.1" }
-    const state: ProjectState = { ...full, deployments: { ...full.deployments, "dep.1": odd } }
+    const before = full()
+    const odd: DeploymentState = { ...(before.deployments["dep_1"] as DeploymentState), id: "dep.1" }
+    const state: ProjectState = { ...before, deployments: { ...before.deployments, "dep.1": odd } }
     expect(retiredIds(state, 3)).not.toContain("dep.1")
   })
 
   it("leaves the order numbering, the live pointer and the command window as they were", () => {
-    const { state } = retire(full, { keep: 3, version: 100, busy: noneBusy })
+    const before = full()
+    const { state } = retire(before, { keep: 3, version: 100, busy: noneBusy })
     expect(Object.keys(state.deployments).sort()).toStrictEqual(["dep_10", "dep_8", "dep_9"])
     expect(state.deploymentCount).toBe(10)
     expect(state.deployments["dep_10"]?.order).toBe(10)
     expect(state.liveDeploymentId).toBe("dep_10")
-    expect(state.handledCommands).toStrictEqual(full.handledCommands)
+    expect(state.handledCommands).toStrictEqual(before.handledCommands)
     expect(state.retired.routesAsOf).toBe(100)
   })
 
   it("moves the hostnames of retired deployments out of the hot routes, with their upstreams", () => {
-    const { state, routes } = retire(full, { keep: 3, version: 100, busy: noneBusy })
+    const { state, routes } = retire(full(), { keep: 3, version: 100, busy: noneBusy })
     expect(Object.keys(state.routes).sort()).toStrictEqual(
       [liveHost, productionHost, previewHost, deploymentHost("dep_8"), deploymentHost("dep_9"), deploymentHost("dep_10"), commitHost(sha(8)), commitHost(sha(9)), commitHost(sha(10)), branchHost("main")].sort()
     )
@@ -223,16 +228,17 @@ describe("which deployments retire", () => {
 })
 
 describe("the digest of retired ids", () => {
-  const { state } = retire(full, { keep: 3, version: 100, busy: noneBusy })
+  const retiredState = () => retire(full(), { keep: 3, version: 100, busy: noneBusy }).state
   it.each(["dep_1", "dep_2", "dep_3", "dep_4", "dep_5", "dep_6", "dep_7"])("finds retired %s", (deploymentId) => {
-    expect(mayBeRetired(state, deploymentId)).toBe(true)
+    expect(mayBeRetired(retiredState(), deploymentId)).toBe(true)
   })
   it("misses ids never retired (a miss proves the id is new)", () => {
+    const state = retiredState()
     const others = ["dep_8", "dep_9", "dep_10", "dep_11", "dep_new", ...Array.from({ length: 500 }, (_, i) => `dep_x${i}`)]
     expect(others.filter((deploymentId) => mayBeRetired(state, deploymentId))).toStrictEqual([])
   })
   it("grows with a second retirement and keeps the first one's ids", () => {
-    const later = retire(ship(ship(state, { n: 11 }), { n: 12 }), { keep: 1, version: 200, busy: noneBusy })
+    const later = retire(ship(ship(retiredState(), { n: 11 }), { n: 12 }), { keep: 1, version: 200, busy: noneBusy })
     // dep_8 still holds the preview hostname; dep_12 is live.
     expect(later.retired.map((d) => d.id).sort()).toStrictEqual(["dep_10", "dep_11", "dep_9"])
     for (const deploymentId of ["dep_1", "dep_7", "dep_9", "dep_10", "dep_11"]) expect(mayBeRetired(later.state, deploymentId)).toBe(true)
@@ -259,7 +265,7 @@ const decisionOf = (state: ProjectState, command: Command) =>
       : outcomeOf(decide(state, command, context))
 
 describe("a command decides the same on the hot state", () => {
-  const retirement = retire(full, { keep: 3, version: 100, busy: noneBusy })
+  const retired = () => retire(full(), { keep: 3, version: 100, busy: noneBusy })
   const commands: ReadonlyArray<{ readonly name: string; readonly command: Command }> = [
     { name: "Deploy reusing a retired id: deployment already exists", command: deploy({ deploymentId: "dep_1", commandId: "cmd_again" }) },
     { name: "Deploy reusing a retired failed id", command: deploy({ deploymentId: "dep_2", commandId: "cmd_again" }) },
@@ -273,12 +279,14 @@ describe("a command decides the same on the hot state", () => {
     { name: "Cancel of an unknown deployment", command: cancel("dep_nope") }
   ]
   it.each(commands)("$name", ({ command }) => {
+    const retirement = retired()
     const onHot = decisionOf(prepared(retirement.state, retirement.retired, command), command)
-    expect(onHot).toStrictEqual(decisionOf(full, command))
+    expect(onHot).toStrictEqual(decisionOf(full(), command))
   })
 
   it("a Deploy reusing a retired id is rejected with Unkey's message", () => {
     const command = deploy({ deploymentId: "dep_1", commandId: "cmd_again" })
+    const retirement = retired()
     expect(decisionOf(prepared(retirement.state, retirement.retired, command), command)).toStrictEqual({
       rejected: { code: "deployment_exists", message: "deployment already exists: dep_1" }
     })
@@ -297,7 +305,8 @@ describe("a command decides the same on the hot state", () => {
       }
       throw new Error("dep_11 never reached assign-domains")
     }
-    const onFull = next(full)
+    const retirement = retired()
+    const onFull = next(full())
     const onHot = next(retirement.state)
     expect(onHot.step.assign).toStrictEqual(onFull.step.assign)
     expect(onHot.step.withheld).toStrictEqual(onFull.step.withheld)
@@ -313,11 +322,12 @@ describe("a command decides the same on the hot state", () => {
 
   it("a rollback to a retired deployment writes the same table, and replays onto the hot state", () => {
     const command = rollback("dep_10", "dep_4")
+    const retirement = retired()
     const hot = prepared(retirement.state, retirement.retired, command)
     const plan = planRollback(hot, command, 1)
     if (Either.isLeft(plan)) throw new Error(plan.left.message)
     const events = switchEvents(plan.right, 9)
-    const fullAfter = evolveAll(full, events, command.commandId)
+    const fullAfter = evolveAll(full(), events, command.commandId)
     const hotAfter = evolveAll(hot, events, command.commandId)
     expect(effectiveRoutes(hotAfter, retirement.routes)).toEqual(fullAfter.routes)
     expect(hotAfter.liveDeploymentId).toBe("dep_4")
@@ -336,7 +346,7 @@ const effectiveRoutes = (state: ProjectState, retired: RetiredRoutes) =>
 
 describe("the retired route table across retirements", () => {
   it("drops what a hot route has since given to another deployment, and adds what just left", () => {
-    const first = retire(full, { keep: 3, version: 100, busy: noneBusy })
+    const first = retire(full(), { keep: 3, version: 100, busy: noneBusy })
     // dep_11 takes dep_6's branch hostname; then everything but the 2 newest retires.
     const later = ship(first.state, { n: 11, branch: "feature-x" })
     const second = retire(later, { keep: 2, version: 200, busy: noneBusy })
@@ -350,10 +360,11 @@ describe("the retired route table across retirements", () => {
   })
 
   it("can be rebuilt from the full state for a hot state", () => {
-    const { state, routes } = retire(full, { keep: 3, version: 100, busy: noneBusy })
-    const rebuilt = rebuildRetiredRoutes(full, state, 100)
+    const before = full()
+    const { state, routes } = retire(before, { keep: 3, version: 100, busy: noneBusy })
+    const rebuilt = rebuildRetiredRoutes(before, state, 100)
     expect(rebuilt).toStrictEqual(routes)
-    expect(rebuildRetiredRoutes(full, full, 0)).toStrictEqual({ ...noRetiredRoutes, routes: {}, upstreams: {} })
+    expect(rebuildRetiredRoutes(before, before, 0)).toStrictEqual({ ...noRetiredRoutes, routes: {}, upstreams: {} })
   })
 })
 
@@ -402,26 +413,31 @@ describe("the window of handled commands", () => {
 })
 
 describe("folding many envelopes at once", () => {
-  // The simulated actor's envelopes for `history`: what a replay without a snapshot folds.
-  const envelopes: Array<{ readonly commandId: string | null; readonly events: ReadonlyArray<ProjectEvent> }> = []
-  const recording = (state: ProjectState, message: Message): ProjectState => {
-    const events = eventsOf(decide(state, message, context))
-    const commandId = "commandId" in message ? message.commandId : null
-    envelopes.push({ commandId, events })
-    return evolveAll(state, events, commandId)
-  }
-  let played = recording(initialState, createProject())
-  for (let n = 1; n <= 40; n++) {
-    played = recording(played, deploy({ deploymentId: id(n), git: { sha: sha(n), branch: n % 3 === 0 ? "feature-x" : "main" } }))
-    for (let step = nextSteps(played)[0]; step !== undefined; step = nextSteps(played)[0]) played = recording(played, successOf(played, step))
+  /** The simulated actor's envelopes for 40 deployments: what a replay without a snapshot folds. */
+  const play = () => {
+    const envelopes: Array<{ readonly commandId: string | null; readonly events: ReadonlyArray<ProjectEvent> }> = []
+    const recording = (state: ProjectState, message: Message): ProjectState => {
+      const events = eventsOf(decide(state, message, context))
+      const commandId = "commandId" in message ? message.commandId : null
+      envelopes.push({ commandId, events })
+      return evolveAll(state, events, commandId)
+    }
+    let played = recording(initialState, createProject())
+    for (let n = 1; n <= 40; n++) {
+      played = recording(played, deploy({ deploymentId: id(n), git: { sha: sha(n), branch: n % 3 === 0 ? "feature-x" : "main" } }))
+      for (let step = nextSteps(played)[0]; step !== undefined; step = nextSteps(played)[0]) played = recording(played, successOf(played, step))
+    }
+    return { envelopes, played }
   }
 
   it("equals folding one envelope at a time", () => {
+    const { envelopes, played } = play()
     expect(evolveEnvelopes(initialState, envelopes)).toStrictEqual(played)
     expect(played.deploymentCount).toBe(40)
   })
 
   it("leaves the state it starts from as it was", () => {
+    const { envelopes } = play()
     const start = evolveEnvelopes(initialState, envelopes.slice(0, 30))
     const copy = structuredClone(start)
     evolveEnvelopes(start, envelopes.slice(30))

@@ -356,10 +356,12 @@ describe("rolled-back rules, as sequences", () => {
 })
 
 describe("the hostnames of a deployment made while rolled back", () => {
-  let state = stateOf([projectCreated])
-  for (const action of [deploy("dep_1"), deploy("dep_2"), rollback("dep_2", "dep_1"), start("dep_3")]) state = action.run(state)
+  // Built in each test (not once per file), so mutation testing sees which tests fold and decide it.
+  const rolledBackThenStarted = (): ProjectState =>
+    [deploy("dep_1"), deploy("dep_2"), rollback("dep_2", "dep_1"), start("dep_3")].reduce((state, action) => action.run(state), stateOf([projectCreated]))
 
   it("planRoutes withholds production's live and environment hostnames, assigns the rest", () => {
+    const state = rolledBackThenStarted()
     expect(planRoutes(state, "dep_3")).toStrictEqual({
       assign: [
         { hostname: commitHost(shaOf("dep_3")), sticky: "none" },
@@ -374,7 +376,7 @@ describe("the hostnames of a deployment made while rolled back", () => {
   })
 
   it("the ready deployment records only the hostnames it took, and no LiveSwitched", () => {
-    const ready = finishing("dep_3").run(state)
+    const ready = finishing("dep_3").run(rolledBackThenStarted())
     expect(ready.deployments["dep_3"]?.domains.map((d) => d.hostname)).toStrictEqual([
       commitHost(shaOf("dep_3")),
       branchHost("main"),

@@ -562,14 +562,12 @@ describe("a carried-out switch, on a state made by the simulated actor", () => {
   const main1: GitInfo = { sha: "1111111aaaa", branch: "main" }
   const main2: GitInfo = { sha: "2222222bbbb", branch: "main" }
   const feature: GitInfo = { sha: "3333333cccc", branch: "feature" }
-  const start = deployed(
-    deployed(deployed(stateOf([projectCreated]), "dep_1", main1), "dep_2", main2),
-    "prev_1",
-    feature,
-    preview.id
-  )
+  // Built in each test (not once per file), so mutation testing sees which tests fold and decide it.
+  const started = (): ProjectState =>
+    deployed(deployed(deployed(stateOf([projectCreated]), "dep_1", main1), "dep_2", main2), "prev_1", feature, preview.id)
 
   it("the start: dep_2 live, holding the live, environment and branch hostnames", () => {
+    const start = started()
     expect(start.liveDeploymentId).toBe("dep_2")
     expect(start.rolledBack).toBe(false)
     expect(routeMap(start)).toStrictEqual({
@@ -588,12 +586,14 @@ describe("a carried-out switch, on a state made by the simulated actor", () => {
   })
 
   it("stickyDomainsOf: the environment's live and environment hostnames only, sorted", () => {
+    const start = started()
     expect(stickyDomainsOf(start, production.id)).toStrictEqual(productionSticky)
     expect(stickyDomainsOf(start, preview.id)).toStrictEqual([{ hostname: previewHost, sticky: "environment" }])
     expect(stickyDomainsOf(start, "env_unknown")).toStrictEqual([])
   })
 
   it("rollback dep_2 -> dep_1 moves the live and environment hostnames only, and sets the flag", () => {
+    const start = started()
     const after = carryOut(start, planRollback(start, rollback("dep_2", "dep_1"), 1), "cmd_rollback")
     expect(after.liveDeploymentId).toBe("dep_1")
     expect(after.rolledBack).toBe(true)
@@ -608,6 +608,7 @@ describe("a carried-out switch, on a state made by the simulated actor", () => {
   })
 
   it("promote dep_1 moves them the same way, without the flag", () => {
+    const start = started()
     const after = carryOut(start, planPromote(start, promote("dep_1"), 1), "cmd_promote")
     expect(after.liveDeploymentId).toBe("dep_1")
     expect(after.rolledBack).toBe(false)
@@ -615,6 +616,7 @@ describe("a carried-out switch, on a state made by the simulated actor", () => {
   })
 
   it("confirm: RollbackCleared clears the flag and moves nothing", () => {
+    const start = started()
     const rolled = carryOut(start, planRollback(start, rollback("dep_2", "dep_1"), 1), "cmd_rollback")
     const confirmed = carryOut(rolled, planPromote(rolled, promote("dep_1"), 1), "cmd_promote")
     expect(confirmed.liveDeploymentId).toBe("dep_1")
@@ -623,6 +625,7 @@ describe("a carried-out switch, on a state made by the simulated actor", () => {
   })
 
   it("the plans are pure: planning does not change the state", () => {
+    const start = started()
     const before = JSON.stringify(start)
     planRollback(start, rollback("dep_2", "dep_1"), 1)
     planPromote(start, promote("dep_1"), 1)

@@ -38,7 +38,7 @@ describe("AckedPublisher", () => {
     const { jsm } = await runtime.runPromise(Nats)
     const stored = await jsm.direct.getMessage("BERTH_EVENTS", { last_by_subj: subjects.events("p_fast_7") })
     expect(stored?.string()).toBe('{"i":7}')
-    expect(results[7]).toEqual(Either.right({ stream: "BERTH_EVENTS", seq: stored?.seq }))
+    expect(results[7]).toEqual(Either.right({ stream: "BERTH_EVENTS", seq: stored?.seq, duplicate: false }))
   })
 
   it("stores with the expected last subject sequence and refuses a stale one with the stream's code", async () => {
@@ -49,6 +49,16 @@ describe("AckedPublisher", () => {
     expect(Either.isRight(await publish(subject, "b", seq))).toBe(true)
     const stale = await publish(subject, "c", seq)
     expect(Either.isLeft(stale) && stale.left._tag === "PublishRejected" && stale.left.errCode).toBe(JetStreamApiCodes.StreamWrongLastSequence)
+  })
+
+  it("says when the stream already held a message with the same Nats-Msg-Id (nothing stored), with that message's sequence", async () => {
+    const subject = subjects.events("p_fast_dup")
+    const send = (data: string) =>
+      runtime.runPromise(Effect.flatMap(Nats, ({ publisher }) => publisher.publish(subject, bytes(data), { headers: { "Nats-Msg-Id": "p_fast_dup:0" } })))
+    const first = await send("a")
+    expect(await send("b")).toEqual({ ...first, duplicate: true })
+    const { jsm } = await runtime.runPromise(Nats)
+    expect((await jsm.direct.getMessage("BERTH_EVENTS", { last_by_subj: subject }))?.string()).toBe("a")
   })
 
   it("fails at once, as unacknowledged, on a subject no stream stores", async () => {

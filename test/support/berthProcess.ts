@@ -53,12 +53,16 @@ export const freeTcpPort = () =>
  * role subsets that need no PostgreSQL), it would start its own PostgreSQL; without NATS_URL, its own
  * nats-server with users (as `npm start` does).
  */
-export const startBerth = async (env: {
-  readonly NATS_URL?: string
-  readonly DATABASE_URL?: string
-  readonly KRANE_URL?: string
-  readonly [key: string]: string | undefined
-}): Promise<BerthProcess> => {
+export const startBerth = async (
+  env: {
+    readonly NATS_URL?: string
+    readonly DATABASE_URL?: string
+    readonly KRANE_URL?: string
+    readonly [key: string]: string | undefined
+  },
+  /** Command-line arguments of `berth up` (e.g. `--cluster 3`). */
+  args: ReadonlyArray<string> = []
+): Promise<BerthProcess> => {
   const port = await freeTcpPort()
   const gatewayPort = await freeTcpPort()
   const kranePort = await freeTcpPort()
@@ -66,7 +70,7 @@ export const startBerth = async (env: {
   let output = ""
   // Only the URLs given: none leaks in from the environment the tests run in.
   const { NATS_URL: _nats, DATABASE_URL: _database, KRANE_URL: _krane, ...inherited } = process.env
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", "src/main.ts", ...args], {
     cwd: projectRoot,
     env: {
       ...inherited,

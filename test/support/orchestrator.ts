@@ -15,6 +15,7 @@ import { KvRoutingServiceLive } from "../../src/adapters/routing/KvRoutingServic
 import type { RoutingService } from "../../src/adapters/routing/RoutingService.js"
 import { EventStoreLive } from "../../src/eventstore/JetStreamEventStore.js"
 import { ensureStreams, Nats } from "../../src/nats/Nats.js"
+import { natsServers } from "../../src/nats/servers.js"
 import { streams, subjects } from "../../src/nats/subjects.js"
 import { sluggify } from "../../src/domain/domains.js"
 import { Effect } from "effect"
@@ -77,7 +78,7 @@ export interface Client {
  * server with permissions, e.g. `publisher`), it uses the streams as they are instead of ensuring them.
  */
 export const connectClient = async (url: string, auth?: Partial<ConnectionOptions>): Promise<Client> => {
-  const nc = await connect({ ...auth, servers: url })
+  const nc = await connect({ ...auth, servers: natsServers(url) })
   const jsm = await jetstreamManager(nc)
   if (auth === undefined) await Effect.runPromise(ensureStreams(jsm))
   const js = jetstream(nc)

@@ -9,7 +9,9 @@
  */
 import type { KV } from "@nats-io/kv"
 import { Effect, Either, Layer, Schema } from "effect"
+import type { AckedPublisher } from "../../nats/AckedPublisher.js"
 import { openKv } from "../../nats/buckets.js"
+import { kvPut } from "../../nats/kvPut.js"
 import { Nats } from "../../nats/Nats.js"
 import { buckets } from "../../nats/subjects.js"
 import { StoredRouteTableSchema } from "../routing/KvRoutingService.js"
@@ -24,7 +26,7 @@ const holderOf = (kv: KV, hostname: string) =>
     Effect.map((entry) => (entry === null || entry.operation !== "PUT" ? null : entry.string()))
   )
 
-/** Claims one hostname; true when `projectId` holds it afterwards. */
+/** Claims one hostname through the KV client; true when `projectId` holds it afterwards. */
 const claimOne = (kv: KV, projectId: string, hostname: string) =>
   Effect.tryPromise({ try: () => kv.create(claimKey(hostname), projectId), catch: (cause) => cause }).pipe(
     Effect.as(true),
@@ -38,14 +40,33 @@ const claimOne = (kv: KV, projectId: string, hostname: string) =>
     )
   )
 
-export const makeKvHostnameClaims = (kv: KV) =>
+const encoder = new TextEncoder()
+
+/**
+ * A hostname nobody claimed yet (a new deployment's own hostnames, each deployment) is one create-only
+ * put on the publisher's fast path; anything else (the key exists, deleted or held) takes the KV
+ * client's create and the read of who holds it, as before.
+ */
+const claimFast = (kv: KV, publisher: AckedPublisher, projectId: string, hostname: string) =>
+  kvPut(publisher, buckets.hostnames, claimKey(hostname), encoder.encode(projectId), 0).pipe(
+    Effect.as(true),
+    Effect.catchAll(() => claimOne(kv, projectId, hostname))
+  )
+
+export const makeKvHostnameClaims = (kv: KV, publisher?: AckedPublisher) =>
   HostnameClaims.of({
     claim: (projectId, hostnames) =>
-      Effect.forEach(hostnames, (hostname) => Effect.map(claimOne(kv, projectId, hostname), (held) => (held ? [] : [hostname])), {
-        concurrency: 8
-      }).pipe(
+      Effect.forEach(
+        hostnames,
+        (hostname) =>
+          Effect.map(publisher === undefined ? claimOne(kv, projectId, hostname) : claimFast(kv, publisher, projectId, hostname), (held) =>
+            held ? [] : [hostname]
+          ),
+        // One fiber for the usual single fresh hostname; a new project's several go 8 at a time.
+        { concurrency: hostnames.length > 1 ? 8 : 1 }
+      ).pipe(
         Effect.map((taken) => taken.flat().sort()),
-        Effect.withSpan("claims.claim", { attributes: { projectId, count: hostnames.length } })
+        Effect.withSpan("claims.claim", { captureStackTrace: false, attributes: { projectId, count: hostnames.length } })
       )
   })
 
@@ -97,6 +118,6 @@ export const KvHostnameClaimsLive = Layer.effect(
     const claims = yield* openKv(nats, buckets.hostnames, { history: 1 })
     const routes = yield* openKv(nats, buckets.routes, { history: 5 })
     yield* backfillClaims(claims, routes)
-    return makeKvHostnameClaims(claims)
+    return makeKvHostnameClaims(claims, nats.publisher)
   })
 )

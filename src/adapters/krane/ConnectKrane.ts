@@ -3,6 +3,7 @@
  * Owns the HTTP exchange and the mapping of Connect outcomes onto the port's errors and idempotency.
  */
 import { Effect, Layer, type ParseResult, Redacted } from "effect"
+import { httpExchange, keepAliveAgent } from "../http/httpExchange.js"
 import {
   Krane,
   KraneDeploymentNotFound,
@@ -82,7 +83,7 @@ const parseJson = (text: string): unknown => {
 
 const describe = (cause: unknown): string => {
   if (cause instanceof Error) {
-    // fetch wraps the socket error (ECONNREFUSED...) in `cause`; surface it for operators.
+    // A wrapped socket error (ECONNREFUSED...) is in `cause`; surface it for operators.
     const inner = cause.cause instanceof Error ? `: ${cause.cause.message}` : ""
     return `${cause.name}: ${cause.message}${inner}`
   }
@@ -112,37 +113,13 @@ export const makeConnectKrane = (baseUrl: string, options: ConnectKraneOptions =
 
   const unavailable = (operation: string, message: string) => new KraneUnavailable({ operation, message })
 
+  const agent = keepAliveAgent()
+
   const call = (method: KraneMethod, operation: string, request: unknown): Effect.Effect<Reply, KraneUnavailable> =>
-    Effect.tryPromise({
-      try: async (interrupted) => {
-        // One controller fed by both the fiber's interruption and our own timer. Not
-        // AbortSignal.any + AbortSignal.timeout: Node holds those source signals weakly, and we saw
-        // the timeout signal garbage-collected mid-request so the deadline never fired.
-        const controller = new AbortController()
-        const onInterrupt = () => controller.abort(interrupted.reason)
-        interrupted.addEventListener("abort", onInterrupt, { once: true })
-        const timer = setTimeout(
-          () => controller.abort(new DOMException(`no answer within ${timeoutMs} ms`, "TimeoutError")),
-          timeoutMs
-        )
-        try {
-          const response = await fetch(`${root}${SERVICE_PATH}/${method}`, {
-            method: "POST",
-            headers,
-            body: JSON.stringify(request),
-            signal: controller.signal
-          })
-          // The deadline covers the body too: a server may send headers and then stall.
-          return { status: response.status, text: await response.text() }
-        } finally {
-          clearTimeout(timer)
-          interrupted.removeEventListener("abort", onInterrupt)
-        }
-      },
-      catch: (cause) => unavailable(operation, describe(cause))
-    }).pipe(
-      Effect.flatMap(({ status, text }): Effect.Effect<Reply, KraneUnavailable> => {
-        const body = parseJson(text)
+    httpExchange(`${root}${SERVICE_PATH}/${method}`, { method: "POST", headers, body: JSON.stringify(request), timeoutMs, agent }).pipe(
+      Effect.mapError((cause) => unavailable(operation, describe(cause))),
+      Effect.flatMap(({ status, body: bytes }): Effect.Effect<Reply, KraneUnavailable> => {
+        const body = parseJson(bytes === null ? "" : bytes.toString("utf8"))
         if (status >= 200 && status < 300) {
           return body === undefined
             ? Effect.fail(unavailable(operation, `HTTP ${status} with a body that is not JSON`))
@@ -175,6 +152,7 @@ export const makeConnectKrane = (baseUrl: string, options: ConnectKraneOptions =
         return reply.code === "already_exists" ? Effect.void : Effect.fail(failed(operation, reply.code, reply.message))
       }),
       Effect.withSpan("krane.createDeployment", {
+        captureStackTrace: false,
         attributes: { "krane.namespace": spec.namespace, "krane.deployment_id": spec.deploymentId }
       })
     )
@@ -198,6 +176,7 @@ export const makeConnectKrane = (baseUrl: string, options: ConnectKraneOptions =
           : Effect.fail(failed(operation, reply.code, reply.message))
       }),
       Effect.withSpan("krane.getDeployment", {
+        captureStackTrace: false,
         attributes: { "krane.namespace": namespace, "krane.deployment_id": deploymentId }
       })
     )
@@ -214,6 +193,7 @@ export const makeConnectKrane = (baseUrl: string, options: ConnectKraneOptions =
           : Effect.fail(failed(operation, reply.code, reply.message))
       ),
       Effect.withSpan("krane.deleteDeployment", {
+        captureStackTrace: false,
         attributes: { "krane.namespace": namespace, "krane.deployment_id": deploymentId }
       })
     )

@@ -1,12 +1,16 @@
 /**
  * Scrapes `http://<instance address><path>` (Unkey S0's local mode), with a timeout, no redirects and a
  * size cap, and keeps the document in the JetStream object store (the log holds only its digest:
- * documents can be megabytes, far above a sensible event size).
+ * documents can be megabytes, far above a sensible event size). The store write is one chunk and one
+ * meta publish on the fast path (src/nats/objectPut.ts), the HTTP a keep-alive exchange (httpExchange.ts).
  */
 import { createHash } from "node:crypto"
-import { Objm, type ObjectStore } from "@nats-io/obj"
+import type { Agent } from "node:http"
+import { Objm } from "@nats-io/obj"
 import { Duration, Effect, Layer } from "effect"
 import { Nats } from "../../nats/Nats.js"
+import { type ObjectPut, putObject } from "../../nats/objectPut.js"
+import { httpExchange, keepAliveAgent } from "../http/httpExchange.js"
 import { buckets } from "../../nats/subjects.js"
 import { OpenApiScraper, ScrapeUnavailable, type ScrapeOutcome } from "./OpenApiScraper.js"
 
@@ -20,46 +24,23 @@ type Fetched =
   | { readonly _tag: "Absent"; readonly reason: string }
   | { readonly _tag: "Failed"; readonly reason: string }
 
-const readCapped = async (response: Response, maxBytes: number): Promise<Uint8Array | null> => {
-  const reader = response.body?.getReader()
-  if (reader === undefined) return new Uint8Array()
-  const chunks: Array<Uint8Array> = []
-  let size = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    size += value.byteLength
-    if (size > maxBytes) {
-      await reader.cancel()
-      return null
-    }
-    chunks.push(value)
-  }
-  return Buffer.concat(chunks)
-}
-
-const fetchFrom = async (address: string, path: string, limits: ScrapeLimits): Promise<Fetched> => {
+const fetchFrom = (address: string, path: string, limits: ScrapeLimits, agent: Agent): Effect.Effect<Fetched> => {
   const url = `http://${address}${path}`
-  try {
-    const response = await fetch(url, {
-      redirect: "manual",
-      signal: AbortSignal.timeout(Duration.toMillis(limits.timeout))
-    })
-    if (response.status === 404) return { _tag: "Absent", reason: `${path} answered 404 on ${address}` }
-    if (response.status !== 200) {
-      await response.body?.cancel()
-      const reason = `unexpected status ${response.status} from ${url}`
-      return response.status >= 500 ? { _tag: "Failed", reason } : { _tag: "Absent", reason }
-    }
-    const body = await readCapped(response, limits.maxBytes)
-    if (body === null) return { _tag: "Absent", reason: `openapi spec exceeds maximum size of ${limits.maxBytes} bytes` }
-    return { _tag: "Body", body }
-  } catch (error) {
-    return { _tag: "Failed", reason: `${url}: ${error instanceof Error ? error.message : String(error)}` }
-  }
+  return httpExchange(url, { method: "GET", timeoutMs: Duration.toMillis(limits.timeout), maxBytes: limits.maxBytes, agent }).pipe(
+    Effect.map((response): Fetched => {
+      if (response.status === 404) return { _tag: "Absent", reason: `${path} answered 404 on ${address}` }
+      if (response.status !== 200) {
+        const reason = `unexpected status ${response.status} from ${url}`
+        return response.status >= 500 ? { _tag: "Failed", reason } : { _tag: "Absent", reason }
+      }
+      if (response.body === null) return { _tag: "Absent", reason: `openapi spec exceeds maximum size of ${limits.maxBytes} bytes` }
+      return { _tag: "Body", body: response.body }
+    }),
+    Effect.catchAll((error) => Effect.succeed<Fetched>({ _tag: "Failed", reason: `${url}: ${error.message}` }))
+  )
 }
 
-export const makeHttpOpenApiScraper = (store: ObjectStore, limits: ScrapeLimits) =>
+export const makeHttpOpenApiScraper = (write: (put: ObjectPut) => Effect.Effect<void, Error>, limits: ScrapeLimits, agent: Agent) =>
   OpenApiScraper.of({
     scrape: (objectName, addresses, path) =>
       Effect.gen(function* () {
@@ -70,7 +51,7 @@ export const makeHttpOpenApiScraper = (store: ObjectStore, limits: ScrapeLimits)
         const failures: Array<string> = []
         const absences: Array<string> = []
         for (const address of addresses) {
-          const fetched = yield* Effect.promise(() => fetchFrom(address, path, limits))
+          const fetched = yield* fetchFrom(address, path, limits, agent)
           if (fetched._tag === "Absent") {
             absences.push(fetched.reason)
             continue
@@ -80,27 +61,27 @@ export const makeHttpOpenApiScraper = (store: ObjectStore, limits: ScrapeLimits)
             continue
           }
           const sha256 = createHash("sha256").update(fetched.body).digest("hex")
-          yield* Effect.tryPromise({
-            try: () => store.putBlob({ name: objectName, description: `OpenAPI document from ${path}` }, fetched.body),
-            catch: (cause) => new ScrapeUnavailable({ message: `could not store the document: ${String(cause)}` })
-          })
+          yield* write({ bucket: buckets.openApi, name: objectName, description: `OpenAPI document from ${path}`, data: fetched.body }).pipe(
+            Effect.mapError((cause) => new ScrapeUnavailable({ message: `could not store the document: ${String(cause)}` }))
+          )
           return { _tag: "Captured", objectName, sizeBytes: fetched.body.byteLength, sha256 } satisfies ScrapeOutcome
         }
         if (failures.length > 0) return yield* new ScrapeUnavailable({ message: failures.join("; ") })
         const reason = absences.length === 0 ? "no running instance to scrape" : absences.join("; ")
         return { _tag: "NotFound", reason } satisfies ScrapeOutcome
-      }).pipe(Effect.withSpan("openapi.scrape", { attributes: { objectName, path } }))
+      }).pipe(Effect.withSpan("openapi.scrape", { captureStackTrace: false, attributes: { objectName, path } }))
   })
 
 export const HttpOpenApiScraperLive = (limits: ScrapeLimits) =>
-  Layer.effect(
+  Layer.scoped(
     OpenApiScraper,
     Effect.gen(function* () {
-      const { nc } = yield* Nats
+      const { nc, jsm, publisher, replication } = yield* Nats
       const store = yield* Effect.tryPromise({
-        try: () => new Objm(nc).create(buckets.openApi),
+        try: () => new Objm(nc).create(buckets.openApi, { replicas: replication.replicas }),
         catch: (cause) => new ScrapeUnavailable({ message: `could not open the OpenAPI store: ${String(cause)}` })
       })
-      return makeHttpOpenApiScraper(store, limits)
+      const agent = yield* Effect.acquireRelease(Effect.sync(keepAliveAgent), (opened) => Effect.sync(() => opened.destroy()))
+      return makeHttpOpenApiScraper((put) => putObject(publisher, jsm, store, put), limits, agent)
     })
   )

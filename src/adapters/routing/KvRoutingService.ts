@@ -46,8 +46,9 @@ export const makeKvRoutingService = (kv: KV, publisher: AckedPublisher) => {
     )
 
   /**
-   * What this process last wrote or read per project. A write first tries a CAS update against it,
-   * saving the read; if anyone else wrote since, the CAS fails and the write reads and checks again.
+   * What this process last wrote or read per project. A write first tries a CAS update against it
+   * (a create for a project not known here), saving the read; if anyone else wrote since, the CAS
+   * fails and the write reads and checks again.
    */
   const known = new Map<string, { readonly revision: number; readonly basedOnVersion: number }>()
 
@@ -77,6 +78,12 @@ export const makeKvRoutingService = (kv: KV, publisher: AckedPublisher) => {
         if (fast._tag === "Right") return fast.right
         known.delete(table.projectId)
         if (fast.left._tag === "StaleRouteTable") return yield* fast.left
+      } else {
+        // Not known here: most often a new project, whose table does not exist yet. A create-only put
+        // needs no read (and cannot be stale: nothing is stored); if the table exists it fails, and
+        // the read below finds it.
+        const created = yield* Effect.either(casWrite(table, basedOnVersion, null))
+        if (created._tag === "Right") return created.right
       }
       const current = yield* read(table.projectId)
       return yield* casWrite(
@@ -101,9 +108,9 @@ export const makeKvRoutingService = (kv: KV, publisher: AckedPublisher) => {
 
 /** The service on this process's NATS connection (creates the bucket when missing). */
 export const kvRoutingService = Effect.gen(function* () {
-  const { nc, publisher } = yield* Nats
+  const { nc, publisher, replication } = yield* Nats
   const kv = yield* Effect.tryPromise({
-    try: () => new Kvm(nc).create(buckets.routes, { history: 5 }),
+    try: () => new Kvm(nc).create(buckets.routes, { history: 5, replicas: replication.replicas }),
     catch: unavailable
   })
   return makeKvRoutingService(kv, publisher)

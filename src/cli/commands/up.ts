@@ -12,7 +12,7 @@ const projectRoot = fileURLToPath(new URL("../../..", import.meta.url))
 export const up = defineCommand({
   name: "up",
   summary: "run Berth (what `npm start` runs): NATS, PostgreSQL, krane-local and each role as a supervised process",
-  usage: "[--roles orchestrator,projector,api,gateway] [--rebuild-read-model]",
+  usage: "[--roles orchestrator,projector,api,gateway] [--cluster 3] [--rebuild-read-model]",
   description: [
     "Checks for (or installs) nats-server and PostgreSQL, then runs Berth in the foreground until Ctrl-C.",
     "Each role runs as its own process, restarted with backoff when it dies; --roles (or BERTH_ROLES) runs a",
@@ -27,6 +27,11 @@ export const up = defineCommand({
   positionals: { min: 0, max: 0 },
   options: {
     roles: { kind: "string", value: "<roles>", description: "comma-separated roles to run (default all: orchestrator,projector,api,gateway)" },
+    cluster: {
+      kind: "string",
+      value: "<n>",
+      description: "run n nats-servers as one JetStream cluster and n orchestrators on this machine (what `npm run cluster` runs; data in .berth-cluster/)"
+    },
     "rebuild-read-model": { kind: "boolean", description: "empty the PostgreSQL read model and replay BERTH_EVENTS into it first" }
   },
   run: async () => {

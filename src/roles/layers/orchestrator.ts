@@ -8,6 +8,7 @@ import { ActorKey } from "../../auth/actor.js"
 import { OrchestratorLive } from "../../actors/Orchestrator.js"
 import { ConnectKrane } from "../../adapters/krane/ConnectKrane.js"
 import { Nats } from "../../nats/Nats.js"
+import { describeReplication } from "../../nats/replicas.js"
 import { HealthReporter } from "../../health/HealthReporter.js"
 import type { Check } from "../../health/RoleHealth.js"
 import { requireUrl, type RoleEndpoints, type RoleStarted } from "./endpoints.js"
@@ -16,13 +17,16 @@ import { describePartitioning, partitionsCheck } from "../../partitions/describe
 
 const checks = Effect.gen(function* () {
   const intake = yield* (yield* IntakeHealth).status
+  const { replication } = yield* Nats
   const since = new Date(intake.since).toISOString()
   return {
     intake: intake.consuming
       ? { ok: true, detail: `consuming since ${since}` }
       : { ok: false, detail: `not consuming since ${since}${intake.lastError === undefined ? "" : `: ${intake.lastError}`} (restarting)` },
     actors: { ok: true, detail: `${intake.actors} project actor(s) awake, ${intake.quarantined} project(s) quarantined` },
-    partitions: partitionsCheck((yield* ProjectOwnership).partitioning, intake.partitions)
+    partitions: partitionsCheck((yield* ProjectOwnership).partitioning, intake.partitions),
+    // The count this orchestrator creates and keeps its streams with (src/nats/replicas.ts).
+    replication: { ok: true, detail: describeReplication(replication) }
   } satisfies Record<string, Check>
 })
 

@@ -4,13 +4,16 @@
  * answers 200 does a 5xx or network error make the scrape worth retrying, and only an all-absent answer
  * is NotFound.
  */
-import { createServer, type Server } from "node:http"
+import { createHash } from "node:crypto"
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import { Duration, Effect, Either, Layer, ManagedRuntime } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { HttpOpenApiScraperLive } from "../../../src/adapters/openapi/HttpOpenApiScraper.js"
 import { OpenApiScraper } from "../../../src/adapters/openapi/OpenApiScraper.js"
+import { Objm } from "@nats-io/obj"
 import { Nats } from "../../../src/nats/Nats.js"
+import { buckets } from "../../../src/nats/subjects.js"
 import { startTestNats, type TestNats } from "../../support/servers.js"
 
 const document = "openapi: 3.0.0\ninfo:\n  title: shop\n  version: 1.0.0\npaths: {}\n"
@@ -41,6 +44,24 @@ const instanceAnswering = async (status: number): Promise<Instance> => {
   }
 }
 
+/** An instance answering with `handle`; closed after the tests. */
+const serve = async (handle: (request: IncomingMessage, response: ServerResponse) => void): Promise<string> => {
+  const server: Server = createServer(handle)
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  const { port } = server.address() as AddressInfo
+  const address = `127.0.0.1:${port}`
+  instances.push({
+    address,
+    hits: () => 0,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      })
+  })
+  return address
+}
+
 /** An address nothing listens on (a port taken and released again). */
 const refusingAddress = async (): Promise<string> => {
   const instance = await instanceAnswering(200)
@@ -49,7 +70,7 @@ const refusingAddress = async (): Promise<string> => {
 }
 
 let nats: TestNats
-let runtime: ManagedRuntime.ManagedRuntime<OpenApiScraper, unknown>
+let runtime: ManagedRuntime.ManagedRuntime<OpenApiScraper | Nats, unknown>
 const instances: Array<Instance> = []
 
 const start = async (status: number) => {
@@ -64,7 +85,7 @@ const scrape = (name: string, addresses: ReadonlyArray<string>) =>
 beforeAll(async () => {
   nats = await startTestNats()
   runtime = ManagedRuntime.make(
-    HttpOpenApiScraperLive({ timeout: Duration.seconds(2), maxBytes: 1024 * 1024 }).pipe(Layer.provide(Nats.layer(nats.url)))
+    HttpOpenApiScraperLive({ timeout: Duration.seconds(2), maxBytes: 1024 * 1024 }).pipe(Layer.provideMerge(Nats.layer(nats.url)))
   )
 })
 
@@ -127,5 +148,36 @@ describe("the HTTP OpenAPI scrape", () => {
   it("is NotFound without any instance to ask", async () => {
     const outcome = await scrape("proj_a/dep_7", [])
     expect(Either.getOrThrow(outcome)).toEqual({ _tag: "NotFound", reason: "no running instance to scrape" })
+  })
+
+  it("keeps the document where the object store's own client reads it, digest checked", async () => {
+    const serving = await start(200)
+    const outcome = Either.getOrThrow(await scrape("proj_b/dep_1", [serving.address]))
+    const { nc } = await runtime.runPromise(Nats)
+    const store = await new Objm(nc).open(buckets.openApi)
+    expect(new TextDecoder().decode((await store.getBlob("proj_b/dep_1")) ?? new Uint8Array())).toBe(document)
+    expect(outcome).toMatchObject({ _tag: "Captured", sha256: createHash("sha256").update(document).digest("hex") })
+  })
+
+  it("does not follow a redirect, and takes a document over the size limit as absent", async () => {
+    const target = await start(200)
+    const redirecting = await serve((_request, response) => response.writeHead(302, { location: `http://${target.address}/openapi.yaml` }).end())
+    const huge = await serve((_request, response) => response.writeHead(200).end("x".repeat(1024 * 1024 + 1)))
+    const outcome = Either.getOrThrow(await scrape("proj_b/dep_2", [redirecting, huge]))
+    expect(outcome).toMatchObject({ _tag: "NotFound" })
+    expect(outcome._tag === "NotFound" && outcome.reason).toContain("unexpected status 302")
+    expect(outcome._tag === "NotFound" && outcome.reason).toContain("exceeds maximum size of 1048576 bytes")
+    expect(target.hits()).toBe(0)
+  })
+
+  it("gives up on an instance that sends its headers and then stalls, within the timeout", async () => {
+    const stalling = await serve((_request, response) => {
+      response.writeHead(200)
+      response.write("openapi: ")
+    })
+    const started = Date.now()
+    const outcome = await scrape("proj_b/dep_3", [stalling])
+    expect(Either.isLeft(outcome) && outcome.left.message).toContain("no answer within 2000 ms")
+    expect(Date.now() - started).toBeLessThan(4_000)
   })
 })
