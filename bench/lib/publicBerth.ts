@@ -44,7 +44,11 @@ export interface PublicBerth {
 export interface RoleHeap {
   readonly heapUsed: number
   readonly external: number
+  /** RSS after the collection, and its parts: anonymous mappings (V8's heap and code, big mallocs), malloc's heap, files. */
   readonly rss: number
+  readonly anon: number
+  readonly malloc: number
+  readonly files: number
 }
 
 const cpuProfilePreload = fileURLToPath(new URL("./cpuProfilePreload.mjs", import.meta.url))
@@ -125,8 +129,20 @@ export const startPublicBerth = async (
         if (Date.now() > deadline) throw new Error(`no memory report from ${role} (${file})`)
         await sleep(50)
       }
-      const usage = JSON.parse(readFileSync(file, "utf8")) as { readonly heapUsed: number; readonly external: number; readonly rss: number }
-      byRole[role] = { heapUsed: mib(usage.heapUsed), external: mib(usage.external), rss: mib(usage.rss) }
+      const usage = JSON.parse(readFileSync(file, "utf8")) as {
+        readonly heapUsed: number
+        readonly external: number
+        readonly rss: number
+        readonly residentMiB: Readonly<Record<string, number>>
+      }
+      byRole[role] = {
+        heapUsed: mib(usage.heapUsed),
+        external: mib(usage.external),
+        rss: mib(usage.rss),
+        anon: usage.residentMiB["anon"] ?? 0,
+        malloc: usage.residentMiB["[heap]"] ?? 0,
+        files: usage.residentMiB["files"] ?? 0
+      }
     }
     return byRole
   }

@@ -182,7 +182,7 @@ runMain(async () => {
       )
       notes.push(`W3 round times (ms): ${roundMs.map((t) => Math.round(t)).join(" ")}`)
       notes.push(`W3 RSS after round ${window + 1} -> at the end: ${describeRss(rssAfterWarmUp)} -> ${describeRss(rssAtEnd)}`)
-      notes.push(`W3 live heap (after a full GC) after round ${window + 1} -> at the end: ${describeHeaps(heapAfterWarmUp, heapAtEnd)}`)
+      notes.push(`W3 after a full GC, after round ${window + 1} -> at the end: ${describeHeaps(heapAfterWarmUp, heapAtEnd)}`)
       notes.push(`W3 total RSS per round (MiB): ${rss.map((value) => Math.round(value)).join(" ")}`)
       if (snapshotDir !== "") notes.push(`W3 heap snapshots (after round ${window + 1}: -1, at the end: -2) in ${snapshotDir}`)
     }
@@ -207,7 +207,10 @@ const describeHeaps = (early: Readonly<Record<string, RoleHeap>>, late: Readonly
   Object.entries(late)
     .map(([role, heap]) => {
       const before = early[role]
-      const mib = (value: number | undefined) => (value === undefined ? "?" : value.toFixed(1))
-      return `${role} ${mib(before?.heapUsed)} -> ${mib(heap.heapUsed)} MiB (external ${mib(before?.external)} -> ${mib(heap.external)})`
+      const pair = (of: (h: RoleHeap) => number) => `${before === undefined ? "?" : of(before).toFixed(1)} -> ${of(heap).toFixed(1)}`
+      return (
+        `${role} heap ${pair((h) => h.heapUsed)} MiB, RSS ${pair((h) => h.rss)} ` +
+        `(anonymous ${pair((h) => h.anon)}, malloc ${pair((h) => h.malloc)}, files ${pair((h) => h.files)})`
+      )
     })
-    .join(", ")
+    .join("; ")
