@@ -28,6 +28,8 @@ export interface ActorHooks extends HousekeepingHooks {
   readonly idle: () => void
   /** The project's log loaded (and decoded): lifts a quarantine, if any. */
   readonly onLoaded: Effect.Effect<void>
+  /** Whether this process may still decide for the project (its partition's lease, src/partitions/); always without. */
+  readonly ownership?: { readonly mayDecide: () => boolean; readonly notOwned: () => ActorUnavailable }
 }
 
 const maxConflictRetries = 5
@@ -92,16 +94,24 @@ export const runProjectActor = (
             state = reinstated
           })
 
+    /** Checked before every decision and append: a process that lost the partition stops deciding at once. */
+    const mayDecide = () => hooks.ownership === undefined || hooks.ownership.mayDecide()
+    const stillOwned = Effect.suspend(() =>
+      hooks.ownership === undefined || hooks.ownership.mayDecide() ? Effect.void : Effect.fail(hooks.ownership.notOwned())
+    )
+
     /** Decide, carry out, append; on a version conflict, reload the project and decide again. */
     const handle = (message: Message, actor: string | undefined) =>
       Effect.gen(function* () {
         const commandId = commandIdOf(message)
         for (let attempt = 0; ; attempt++) {
+          yield* stillOwned
           const now = yield* Clock.currentTimeMillis
           yield* prepare(message)
           const inputs = yield* inputsOf(message, now)
           const recorded = yield* runDecision(decide(state, message, inputs), { writeRoutes, claim })
           if (recorded.events.length === 0) return { _tag: "Unchanged", version } satisfies Outcome
+          yield* stillOwned
           const appended = yield* store
             .append(projectId, version, { commandId, at: now, ...(actor === undefined ? {} : { actor }), events: recorded.events })
             .pipe((self) => retryAfterFailure(self, { schedule: appendRetry, while: (e) => e._tag === "NatsError" }), Effect.either)
@@ -127,7 +137,7 @@ export const runProjectActor = (
     const routeInline = Effect.gen(function* () {
       for (;;) {
         const step = dueSteps(state).find(isInline)
-        if (step === undefined) return
+        if (step === undefined || !mayDecide()) return
         let result: StepResult | undefined
         yield* runStep(step, { projectId, settings, replicas: 0, writeRoutes }, (reported) => Effect.sync(() => void (result = reported)))
         if (result === undefined) return
@@ -198,6 +208,8 @@ export const runProjectActor = (
         if (corrupt !== undefined) return yield* corrupt
       })
 
+    // A process that lost the project's partition stops here, before any follow-up (steps included).
+    yield* stillOwned
     yield* afterEachMessage
     for (;;) {
       // Nothing to do and nothing that will report: the system may passivate the actor from here.
@@ -206,6 +218,7 @@ export const runProjectActor = (
       if (next.kind === "stop") return
       // A wake only asks for the follow-ups (resume what is due).
       if (next.kind !== "wake") yield* process(next)
+      yield* stillOwned
       yield* afterEachMessage
     }
   }).pipe(Effect.annotateLogs({ projectId }), Effect.withSpan("ProjectActor", { captureStackTrace: false, attributes: { projectId } }), Effect.scoped)
