@@ -7,7 +7,11 @@
 /** The default: what a laptop resolves to itself. */
 export const defaultApexDomains: ReadonlyArray<string> = ["berth.localhost", "localhost"]
 
-const apexPattern = /^(?=.{1,200}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/
+/**
+ * A lowercase domain name: DNS labels (at most 63 characters, inner hyphens) joined by dots, at most
+ * 200 characters. The one definition: the ApexDomain Schema (ids.ts) and BERTH_APEX_DOMAINS use it.
+ */
+export const apexPattern = /^(?=.{1,200}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/
 
 /** A comma-separated list (spaces and a trailing dot ignored, case folded), or the problem with it. */
 export const parseApexDomains = (text: string): { readonly domains: ReadonlyArray<string> } | { readonly problem: string } => {

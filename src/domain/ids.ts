@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { apexPattern } from "./apex.js"
 
 /**
  * Ids double as NATS subject tokens (`berth.cmd.<projectId>`), so they are restricted to characters
@@ -24,7 +25,7 @@ export const Slug = Schema.String.pipe(
 )
 
 export const ApexDomain = Schema.String.pipe(
-  Schema.pattern(/^(?=.{1,200}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, {
+  Schema.pattern(apexPattern, {
     message: () => "must be a lowercase domain name such as berth.localhost"
   })
 )

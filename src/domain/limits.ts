@@ -76,9 +76,6 @@ export type LimitIssue = string | undefined
 export const checkMaxChars = (max: number) => (text: string): LimitIssue =>
   text.length > max ? `at most ${max} characters (got ${text.length})` : undefined
 
-export const checkMaxItems = (max: number) => (items: ReadonlyArray<unknown>): LimitIssue =>
-  items.length > max ? `at most ${max} items (got ${items.length})` : undefined
-
 /** A whole command's size: raw bytes as received (intake, API body) or as Berth would publish it. */
 export const checkCommandBytes = (bytes: number): LimitIssue =>
   bytes > limits.commandBytes ? `a command is at most ${bytesText(limits.commandBytes)} of JSON (got ${bytes} bytes)` : undefined

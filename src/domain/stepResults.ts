@@ -32,14 +32,3 @@ export type StepResult =
       readonly releasedDomains: ReadonlyArray<string>
       readonly problem?: string | undefined
     }
-
-export const stepResultTypes: ReadonlyArray<StepResult["type"]> = [
-  "KraneCreated",
-  "InstancesPolled",
-  "ReadinessTimedOut",
-  "SpecCaptured",
-  "SpecNotFound",
-  "RoutesWritten",
-  "StepFailed",
-  "Compensated"
-]

@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto"
 import { describe, expect, it } from "vitest"
-import { apexIssue, parseApexDomains } from "../../src/domain/apex.js"
+import { apexIssue, defaultApexDomains, parseApexDomains } from "../../src/domain/apex.js"
 import { hostnamesToClaim, hostnameTakenMessage, projectHostnames } from "../../src/domain/claims.js"
 import { decide } from "../../src/domain/decide.js"
 import { kraneDeploymentId, kraneIdMaxChars, openApiObjectName } from "../../src/domain/kraneIds.js"
@@ -105,6 +105,11 @@ describe("BERTH_APEX_DOMAINS", () => {
     [" Example.COM. , berth.test,,example.com ", ["example.com", "berth.test"]]
   ])("parses %j", (text, domains) => {
     expect(parseApexDomains(text)).toEqual({ domains })
+  })
+
+  it("defaults to what a laptop resolves to itself, a list that parses as itself", () => {
+    expect(defaultApexDomains).toStrictEqual(["berth.localhost", "localhost"])
+    expect(parseApexDomains(defaultApexDomains.join(","))).toEqual({ domains: defaultApexDomains })
   })
 
   it.each([
