@@ -171,6 +171,8 @@ interface Urls {
   readonly runFile: string
   /** Where the admin token comes from: BERTH_ADMIN_TOKEN or the data dir's file. */
   readonly adminToken?: string
+  /** The orchestrator's account of partitioning (src/partitions/). */
+  readonly partitions?: string
 }
 
 const banner = (roles: ReadonlyArray<BerthRole>, urls: Urls, children: ReadonlyArray<SupervisedChild>) => {
@@ -189,6 +191,7 @@ const banner = (roles: ReadonlyArray<BerthRole>, urls: Urls, children: ReadonlyA
       ? []
       : [`  NATS nodes   ${urls.natsNodes.map((node) => `${node.name} (pid ${node.pid}, port ${node.port})`).join(", ")}   (kill -9 one: the others carry on)`]),
     ...(urls.natsUsers === undefined ? [] : [`  NATS users   one per role; services that send commands: user publisher, password in ${urls.natsUsers}`]),
+    ...(urls.partitions === undefined ? [] : [`  partitions   ${urls.partitions}`]),
     ...(urls.database === undefined ? [] : [`  PostgreSQL   ${urls.database}`]),
     ...(urls.krane === undefined ? [] : [`  Krane        ${urls.krane}${urls.kraneAuth === undefined ? "" : `   (${urls.kraneAuth})`}`]),
     `  roles        ${children.map((child) => `${child.name} (pid ${child.pid() ?? "-"})`).join(", ")}`,
@@ -347,6 +350,10 @@ const program = Effect.gen(function* () {
         })
       }),
       ...Option.match(adminToken, { onNone: () => ({}), onSome: ({ source }) => ({ adminToken: source }) }),
+      ...Option.match(Option.fromNullable(reports.find((report) => report?.role === "orchestrator")?.partitions), {
+        onNone: () => ({}),
+        onSome: (partitions) => ({ partitions })
+      }),
       runFile
     }, allChildren)
   )

@@ -1,8 +1,10 @@
 // Compares two V8 heap snapshots of one process (bench/lib/memoryPreload.mjs writes them):
 //   node bench/lib/heapDiff.mjs <early.heapsnapshot> <late.heapsnapshot> [--top 40] [--retainers Name]
 // prints the object groups (constructor or closure name; strings, arrays and code by type) whose count
-// or self size grew most, and with --retainers the retainer chain of a few of the newest objects of that
-// group in the late snapshot: what holds them. Plain Node, no dependencies; needs ~5x the file size in memory.
+// or self size grew most; the objects of the late snapshot that are newer than the early one (V8 keeps
+// object ids across snapshots of one process), grouped by what holds them (group <- .edge of holder);
+// and with --retainers the retainer chain of a few of the newest objects of that group in the late
+// snapshot. Plain Node, no dependencies; needs ~5x the file size in memory.
 import { readFileSync } from "node:fs"
 
 const args = process.argv.slice(2)
@@ -71,7 +73,7 @@ for (const row of [...rows].sort((x, y) => y.count - x.count).slice(0, top)) {
   process.stdout.write(`  ${String(row.count).padStart(8)} objects  ${kib(row.size).padStart(10)}  (now ${row.lateCount})  ${row.key}\n`)
 }
 
-if (retainersOf !== undefined) {
+{
   const { snapshot, width, edgesAt, count, groupOf, idAt } = late
   const { nodes, edges, strings } = snapshot
   const edgeFields = snapshot.snapshot.meta.edge_fields
@@ -91,8 +93,26 @@ if (retainersOf !== undefined) {
       retainers[to].push({ from: i, label })
     }
   }
+  let earliestNew = 0
+  // Synthetic and native nodes are numbered apart; JS objects get rising ids as they are allocated.
+  const jsHeap = (heap, i) => !["synthetic", "native"].includes(heap.types[heap.snapshot.nodes[i * heap.width + heap.typeAt]])
+  for (let i = 0; i < early.count; i++) if (jsHeap(early, i)) earliestNew = Math.max(earliestNew, early.snapshot.nodes[i * early.width + early.idAt])
+  const held = new Map()
+  for (let i = 0; i < count; i++) {
+    if (nodes[i * width + idAt] <= earliestNew || !jsHeap(late, i)) continue
+    const by = retainers[i][0]
+    const key = by === undefined ? `${groupOf(i)} <- (root)` : `${groupOf(i)} <- .${by.label.slice(0, 40)} of ${groupOf(by.from)}`
+    const entry = held.get(key) ?? { count: 0, size: 0 }
+    entry.count++
+    entry.size += nodes[i * width + late.sizeAt]
+    held.set(key, entry)
+  }
+  process.stdout.write("\nobjects newer than the early snapshot, by first holder:\n")
+  for (const [key, entry] of [...held].sort((x, y) => y[1].size - x[1].size).slice(0, top)) {
+    process.stdout.write(`  ${kib(entry.size).padStart(10)}  ${String(entry.count).padStart(8)} objects  ${key}\n`)
+  }
   const samples = []
-  for (let i = 0; i < count; i++) if (groupOf(i) === retainersOf) samples.push(i)
+  if (retainersOf !== undefined) for (let i = 0; i < count; i++) if (groupOf(i) === retainersOf) samples.push(i)
   samples.sort((x, y) => nodes[y * width + idAt] - nodes[x * width + idAt])
   for (const start of samples.slice(0, 3)) {
     process.stdout.write(`\nretainers of ${retainersOf} @${nodes[start * width + idAt]}:\n`)

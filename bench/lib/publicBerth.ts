@@ -38,13 +38,19 @@ export interface PublicBerth {
    * and with BENCH_BERTH_HEAPSNAP set a heap snapshot of each beside it in that directory.
    */
   readonly heapMiB: () => Promise<Readonly<Record<string, RoleHeap>>>
+  /** CPU time (user + system) each role process has used so far, in ms (from /proc). */
+  readonly cpuMs: () => Readonly<Record<string, number>>
   readonly stop: () => Promise<void>
 }
 
 export interface RoleHeap {
   readonly heapUsed: number
   readonly external: number
+  /** RSS after the collection, and its parts: anonymous mappings (V8's heap and code, big mallocs), malloc's heap, files. */
   readonly rss: number
+  readonly anon: number
+  readonly malloc: number
+  readonly files: number
 }
 
 const cpuProfilePreload = fileURLToPath(new URL("./cpuProfilePreload.mjs", import.meta.url))
@@ -55,6 +61,20 @@ const rssOf = (pid: number): number => {
     const status = readFileSync(`/proc/${pid}/status`, "utf8")
     const kb = /VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1]
     return kb === undefined ? 0 : Number(kb) * 1024
+  } catch {
+    return 0
+  }
+}
+
+/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ: 100 on Linux). */
+const ticksPerSecond = 100
+
+const cpuMsOf = (pid: number): number => {
+  try {
+    // The command name (field 2) is in parentheses and may hold spaces: count fields after it.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond
   } catch {
     return 0
   }
@@ -107,6 +127,7 @@ export const startPublicBerth = async (
     }
     return { total: mib(total), byRole }
   }
+  const cpuMs = () => Object.fromEntries(processes().roles.map(([role, pid]) => [role, cpuMsOf(pid)]))
   const samples = new Map<number, number>()
   const heapMiB = async () => {
     const dir = options.memoryDir
@@ -125,8 +146,20 @@ export const startPublicBerth = async (
         if (Date.now() > deadline) throw new Error(`no memory report from ${role} (${file})`)
         await sleep(50)
       }
-      const usage = JSON.parse(readFileSync(file, "utf8")) as { readonly heapUsed: number; readonly external: number; readonly rss: number }
-      byRole[role] = { heapUsed: mib(usage.heapUsed), external: mib(usage.external), rss: mib(usage.rss) }
+      const usage = JSON.parse(readFileSync(file, "utf8")) as {
+        readonly heapUsed: number
+        readonly external: number
+        readonly rss: number
+        readonly residentMiB: Readonly<Record<string, number>>
+      }
+      byRole[role] = {
+        heapUsed: mib(usage.heapUsed),
+        external: mib(usage.external),
+        rss: mib(usage.rss),
+        anon: usage.residentMiB["anon"] ?? 0,
+        malloc: usage.residentMiB["[heap]"] ?? 0,
+        files: usage.residentMiB["files"] ?? 0
+      }
     }
     return byRole
   }
@@ -135,6 +168,7 @@ export const startPublicBerth = async (
     krane,
     rssMiB,
     heapMiB,
+    cpuMs,
     stop: async () => {
       await berth.kill("SIGTERM")
       await krane.close()

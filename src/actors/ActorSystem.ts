@@ -25,6 +25,7 @@ import { runProjectActor } from "./ProjectActor.js"
 import { makeQuarantine, openQuarantineBucket, type QuarantineEntry } from "./quarantine.js"
 import type { HostnameClaims } from "../adapters/claims/HostnameClaims.js"
 import type { StepRequirements } from "./StepRunner.js"
+import { ProjectOwnership } from "../partitions/Ownership.js"
 
 export interface ActorSystemApi {
   /** Enqueues a command (in order, waiting a bounded time for room) and returns a handle on its outcome. */
@@ -40,6 +41,13 @@ export interface ActorSystemApi {
   readonly recordRejection: (header: CommandHeader, code: string, message: string) => Effect.Effect<Outcome, Error>
   /** Starts the actors of every project with work in flight; returns how many it woke. */
   readonly resumeInFlight: Effect.Effect<number, NatsError>
+  /** The same for the projects `which` selects (a partition just taken over). */
+  readonly resumeInFlightOf: (which: (projectId: string) => boolean) => Effect.Effect<number, NatsError>
+  /**
+   * Stops the actors of the projects `which` selects, steps included: after their mailboxes empty
+   * (at most `drain`), or at once. Whatever still waits on them is failed (its command redelivered).
+   */
+  readonly stopActors: (which: (projectId: string) => boolean, drain: Duration.Duration) => Effect.Effect<number>
   readonly activeActors: Effect.Effect<number>
   readonly quarantinedProjects: Effect.Effect<number>
 }
@@ -89,10 +97,21 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
       return new ActorUnavailable({ projectId, message: `the actor of ${projectId} stopped before deciding` })
     }
 
+    // Partitioned, only the projects of the partitions whose lease this process holds (src/partitions/).
+    const ownership = yield* Effect.serviceOption(ProjectOwnership)
+    const mayDecide = Option.match(ownership, { onNone: () => () => true, onSome: (owned) => owned.mayDecide })
+    const notOwned = (projectId: string) =>
+      new ActorUnavailable({ projectId, message: `this orchestrator does not hold the partition of project ${projectId} (now or any more)` })
+
     const startActor = (projectId: string, mailbox: Queue.Queue<MailboxItem>, idle: () => void) =>
-      runProjectActor(projectId, mailbox, settings, { markInFlight, idle, onLoaded: quarantine.lift(projectId) }).pipe(
+      runProjectActor(projectId, mailbox, settings, {
+        markInFlight,
+        idle,
+        onLoaded: quarantine.lift(projectId),
+        ownership: { mayDecide: () => mayDecide(projectId), notOwned: () => notOwned(projectId) }
+      }).pipe(
         Effect.tapErrorCause((cause) =>
-          Cause.failureOption(cause).pipe(Option.exists((error) => error instanceof CorruptEvent))
+          Cause.failureOption(cause).pipe(Option.exists((error) => error instanceof CorruptEvent)) || Cause.isInterruptedOnly(cause)
             ? Effect.void
             : Effect.logError("project actor stopped", cause)
         ),
@@ -118,6 +137,8 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
     ) =>
       Effect.gen(function* () {
         const projectId = header.projectId
+        // The partition changed hands since the intake took the command: the next owner decides it.
+        if (!mayDecide(projectId)) return Effect.fail(notOwned(projectId))
         if (!actors.isRunning(projectId)) {
           const blocked = yield* quarantine.blocking(projectId)
           if (Option.isSome(blocked)) return whenUnavailable(blocked.value)
@@ -136,7 +157,7 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
         `project ${header.projectId} is unavailable: ${entry.reason}; its commands are rejected until the log is repaired`
       )
 
-    const resumeInFlight = Effect.gen(function* () {
+    const resumeInFlightOf = (which: (projectId: string) => boolean) => Effect.gen(function* () {
       const keys = yield* Effect.tryPromise({
         try: async () => {
           const found: Array<string> = []
@@ -147,7 +168,7 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
       })
       const sleeping: Array<string> = []
       for (const key of keys) {
-        if (actors.isRunning(key)) continue
+        if (actors.isRunning(key) || !which(key) || !mayDecide(key)) continue
         // A quarantined project is tried again only when its retry is due.
         if (quarantine.isQuarantined(key) && Option.isSome(yield* quarantine.blocking(key))) continue
         sleeping.push(key)
@@ -156,8 +177,12 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
       if (sleeping.length > 0) yield* Effect.logInfo(`resumed ${sleeping.length} project(s) with deployments in flight`)
       return sleeping.length
     })
+    const resumeInFlight = resumeInFlightOf(() => true)
 
     yield* resumeInFlight.pipe(
+      // Listing the markers makes a consumer, which a cluster with a node down may leave unanswered
+      // (nats-server 2.9 places it on any server of the bucket's group): tried again soon, not in 30 s.
+      Effect.retry({ times: 4, schedule: Schedule.spaced(Duration.seconds(2)) }),
       Effect.catchAll((error) => Effect.logWarning("resume sweep failed", error.message)),
       Effect.repeat(Schedule.spaced(resumeSweepEvery)),
       Effect.forkIn(scope)
@@ -175,6 +200,8 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
         ),
       recordRejection,
       resumeInFlight,
+      resumeInFlightOf,
+      stopActors: actors.stopWhere,
       activeActors: Effect.sync(actors.size),
       quarantinedProjects: quarantine.size
     })

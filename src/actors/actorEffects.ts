@@ -17,6 +17,8 @@ import type { makeRetiredDeployments } from "./retiredDeployments.js"
 import { retryFor } from "./StepRunner.js"
 
 const instanceCheckTimeout = Duration.seconds(5)
+/** Most hostnames an actor remembers as claimed (actorEffects `claimed`). */
+const claimedCacheSize = 256
 
 export interface ActorView {
   readonly state: () => ProjectState
@@ -33,7 +35,11 @@ export const makeActorEffects = (
     const routing = yield* RoutingService
     const krane = yield* Krane
     const claims = yield* HostnameClaims
-    /** Hostnames this actor has claimed for its project (or found it holds): never claimed again. */
+    /**
+     * Hostnames this actor has claimed for its project (or found it holds): not claimed again. A cache,
+     * capped: every deployment brings a hostname of its own, and claiming a held hostname again only
+     * costs a KV read (so emptying it when full is safe).
+     */
     const claimed = new Set<string>()
 
     const writeRoutes = (table: RouteTable) =>
@@ -53,7 +59,11 @@ export const makeActorEffects = (
         const fresh = hostnames.filter((hostname) => !claimed.has(hostname))
         if (fresh.length === 0) return []
         const taken = yield* claims.claim(projectId, fresh)
-        for (const hostname of fresh) if (!taken.includes(hostname)) claimed.add(hostname)
+        for (const hostname of fresh) {
+          if (taken.includes(hostname)) continue
+          if (claimed.size >= claimedCacheSize) claimed.clear()
+          claimed.add(hostname)
+        }
         return taken
       })
 

@@ -57,19 +57,41 @@ export const makeReplyInbox = (nc: NatsConnection, options: { readonly timeoutMs
   )
   sweeper.unref()
 
+  /**
+   * Requests made since the last flush, published together at the end of this turn of the event loop.
+   * The client writes its outbound buffer to the socket at the next microtask checkpoint after a
+   * publish, which in a deploy storm meant about one socket write per publish (~6% of the
+   * orchestrator's CPU); published together, the requests of every fiber that ran in this turn leave
+   * in one write. Order is kept.
+   */
+  let queued: Array<{ readonly token: number; readonly subject: string; readonly data: Uint8Array; readonly headers: MsgHdrs | undefined }> = []
+  let closed = false
+  const flush = () => {
+    const batch = queued
+    queued = []
+    for (const { token, subject, data, headers } of batch) {
+      try {
+        if (closed) throw new Error("connection closing")
+        nc.publish(subject, data, headers === undefined ? { reply: `${prefix}.${token}` } : { reply: `${prefix}.${token}`, headers })
+      } catch (error) {
+        const entry = waiting.get(token)
+        if (entry === undefined) continue
+        waiting.delete(token)
+        entry.settle({ _tag: "NoReply", reason: error instanceof Error ? error.message : String(error) })
+      }
+    }
+  }
+
   return {
     request: (subject, data, headers, settle) => {
       const token = ++nextToken
       waiting.set(token, { sentAt: Date.now(), settle })
-      try {
-        nc.publish(subject, data, headers === undefined ? { reply: `${prefix}.${token}` } : { reply: `${prefix}.${token}`, headers })
-      } catch (error) {
-        waiting.delete(token)
-        settle({ _tag: "NoReply", reason: error instanceof Error ? error.message : String(error) })
-      }
+      if (queued.length === 0) setImmediate(flush)
+      queued.push({ token, subject, data, headers })
       return () => void waiting.delete(token)
     },
     close: () => {
+      closed = true
       clearInterval(sweeper)
       subscription.unsubscribe()
       failAll("connection closing", Number.POSITIVE_INFINITY)

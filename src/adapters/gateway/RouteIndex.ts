@@ -12,8 +12,12 @@ export interface RouteTarget {
   readonly upstreams: ReadonlyArray<string>
 }
 
-/** hostname -> the target of every table that names it (one per project, in table order). */
-export type RouteIndex = ReadonlyMap<string, ReadonlyArray<RouteTarget>>
+/**
+ * projectId -> hostname -> its target: each project's own hostnames, so a route table's change touches
+ * only its project's entry (a rebuild of every project's hostnames on each change cost the gateway
+ * time in proportion to all the deployments ever routed).
+ */
+export type RouteIndex = ReadonlyMap<string, ReadonlyMap<string, RouteTarget>>
 
 export const emptyRouteIndex: RouteIndex = new Map()
 
@@ -32,39 +36,45 @@ export const hostnameOf = (host: string | undefined): string => {
 }
 
 /**
- * hostname -> targets from the tables, in the order given: each table carries all of its project's
- * hostnames. Which of several projects naming one hostname is served is `routeFor`'s choice.
+ * One project's hostnames from the tables naming it as their project, oldest first: a hostname two of
+ * them name keeps the older table's target (normally there is one table per project).
  */
-export const buildRouteIndex = (tables: Iterable<StoredRouteTable>): RouteIndex => {
-  const index = new Map<string, Array<RouteTarget>>()
+export const projectRoutes = (tables: Iterable<StoredRouteTable>): ReadonlyMap<string, RouteTarget> => {
+  const routes = new Map<string, RouteTarget>()
   for (const table of tables) {
     for (const [rawHostname, route] of Object.entries(table.routes)) {
       const hostname = hostnameOf(rawHostname)
-      if (hostname === "") continue
-      const target: RouteTarget = {
+      if (hostname === "" || routes.has(hostname)) continue
+      routes.set(hostname, {
         hostname,
         projectId: table.projectId,
         deploymentId: route.deploymentId,
         upstreams: table.upstreams[route.deploymentId] ?? []
-      }
-      const targets = index.get(hostname)
-      if (targets === undefined) index.set(hostname, [target])
-      else targets.push(target)
+      })
     }
   }
-  return index
+  return routes
+}
+
+/** The index of the tables given, oldest first. */
+export const buildRouteIndex = (tables: Iterable<StoredRouteTable>): RouteIndex => {
+  const byProject = new Map<string, Array<StoredRouteTable>>()
+  for (const table of tables) {
+    const own = byProject.get(table.projectId)
+    if (own === undefined) byProject.set(table.projectId, [table])
+    else own.push(table)
+  }
+  return new Map([...byProject].map(([projectId, own]) => [projectId, projectRoutes(own)]))
 }
 
 /**
- * The target serving `hostname`: the one of the project holding its claim (tenant isolation; see
- * src/adapters/claims/). A hostname nobody holds, or that only other projects' tables name, is
- * served by no one: the gateway fails closed.
+ * The target serving `hostname`: the one in the table of the project holding its claim (tenant
+ * isolation; see src/adapters/claims/). A hostname nobody holds, or that only other projects' tables
+ * name, is served by no one: the gateway fails closed.
  */
 export const routeFor = (index: RouteIndex, hostname: string, holder: (hostname: string) => string | undefined): RouteTarget | undefined => {
-  const targets = index.get(hostname)
-  if (targets === undefined) return undefined
   const owner = holder(hostname)
-  return owner === undefined ? undefined : targets.find((target) => target.projectId === owner)
+  return owner === undefined ? undefined : index.get(owner)?.get(hostname)
 }
 
 /**

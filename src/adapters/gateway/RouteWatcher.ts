@@ -14,7 +14,7 @@ import { StoredRouteTableSchema } from "../routing/KvRoutingService.js"
 import type { StoredRouteTable } from "../routing/RoutingService.js"
 import { GatewayError } from "./GatewayError.js"
 import { watchClaims } from "./ClaimWatcher.js"
-import { buildRouteIndex, emptyRouteIndex, hostnameOf, routeFor, type RouteIndex, type RouteTarget } from "./RouteIndex.js"
+import { emptyRouteIndex, hostnameOf, projectRoutes, routeFor, type RouteIndex, type RouteTarget } from "./RouteIndex.js"
 import { formatParseIssues } from "../../shared/parseIssues.js"
 
 export interface RouteWatcher {
@@ -43,21 +43,62 @@ const kvCall = <A>(operation: string, f: () => Promise<A>) =>
 
 const watchOperation = `watch KV ${buckets.routes}`
 
-/** Folds one watch entry into a project's tables (DEL/PURGE and undecodable values remove the project). */
-const apply = (tables: Map<string, Held>, entry: KvWatchEntry) =>
-  Effect.gen(function* () {
-    if (entry.operation !== "PUT") {
-      tables.delete(entry.key)
-      return
+/**
+ * One watch's tables (KV key -> its latest table) and the index derived from them. A change re-derives
+ * only the projects its old and new table name, so its cost is one project's size, not every route.
+ */
+const makeTables = () => {
+  const tables = new Map<string, Held>()
+  const keysOf = new Map<string, Set<string>>()
+  const index = new Map<string, ReadonlyMap<string, RouteTarget>>()
+
+  const reindex = (projectId: string) => {
+    const own = [...(keysOf.get(projectId) ?? [])].flatMap((key) => {
+      const held = tables.get(key)
+      return held === undefined ? [] : [held]
+    })
+    if (own.length === 0) index.delete(projectId)
+    else index.set(projectId, projectRoutes(own.sort((a, b) => a.revision - b.revision).map((held) => held.table)))
+  }
+
+  /** The table under `key` is now `held` (undefined: gone); returns the projects whose routes changed. */
+  const set = (key: string, held: Held | undefined): ReadonlyArray<string> => {
+    const previous = tables.get(key)
+    if (previous !== undefined) {
+      tables.delete(key)
+      const keys = keysOf.get(previous.table.projectId)
+      keys?.delete(key)
+      if (keys?.size === 0) keysOf.delete(previous.table.projectId)
     }
+    if (held !== undefined) {
+      tables.set(key, held)
+      const keys = keysOf.get(held.table.projectId) ?? new Set<string>()
+      keys.add(key)
+      keysOf.set(held.table.projectId, keys)
+    }
+    return [...new Set([previous?.table.projectId, held?.table.projectId].filter((id): id is string => id !== undefined))]
+  }
+
+  const reindexAll = () => {
+    index.clear()
+    for (const projectId of keysOf.keys()) reindex(projectId)
+  }
+
+  return { index: index as RouteIndex, set, reindex, reindexAll }
+}
+
+/** Folds one watch entry into the tables (DEL/PURGE and undecodable values remove the key's table). */
+const apply = (tables: ReturnType<typeof makeTables>, entry: KvWatchEntry) =>
+  Effect.gen(function* () {
+    if (entry.operation !== "PUT") return tables.set(entry.key, undefined)
     const decoded = decodeTable(entry.string())
     if (Either.isLeft(decoded)) {
-      tables.delete(entry.key)
-      return yield* Effect.logWarning("gateway: skipping undecodable route table").pipe(
+      yield* Effect.logWarning("gateway: skipping undecodable route table").pipe(
         Effect.annotateLogs({ projectId: entry.key, revision: entry.revision, error: describe(decoded.left) })
       )
+      return tables.set(entry.key, undefined)
     }
-    tables.set(entry.key, { revision: entry.revision, table: decoded.right })
+    return tables.set(entry.key, { revision: entry.revision, table: decoded.right })
   })
 
 /** Fails when, twice in a row, the bucket holds a revision the watch has not delivered. */
@@ -79,20 +120,23 @@ const stallGuard = (kv: KV, seen: () => number, every: Duration.DurationInput) =
     }
   })
 
-/** One watch from the tables' current values onwards; publishes once they are replayed, then on every change. */
+/**
+ * One watch from the tables' current values onwards: publishes its index once they are replayed (until
+ * then the previous watch's index serves), then keeps it up to date one change at a time.
+ */
 const watchGeneration = (
   kv: KV,
-  publish: (tables: ReadonlyMap<string, Held>) => Effect.Effect<void>,
+  publish: (index: RouteIndex) => Effect.Effect<void>,
   stallCheck: Duration.DurationInput
 ): Effect.Effect<void, GatewayError> =>
   Effect.scoped(
     Effect.gen(function* () {
-      const tables = new Map<string, Held>()
+      const tables = makeTables()
       let seen = 0
       // An empty bucket replays nothing, so nothing would mark the replay as done.
       const status = yield* kvCall(`status of KV ${buckets.routes}`, () => kv.status())
       let replayed = status.values === 0
-      if (replayed) yield* publish(tables)
+      if (replayed) yield* publish(tables.index)
       const entries = yield* Effect.acquireRelease(
         kvCall(watchOperation, () => kv.watch({ key: ">" })),
         (watch) => Effect.sync(() => watch.stop())
@@ -106,10 +150,15 @@ const watchGeneration = (
         while (true) {
           const entry = yield* next
           if (entry === null) return yield* Effect.logInfo("gateway: route watch ended")
-          yield* apply(tables, entry)
+          const changed = yield* apply(tables, entry)
           seen = Math.max(seen, entry.revision)
-          if (entry.isUpdate) replayed = true
-          if (replayed) yield* publish(tables)
+          if (replayed) {
+            changed.forEach(tables.reindex)
+          } else if (entry.isUpdate) {
+            replayed = true
+            tables.reindexAll()
+            yield* publish(tables.index)
+          }
         }
       })
       yield* Effect.raceFirst(follow, stallGuard(kv, () => seen, stallCheck))
@@ -125,9 +174,9 @@ export const watchRoutes = (options: RouteWatcherOptions = {}): Effect.Effect<Ro
     const claims = yield* watchClaims(options.stallCheck === undefined ? {} : { stallCheck: options.stallCheck })
     let index: RouteIndex = emptyRouteIndex
 
-    const publish = (tables: ReadonlyMap<string, Held>) =>
+    const publish = (next: RouteIndex) =>
       Effect.suspend(() => {
-        index = buildRouteIndex([...tables.values()].sort((a, b) => a.revision - b.revision).map((held) => held.table))
+        index = next
         return Deferred.succeed(ready, undefined)
       })
 
