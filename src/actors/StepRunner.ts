@@ -15,7 +15,8 @@ import type { StepResult } from "../domain/stepResults.js"
 import { Secrets } from "../secrets/Secrets.js"
 import { retryAfterFailure } from "../shared/retry.js"
 
-export type Report = (result: StepResult, final: boolean) => Effect.Effect<void>
+/** Hands a result to the actor; a run that carries on into the next step runs it from here (StepSupervisor). */
+export type Report = (result: StepResult, final: boolean) => Effect.Effect<void, never, StepRequirements>
 
 /** Exponential backoff, at most `attempts` tries in all: the step's own policy, else the defaults. */
 export const retryFor = (settings: OrchestratorSettings, step: RetriedStep) => {

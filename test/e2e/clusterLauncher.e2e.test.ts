@@ -55,16 +55,17 @@ it("runs three NATS nodes and three orchestrators; a deployment goes live after 
   process.kill(victim.pid, "SIGKILL")
   const killedAt = Date.now()
   const published = client
-  // The publish itself may meet the dead node's connection: tried again until the cluster takes it.
-  await (async function publishDeploy(attempt: number): Promise<void> {
+  // The publish itself may meet the dead node's connection, or BERTH_COMMANDS electing a new leader (no
+  // responders): tried again until the cluster takes it (deduplicated by its Nats-Msg-Id).
+  for (const deadline = Date.now() + 60_000; ; ) {
     try {
       await published.js.publish(`berth.cmd.${projectId}`, JSON.stringify(deployCommand(projectId, "dep_launcher_2")), { msgID: "cmd_dep_launcher_2", timeout: 5_000 })
+      break
     } catch (error) {
-      if (attempt >= 10) throw error
-      await new Promise((resolve) => setTimeout(resolve, 500))
-      return publishDeploy(attempt + 1)
+      if (Date.now() > deadline) throw error
+      await new Promise((resolve) => setTimeout(resolve, 250))
     }
-  })(0)
+  }
   // Reads fail too while the stream elects a new leader and the client moves to a live node: polled.
   const deadline = Date.now() + 90_000
   let events = await published.events(projectId).catch(() => [])
