@@ -92,14 +92,14 @@ export const inputsFor = (state: ProjectState, message: Message): RunningInstanc
   if (wasHandled(state, message.commandId)) return undefined
   const targetId = message.type === "Rollback" ? message.targetDeploymentId : message.deploymentId
   const target = state.deployments[targetId]
-  // An unknown target is rejected before its instances matter.
-  if (target === undefined) return undefined
-  const projectId = state.project?.projectId ?? message.projectId
+  // A missing project or an unknown target is rejected before the target's instances matter.
+  const project = state.project
+  if (project === null || target === undefined) return undefined
   return {
     kind: "running-instances",
     deploymentId: targetId,
-    namespace: target.kraneNamespace ?? state.project?.workspace ?? "",
-    kraneDeploymentId: kraneIdOf(projectId, target),
+    namespace: target.kraneNamespace ?? project.workspace,
+    kraneDeploymentId: kraneIdOf(project.projectId, target),
     recorded: target.instances.filter((i) => i.status === "RUNNING").length
   }
 }
