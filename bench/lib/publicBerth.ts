@@ -38,6 +38,8 @@ export interface PublicBerth {
    * and with BENCH_BERTH_HEAPSNAP set a heap snapshot of each beside it in that directory.
    */
   readonly heapMiB: () => Promise<Readonly<Record<string, RoleHeap>>>
+  /** CPU time (user + system) each role process has used so far, in ms (from /proc). */
+  readonly cpuMs: () => Readonly<Record<string, number>>
   readonly stop: () => Promise<void>
 }
 
@@ -59,6 +61,20 @@ const rssOf = (pid: number): number => {
     const status = readFileSync(`/proc/${pid}/status`, "utf8")
     const kb = /VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1]
     return kb === undefined ? 0 : Number(kb) * 1024
+  } catch {
+    return 0
+  }
+}
+
+/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ: 100 on Linux). */
+const ticksPerSecond = 100
+
+const cpuMsOf = (pid: number): number => {
+  try {
+    // The command name (field 2) is in parentheses and may hold spaces: count fields after it.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond
   } catch {
     return 0
   }
@@ -111,6 +127,7 @@ export const startPublicBerth = async (
     }
     return { total: mib(total), byRole }
   }
+  const cpuMs = () => Object.fromEntries(processes().roles.map(([role, pid]) => [role, cpuMsOf(pid)]))
   const samples = new Map<number, number>()
   const heapMiB = async () => {
     const dir = options.memoryDir
@@ -151,6 +168,7 @@ export const startPublicBerth = async (
     krane,
     rssMiB,
     heapMiB,
+    cpuMs,
     stop: async () => {
       await berth.kill("SIGTERM")
       await krane.close()

@@ -93,6 +93,7 @@ runMain(async () => {
       const ids = Array.from({ length: n }, (_, i) => `p_pub_${i.toString().padStart(5, "0")}`)
       await createProjects(ids)
       const publishedAt = new Map<string, number>()
+      const cpuBefore = berth.cpuMs()
       const t0 = now()
       await Promise.all(
         ids.map((id) => {
@@ -112,6 +113,7 @@ runMain(async () => {
       figures.push(figure(W1, "submit -> live p50", "ms", percentile(w1, 50), vsPeer(peer?.w1P50, "<= 1")))
       figures.push(figure(W1, "submit -> live p99", "ms", percentile(w1, 99), vsPeer(peer?.w1P99, "<= 0.333")))
       notes.push(`W1 RSS after the storm: ${describeRss(berth.rssMiB())}`)
+      notes.push(`W1 CPU per deployment by role: ${describeCpu(cpuBefore, berth.cpuMs(), n)}`)
 
       // W2: sequential Deploys to one project.
       const m = size(env, 200, 30)
@@ -119,6 +121,7 @@ runMain(async () => {
       const project = "p_pub_seq"
       await createProjects([project])
       const w2: Array<number> = []
+      const w2CpuBefore = berth.cpuMs()
       for (let i = 0; i < m; i++) {
         const deploymentId = `dep_seq_${i}`
         const at = now()
@@ -130,6 +133,7 @@ runMain(async () => {
       figures.push(figure(W2, "submit -> live p50", "ms", percentile(w2, 50), vsPeer(peer?.w2P50, "<= 0.333")))
       figures.push(figure(W2, "submit -> live p99", "ms", percentile(w2, 99), vsPeer(peer?.w2P99, "<= 1")))
       notes.push(`W2 submit -> live max ${Math.round(Math.max(...w2))} ms`)
+      notes.push(`W2 CPU per deployment by role: ${describeCpu(w2CpuBefore, berth.cpuMs(), m)}`)
     } else {
       // W3: rounds over the same projects; history grows, cost should not.
       const p = size(env, 100, 20)
@@ -214,3 +218,9 @@ const describeHeaps = (early: Readonly<Record<string, RoleHeap>>, late: Readonly
       )
     })
     .join("; ")
+
+/** Each role's CPU time between two samples, per deployment (a role restarted in between reads low). */
+const describeCpu = (before: Readonly<Record<string, number>>, after: Readonly<Record<string, number>>, deployments: number): string =>
+  Object.entries(after)
+    .map(([role, ms]) => `${role} ${((ms - (before[role] ?? 0)) / deployments).toFixed(2)} ms`)
+    .join(", ")

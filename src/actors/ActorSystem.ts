@@ -218,6 +218,9 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
     const resumeInFlight = resumeInFlightOf(() => true)
 
     yield* resumeInFlight.pipe(
+      // Listing the markers makes a consumer, which a cluster with a node down may leave unanswered
+      // (nats-server 2.9 places it on any server of the bucket's group): tried again soon, not in 30 s.
+      Effect.retry({ times: 4, schedule: Schedule.spaced(Duration.seconds(2)) }),
       Effect.catchAll((error) => Effect.logWarning("resume sweep failed", error.message)),
       Effect.repeat(Schedule.spaced(resumeSweepEvery)),
       Effect.forkIn(scope)

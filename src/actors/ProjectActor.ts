@@ -44,7 +44,9 @@ const messageOf = (item: Decidable): Message =>
     ? item.command
     : item.kind === "invalid"
       ? { type: "InvalidCommand", commandId: item.header.commandId, commandType: item.header.type, code: item.code, message: item.message }
-      : item.result
+      : item.results.length === 1 && item.results[0] !== undefined
+        ? item.results[0]
+        : { type: "StepResults", results: item.results }
 
 const commandIdOf = (message: Message): string | null => ("commandId" in message ? message.commandId : null)
 
@@ -81,7 +83,7 @@ export const runProjectActor = (
       state: () => state,
       version: () => version
     })
-    const steps = makeStepSupervisor(projectId, settings, scope, mailbox, { writeRoutes })
+    const steps = makeStepSupervisor(projectId, settings, scope, mailbox, () => state, { writeRoutes })
     const dueSteps = makeDueSteps()
 
     /** A command naming retired deployments is decided as if they never left. */
@@ -171,24 +173,39 @@ export const runProjectActor = (
       })
     const afterEachMessage = followUpsFrom(0)
 
+    /** A step's results: a failure to record them is logged (they are due again: their steps are idempotent). */
+    const recordResults = (message: Message) =>
+      Effect.gen(function* () {
+        const result = yield* handle(message, undefined).pipe(Effect.either)
+        if (Either.isRight(result)) return
+        // A reload met an envelope it cannot decode: the actor stops and its project is quarantined.
+        if (result.left._tag === "CorruptEvent") return yield* result.left
+        yield* Effect.logError("could not record a step result", result.left.message)
+        yield* Effect.sleep(Duration.millis(200))
+      })
+
     const process = (item: Decidable) =>
       Effect.gen(function* () {
-        if (item.kind === "step" && item.final) steps.finished(item.key)
-        const result = yield* handle(messageOf(item), item.kind === "step" ? undefined : item.actor).pipe(Effect.either)
-        // A reload met an envelope it cannot decode: the actor stops and its project is quarantined.
+        if (item.kind === "step") {
+          if (item.final) steps.finished(item.deploymentId, item.run)
+          return yield* recordResults(messageOf(item))
+        }
+        // What runs still hold back is decided first: the command sees every result reported before it.
+        const held = steps.takeUnsent()
+        if (held.length > 0) {
+          const flushed = yield* Effect.either(recordResults({ type: "StepResults", results: held }))
+          if (Either.isLeft(flushed)) {
+            yield* Deferred.fail(item.reply, flushed.left)
+            return yield* flushed.left
+          }
+        }
+        const result = yield* handle(messageOf(item), item.actor).pipe(Effect.either)
         const corrupt = Either.isLeft(result) && result.left._tag === "CorruptEvent" ? result.left : undefined
-        if (item.kind !== "step") {
-          yield* Either.match(result, {
-            onLeft: (error) => Deferred.fail(item.reply, corrupt ?? new Error(error.message)),
-            onRight: (outcome) => Deferred.succeed(item.reply, outcome)
-          })
-        }
+        yield* Either.match(result, {
+          onLeft: (error) => Deferred.fail(item.reply, corrupt ?? new Error(error.message)),
+          onRight: (outcome) => Deferred.succeed(item.reply, outcome)
+        })
         if (corrupt !== undefined) return yield* corrupt
-        if (item.kind === "step" && Either.isLeft(result)) {
-          // The step will be planned again from the unchanged state: its side effect is idempotent.
-          yield* Effect.logError("could not record a step result", result.left.message)
-          yield* Effect.sleep(Duration.millis(200))
-        }
       })
 
     // A process that lost the project's partition stops here, before any follow-up (steps included).

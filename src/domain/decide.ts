@@ -9,7 +9,7 @@
 import { Either } from "effect"
 import type { CancelDeployment, Command, CreateProject, Deploy, Promote, Rollback } from "./commands.js"
 import { hostnamesToClaim, hostnameTakenMessage } from "./claims.js"
-import { nothing as recordNothing, record, refuse, type Decision } from "./decision.js"
+import { andThen, nothing as recordNothing, record, refuse, type Decision } from "./decision.js"
 import { Rejection } from "./rejection.js"
 import { tableOf } from "./routes.js"
 import { domainsWritten, kraneIdOf, stepOf } from "./steps.js"
@@ -62,7 +62,13 @@ export interface InvalidCommand {
   readonly message: string
 }
 
-export type Message = Command | InvalidCommand | StepResult
+/** Results one step run reported together (src/actors/StepSupervisor.ts): one decision, one envelope. */
+export interface StepResults {
+  readonly type: "StepResults"
+  readonly results: ReadonlyArray<StepResult>
+}
+
+export type Message = Command | InvalidCommand | StepResult | StepResults
 export type { Decision }
 
 export interface DecideInputs extends DecideContext {
@@ -86,14 +92,14 @@ export const inputsFor = (state: ProjectState, message: Message): RunningInstanc
   if (wasHandled(state, message.commandId)) return undefined
   const targetId = message.type === "Rollback" ? message.targetDeploymentId : message.deploymentId
   const target = state.deployments[targetId]
-  // An unknown target is rejected before its instances matter.
-  if (target === undefined) return undefined
-  const projectId = state.project?.projectId ?? message.projectId
+  // A missing project or an unknown target is rejected before the target's instances matter.
+  const project = state.project
+  if (project === null || target === undefined) return undefined
   return {
     kind: "running-instances",
     deploymentId: targetId,
-    namespace: target.kraneNamespace ?? state.project?.workspace ?? "",
-    kraneDeploymentId: kraneIdOf(projectId, target),
+    namespace: target.kraneNamespace ?? project.workspace,
+    kraneDeploymentId: kraneIdOf(project.projectId, target),
     recorded: target.instances.filter((i) => i.status === "RUNNING").length
   }
 }
@@ -380,7 +386,30 @@ export const decide = (state: ProjectState, message: Message, inputs: DecideInpu
     case "SpecCaptured":
     case "SpecNotFound":
       return specSettled(state, message, inputs)
+    case "StepResults":
+      return decideAll(state, message.results, inputs)
     default:
       return verdict(stepResult(state, message, inputs), "", message.type)
   }
+}
+
+/**
+ * Step results reported together (a run that carried on into the next steps:
+ * src/actors/StepSupervisor.ts) as one decision and one envelope: each decided against the state the ones before it leave, their events in order. A
+ * stale or duplicate result decides nothing, as it would alone.
+ */
+export const decideAll = (state: ProjectState, results: ReadonlyArray<StepResult>, inputs: DecideInputs): Decision => {
+  const from = (state: ProjectState, i: number, before: ReadonlyArray<ProjectEvent>): Decision => {
+    const result = results[i]
+    if (result === undefined) return record(before)
+    return andThen(decide(state, result, inputs), (events) =>
+      events.length === 0
+        ? from(state, i + 1, before)
+        : i + 1 === results.length
+          ? record([...before, ...events])
+          : from(evolveAll(state, events, null), i + 1, [...before, ...events])
+    )
+  }
+  const only = results.length === 1 ? results[0] : undefined
+  return only === undefined ? from(state, 0, []) : decide(state, only, inputs)
 }
