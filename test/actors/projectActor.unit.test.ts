@@ -168,6 +168,29 @@ describe("the project actor over the in-memory event store", () => {
     expect(inFlight.at(-1)).toBe(false)
   })
 
+  it("records a deployment RUNNING at the first poll in two envelopes: the Deploy, then everything its one step run found", async () => {
+    const memory = makeMemoryEventStore()
+    const krane = makeFakeKrane()
+    await run(
+      memory,
+      krane,
+      Effect.gen(function* () {
+        const actor = yield* start()
+        yield* actor.ask(createProject())
+        yield* actor.ask(deploy())
+        yield* logged(memory, "LiveSwitched")
+        yield* Fiber.interrupt(actor.fiber)
+      })
+    )
+    expect(memory.log(projectId).map((entry) => entry.envelope.events.map((event) => event.type))).toEqual([
+      ["ProjectCreated"],
+      ["DeploymentRequested", "DeploymentBuilding"],
+      ["KraneDeploymentCreated", "InstancesObserved", "OpenApiSpecNotFound", "DomainsAssigned", "DeploymentReady", "LiveSwitched"]
+    ])
+    expect(krane.createsFor(`${projectId}--dep_1`)).toBe(1)
+    expect(krane.getCalls).toHaveLength(1)
+  })
+
   it("a cancel interrupts the running await-instances step and compensation deletes the Krane deployment", async () => {
     const memory = makeMemoryEventStore()
     const krane = makeFakeKrane()
