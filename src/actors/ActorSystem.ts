@@ -55,6 +55,7 @@ export interface ActorSystemApi {
 export class ActorSystem extends Context.Tag("berth/ActorSystem")<ActorSystem, ActorSystemApi>() {}
 
 const resumeSweepEvery = Duration.seconds(30)
+const markerClearEvery = Duration.seconds(2)
 
 const failItem = (item: MailboxItem, error: Error) =>
   item.kind === "command" || item.kind === "invalid" ? Deferred.fail(item.reply, error) : Effect.void
@@ -74,17 +75,56 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
     const recordRejection = makeDirectRejection(store, makeDirectReader(inbox))
     const context = yield* Effect.context<EventStore | Archive | RoutingService | HostnameClaims | StepRequirements>()
 
-    // Two writes per deployment: made as the KV client would (a put, or a delete marker), on the
-    // connection's fast publish path.
+    // Partitioned, only the projects of the partitions whose lease this process holds (src/partitions/).
+    const ownership = yield* Effect.serviceOption(ProjectOwnership)
+    const mayDecide = Option.match(ownership, { onNone: () => () => true, onSome: (owned) => owned.mayDecide })
+    const partitioned = Option.exists(ownership, (owned) => owned.partitioning._tag !== "Off")
+
+    /**
+     * In-flight markers, written as the KV client would (a put, or a delete marker) on the fast publish
+     * path. A set is written before the project's steps start (the actor waits for it: a process that
+     * dies must leave it behind). A clear waits for the next clear sweep (markerClearEvery), and a
+     * project that has work again before then keeps its marker without a write: a project deployed to
+     * again and again writes its marker once, not twice per deployment, and its later sets leave the
+     * deploy's path. The sweep clears only projects this process may still decide (a partition that
+     * moved on is its new owner's to mark). A marker left set a little longer only makes a resume
+     * sweep elsewhere wake a project with nothing to do, which clears it. Partitioned, every set is
+     * written: another owner may have cleared the marker while the partition was away.
+     */
     const markerData = new TextEncoder().encode("1")
     const deleteMarker = { headers: { "KV-Operation": "DEL" } }
-    const markInFlight = (projectId: string, inFlight: boolean) =>
+    const writeMarker = (projectId: string, inFlight: boolean) =>
       publisher
         .publish(`$KV.${buckets.inflight}.${projectId}`, inFlight ? markerData : new Uint8Array(0), inFlight ? {} : deleteMarker)
         .pipe(
           Effect.asVoid,
           Effect.catchAll((error) => Effect.logWarning("could not update the in-flight marker", error.message))
         )
+    /** Markers this process wrote and has not cleared since. */
+    const marked = new Set<string>()
+    /** Clears waiting for the sweep. */
+    const clearing = new Set<string>()
+    const markInFlight = (projectId: string, inFlight: boolean) =>
+      Effect.suspend(() => {
+        if (!inFlight) {
+          clearing.add(projectId)
+          return Effect.void
+        }
+        const stillSet = clearing.delete(projectId) && marked.has(projectId) && !partitioned
+        if (stillSet) return Effect.void
+        return Effect.tap(writeMarker(projectId, true), () => Effect.sync(() => marked.add(projectId)))
+      })
+    const clearMarkers = Effect.suspend(() => {
+      const due = [...clearing]
+      clearing.clear()
+      for (const projectId of due) marked.delete(projectId)
+      return Effect.forEach(
+        due.filter((projectId) => mayDecide(projectId)),
+        (projectId) => writeMarker(projectId, false),
+        { concurrency: "unbounded", discard: true }
+      )
+    })
+    yield* clearMarkers.pipe(Effect.repeat(Schedule.spaced(markerClearEvery)), Effect.forkIn(scope))
 
     /** Why the actor stopped, as its waiting senders will see it. */
     const stopReason = (projectId: string, exit: Exit.Exit<unknown, unknown>): Error => {
@@ -97,9 +137,6 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
       return new ActorUnavailable({ projectId, message: `the actor of ${projectId} stopped before deciding` })
     }
 
-    // Partitioned, only the projects of the partitions whose lease this process holds (src/partitions/).
-    const ownership = yield* Effect.serviceOption(ProjectOwnership)
-    const mayDecide = Option.match(ownership, { onNone: () => () => true, onSome: (owned) => owned.mayDecide })
     const notOwned = (projectId: string) =>
       new ActorUnavailable({ projectId, message: `this orchestrator does not hold the partition of project ${projectId} (now or any more)` })
 
@@ -168,7 +205,8 @@ export const makeActorSystem = (settings: OrchestratorSettings) =>
       })
       const sleeping: Array<string> = []
       for (const key of keys) {
-        if (actors.isRunning(key) || !which(key) || !mayDecide(key)) continue
+        // A clear waiting for its sweep: the project finished its work here.
+        if (actors.isRunning(key) || clearing.has(key) || !which(key) || !mayDecide(key)) continue
         // A quarantined project is tried again only when its retry is due.
         if (quarantine.isQuarantined(key) && Option.isSome(yield* quarantine.blocking(key))) continue
         sleeping.push(key)

@@ -152,16 +152,17 @@ export const runProjectActor = (
     /**
      * The follow-ups of a message, in order, each checked in plain code against the state as the
      * ones before left it: in a deploy storm most messages need one step launched and nothing else.
+     * The snapshot comes last, so the steps it would otherwise hold up are already on their way.
      */
     const followUps: ReadonlyArray<{ readonly needed: () => boolean; readonly run: Effect.Effect<void, never, StepRequirements> }> = [
       { needed: () => dueSteps(state).some(isInline), run: routeInline },
       { needed: () => steps.hasStoppable(state), run: Effect.suspend(() => steps.stopFinished(state)) },
+      { needed: () => housekeeping.inFlightChanged(state), run: Effect.suspend(() => housekeeping.markInFlight(state)) },
+      { needed: () => steps.hasLaunchable(dueSteps(state)), run: Effect.suspend(() => steps.launch(state, dueSteps(state))) },
       {
         needed: housekeeping.snapshotDue,
         run: Effect.suspend(() => housekeeping.snapshot(state, version, steps.busy)).pipe(Effect.map((hot) => void (state = hot)))
-      },
-      { needed: () => housekeeping.inFlightChanged(state), run: Effect.suspend(() => housekeeping.markInFlight(state)) },
-      { needed: () => steps.hasLaunchable(dueSteps(state)), run: Effect.suspend(() => steps.launch(state, dueSteps(state))) }
+      }
     ]
     const followUpsFrom = (first: number): Effect.Effect<void, never, StepRequirements> =>
       Effect.suspend(() => {

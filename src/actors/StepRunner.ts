@@ -114,7 +114,7 @@ const awaitInstances = (
         }
         // Unavailable: the deadline bounds how long we keep asking.
         yield* Effect.logWarning("krane unavailable while waiting for instances").pipe(
-          Effect.annotateLogs({ deploymentId: step.deploymentId, error: describe(polled.left) })
+          Effect.annotateLogs({ step: step.kind, deploymentId: step.deploymentId, error: describe(polled.left) })
         )
       } else {
         const instances = polled.right
@@ -189,22 +189,23 @@ export interface StepContext {
 
 export type StepRequirements = Krane | OpenApiScraper | Secrets
 
+/**
+ * Spans live on the adapters' calls (Krane, scraper); one per step on top cost ~4 per deployment.
+ * Log annotations are on the step's own log lines: a fiber-wide annotation per step cost a FiberRef
+ * update (a HashMap) on entry and exit, for logs that almost never come.
+ */
 export const runStep = (step: Step, context: StepContext, report: Report): Effect.Effect<void, never, StepRequirements> => {
-  const run: Effect.Effect<void, never, StepRequirements> = (() => {
-    switch (step.kind) {
-      case "krane-create":
-        return kraneCreate(step, context, report)
-      case "await-instances":
-        return awaitInstances(step, context.replicas, context.settings, report)
-      case "scrape-openapi":
-        return scrapeOpenApi(step, context.settings, report)
-      case "compensate":
-        return compensate(step, context.settings, report)
-      case "assign-domains":
-        // Quick, and in decision order: the actor runs it as a plain call, not in a fiber.
-        return assignDomains(step, context.writeRoutes, report)
-    }
-  })()
-  // Spans live on the adapters' calls (Krane, scraper); one per step on top cost ~4 per deployment.
-  return run.pipe(Effect.annotateLogs({ step: step.kind, deploymentId: step.deploymentId }))
+  switch (step.kind) {
+    case "krane-create":
+      return kraneCreate(step, context, report)
+    case "await-instances":
+      return awaitInstances(step, context.replicas, context.settings, report)
+    case "scrape-openapi":
+      return scrapeOpenApi(step, context.settings, report)
+    case "compensate":
+      return compensate(step, context.settings, report)
+    case "assign-domains":
+      // Quick, and in decision order: the actor runs it as a plain call, not in a fiber.
+      return assignDomains(step, context.writeRoutes, report)
+  }
 }

@@ -52,22 +52,42 @@ interface Run {
   unsent: Array<StepResult>
 }
 
+/** A run's results so far decided on the actor's state `base`: reused while the actor's state stays `base`. */
+interface Foreseen {
+  readonly base: ProjectState
+  readonly decided: number
+  readonly after: ProjectState
+}
+
 /**
  * The step a run goes on to after `results`, if it may: the deployment's next step in the actor's
  * state with every result of the run so far decided on it (results it holds already decide
  * nothing), when each decides plain events and the next step only reads.
  */
-const carryOn = (state: ProjectState, step: Step, results: ReadonlyArray<StepResult>, now: number, settings: OrchestratorSettings): Step | undefined => {
-  if (!leadsToReadOnly(step)) return undefined
+const carryOn = (
+  state: ProjectState,
+  foreseen: Foreseen | undefined,
+  step: Step,
+  results: ReadonlyArray<StepResult>,
+  now: number,
+  settings: OrchestratorSettings
+): { readonly next: Step | undefined; readonly foreseen: Foreseen | undefined } => {
+  if (!leadsToReadOnly(step)) return { next: undefined, foreseen }
   const inputs = { now, readinessTimeoutMs: Duration.toMillis(settings.readinessTimeout), apexDomains: settings.apexDomains }
-  let after = state
-  for (const result of results) {
+  const reuse = foreseen !== undefined && foreseen.base === state
+  let after = reuse ? foreseen.after : state
+  for (let i = reuse ? foreseen.decided : 0; i < results.length; i++) {
+    const result = results[i]
+    if (result === undefined) continue
     const decision = decide(after, result, inputs)
-    if (decision._tag !== "Record") return undefined
+    if (decision._tag !== "Record") return { next: undefined, foreseen: undefined }
     if (decision.events.length > 0) after = evolveAll(after, decision.events, null)
   }
   const next = stepOf(after, step.deploymentId)
-  return next !== undefined && readOnly(next) && next.kind !== step.kind ? next : undefined
+  return {
+    next: next !== undefined && readOnly(next) && next.kind !== step.kind ? next : undefined,
+    foreseen: { base: state, decided: results.length, after }
+  }
 }
 
 export const makeStepSupervisor = (
@@ -99,8 +119,9 @@ export const makeStepSupervisor = (
       const run: Run = { id: ++runs, step, fiber: undefined, unsent: [] }
       const deploymentId = step.deploymentId
       const stepContext: StepContext = { ...context, projectId, settings, replicas: state.deployments[deploymentId]?.replicas ?? 1 }
-      /** Every result of this run. */
+      /** Every result of this run, and the state they lead to. */
       const results: Array<StepResult> = []
+      let foreseen: Foreseen | undefined
       const send = (final: boolean) => {
         const item: MailboxItem = { kind: "step", deploymentId, run: run.id, final, results: run.unsent }
         run.unsent = []
@@ -112,7 +133,9 @@ export const makeStepSupervisor = (
           run.unsent.push(result)
           if (!final) return send(false)
           return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-            const next = carryOn(currentState(), run.step, results, now, settings)
+            const carried = carryOn(currentState(), foreseen, run.step, results, now, settings)
+            foreseen = carried.foreseen
+            const next = carried.next
             if (next === undefined) return send(true)
             // Moved on in the same synchronous step as the state was read: a cancel decided from now on stops it.
             run.step = next

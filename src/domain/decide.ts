@@ -401,7 +401,11 @@ export const decideAll = (state: ProjectState, results: ReadonlyArray<StepResult
     const result = results[i]
     if (result === undefined) return record(before)
     return andThen(decide(state, result, inputs), (events) =>
-      events.length === 0 ? from(state, i + 1, before) : from(evolveAll(state, events, null), i + 1, [...before, ...events])
+      events.length === 0
+        ? from(state, i + 1, before)
+        : i + 1 === results.length
+          ? record([...before, ...events])
+          : from(evolveAll(state, events, null), i + 1, [...before, ...events])
     )
   }
   const only = results.length === 1 ? results[0] : undefined

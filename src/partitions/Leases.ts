@@ -115,6 +115,13 @@ export const makePartitionLeases = (options: {
   }
 
   const alive = (entry: Seen | undefined, at: number) => entry !== undefined && entry.operation === "PUT" && at - entry.at < ttlMs
+  /** The fair share for a member list, worked out again only when the list changes. */
+  let shareFor: { readonly members: string; readonly share: ReadonlySet<number> } | undefined
+  const shareOfMembers = (current: ReadonlyArray<string>): ReadonlySet<number> => {
+    const key = current.join(" ")
+    if (shareFor?.members !== key) shareFor = { members: key, share: shareOf(instance, current, partitions) }
+    return shareFor.share
+  }
   const members = (): ReadonlyArray<string> => {
     const at = now()
     const found = new Set([instance])
@@ -180,10 +187,14 @@ export const makePartitionLeases = (options: {
             for await (const entry of watcher) {
               const wall = Date.now()
               const at = entry.isUpdate ? now() : now() - Math.min(ttlMs, Math.max(0, wall - entry.created.getTime()))
-              seen.set(entry.key, { operation: entry.operation, revision: entry.revision, owner: ownerOf(entry), at })
+              const before = seen.get(entry.key)
+              const owner = ownerOf(entry)
+              seen.set(entry.key, { operation: entry.operation, revision: entry.revision, owner, at })
               // Our own membership seen: everything written before it (the bucket as it was) has been too.
               if (entry.key === memberKey(instance)) Deferred.unsafeDone(joined, Effect.void)
-              wake.unsafeOffer(undefined)
+              // A renewal changes nothing to work out; a member or lease appearing, leaving or changing hands does.
+              const renewal = entry.operation === "PUT" && alive(before, now()) && before?.owner === owner
+              if (!renewal) wake.unsafeOffer(undefined)
             }
           }),
         (watcher) => Effect.sync(() => watcher.stop())
@@ -269,7 +280,7 @@ export const makePartitionLeases = (options: {
             }).map(([p]) => p),
             "another orchestrator took them over"
           )
-          const share = shareOf(instance, members(), partitions)
+          const share = shareOfMembers(members())
           yield* release([...held.keys()].filter((p) => !share.has(p)))
           const wanted = [...share].filter((p) => !held.has(p) && !alive(seen.get(leaseKey(p)), at))
           const taken = (yield* Effect.forEach(wanted, acquire, { concurrency: "unbounded" })).flat()

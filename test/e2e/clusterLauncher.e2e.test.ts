@@ -1,7 +1,7 @@
 /**
  * `berth up --cluster 3` (what `npm run cluster` runs), orchestrators only, against a fake Krane over
- * HTTP: three nats-servers with Berth's users and route credentials, three supervised orchestrators,
- * the banner saying so. A deployment goes live; the node leading BERTH_EVENTS is killed (kill -9) and
+ * HTTP: three nats-servers with Berth's users, route credentials and the partition mapping, three
+ * supervised orchestrators sharing the partitions, the banner saying so. A deployment goes live; the node leading BERTH_EVENTS is killed (kill -9) and
  * the next deployment goes live on the other two; stopping Berth stops every node it started.
  */
 import { readFileSync } from "node:fs"
@@ -36,6 +36,8 @@ afterAll(async () => {
 it("runs three NATS nodes and three orchestrators; a deployment goes live after the events leader's node is killed", async () => {
   const output = berth.output()
   expect(output).toContain('replication  3 replicas per stream (detected; cluster "berth" of 3 servers)')
+  // Every node maps commands into partitions, so the three orchestrators share the projects by lease.
+  expect(output).toMatch(/partitions {3}64 partitions over the orchestrators/)
   const nodes = [...output.matchAll(/(berth-\d) \(pid (\d+), port (\d+)\)/g)].map(([, name = "", pid = "", port = ""]) => ({ name, pid: Number(pid), port: Number(port) }))
   expect(nodes.map((node) => node.name)).toEqual(["berth-1", "berth-2", "berth-3"])
   expect(natsServers(berth.natsUrl())).toEqual(nodes.map((node) => `nats://127.0.0.1:${node.port}`))

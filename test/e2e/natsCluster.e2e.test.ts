@@ -5,7 +5,7 @@
  * gap, no two decisions after one version), every command was decided once, no step's event was
  * written twice, Krane holds exactly the live deployments, and the read model equals a replay of the log.
  * A command published the moment the node dies is decided once the cluster has a new leader: how long
- * that takes is printed (the interruption a node loss causes).
+ * that takes is printed (the interruption a node loss causes). Then the node comes back and catches up.
  */
 import { jetstreamManager } from "@nats-io/jetstream"
 import { Kvm } from "@nats-io/kv"
@@ -49,7 +49,7 @@ const brokenChains = (log: Log): ReadonlyArray<string> =>
     })
   )
 
-it("killing the node that leads BERTH_EVENTS mid-storm loses nothing, and deciding resumes", async () => {
+it("killing the node that leads BERTH_EVENTS mid-storm loses nothing, deciding resumes, and the node catches up on restart", async () => {
   const krane = makeFakeKrane()
   krane.setReadyAfterPolls(1)
   const quiet = Layer.provide(Logger.minimumLogLevel(LogLevel.Error))
@@ -157,4 +157,14 @@ it("killing the node that leads BERTH_EVENTS mid-storm loses nothing, and decidi
   const readModel = await checkReadModel({ natsUrl: cluster.url, pgAdminUrl: inject("pgAdminUrl"), databaseUrl, lastSeq: log.lastSeq })
   expect(readModel.diff, readModel.checked).toBe("")
   expect(probeDecidedAfterMs).toBeLessThan(30_000)
+
+  // The node comes back on its store and catches up: all three replicas of the log current again.
+  await cluster.restart(leader)
+  const caughtUp = Date.now() + 60_000
+  for (;;) {
+    const replicas = await jsm.streams.info(streams.events).then((info) => info.cluster?.replicas ?? [], () => [])
+    if (replicas.length === 2 && replicas.every((replica) => replica.current)) break
+    if (Date.now() > caughtUp) throw new Error(`${leader} did not catch up with BERTH_EVENTS: ${JSON.stringify(replicas)}`)
+    await sleep(250)
+  }
 })
