@@ -33,6 +33,8 @@ export interface PublicBerth {
   readonly krane: FakeKraneHttpServer
   /** Resident memory of the supervisor and every role process now, in MiB (from /proc). */
   readonly rssMiB: () => { readonly total: number; readonly byRole: Readonly<Record<string, number>> }
+  /** CPU time (user + system) each role process has used so far, in ms (from /proc): a cost that load does not inflate. */
+  readonly cpuMs: () => Readonly<Record<string, number>>
   /**
    * Each role's memory after a full garbage collection, in MiB (with `memoryDir`; bench/lib/memoryPreload.mjs),
    * and with BENCH_BERTH_HEAPSNAP set a heap snapshot of each beside it in that directory.
@@ -43,10 +45,12 @@ export interface PublicBerth {
 
 export interface RoleHeap {
   readonly heapUsed: number
+  readonly heapTotal: number
   readonly external: number
   /** RSS after the collection, and its parts: anonymous mappings (V8's heap and code, big mallocs), malloc's heap, files. */
   readonly rss: number
   readonly anon: number
+  /** malloc's main heap and its per-thread arenas. */
   readonly malloc: number
   readonly files: number
 }
@@ -61,6 +65,19 @@ const rssOf = (pid: number): number => {
     return kb === undefined ? 0 : Number(kb) * 1024
   } catch {
     return 0
+  }
+}
+
+/** Clock ticks per second of /proc/<pid>/stat's times (USER_HZ, 100 on Linux). */
+const userHz = 100
+
+const cpuOf = (pid: number): number => {
+  try {
+    // The fields after the command name (which may hold spaces), from the closing parenthesis on.
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(")").at(-1)?.trim().split(" ") ?? []
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / userHz
+  } catch {
+    return Number.NaN
   }
 }
 
@@ -111,6 +128,7 @@ export const startPublicBerth = async (
     }
     return { total: mib(total), byRole }
   }
+  const cpuMs = () => Object.fromEntries(processes().roles.map(([role, pid]) => [role, cpuOf(pid)]))
   const samples = new Map<number, number>()
   const heapMiB = async () => {
     const dir = options.memoryDir
@@ -131,16 +149,18 @@ export const startPublicBerth = async (
       }
       const usage = JSON.parse(readFileSync(file, "utf8")) as {
         readonly heapUsed: number
+        readonly heapTotal: number
         readonly external: number
         readonly rss: number
-        readonly residentMiB: Readonly<Record<string, number>>
+        readonly residentMiB: Readonly<Record<string, number | undefined>>
       }
       byRole[role] = {
         heapUsed: mib(usage.heapUsed),
+        heapTotal: mib(usage.heapTotal),
         external: mib(usage.external),
         rss: mib(usage.rss),
         anon: usage.residentMiB["anon"] ?? 0,
-        malloc: usage.residentMiB["[heap]"] ?? 0,
+        malloc: (usage.residentMiB["[heap]"] ?? 0) + (usage.residentMiB["arenas"] ?? 0),
         files: usage.residentMiB["files"] ?? 0
       }
     }
@@ -150,6 +170,7 @@ export const startPublicBerth = async (
     berth,
     krane,
     rssMiB,
+    cpuMs,
     heapMiB,
     stop: async () => {
       await berth.kill("SIGTERM")
