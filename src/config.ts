@@ -57,6 +57,13 @@ export interface OrchestratorSettings {
    * rejected, so no tenant makes Berth serve names in a zone the platform does not own.
    */
   readonly apexDomains: ReadonlyArray<string>
+  /**
+   * How many partitions projects hash into (BERTH_PARTITIONS): must equal the N of the nats-server's
+   * `partition(N,1)` mapping when there is one (src/partitions/); unused on a server without it.
+   */
+  readonly partitions: number
+  /** A partition lease not renewed for this long lapses and another orchestrator takes it over. */
+  readonly leaseTtl: Duration.Duration
 }
 
 /** "1 second, 2 seconds, 5 seconds": Effect's duration forms, comma-separated. */
@@ -144,7 +151,14 @@ export const orchestratorSettings: Config.Config<OrchestratorSettings> = Config.
   mailboxOfferTimeout: Config.duration("BERTH_MAILBOX_OFFER_TIMEOUT").pipe(Config.withDefault(Duration.seconds(2))),
   actorLoadTimeout: Config.duration("BERTH_ACTOR_LOAD_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30))),
   quarantineRetry: Config.duration("BERTH_QUARANTINE_RETRY").pipe(Config.withDefault(Duration.seconds(10))),
-  apexDomains: apexDomainsConfig
+  apexDomains: apexDomainsConfig,
+  partitions: positiveInt("BERTH_PARTITIONS", 64).pipe(
+    Config.validate({ message: "BERTH_PARTITIONS must be at most 1024", validation: (n) => n <= 1024 })
+  ),
+  leaseTtl: Config.duration("BERTH_LEASE_TTL").pipe(
+    Config.withDefault(Duration.seconds(10)),
+    Config.validate({ message: "BERTH_LEASE_TTL must be at least 1 second", validation: (d) => Duration.toMillis(d) >= 1_000 })
+  )
 })
 
 export const defaultOrchestratorSettings: OrchestratorSettings = {
@@ -165,5 +179,7 @@ export const defaultOrchestratorSettings: OrchestratorSettings = {
   mailboxOfferTimeout: Duration.seconds(2),
   actorLoadTimeout: Duration.seconds(30),
   quarantineRetry: Duration.seconds(10),
-  apexDomains: defaultApexDomains
+  apexDomains: defaultApexDomains,
+  partitions: 64,
+  leaseTtl: Duration.seconds(10)
 }

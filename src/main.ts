@@ -20,6 +20,7 @@ import { connectionAuth, type NatsClientAuth, natsAuthConfig, natsAuthEnv } from
 import { describeReplication, probeReplication, replicasSetting } from "./nats/replicas.js"
 import { natsServers } from "./nats/servers.js"
 import { startNatsCluster } from "./local/NatsCluster.js"
+import { mappingConfig } from "./partitions/partitioning.js"
 import { startNatsServer } from "./local/NatsServer.js"
 import { passwordFile, prepareNatsUsers, usersDirClients } from "./local/natsUsers.js"
 import { startPostgresServer } from "./local/PostgresServer.js"
@@ -55,7 +56,7 @@ const natsFor = (
   usersDir: Option.Option<string>,
   roles: ReadonlyArray<BerthRole>,
   dataDir: string,
-  cluster: Option.Option<number>
+  cluster: Option.Option<{ readonly size: number; readonly partitions: number }>
 ): Effect.Effect<{ readonly url: string; readonly users: Option.Option<RoleClients>; readonly nodes: OwnNodes }, unknown, Scope.Scope> =>
   Option.match(given, {
     onSome: (url) =>
@@ -69,7 +70,15 @@ const natsFor = (
         const users = yield* prepareNatsUsers(natsDir, join(projectRoot, "nats.conf"))
         if (Option.isSome(cluster)) {
           const started = yield* startNatsCluster(
-            { dir: natsDir, size: cluster.value, baseConfig: users.configPath, clientPort: localPorts.nats, routePort: localPorts.natsRoutes },
+            {
+              dir: natsDir,
+              size: cluster.value.size,
+              baseConfig: users.configPath,
+              clientPort: localPorts.nats,
+              routePort: localPorts.natsRoutes,
+              // Several orchestrators share the projects by partition (src/partitions/): the nodes map commands.
+              extraConfig: mappingConfig(cluster.value.partitions)
+            },
             users.clients.orchestrator
           )
           return { url: started.url, users: Option.some<RoleClients>(users.clients), nodes: started.nodes }
@@ -171,6 +180,8 @@ interface Urls {
   readonly runFile: string
   /** Where the admin token comes from: BERTH_ADMIN_TOKEN or the data dir's file. */
   readonly adminToken?: string
+  /** The orchestrator's account of partitioning (src/partitions/). */
+  readonly partitions?: string
 }
 
 const banner = (roles: ReadonlyArray<BerthRole>, urls: Urls, children: ReadonlyArray<SupervisedChild>) => {
@@ -189,6 +200,7 @@ const banner = (roles: ReadonlyArray<BerthRole>, urls: Urls, children: ReadonlyA
       ? []
       : [`  NATS nodes   ${urls.natsNodes.map((node) => `${node.name} (pid ${node.pid}, port ${node.port})`).join(", ")}   (kill -9 one: the others carry on)`]),
     ...(urls.natsUsers === undefined ? [] : [`  NATS users   one per role; services that send commands: user publisher, password in ${urls.natsUsers}`]),
+    ...(urls.partitions === undefined ? [] : [`  partitions   ${urls.partitions}`]),
     ...(urls.database === undefined ? [] : [`  PostgreSQL   ${urls.database}`]),
     ...(urls.krane === undefined ? [] : [`  Krane        ${urls.krane}${urls.kraneAuth === undefined ? "" : `   (${urls.kraneAuth})`}`]),
     `  roles        ${children.map((child) => `${child.name} (pid ${child.pid() ?? "-"})`).join(", ")}`,
@@ -213,7 +225,7 @@ const banner = (roles: ReadonlyArray<BerthRole>, urls: Urls, children: ReadonlyA
 const program = Effect.gen(function* () {
   const config = yield* runtimeConfig
   // Read once here so a bad setting stops Berth at once with one line, not each role in a restart loop.
-  yield* orchestratorSettings
+  const { partitions } = yield* orchestratorSettings
   const replicas = yield* replicasSetting
   const roles = yield* Option.match(rolesFromArgs(process.argv), {
     onNone: () => Effect.succeed(config.roles),
@@ -246,7 +258,7 @@ const program = Effect.gen(function* () {
   if (Option.isSome(usersDir) && natsAuth.auth._tag !== "None") {
     return yield* Effect.fail(ConfigError.InvalidData(["BERTH_NATS_USERS_DIR"], "BERTH_NATS_USERS_DIR gives each role its NATS credentials: do not also set NATS_CREDS, NATS_USER/NATS_PASSWORD or NATS_TOKEN"))
   }
-  const nats = yield* natsFor(config.natsUrl, usersDir, roles, dataDir, cluster)
+  const nats = yield* natsFor(config.natsUrl, usersDir, roles, dataDir, Option.map(cluster, (size) => ({ size, partitions })))
   const natsUrl = nats.url
   const group = yield* supervisionGroup
   const databaseUrl = needsDatabase(roles) ? Option.some(yield* databaseUrlFor(config.databaseUrl, dataDir)) : Option.none()
@@ -347,6 +359,10 @@ const program = Effect.gen(function* () {
         })
       }),
       ...Option.match(adminToken, { onNone: () => ({}), onSome: ({ source }) => ({ adminToken: source }) }),
+      ...Option.match(Option.fromNullable(reports.find((report) => report?.role === "orchestrator")?.partitions), {
+        onNone: () => ({}),
+        onSome: (partitions) => ({ partitions })
+      }),
       runFile
     }, allChildren)
   )

@@ -33,13 +33,13 @@ export interface PublicBerth {
   readonly krane: FakeKraneHttpServer
   /** Resident memory of the supervisor and every role process now, in MiB (from /proc). */
   readonly rssMiB: () => { readonly total: number; readonly byRole: Readonly<Record<string, number>> }
-  /** CPU time (user + system) each role process has used so far, in ms (from /proc): a cost that load does not inflate. */
-  readonly cpuMs: () => Readonly<Record<string, number>>
   /**
    * Each role's memory after a full garbage collection, in MiB (with `memoryDir`; bench/lib/memoryPreload.mjs),
    * and with BENCH_BERTH_HEAPSNAP set a heap snapshot of each beside it in that directory.
    */
   readonly heapMiB: () => Promise<Readonly<Record<string, RoleHeap>>>
+  /** CPU time (user + system) each role process has used so far, in ms (from /proc). */
+  readonly cpuMs: () => Readonly<Record<string, number>>
   readonly stop: () => Promise<void>
 }
 
@@ -68,16 +68,17 @@ const rssOf = (pid: number): number => {
   }
 }
 
-/** Clock ticks per second of /proc/<pid>/stat's times (USER_HZ, 100 on Linux). */
-const userHz = 100
+/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ: 100 on Linux). */
+const ticksPerSecond = 100
 
-const cpuOf = (pid: number): number => {
+const cpuMsOf = (pid: number): number => {
   try {
-    // The fields after the command name (which may hold spaces), from the closing parenthesis on.
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(")").at(-1)?.trim().split(" ") ?? []
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / userHz
+    // The command name (field 2) is in parentheses and may hold spaces: count fields after it.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond
   } catch {
-    return Number.NaN
+    return 0
   }
 }
 
@@ -128,7 +129,7 @@ export const startPublicBerth = async (
     }
     return { total: mib(total), byRole }
   }
-  const cpuMs = () => Object.fromEntries(processes().roles.map(([role, pid]) => [role, cpuOf(pid)]))
+  const cpuMs = () => Object.fromEntries(processes().roles.map(([role, pid]) => [role, cpuMsOf(pid)]))
   const samples = new Map<number, number>()
   const heapMiB = async () => {
     const dir = options.memoryDir
@@ -170,8 +171,8 @@ export const startPublicBerth = async (
     berth,
     krane,
     rssMiB,
-    cpuMs,
     heapMiB,
+    cpuMs,
     stop: async () => {
       await berth.kill("SIGTERM")
       await krane.close()

@@ -16,7 +16,7 @@
  *   `node bench/lib/heapDiff.mjs <role>-<pid>-1.heapsnapshot <role>-<pid>-2.heapsnapshot` (writing one
  *   raises the process's RSS for good: leave it out when RSS is the figure).
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { jetstream } from "@nats-io/jetstream"
@@ -97,6 +97,7 @@ runMain(async () => {
       const ids = Array.from({ length: n }, (_, i) => `p_pub_${i.toString().padStart(5, "0")}`)
       await createProjects(ids)
       const publishedAt = new Map<string, number>()
+      const cpuBefore = berth.cpuMs()
       const t0 = now()
       await Promise.all(
         ids.map((id) => {
@@ -116,6 +117,7 @@ runMain(async () => {
       figures.push(figure(W1, "submit -> live p50", "ms", percentile(w1, 50), vsPeer(peer?.w1P50, "<= 1")))
       figures.push(figure(W1, "submit -> live p99", "ms", percentile(w1, 99), vsPeer(peer?.w1P99, "<= 0.333")))
       notes.push(`W1 RSS after the storm: ${describeRss(berth.rssMiB())}`)
+      notes.push(`W1 CPU per deployment by role: ${describeCpu(cpuBefore, berth.cpuMs(), n)}`)
 
       // W2: sequential Deploys to one project.
       const m = size(env, 200, 30)
@@ -123,9 +125,13 @@ runMain(async () => {
       const project = "p_pub_seq"
       await createProjects([project])
       const w2: Array<number> = []
+      const w2CpuBefore = berth.cpuMs()
+      const w2Arrivals = watch.envelopesOf(project)
+      const w2Starts: Array<{ readonly at: number; readonly monotonicUs: number }> = []
       for (let i = 0; i < m; i++) {
         const deploymentId = `dep_seq_${i}`
         const at = now()
+        w2Starts.push({ at, monotonicUs: Number(process.hrtime.bigint() / 1000n) })
         const live = watch.waitLive(deploymentId, 60_000)
         await send(project, deployCommand(project, deploymentId))
         w2.push((await live) - at)
@@ -134,6 +140,8 @@ runMain(async () => {
       figures.push(figure(W2, "submit -> live p50", "ms", percentile(w2, 50), vsPeer(peer?.w2P50, "<= 0.333")))
       figures.push(figure(W2, "submit -> live p99", "ms", percentile(w2, 99), vsPeer(peer?.w2P99, "<= 1")))
       notes.push(`W2 submit -> live max ${Math.round(Math.max(...w2))} ms`)
+      notes.push(`W2 CPU per deployment by role: ${describeCpu(w2CpuBefore, berth.cpuMs(), m)}`)
+      notes.push(...describeW2Tail(w2, w2Starts, w2Arrivals))
     } else {
       // W3: rounds over the same projects; history grows, cost should not.
       const p = size(env, 100, 20)
@@ -239,3 +247,45 @@ const describeHeaps = (early: Readonly<Record<string, RoleHeap>>, late: Readonly
       )
     })
     .join("; ")
+
+/**
+ * Where W2's time goes: the slowest deploys by their place in the sequence (periodic work shows as a
+ * period), and the median gap before each envelope of a deployment (which stage is slow). With
+ * BENCH_W2_TIMELINE=<file>, each deploy's start on the monotonic clock (the clock of the cpuprofiles
+ * BENCH_BERTH_PROFILE writes) and its latency go to that file, to see what each process did while a
+ * slow one waited.
+ */
+const describeW2Tail = (
+  w2: ReadonlyArray<number>,
+  starts: ReadonlyArray<{ readonly at: number; readonly monotonicUs: number }>,
+  arrivals: ReadonlyArray<{ readonly at: number; readonly types: ReadonlyArray<string> }>
+): ReadonlyArray<string> => {
+  const slowest = w2.map((ms, i) => ({ ms, i })).sort((a, b) => b.ms - a.ms).slice(0, 6)
+  const gaps: Array<Array<number>> = []
+  const stages: Array<string> = []
+  starts.forEach(({ at: start }, i) => {
+    const end = starts[i + 1]?.at ?? Number.POSITIVE_INFINITY
+    let previous = start
+    arrivals
+      .filter(({ at }) => at >= start && at < end)
+      .forEach(({ at, types }, k) => {
+        ;(gaps[k] ??= []).push(at - previous)
+        stages[k] ??= types.join("+")
+        previous = at
+      })
+  })
+  const timeline = process.env["BENCH_W2_TIMELINE"]
+  if (timeline !== undefined && timeline !== "") {
+    writeFileSync(timeline, JSON.stringify(w2.map((ms, i) => ({ i, startUs: starts[i]?.monotonicUs, ms }))))
+  }
+  return [
+    `W2 slowest (deploy #: ms): ${slowest.map(({ i, ms }) => `${i}: ${Math.round(ms)}`).join(", ")}`,
+    `W2 median gap before each envelope (ms): ${gaps.map((g, k) => `${stages[k]} ${median(g).toFixed(1)}`).join(" | ")}`
+  ]
+}
+
+/** Each role's CPU time between two samples, per deployment (a role restarted in between reads low). */
+const describeCpu = (before: Readonly<Record<string, number>>, after: Readonly<Record<string, number>>, deployments: number): string =>
+  Object.entries(after)
+    .map(([role, ms]) => `${role} ${((ms - (before[role] ?? 0)) / deployments).toFixed(2)} ms`)
+    .join(", ")

@@ -84,6 +84,7 @@ runMain(async () => {
   const envelopesBefore = watch.envelopes()
   const publishedAt = new Map<string, number>()
   const profile = await profilePhase(W)
+  const cpuBefore = process.cpuUsage()
   const t0 = now()
   await Promise.all(
     ids.map((id) => {
@@ -93,6 +94,7 @@ runMain(async () => {
     })
   )
   await until("every LiveSwitched", () => watch.live.size >= n, size(env, 300_000, 110_000), 10)
+  const cpu = process.cpuUsage(cpuBefore)
   await profile.stop()
   const lastLive = Math.max(...watch.live.values())
   const elapsedS = (lastLive - t0) / 1000
@@ -111,6 +113,7 @@ runMain(async () => {
   ]
   const notes = [
     `${envelopes} envelopes (${(envelopes / n).toFixed(1)} per deployment) in ${elapsedS.toFixed(2)} s`,
+    `process CPU per deployment (orchestrator and this bench's publishing and watching): ${((cpu.user + cpu.system) / 1000 / n).toFixed(2)} ms`,
     `raw through the client's request path (js.publish, same loop): ${Math.round(requestRate).toLocaleString("en-US")} msg/s`
   ]
 

@@ -17,7 +17,7 @@
  * overflow line (in order) for at most `mailboxOfferTimeout`, after which it and everything behind it
  * fail with MailboxBusy.
  */
-import { Deferred, Duration, Effect, Exit, Option, Queue, type Scope } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, Option, Queue, Schedule, type Scope } from "effect"
 import type { OrchestratorSettings } from "../config.js"
 import { MailboxBusy, type MailboxItem } from "./mailbox.js"
 
@@ -37,6 +37,11 @@ export interface ActorRegistry {
   readonly tell: (projectId: string, item: MailboxItem) => Effect.Effect<void>
   readonly isRunning: (projectId: string) => boolean
   readonly size: () => number
+  /**
+   * Stops the actors of the projects `which` selects (a partition handed over), steps included: once
+   * their mailboxes are empty, or after `drain` at the latest. What is left goes to `onStopped`.
+   */
+  readonly stopWhere: (which: (projectId: string) => boolean, drain: Duration.Duration) => Effect.Effect<number>
 }
 
 interface Entry {
@@ -48,6 +53,7 @@ interface Entry {
   /** Since when the actor has been parked with nothing to do; undefined once anything is delivered. */
   idleSince: number | undefined
   closed: boolean
+  fiber?: Fiber.RuntimeFiber<void, unknown>
 }
 
 /** How often idle actors are looked for: a fraction of the idle timeout, at most every 5 s. */
@@ -90,7 +96,7 @@ export const makeActorRegistry = (
         const idle = () => {
           entry.idleSince = clock.unsafeCurrentTimeMillis()
         }
-        yield* start(projectId, queue, idle).pipe(
+        entry.fiber = yield* start(projectId, queue, idle).pipe(
           Effect.onExit((exit) =>
             Effect.flatMap(lock.withPermits(1)(close(entry)), (left) =>
               Exit.isSuccess(exit) && left.length === 0 ? Effect.void : onStopped(projectId, exit, left)
@@ -167,9 +173,25 @@ export const makeActorRegistry = (
       Effect.forkIn(scope)
     )
 
+    const stopWhere = (which: (projectId: string) => boolean, drain: Duration.Duration) =>
+      Effect.gen(function* () {
+        const stopping = [...actors.values()].filter((entry) => which(entry.projectId))
+        yield* Effect.sync(() => stopping.every(isEmpty)).pipe(
+          Effect.repeat({ until: (empty) => empty, schedule: Schedule.spaced(Duration.millis(20)) }),
+          Effect.timeout(drain),
+          Effect.ignore
+        )
+        yield* Effect.forEach(stopping, (entry) => (entry.fiber === undefined ? Effect.void : Fiber.interrupt(entry.fiber)), {
+          concurrency: "unbounded",
+          discard: true
+        })
+        return stopping.length
+      })
+
     return {
       tell,
       isRunning: (projectId) => actors.has(projectId),
-      size: () => actors.size
+      size: () => actors.size,
+      stopWhere
     }
   })

@@ -23,7 +23,7 @@ import {
   type JsMsg
 } from "@nats-io/jetstream"
 import { headers as natsHeaders, nanos } from "@nats-io/transport-node"
-import { Cause, Clock, Data, Duration, Effect, Either, Layer, Option, ParseResult, Runtime, Schedule, Schema } from "effect"
+import { Cause, Clock, Data, Duration, Effect, Either, ExecutionStrategy, Layer, Option, ParseResult, Runtime, Schedule, Schema, Scope } from "effect"
 import type { OrchestratorSettings } from "../config.js"
 import { Command, CommandHeader, commandTypes } from "../domain/commands.js"
 import { checkCommandBytes, utf8Bytes } from "../domain/limits.js"
@@ -40,19 +40,13 @@ import { type KeptPayload, keptPayload } from "./cleartext.js"
 import { parseSealed } from "../domain/secrets.js"
 import { Secrets } from "../secrets/Secrets.js"
 import { formatParseIssues } from "../shared/parseIssues.js"
+import { ProjectOwnership } from "../partitions/Ownership.js"
+import { type Feed, makeFeed, partitionFeed, wholeStreamFeed } from "./intakeFeeds.js"
+import { runPartitionedIntake } from "./partitionedIntake.js"
 
-export const intakeConsumer = "berth-intake"
+export { intakeConsumer } from "./intakeFeeds.js"
 const maxInFlight = 1024
 const retryDelayMs = 2_000
-/**
- * How long a delivered command may stay unacknowledged before the server redelivers it. Short, so the
- * commands a killed orchestrator held are redelivered to another within seconds; a command still being
- * decided here is kept ours with `working()` every progressEveryMs (one sweep for all of them).
- */
-const ackWaitMs = 10_000
-const progressEveryMs = 3_000
-/** Pull requests expire (and heartbeats come) often enough that a vanished consumer is noticed in seconds. */
-const pullExpiresMs = 10_000
 const deadLetterRetry = Schedule.exponential(Duration.millis(100)).pipe(Schedule.intersect(Schedule.recurs(3)))
 const rejectionTimeout = Duration.seconds(5)
 
@@ -74,13 +68,16 @@ const decodeCommand = Schema.decodeUnknownEither(Command, { errors: "all", onExc
  */
 const withoutSnippet = (message: string): string => message.replace(/, (?:\.\.\.)?"[\s\S]*"(?:\.\.\.)? is not valid JSON$/, " (not valid JSON)")
 
-/** Pure: what to do with one raw message. */
-export const triage = (subject: string, data: string): Triage => {
+/**
+ * Pure: what to do with one raw message. With `partitions` (BERTH_PARTITIONS), a partitioned subject must
+ * name the project's own partition (commandSubject.ts).
+ */
+export const triage = (subject: string, data: string, partitions?: number): Triage => {
   // Refused before JSON.parse; the header is read cheaply so the publisher can still be told why.
   const oversized = checkCommandBytes(utf8Bytes(data))
   if (oversized !== undefined) {
     const header = decodeHeader(peekHeader(data))
-    return Either.isRight(header) && Option.contains(projectOfCommandSubject(subject), header.right.projectId)
+    return Either.isRight(header) && Option.contains(projectOfCommandSubject(subject, partitions), header.right.projectId)
       ? { _tag: "Reject", header: header.right, reason: "oversized", code: "invalid_input", message: oversized }
       : { _tag: "DeadLetter", reason: "oversized", message: oversized }
   }
@@ -94,12 +91,14 @@ export const triage = (subject: string, data: string): Triage => {
   if (Either.isLeft(header)) {
     return { _tag: "DeadLetter", reason: "invalid", message: `not a command: ${formatIssues(header.left)}` }
   }
-  const subjectProject = projectOfCommandSubject(subject)
+  const subjectProject = projectOfCommandSubject(subject, partitions)
   if (Option.isNone(subjectProject)) {
     return {
       _tag: "DeadLetter",
       reason: "subject-mismatch",
-      message: `subject ${subject} is not ${subjects.command("<projectId>")} (one token after ${subjects.command("")})`
+      message: subject.startsWith(subjects.partitionedCommand("", "").slice(0, -1))
+        ? `subject ${subject} is not ${subjects.partitionedCommand("<the project's partition>", "<projectId>")}`
+        : `subject ${subject} is not ${subjects.command("<projectId>")} (one token after ${subjects.command("")})`
     }
   }
   if (header.right.projectId !== subjectProject.value) {
@@ -144,19 +143,24 @@ export const makeCommandIntake = (settings: OrchestratorSettings) =>
     const scope = yield* Effect.scope
     const runtime = yield* Effect.runtime<never>()
 
-    let health: { consuming: boolean; since: number; lastError?: string } = { consuming: false, since: yield* Clock.currentTimeMillis }
-    const setHealth = (consuming: boolean, lastError?: string) =>
+    const ownership = yield* Effect.serviceOption(ProjectOwnership)
+    const leaseTtl = Option.flatMap(ownership, (owned) => Option.map(owned.leases, () => settings.leaseTtl))
+    /**
+     * A command still being decided is kept ours with `working()` (one sweep for all of them), well
+     * within the ack wait (10 s, or the lease TTL of a partition's consumer: intakeFeeds.ts).
+     */
+    const progressEveryMs = Option.match(leaseTtl, { onNone: () => 3_000, onSome: (ttl) => Math.min(3_000, Duration.toMillis(ttl) / 3) })
+
+    const setHealth = (feed: Feed, consuming: boolean, lastError?: string) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
-        const error = lastError ?? health.lastError
-        health = { consuming, since: now, ...(error === undefined ? {} : { lastError: error }) }
+        const error = lastError ?? feed.health.lastError
+        feed.health = { consuming, since: now, ...(error === undefined ? {} : { lastError: error }) }
       })
 
-    /**
-     * Stream sequences delivered and not yet acknowledged or terminated (-> the last error seen, if
-     * any), and the highest delivered: a re-created consumer starts at the oldest unsettled one.
-     */
+    /** Stream sequences delivered and not yet acknowledged or terminated -> the last error seen, if any. */
     const unsettled = new Map<number, string | undefined>()
-    let highestSeen = 0
+    /** The feeds running, by consumer name. */
+    const feeds = new Map<string, Feed>()
     /**
      * Stream sequences whose message holds cleartext env values: once settled (acked or terminated, never
      * when it is to be redelivered) the message is erased from BERTH_COMMANDS, so a cleartext secret
@@ -182,52 +186,58 @@ export const makeCommandIntake = (settings: OrchestratorSettings) =>
       )
     const settled = (message: JsMsg) => {
       unsettled.delete(message.seq)
+      feeds.get(message.info.consumer)?.unsettled.delete(message.seq)
       copies.delete(message.seq)
       if (cleartext.delete(message.seq)) Runtime.runFork(runtime)(eraseCleartext(message.seq))
     }
 
-    const consumerConfig = (): Partial<ConsumerConfig> & { durable_name: string } => {
-      const oldest = unsettled.size === 0 ? highestSeen + 1 : Math.min(...unsettled.keys())
+    /** A re-created consumer starts at the oldest command this feed has not settled. */
+    const consumerConfig = (feed: Feed): Partial<ConsumerConfig> & { durable_name: string } => {
+      const oldest = feed.unsettled.size === 0 ? feed.highestSeen + 1 : Math.min(...feed.unsettled)
       return {
-        durable_name: intakeConsumer,
+        durable_name: feed.name,
+        ...(feed.filterSubject === undefined ? {} : { filter_subject: feed.filterSubject }),
         ack_policy: AckPolicy.Explicit,
-        ...(highestSeen === 0
+        ...(feed.highestSeen === 0
           ? { deliver_policy: DeliverPolicy.All }
           : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: oldest }),
-        ack_wait: nanos(ackWaitMs),
+        ack_wait: nanos(feed.ackWaitMs),
         max_ack_pending: maxInFlight,
         max_deliver: settings.intakeMaxDeliver
       }
     }
 
     /** Creates the consumer, or brings an existing one's delivery limits up to date. */
-    const ensureConsumer = Effect.tryPromise({
-      try: async () => {
-        try {
-          const info = await jsm.consumers.info(streams.commands, intakeConsumer)
-          const { config } = info
-          if (config.max_deliver === settings.intakeMaxDeliver && config.ack_wait === nanos(ackWaitMs) && config.max_ack_pending === maxInFlight) {
-            return "unchanged" as const
+    const ensureConsumer = (feed: Feed) =>
+      Effect.tryPromise({
+        try: async () => {
+          try {
+            const info = await jsm.consumers.info(streams.commands, feed.name)
+            const { config } = info
+            if (config.max_deliver === settings.intakeMaxDeliver && config.ack_wait === nanos(feed.ackWaitMs) && config.max_ack_pending === maxInFlight) {
+              return "unchanged" as const
+            }
+            await jsm.consumers.update(streams.commands, feed.name, {
+              max_deliver: settings.intakeMaxDeliver,
+              ack_wait: nanos(feed.ackWaitMs),
+              max_ack_pending: maxInFlight
+            })
+            return "updated" as const
+          } catch (error) {
+            if (!(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.ConsumerNotFound)) throw error
+            const config = consumerConfig(feed)
+            await jsm.consumers.add(streams.commands, config)
+            return config.deliver_policy === DeliverPolicy.All ? ("created" as const) : (`re-created from stream sequence ${config.opt_start_seq ?? 0}` as const)
           }
-          await jsm.consumers.update(streams.commands, intakeConsumer, {
-            max_deliver: settings.intakeMaxDeliver,
-            ack_wait: nanos(ackWaitMs),
-            max_ack_pending: maxInFlight
-          })
-          return "updated" as const
-        } catch (error) {
-          if (!(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.ConsumerNotFound)) throw error
-          const config = consumerConfig()
-          await jsm.consumers.add(streams.commands, config)
-          return config.deliver_policy === DeliverPolicy.All ? ("created" as const) : (`re-created from stream sequence ${config.opt_start_seq ?? 0}` as const)
-        }
-      },
-      catch: (cause) => new NatsError({ operation: "create intake consumer", cause })
-    }).pipe(
-      Effect.tap((what) =>
-        what === "unchanged" ? Effect.void : Effect.logInfo(`intake consumer ${what}`).pipe(Effect.annotateLogs({ maxDeliver: settings.intakeMaxDeliver }))
+        },
+        catch: (cause) => new NatsError({ operation: "create intake consumer", cause })
+      }).pipe(
+        Effect.tap((what) =>
+          what === "unchanged"
+            ? Effect.void
+            : Effect.logInfo(`intake consumer ${what}`).pipe(Effect.annotateLogs({ consumer: feed.name, maxDeliver: settings.intakeMaxDeliver }))
+        )
       )
-    )
 
     const deadLetter = (message: JsMsg, reason: DeadLetterReason, error: string) =>
       Effect.tryPromise({
@@ -261,10 +271,13 @@ export const makeCommandIntake = (settings: OrchestratorSettings) =>
       return delay === undefined ? retryDelayMs : Duration.toMillis(delay)
     }
 
-    const redeliverLater = (message: JsMsg, error: string) =>
+    const redeliverLater = (message: JsMsg, error: string, projectId: string | undefined) =>
       Effect.suspend(() => {
         unsettled.set(message.seq, error)
-        const delay = redeliveryDelayMs(message.info.deliveryCount)
+        // Its partition changed hands (or is being handed over): the next owner should have it now, not after a backoff.
+        const handedOver =
+          !feeds.has(message.info.consumer) || (projectId !== undefined && Option.isSome(ownership) && !ownership.value.mayDecide(projectId))
+        const delay = handedOver ? 0 : redeliveryDelayMs(message.info.deliveryCount)
         message.nak(delay)
         return Effect.logWarning("command not recorded; will be redelivered").pipe(
           Effect.annotateLogs({ seq: message.seq, delivery: message.info.deliveryCount, delayMs: delay, error })
@@ -324,7 +337,7 @@ export const makeCommandIntake = (settings: OrchestratorSettings) =>
             onFailure: (error) =>
               message.info.deliveryCount >= settings.intakeMaxDeliver
                 ? exhaust(message, header, error.message)
-                : redeliverLater(message, error.message)
+                : redeliverLater(message, error.message, header?.projectId)
           })
         )
 
@@ -358,12 +371,13 @@ export const makeCommandIntake = (settings: OrchestratorSettings) =>
     }
 
     /** Enqueues in stream order (so one project's commands stay ordered), then settles in the background. */
-    const intake = (message: JsMsg) =>
+    const intake = (feed: Feed, message: JsMsg) =>
       Effect.gen(function* () {
         unsettled.set(message.seq, unsettled.get(message.seq))
-        if (message.seq > highestSeen) highestSeen = message.seq
+        feed.unsettled.add(message.seq)
+        if (message.seq > feed.highestSeen) feed.highestSeen = message.seq
         const data = message.string()
-        const verdict = yield* sealVerdict(triage(message.subject, data))
+        const verdict = yield* sealVerdict(triage(message.subject, data, settings.partitions))
         const copy: KeptPayload =
           verdict._tag !== "Valid"
             ? keptPayload(data)
@@ -433,25 +447,30 @@ export const makeCommandIntake = (settings: OrchestratorSettings) =>
         (statuses) => Effect.sync(() => void statuses.return?.())
       ).pipe(Effect.ignore)
 
-    /** One run of the intake: ends only by failing (consumer gone, iterator ended, NATS error). */
-    const consumeOnce = Effect.gen(function* () {
-      yield* ensureConsumer
+    /**
+     * One run of the intake: ends only by failing (consumer gone, iterator ended, NATS error), or, once
+     * the feed is being handed over, when what the client had buffered is nak'd for the next owner.
+     */
+    const consumeOnce = (feed: Feed) => Effect.gen(function* () {
+      yield* ensureConsumer(feed)
       const messages = yield* Effect.acquireRelease(
         Effect.tryPromise({
           try: async () =>
-            (await js.consumers.get(streams.commands, intakeConsumer)).consume({
-              max_messages: 256,
-              expires: pullExpiresMs,
+            (await js.consumers.get(streams.commands, feed.name)).consume({
+              max_messages: feed.maxMessages,
+              expires: feed.pullExpiresMs,
               abort_on_missing_resource: true
             }),
           catch: (cause) => new NatsError({ operation: "consume commands", cause })
         }),
         (consumer) => Effect.sync(() => consumer.stop())
       )
+      feed.stopPulling = () => messages.stop()
+      if (feed.releasing) messages.stop()
       yield* Effect.forkScoped(watchStatus(messages))
       yield* Effect.forkScoped(pullAgainOnReconnect(messages))
-      yield* setHealth(true)
-      yield* Effect.logInfo("command intake consuming").pipe(Effect.annotateLogs({ stream: streams.commands }))
+      yield* setHealth(feed, true)
+      yield* Effect.logInfo("command intake consuming").pipe(Effect.annotateLogs({ stream: streams.commands, consumer: feed.name }))
       // A plain pull loop rather than Stream.fromAsyncIterable: the iterator's return() would wait for the
       // pending pull to expire, holding shutdown for up to 30 s.
       const iterator = messages[Symbol.asyncIterator]()
@@ -461,22 +480,32 @@ export const makeCommandIntake = (settings: OrchestratorSettings) =>
       })
       for (;;) {
         const next = yield* nextMessage
-        if (next.done === true) return yield* new IntakeStopped({ message: "the intake consumer's message iterator ended" })
-        yield* intake(next.value)
+        if (next.done === true) {
+          if (feed.releasing) return
+          return yield* new IntakeStopped({ message: "the intake consumer's message iterator ended" })
+        }
+        if (feed.releasing) {
+          // Buffered here but no longer ours to decide: back to the server at once, for the next owner.
+          next.value.nak()
+          feed.unsettled.delete(next.value.seq)
+          continue
+        }
+        yield* intake(feed, next.value)
       }
     }).pipe(Effect.scoped)
 
-    /** Runs the intake forever: a failed or ended loop is logged and started again after a capped backoff. */
-    const supervise = Effect.gen(function* () {
+    /** Runs a feed until it is handed over: a failed or ended loop is logged and started again after a capped backoff. */
+    const supervise = (feed: Feed) => Effect.gen(function* () {
       let failures = 0
       for (;;) {
         const started = yield* Clock.currentTimeMillis
-        const cause = yield* consumeOnce.pipe(Effect.sandbox, Effect.flip)
+        const cause = yield* consumeOnce(feed).pipe(Effect.sandbox, Effect.flip)
+        if (feed.releasing) return
         const error = Cause.failureOption(cause).pipe(
           Option.map((failure) => failure.message),
           Option.getOrElse(() => Cause.pretty(cause).split("\n")[0] ?? "intake defect")
         )
-        yield* setHealth(false, error)
+        yield* setHealth(feed, false, error)
         if ((yield* Clock.currentTimeMillis) - started > Duration.toMillis(healthyAfter)) failures = 0
         const delay = intakeRestartDelay(failures++)
         yield* Effect.logError("command intake stopped; restarting").pipe(
@@ -486,15 +515,49 @@ export const makeCommandIntake = (settings: OrchestratorSettings) =>
       }
     })
 
-    // The first set-up fails the start (NATS refusing the consumer is a configuration problem).
-    yield* ensureConsumer
-    yield* Effect.forkIn(supervise, scope)
+    // Closed after the leases are handed over (its finalizer comes first, so it runs last): a feed being
+    // handed over at shutdown still gives back what it buffered.
+    const feedScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
+    const startFeed = (feed: Feed) => {
+      feeds.set(feed.name, feed)
+      return Effect.forkIn(supervise(feed), feedScope)
+    }
+
+    const leases = Option.flatMap(ownership, (owned) => owned.leases)
+    const partitioned = Option.isSome(ownership) && Option.isSome(leases)
+      ? yield* runPartitionedIntake({
+          leases: leases.value,
+          ownership: ownership.value,
+          system,
+          settings,
+          startFeed: (partition) =>
+            Effect.flatMap(Clock.currentTimeMillis, (now) => {
+              const feed = makeFeed(partitionFeed(partition, settings.leaseTtl), now)
+              return Effect.map(startFeed(feed), (fiber) => ({ feed, fiber }))
+            }),
+          forget: (feed) => Effect.sync(() => void feeds.delete(feed.name))
+        })
+      : undefined
+    if (partitioned === undefined) {
+      const feed = makeFeed(wholeStreamFeed, yield* Clock.currentTimeMillis)
+      // The first set-up fails the start (NATS refusing the consumer is a configuration problem).
+      yield* ensureConsumer(feed)
+      yield* startFeed(feed)
+    }
 
     return IntakeHealth.of({
       status: Effect.gen(function* () {
         const quarantined = yield* system.quarantinedProjects
         const actors = yield* system.activeActors
-        return { ...health, quarantined, actors }
+        const running = [...feeds.values()]
+        const stopped = running.find((feed) => !feed.health.consuming)
+        const lastError = running.find((feed) => feed.health.lastError !== undefined)?.health.lastError
+        const health = stopped?.health ?? {
+          consuming: true,
+          since: Math.min(...running.map((feed) => feed.health.since), Date.now()),
+          ...(lastError === undefined ? {} : { lastError })
+        }
+        return { ...health, quarantined, actors, ...(partitioned === undefined ? {} : { partitions: yield* partitioned.status }) }
       })
     })
   })

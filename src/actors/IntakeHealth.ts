@@ -4,6 +4,7 @@
  * quarantined or have a running actor. Provided by the orchestrator layer (CommandIntake.ts).
  */
 import { Context, type Effect } from "effect"
+import type { PartitionedIntakeStatus } from "./partitionedIntake.js"
 
 export interface IntakeStatus {
   /** True while the intake loop is pulling from its consumer. */
@@ -16,6 +17,8 @@ export interface IntakeStatus {
   readonly quarantined: number
   /** Project actors running in this process. */
   readonly actors: number
+  /** Partitioned (src/partitions/): the partitions this process holds; absent when unpartitioned. */
+  readonly partitions?: PartitionedIntakeStatus
 }
 
 export interface IntakeHealthApi {

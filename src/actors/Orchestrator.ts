@@ -16,6 +16,7 @@ import type { RoutingService } from "../adapters/routing/RoutingService.js"
 import { type Secrets, SecretsLive } from "../secrets/Secrets.js"
 import { ActorSystemLive } from "./ActorSystem.js"
 import { CommandIntakeLive } from "./CommandIntake.js"
+import { ProjectOwnershipLive } from "../partitions/Ownership.js"
 
 /**
  * Everything the actors need except Krane and NATS; routing is exposed for callers that read it.
@@ -38,7 +39,9 @@ export const OrchestratorWith = <E, R>(
     Layer.provideMerge(ActorSystemLive(settings)),
     Layer.provideMerge(adapters),
     // Hostname claims are backfilled from the route table before the first command is decided.
-    Layer.provideMerge(KvHostnameClaimsLive)
+    Layer.provideMerge(KvHostnameClaimsLive),
+    // Partitioned or not is found out first: the actor system resumes only the projects it may decide for.
+    Layer.provideMerge(ProjectOwnershipLive(settings))
   )
 
 export const OrchestratorLive = (settings: OrchestratorSettings) => OrchestratorWith(settings, StepAdaptersLive(settings))

@@ -3,8 +3,9 @@
  * decide (src/domain/decide.ts), carry out the decision's effects (runDecision), append with the
  * expected version, evolve — and then the follow-ups the new state calls for: the route write of a
  * settled deployment (a plain call, so every write derives from the latest state, in decision order),
- * the slow steps (StepSupervisor: child fibers that report through the mailbox, so a deployment in
- * progress never blocks a decision) and housekeeping (snapshots, retirement, in-flight markers).
+ * the slow steps (StepSupervisor: a child fiber per run that reports through the mailbox, so a
+ * deployment in progress never blocks a decision) and housekeeping (snapshots, retirement, in-flight
+ * markers). A command first records what runs hold back (StepSupervisor.takeUnsent).
  * It never writes state anywhere but the log, and holds no use case of its own.
  */
 import { Clock, Deferred, Duration, Effect, Either, Option, Queue, Schedule } from "effect"
@@ -28,6 +29,8 @@ export interface ActorHooks extends HousekeepingHooks {
   readonly idle: () => void
   /** The project's log loaded (and decoded): lifts a quarantine, if any. */
   readonly onLoaded: Effect.Effect<void>
+  /** Whether this process may still decide for the project (its partition's lease, src/partitions/); always without. */
+  readonly ownership?: { readonly mayDecide: () => boolean; readonly notOwned: () => ActorUnavailable }
 }
 
 const maxConflictRetries = 5
@@ -42,7 +45,9 @@ const messageOf = (item: Decidable): Message =>
     ? item.command
     : item.kind === "invalid"
       ? { type: "InvalidCommand", commandId: item.header.commandId, commandType: item.header.type, code: item.code, message: item.message }
-      : item.result
+      : item.results.length === 1 && item.results[0] !== undefined
+        ? item.results[0]
+        : { type: "StepResults", results: item.results }
 
 const commandIdOf = (message: Message): string | null => ("commandId" in message ? message.commandId : null)
 
@@ -79,7 +84,7 @@ export const runProjectActor = (
       state: () => state,
       version: () => version
     })
-    const steps = makeStepSupervisor(projectId, settings, scope, mailbox, { writeRoutes })
+    const steps = makeStepSupervisor(projectId, settings, scope, mailbox, () => state, { writeRoutes })
     const dueSteps = makeDueSteps()
 
     /** A command naming retired deployments is decided as if they never left. */
@@ -90,16 +95,24 @@ export const runProjectActor = (
             state = reinstated
           })
 
+    /** Checked before every decision and append: a process that lost the partition stops deciding at once. */
+    const mayDecide = () => hooks.ownership === undefined || hooks.ownership.mayDecide()
+    const stillOwned = Effect.suspend(() =>
+      hooks.ownership === undefined || hooks.ownership.mayDecide() ? Effect.void : Effect.fail(hooks.ownership.notOwned())
+    )
+
     /** Decide, carry out, append; on a version conflict, reload the project and decide again. */
     const handle = (message: Message, actor: string | undefined) =>
       Effect.gen(function* () {
         const commandId = commandIdOf(message)
         for (let attempt = 0; ; attempt++) {
+          yield* stillOwned
           const now = yield* Clock.currentTimeMillis
           yield* prepare(message)
           const inputs = yield* inputsOf(message, now)
           const recorded = yield* runDecision(decide(state, message, inputs), { writeRoutes, claim })
           if (recorded.events.length === 0) return { _tag: "Unchanged", version } satisfies Outcome
+          yield* stillOwned
           const appended = yield* store
             .append(projectId, version, { commandId, at: now, ...(actor === undefined ? {} : { actor }), events: recorded.events })
             .pipe((self) => retryAfterFailure(self, { schedule: appendRetry, while: (e) => e._tag === "NatsError" }), Effect.either)
@@ -125,7 +138,7 @@ export const runProjectActor = (
     const routeInline = Effect.gen(function* () {
       for (;;) {
         const step = dueSteps(state).find(isInline)
-        if (step === undefined) return
+        if (step === undefined || !mayDecide()) return
         let result: StepResult | undefined
         yield* runStep(step, { projectId, settings, replicas: 0, writeRoutes }, (reported) => Effect.sync(() => void (result = reported)))
         if (result === undefined) return
@@ -140,16 +153,17 @@ export const runProjectActor = (
     /**
      * The follow-ups of a message, in order, each checked in plain code against the state as the
      * ones before left it: in a deploy storm most messages need one step launched and nothing else.
+     * The snapshot comes last, so the steps it would otherwise hold up are already on their way.
      */
     const followUps: ReadonlyArray<{ readonly needed: () => boolean; readonly run: Effect.Effect<void, never, StepRequirements> }> = [
       { needed: () => dueSteps(state).some(isInline), run: routeInline },
       { needed: () => steps.hasStoppable(state), run: Effect.suspend(() => steps.stopFinished(state)) },
+      { needed: () => housekeeping.inFlightChanged(state), run: Effect.suspend(() => housekeeping.markInFlight(state)) },
+      { needed: () => steps.hasLaunchable(dueSteps(state)), run: Effect.suspend(() => steps.launch(state, dueSteps(state))) },
       {
         needed: housekeeping.snapshotDue,
         run: Effect.suspend(() => housekeeping.snapshot(state, version, steps.busy)).pipe(Effect.map((hot) => void (state = hot)))
-      },
-      { needed: () => housekeeping.inFlightChanged(state), run: Effect.suspend(() => housekeeping.markInFlight(state)) },
-      { needed: () => steps.hasLaunchable(dueSteps(state)), run: Effect.suspend(() => steps.launch(state, dueSteps(state))) }
+      }
     ]
     const followUpsFrom = (first: number): Effect.Effect<void, never, StepRequirements> =>
       Effect.suspend(() => {
@@ -161,26 +175,43 @@ export const runProjectActor = (
       })
     const afterEachMessage = followUpsFrom(0)
 
-    const process = (item: Decidable) =>
+    /** A step's results: a failure to record them is logged (they are due again: their steps are idempotent). */
+    const recordResults = (message: Message) =>
       Effect.gen(function* () {
-        if (item.kind === "step" && item.final) steps.finished(item.key)
-        const result = yield* handle(messageOf(item), item.kind === "step" ? undefined : item.actor).pipe(Effect.either)
+        const result = yield* handle(message, undefined).pipe(Effect.either)
+        if (Either.isRight(result)) return
         // A reload met an envelope it cannot decode: the actor stops and its project is quarantined.
-        const corrupt = Either.isLeft(result) && result.left._tag === "CorruptEvent" ? result.left : undefined
-        if (item.kind !== "step") {
-          yield* Either.match(result, {
-            onLeft: (error) => Deferred.fail(item.reply, corrupt ?? new Error(error.message)),
-            onRight: (outcome) => Deferred.succeed(item.reply, outcome)
-          })
-        }
-        if (corrupt !== undefined) return yield* corrupt
-        if (item.kind === "step" && Either.isLeft(result)) {
-          // The step will be planned again from the unchanged state: its side effect is idempotent.
-          yield* Effect.logError("could not record a step result", result.left.message)
-          yield* Effect.sleep(Duration.millis(200))
-        }
+        if (result.left._tag === "CorruptEvent") return yield* result.left
+        yield* Effect.logError("could not record a step result", result.left.message)
+        yield* Effect.sleep(Duration.millis(200))
       })
 
+    const process = (item: Decidable) =>
+      Effect.gen(function* () {
+        if (item.kind === "step") {
+          if (item.final) steps.finished(item.deploymentId, item.run)
+          return yield* recordResults(messageOf(item))
+        }
+        // What runs still hold back is decided first: the command sees every result reported before it.
+        const held = steps.takeUnsent()
+        if (held.length > 0) {
+          const flushed = yield* Effect.either(recordResults({ type: "StepResults", results: held }))
+          if (Either.isLeft(flushed)) {
+            yield* Deferred.fail(item.reply, flushed.left)
+            return yield* flushed.left
+          }
+        }
+        const result = yield* handle(messageOf(item), item.actor).pipe(Effect.either)
+        const corrupt = Either.isLeft(result) && result.left._tag === "CorruptEvent" ? result.left : undefined
+        yield* Either.match(result, {
+          onLeft: (error) => Deferred.fail(item.reply, corrupt ?? new Error(error.message)),
+          onRight: (outcome) => Deferred.succeed(item.reply, outcome)
+        })
+        if (corrupt !== undefined) return yield* corrupt
+      })
+
+    // A process that lost the project's partition stops here, before any follow-up (steps included).
+    yield* stillOwned
     yield* afterEachMessage
     for (;;) {
       // Nothing to do and nothing that will report: the system may passivate the actor from here.
@@ -189,6 +220,7 @@ export const runProjectActor = (
       if (next.kind === "stop") return
       // A wake only asks for the follow-ups (resume what is due).
       if (next.kind !== "wake") yield* process(next)
+      yield* stillOwned
       yield* afterEachMessage
     }
   }).pipe(Effect.annotateLogs({ projectId }), Effect.withSpan("ProjectActor", { captureStackTrace: false, attributes: { projectId } }), Effect.scoped)

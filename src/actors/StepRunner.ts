@@ -15,7 +15,8 @@ import type { StepResult } from "../domain/stepResults.js"
 import { Secrets } from "../secrets/Secrets.js"
 import { retryAfterFailure } from "../shared/retry.js"
 
-export type Report = (result: StepResult, final: boolean) => Effect.Effect<void>
+/** Hands a result to the actor; a run that carries on into the next step runs it from here (StepSupervisor). */
+export type Report = (result: StepResult, final: boolean) => Effect.Effect<void, never, StepRequirements>
 
 /** Exponential backoff, at most `attempts` tries in all: the step's own policy, else the defaults. */
 export const retryFor = (settings: OrchestratorSettings, step: RetriedStep) => {
@@ -113,7 +114,7 @@ const awaitInstances = (
         }
         // Unavailable: the deadline bounds how long we keep asking.
         yield* Effect.logWarning("krane unavailable while waiting for instances").pipe(
-          Effect.annotateLogs({ deploymentId: step.deploymentId, error: describe(polled.left) })
+          Effect.annotateLogs({ step: step.kind, deploymentId: step.deploymentId, error: describe(polled.left) })
         )
       } else {
         const instances = polled.right
@@ -188,22 +189,23 @@ export interface StepContext {
 
 export type StepRequirements = Krane | OpenApiScraper | Secrets
 
+/**
+ * Spans live on the adapters' calls (Krane, scraper); one per step on top cost ~4 per deployment.
+ * Log annotations are on the step's own log lines: a fiber-wide annotation per step cost a FiberRef
+ * update (a HashMap) on entry and exit, for logs that almost never come.
+ */
 export const runStep = (step: Step, context: StepContext, report: Report): Effect.Effect<void, never, StepRequirements> => {
-  const run: Effect.Effect<void, never, StepRequirements> = (() => {
-    switch (step.kind) {
-      case "krane-create":
-        return kraneCreate(step, context, report)
-      case "await-instances":
-        return awaitInstances(step, context.replicas, context.settings, report)
-      case "scrape-openapi":
-        return scrapeOpenApi(step, context.settings, report)
-      case "compensate":
-        return compensate(step, context.settings, report)
-      case "assign-domains":
-        // Quick, and in decision order: the actor runs it as a plain call, not in a fiber.
-        return assignDomains(step, context.writeRoutes, report)
-    }
-  })()
-  // Spans live on the adapters' calls (Krane, scraper); one per step on top cost ~4 per deployment.
-  return run.pipe(Effect.annotateLogs({ step: step.kind, deploymentId: step.deploymentId }))
+  switch (step.kind) {
+    case "krane-create":
+      return kraneCreate(step, context, report)
+    case "await-instances":
+      return awaitInstances(step, context.replicas, context.settings, report)
+    case "scrape-openapi":
+      return scrapeOpenApi(step, context.settings, report)
+    case "compensate":
+      return compensate(step, context.settings, report)
+    case "assign-domains":
+      // Quick, and in decision order: the actor runs it as a plain call, not in a fiber.
+      return assignDomains(step, context.writeRoutes, report)
+  }
 }

@@ -29,7 +29,17 @@ export type MailboxItem =
       readonly actor?: string
       readonly reply: Deferred.Deferred<Outcome, Error>
     }
-  | { readonly kind: "step"; readonly key: string; readonly final: boolean; readonly result: StepResult }
+  /**
+   * What a running step reported (StepSupervisor): its results, decided in order as one envelope;
+   * `run` names the launch it came from, `final` marks its last report.
+   */
+  | {
+      readonly kind: "step"
+      readonly deploymentId: string
+      readonly run: number
+      readonly final: boolean
+      readonly results: ReadonlyArray<StepResult>
+    }
   /** Start (or keep) the actor so it resumes its in-flight steps. */
   | { readonly kind: "wake" }
   /** The actor was passivated (ActorRegistry): nothing else will reach its mailbox; it ends here. */

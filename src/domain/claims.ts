@@ -8,7 +8,7 @@
 import { buildDomains } from "./domains.js"
 import type { ProjectEvent } from "./events.js"
 import { domainsOf } from "./routes.js"
-import { evolveAll, type ProjectInfo, type ProjectState } from "./state.js"
+import type { ProjectInfo, ProjectState } from "./state.js"
 
 /** The hostnames a project holds from its creation: each environment's, and the live one. */
 export const projectHostnames = (project: ProjectInfo): ReadonlyArray<string> =>
@@ -19,7 +19,9 @@ export const projectHostnames = (project: ProjectInfo): ReadonlyArray<string> =>
       environmentSlug: environment.slug,
       isProduction: environment.kind === "production",
       apexDomain: project.apexDomain,
-      // Only the environment and live hostnames are kept: they do not depend on the deployment.
+      // Only the environment and live hostnames are kept: they do not depend on the deployment (so
+      // any id will do here, an empty one included).
+      // Stryker disable next-line StringLiteral: see above
       deploymentId: "unused"
     })
       .filter((domain) => domain.sticky === "environment" || domain.sticky === "live")
@@ -32,17 +34,20 @@ export const projectHostnames = (project: ProjectInfo): ReadonlyArray<string> =>
  * environment, live, per-deployment). Other decisions use hostnames claimed before.
  */
 export const hostnamesToClaim = (state: ProjectState, events: ReadonlyArray<ProjectEvent>): ReadonlyArray<string> => {
-  const needsClaims = events.some((event) => event.type === "ProjectCreated" || event.type === "DeploymentRequested")
-  if (!needsClaims) return []
-  const after = evolveAll(state, events, null)
-  const project = after.project
-  if (project === null) return []
+  let project = state.project
   const hostnames = new Set<string>()
   for (const event of events) {
-    if (event.type === "ProjectCreated") for (const hostname of projectHostnames(project)) hostnames.add(hostname)
-    if (event.type === "DeploymentRequested") {
-      const deployment = after.deployments[event.deploymentId]
-      if (deployment !== undefined) for (const domain of domainsOf(project, deployment)) hostnames.add(domain.hostname)
+    switch (event.type) {
+      case "ProjectCreated":
+        project = event
+        for (const hostname of projectHostnames(project)) hostnames.add(hostname)
+        break
+      case "DeploymentRequested":
+        if (project === null) break
+        for (const domain of domainsOf(project, { id: event.deploymentId, environmentId: event.environmentId, git: event.git })) {
+          hostnames.add(domain.hostname)
+        }
+        break
     }
   }
   return [...hostnames].sort()

@@ -46,3 +46,18 @@ export const refuse = (commandId: string, commandType: string, refusal: Refusal)
   events: [{ type: "CommandRejected", commandId, commandType, code: refusal.code, message: refusal.message }],
   rejection: { code: refusal.code, message: refusal.message }
 })
+
+/**
+ * The decision, then what `next` decides after its events (each effect's outcome first, in order). A
+ * rejection ends it: nothing after a refused command is decided.
+ */
+export const andThen = (decision: Decision, next: (events: ReadonlyArray<ProjectEvent>) => Decision): Decision => {
+  switch (decision._tag) {
+    case "Record":
+      return decision.rejection === undefined ? next(decision.events) : decision
+    case "WriteRoutes":
+      return { _tag: "WriteRoutes", table: decision.table, then: (written) => andThen(decision.then(written), next) }
+    case "ClaimHostnames":
+      return { _tag: "ClaimHostnames", hostnames: decision.hostnames, then: (taken) => andThen(decision.then(taken), next) }
+  }
+}

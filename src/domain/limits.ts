@@ -56,7 +56,8 @@ export const utf8Bytes = (text: string): number => {
     const code = text.charCodeAt(i)
     if (code < 0x80) bytes += 1
     else if (code < 0x800) bytes += 2
-    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length) {
+    else if (code >= 0xd800 && code <= 0xdbff) {
+      // Past the end charCodeAt is NaN, which is no low surrogate: a lone high one at the end is 3 bytes.
       const next = text.charCodeAt(i + 1)
       if (next >= 0xdc00 && next <= 0xdfff) {
         bytes += 4
@@ -67,8 +68,8 @@ export const utf8Bytes = (text: string): number => {
   return bytes
 }
 
-/** "256 KiB (262144 bytes)"-style wording for a byte limit. */
-const bytesText = (n: number): string => (n % KiB === 0 ? `${n / KiB} KiB (${n} bytes)` : `${n} bytes`)
+/** "256 KiB (262144 bytes)"-style wording for a byte limit (each one is a whole number of KiB). */
+const bytesText = (n: number): string => `${n / KiB} KiB (${n} bytes)`
 
 /** A problem in words, or undefined when the value is within its limit. */
 export type LimitIssue = string | undefined

@@ -26,7 +26,11 @@ export interface RouteTable {
 export const environmentOf = (project: ProjectInfo, environmentId: string) =>
   project.environments.find((environment) => environment.id === environmentId)
 
-export const domainsOf = (project: ProjectInfo, deployment: DeploymentState): ReadonlyArray<DomainAssignment> => {
+/** Every hostname a deployment gets (its id, environment and git info decide them). */
+export const domainsOf = (
+  project: ProjectInfo,
+  deployment: Pick<DeploymentState, "id" | "environmentId" | "git">
+): ReadonlyArray<DomainAssignment> => {
   const environment = environmentOf(project, deployment.environmentId)
   if (environment === undefined) return []
   return buildDomains({

@@ -169,13 +169,18 @@ class Draft {
     if (deployment !== undefined) this.deployments()[deploymentId] = update(deployment)
   }
 
-  /** Records a handled command: the window keeps the last `handledWindow`, oldest first. */
+  /**
+   * Records a handled command: the window keeps the last `handledWindow`, oldest first. The set is
+   * built only when one fold records a second command (a replay): one decision's fold records one.
+   */
   handled(commandId: string): void {
-    if (this.commands === undefined || this.commandSet === undefined) {
+    if (this.commands === undefined) {
       if (this.state.handledCommands.includes(commandId)) return
-      this.commands = [...this.state.handledCommands]
-      this.commandSet = new Set(this.commands)
+      this.commands = [...this.state.handledCommands, commandId]
+      if (this.commands.length > handledWindow) this.commands.shift()
+      return
     }
+    if (this.commandSet === undefined) this.commandSet = new Set(this.commands)
     if (this.commandSet.has(commandId)) return
     this.commands.push(commandId)
     this.commandSet.add(commandId)

@@ -69,6 +69,7 @@ export const makeEventStore = Effect.gen(function* () {
     catch: (cause) => new NatsError({ operation: "read snapshot bucket status", cause })
   })
 
+  const clustered = replication.cluster !== undefined
   const failsAs = (operation: string) => (cause: unknown) => Promise.reject(new NatsError({ operation, cause }))
 
   /**
@@ -103,8 +104,28 @@ export const makeEventStore = Effect.gen(function* () {
     return message === null || operation === "DEL" || operation === "PURGE" ? undefined : textDecoder.decode(message.data)
   }
 
-  const readAfter = (projectId: string, after: number, head: number) =>
+  /**
+   * On a cluster, one direct get per envelope instead: nats-server 2.9 places the ordered consumer on a
+   * random server of the stream's group, a dead one included, so with a node down a third of the loads
+   * would wait for a consumer that is never made; any live replica answers a direct get.
+   */
+  const readAfterDirect = (projectId: string, after: number, head: number) =>
     Effect.tryPromise({
+      try: async () => {
+        const raw: Array<{ seq: number; data: string }> = []
+        for (let seq = after + 1; seq <= head; ) {
+          const message = await reader.nextBySubject(streams.events, subjects.events(projectId), seq)
+          if (message === null) break
+          raw.push({ seq: message.seq, data: textDecoder.decode(message.data) })
+          seq = message.seq + 1
+        }
+        return raw
+      },
+      catch: (cause) => new NatsError({ operation: "read project events", cause })
+    })
+
+  const readAfter = (projectId: string, after: number, head: number) =>
+    clustered ? readAfterDirect(projectId, after, head) : Effect.tryPromise({
       try: async () => {
         const raw: Array<{ seq: number; data: string }> = []
         const consumer = await js.consumers.get(streams.events, {
@@ -155,7 +176,6 @@ export const makeEventStore = Effect.gen(function* () {
       Effect.withSpan("eventstore.load", { captureStackTrace: false, attributes: { projectId } })
     )
 
-  const clustered = replication.cluster !== undefined
   // No span here: appends run thousands of times a second, and a span cost as much as the publish.
   const append = (projectId: string, expectedVersion: number, envelope: NewEnvelope) => {
     const body: EventEnvelope = { v: 1, projectId, previousVersion: expectedVersion, ...envelope }

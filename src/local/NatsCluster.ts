@@ -39,6 +39,8 @@ export interface NatsClusterOptions {
   readonly routePort?: number
   /** The cluster's name (default `berth`). */
   readonly name?: string
+  /** More server config every node gets (the partition mapping of `npm run cluster`). */
+  readonly extraConfig?: string
 }
 
 export const routeUser = "route"
@@ -89,7 +91,7 @@ export const planNatsCluster = (opts: NatsClusterOptions): Effect.Effect<Readonl
         const base = readFileSync(opts.baseConfig, "utf8")
         for (const node of nodes) {
           mkdirSync(node.dataDir, { recursive: true, mode: 0o700 })
-          const text = `${base}\n# Cluster node ${node.name} (src/local/NatsCluster.ts).\n${clusterBlock(cluster, node, routePorts, password)}`
+          const text = `${base}\n${opts.extraConfig ?? ""}\n# Cluster node ${node.name} (src/local/NatsCluster.ts).\n${clusterBlock(cluster, node, routePorts, password)}`
           writeFileSync(node.configPath, text, { mode: 0o600 })
           chmodSync(node.configPath, 0o600)
         }

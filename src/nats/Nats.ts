@@ -82,7 +82,8 @@ export const commandsMaxMsgSize = limits.commandBytes + limits.commandHeaderByte
 export const streamConfigs = (retention: StreamRetention): ReadonlyArray<Partial<StreamConfig> & { readonly name: string }> => [
   {
     name: streams.commands,
-    subjects: [subjects.commandsAll],
+    // berth.pcmd.>: where a server with the partition mapping (src/partitions/) rewrites berth.cmd.<projectId>.
+    subjects: [subjects.commandsAll, subjects.partitionedCommandsAll],
     max_msg_size: commandsMaxMsgSize,
     max_age: nanosOf(retention.commandsMaxAge)
   },

@@ -8,7 +8,8 @@
  * - only the orchestrator appends to BERTH_EVENTS, dead-letters, writes the route table and the
  *   other buckets it derives from the log, and creates or updates streams;
  * - the gateway only reads routes and hostname claims; the projector only reads;
- * - the API and publishers only publish `berth.cmd.<projectId>` (`*`: one token, extra tokens refused);
+ * - the API and publishers only publish `berth.cmd.<projectId>` (`*`: one token, extra tokens refused;
+ *   `berth.pcmd.*.*` too, what a partitioning server's mapping makes of it);
  *   publishers read events (the API serves them from PostgreSQL); the API also owns its token bucket.
  * Every user gets `$JS.API.INFO` (the client's JetStream check) and replies on its own inbox prefix
  * `_INBOX_<user>.` only, so no user can read another's replies (connect with `inboxPrefix`).
@@ -75,8 +76,16 @@ const readObjectStore = (bucket: string): ReadonlyArray<string> => readStream(ob
 /** A role writes its own health report only (`<role>.<instance>`), and reads the others'. */
 const reportHealth = (role: string): ReadonlyArray<string> => [`$KV.${buckets.health}.${role}.>`, ...readBucket(buckets.health)]
 
-/** `berth.cmd.*`: exactly one token, so `berth.cmd.a.b.proj_x` is refused by the server. */
-const publishCommands = subjects.command("*")
+/**
+ * `berth.cmd.*`: exactly one token, so `berth.cmd.a.b.proj_x` is refused by the server. nats-server
+ * checks a publish against the subject its mapping made of it, so on a server that partitions commands
+ * (src/partitions/) `berth.cmd.proj_x` is checked as `berth.pcmd.<partition>.proj_x`: that form is
+ * allowed too, and the intake refuses a partition that is not the project's own (commandSubject.ts).
+ */
+const publishCommands = [subjects.command("*"), subjects.partitionedCommand("*", "*")]
+
+/** The partitioning probe (src/partitions/detect.ts): a message JetStream refuses to store, heard on both forms. */
+const partitionProbe = publishCommands
 
 const publishes: Readonly<Record<Exclude<NatsUser, "admin">, ReadonlyArray<string>>> = {
   orchestrator: [
@@ -94,22 +103,24 @@ const publishes: Readonly<Record<Exclude<NatsUser, "admin">, ReadonlyArray<strin
     ...ownBucket(buckets.quarantine),
     ...ownBucket(buckets.health),
     ...ownBucket(buckets.hostnames),
-    ...ownObjectStore(buckets.openApi)
+    ...ownBucket(buckets.partitions),
+    ...ownObjectStore(buckets.openApi),
+    ...partitionProbe
   ],
   projector: [...reportHealth("projector"), ...readStream(streams.events), ...readObjectStore(buckets.openApi)],
   api: [
-    publishCommands,
+    ...publishCommands,
     ...ownBucket(buckets.tokens),
     ...reportHealth("api"),
     ...readBucket(buckets.quarantine)
   ],
   gateway: [...reportHealth("gateway"), ...readBucket(buckets.routes), ...readBucket(buckets.hostnames)],
-  publisher: [publishCommands, ...readStream(streams.events)]
+  publisher: [...publishCommands, ...readStream(streams.events)]
 }
 
 /** Core subscriptions beyond the user's inbox: a publisher may follow `berth.evt.>` live (`npm run send -- … --follow`). */
 const subscribes: Readonly<Record<Exclude<NatsUser, "admin">, ReadonlyArray<string>>> = {
-  orchestrator: [],
+  orchestrator: partitionProbe,
   projector: [],
   api: [],
   gateway: [],

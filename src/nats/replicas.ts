@@ -116,7 +116,9 @@ export const orchestratorStreams: ReadonlyArray<string> = [
   streams.commands,
   streams.events,
   streams.deadLetters,
-  ...[buckets.snapshots, buckets.archive, buckets.routes, buckets.inflight, buckets.quarantine, buckets.health, buckets.hostnames].map(kvStream),
+  ...[buckets.snapshots, buckets.archive, buckets.routes, buckets.inflight, buckets.quarantine, buckets.health, buckets.hostnames, buckets.partitions].map(
+    kvStream
+  ),
   objectStream(buckets.openApi)
 ]
 

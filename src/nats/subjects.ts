@@ -10,6 +10,13 @@ export const streams = {
 export const subjects = {
   command: (projectId: string) => `berth.cmd.${projectId}`,
   commandsAll: "berth.cmd.>",
+  /**
+   * Where a server with Berth's partition mapping (src/partitions/) stores `berth.cmd.<projectId>`:
+   * publishers never use it, the intake of the partition's owner consumes it.
+   */
+  partitionedCommand: (partition: number | string, projectId: string) => `berth.pcmd.${partition}.${projectId}`,
+  partitionCommands: (partition: number) => `berth.pcmd.${partition}.*`,
+  partitionedCommandsAll: "berth.pcmd.>",
   events: (projectId: string) => `berth.evt.${projectId}`,
   eventsAll: "berth.evt.>",
   deadLetter: (reason: string) => `berth.dlq.${reason}`,
@@ -40,7 +47,12 @@ export const buckets = {
   /** tokenId -> an API token's sha256 hash, workspace, role and expiry, never the token; owned by the API role (src/auth/TokenStore.ts). */
   tokens: "berth_tokens",
   /** hostname -> the project holding its claim (first owner wins), owned by the orchestrator. */
-  hostnames: "berth_hostnames"
+  hostnames: "berth_hostnames",
+  /**
+   * `partitions.<n>` -> the orchestrator holding partition n's lease, `members.<instance>` -> an
+   * orchestrator taking part (src/partitions/). The bucket's max_age is the lease TTL.
+   */
+  partitions: "berth_partitions"
 } as const
 
 /** The stream behind a KV bucket / an object store (nats.js naming). */

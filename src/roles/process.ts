@@ -64,9 +64,9 @@ const program = Effect.gen(function* () {
     orchestrator: yield* orchestratorSettings,
     rebuildReadModel: process.argv.includes("--rebuild-read-model")
   }
-  const { url } = yield* startRole(role, endpoints)
+  const { url, partitions } = yield* startRole(role, endpoints)
   yield* Effect.logInfo(`${role} ready`)
-  yield* tellSupervisor({ type: "ready", role, ...(url === undefined ? {} : { url }) })
+  yield* tellSupervisor({ type: "ready", role, ...(url === undefined ? {} : { url }), ...(partitions === undefined ? {} : { partitions }) })
   return yield* Effect.never
 })
 

@@ -34,6 +34,8 @@ export interface RoleReady {
   readonly type: "ready"
   readonly role: BerthRole
   readonly url?: string
+  /** The orchestrator: whether it runs partitioned (src/partitions/), for the start banner. */
+  readonly partitions?: string
 }
 
 /** Exit code of a role that cannot start because of its configuration: the supervisor does not restart it. */

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest"
+import { buckets } from "../../src/nats/subjects.js"
 import { useActorFixture } from "../support/actorFixture.js"
 import { makeFakeKrane } from "../support/FakeKrane.js"
 import { createProjectCommand, deployCommand, startOrchestrator } from "../support/orchestrator.js"
@@ -71,6 +72,33 @@ describe("a Deploy published as raw JSON", () => {
       // The second CreateProject has the same commandId: a redelivery, decided once.
       expect(events.filter((event) => event.type === "ProjectCreated")).toHaveLength(1)
     } finally {
+      await orchestrator.stop()
+    }
+  })
+
+  it("keeps a project's in-flight marker set across back-to-back deployments, and clears it once they are done", async () => {
+    const krane = makeFakeKrane()
+    krane.setInstanceAddress(() => fixture.app.address)
+    const orchestrator = await startOrchestrator(fixture.nats.url, krane.layer)
+    // Every write of the project's marker, as it is published (a put "1", or a delete marker).
+    const writes: Array<"set" | "clear"> = []
+    const subscription = fixture.client.nc.subscribe(`$KV.${buckets.inflight}.proj_marker`, {
+      callback: (_error, message) => void writes.push(message.headers?.get("KV-Operation") === "DEL" ? "clear" : "set")
+    })
+    try {
+      await fixture.client.publish("proj_marker", createProjectCommand("proj_marker"))
+      for (const deploymentId of ["dep_1", "dep_2", "dep_3"]) {
+        await fixture.client.publish("proj_marker", deployCommand("proj_marker", deploymentId))
+        await fixture.client.waitForEvent("proj_marker", (event) => event.type === "LiveSwitched" && event.to === deploymentId)
+      }
+      // Set before the first deployment's steps, kept for the next ones: one write so far.
+      expect(writes).toEqual(["set"])
+      // Cleared by the sweep after the work is done (every 2 s).
+      const deadline = Date.now() + 10_000
+      while (writes.length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
+      expect(writes).toEqual(["set", "clear"])
+    } finally {
+      subscription.unsubscribe()
       await orchestrator.stop()
     }
   })

@@ -145,8 +145,13 @@ describe("cancel", () => {
       krane.setReadyAfterPolls(0)
       krane.setInstanceAddress(() => fixture.app.address)
       fixture.app.setDelayMs(60_000)
+      const scrapes = fixture.app.requests()
       await fixture.client.publish("proj_c2", deployCommand("proj_c2", "dep_2", { git: { sha: "2222222" } }))
-      await fixture.client.waitForEvent("proj_c2", (event) => event.type === "InstancesObserved" && event.deploymentId === "dep_2")
+      // RUNNING at the first poll: create, wait and scrape are one run, whose results the cancel records first.
+      for (const deadline = Date.now() + 10_000; fixture.app.requests() === scrapes; ) {
+        if (Date.now() > deadline) throw new Error("the scrape of dep_2 never started")
+        await new Promise((resolve) => setTimeout(resolve, 10))
+      }
       await cancel("proj_c2", "dep_2")
       const after = await fixture.client.waitForEvent(
         "proj_c2",

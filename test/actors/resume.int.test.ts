@@ -42,6 +42,8 @@ interface Scenario {
   readonly firstRouting?: boolean
 }
 
+let scrapesBefore = 0
+
 const has = (events: ReadonlyArray<ProjectEvent>, type: ProjectEvent["type"]) => events.some((event) => event.type === type)
 
 const scenarios: ReadonlyArray<Scenario> = [
@@ -58,8 +60,12 @@ const scenarios: ReadonlyArray<Scenario> = [
     release: (krane) => krane.setReadyAfterPolls(0)
   },
   {
-    step: "scrape-openapi (request in flight)",
-    arrange: () => fixture.app.setDelayMs(60_000),
+    // Pending at the first poll: the instances are recorded before the scrape starts.
+    step: "scrape-openapi (instances recorded, request in flight)",
+    arrange: (krane) => {
+      krane.setReadyAfterPolls(1)
+      fixture.app.setDelayMs(60_000)
+    },
     reached: (events) => has(events, "InstancesObserved") && fixture.app.requests() > 0,
     release: () => fixture.app.setDelayMs(0)
   },
@@ -71,6 +77,16 @@ const scenarios: ReadonlyArray<Scenario> = [
       !has(events, "OpenApiSpecCaptured") && Object.keys(await readRouteTable(fixture.client.nc, `proj_resume_3`)).length > 0,
     release: () => undefined,
     firstRouting: true
+  },
+  {
+    // RUNNING at the first poll: create, wait and scrape are one run whose results are one envelope.
+    step: "the scrape of a create + wait + scrape run (nothing recorded since the Deploy)",
+    arrange: () => {
+      scrapesBefore = fixture.app.requests()
+      fixture.app.setDelayMs(60_000)
+    },
+    reached: (events, krane) => krane.createCalls.length > 0 && fixture.app.requests() > scrapesBefore && !has(events, "KraneDeploymentCreated"),
+    release: () => fixture.app.setDelayMs(0)
   }
 ]
 

@@ -29,11 +29,11 @@ const fixture = useActorFixture()
 
 const projectId = "proj_retire"
 /**
- * Snapshot (and retire) every 4 envelopes; keep the 2 most recent deployments hot. A deployment is 4
- * envelopes (Deploy, Krane created, instances, scrape + domains), so the last snapshot (envelope 28 of
- * 29) is taken while dep_7 is in flight.
+ * Snapshot (and retire) every 2 envelopes; keep the 2 most recent deployments hot. A deployment is 2
+ * envelopes (Deploy; then Krane created, instances, scrape and domains from one step run), so the last
+ * snapshot (envelope 14 of 15) is taken while dep_7 is in flight.
  */
-const settings = { ...fastSettings, snapshotEvery: 4, hotDeployments: 2 }
+const settings = { ...fastSettings, snapshotEvery: 2, hotDeployments: 2 }
 const deployments = ["dep_1", "dep_2", "dep_3", "dep_4", "dep_5", "dep_6", "dep_7"]
 const live = "retire-acme.berth.test"
 const environment = "retire-production-acme.berth.test"

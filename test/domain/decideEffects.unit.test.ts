@@ -19,11 +19,15 @@ import {
   deploymentHost,
   commitHost,
   branchHost,
+  instance,
   liveHost,
   liveSwitched,
   productionHost,
   projectCreated,
   projectId,
+  specNotFound,
+  standardDomains,
+  deploymentReady,
   stateOf,
   type History
 } from "./decider.js"
@@ -209,6 +213,58 @@ const cases: ReadonlyArray<Case> = [
     })()
   },
   {
+    name: "the scrape's result writes the route table it makes due, then records the spec, the domains, ready and live; a failed write fails assign-domains",
+    given: [projectCreated, ...deploymentAt("dep_1", "running")],
+    when: { type: "SpecNotFound", deploymentId: "dep_1", path: "/openapi.json", reason: "HTTP 404" },
+    then: {
+      writeRoutes: { [productionHost]: "dep_1", [liveHost]: "dep_1", [deploymentHost("dep_1")]: "dep_1" },
+      upstreams: ["dep_1"],
+      written: {
+        record: [specNotFound("dep_1"), domainsAssigned("dep_1", standardDomains("dep_1"), [], 42), deploymentReady("dep_1"), liveSwitched(null, "dep_1")]
+      },
+      failed: { record: [specNotFound("dep_1"), deploymentFailed("dep_1", "assign-domains", "failed to assign domains: KV unreachable")] }
+    }
+  },
+  {
+    name: "a failed release names every hostname it could not release, sorted",
+    given: [
+      projectCreated,
+      ...deploymentAt("dep_1", "ready"),
+      liveSwitched(null, "dep_1"),
+      ...deploymentAt("dep_2", "spec-captured"),
+      domainsAssigned("dep_2", [
+        { hostname: commitHost("abcdef1"), sticky: "none" },
+        { hostname: deploymentHost("dep_2"), sticky: "deployment" }
+      ]),
+      deploymentFailed("dep_2", "go-live", "x")
+    ],
+    when: { type: "Compensated", deploymentId: "dep_2", kraneDeleted: false, releasedDomains: [] },
+    then: {
+      writeRoutes: { [liveHost]: "dep_1", [productionHost]: "dep_1", [deploymentHost("dep_1")]: "dep_1" },
+      upstreams: ["dep_1"],
+      written: {
+        record: [{ type: "DeploymentCompensated", deploymentId: "dep_2", kraneDeleted: false, releasedDomains: [deploymentHost("dep_2"), commitHost("abcdef1")] }]
+      },
+      failed: {
+        record: [
+          {
+            type: "DeploymentCompensated",
+            deploymentId: "dep_2",
+            kraneDeleted: false,
+            releasedDomains: [],
+            problem: `could not release ${deploymentHost("dep_2")}, ${commitHost("abcdef1")}: KV unreachable`
+          }
+        ]
+      }
+    }
+  },
+  {
+    name: "a compensation report for a deployment that needs none (ready, holding hostnames) decides nothing and writes nothing",
+    given: [projectCreated, ...deploymentAt("dep_1", "ready"), liveSwitched(null, "dep_1")],
+    when: { type: "Compensated", deploymentId: "dep_1", kraneDeleted: true, releasedDomains: [] },
+    then: { record: [] }
+  },
+  {
     name: "a compensation holding no hostname records at once",
     given: [projectCreated, ...deploymentAt("dep_1", "building"), { type: "DeploymentFailed", deploymentId: "dep_1", step: "krane-create", reason: "x" }],
     when: { type: "Compensated", deploymentId: "dep_1", kraneDeleted: true, releasedDomains: [] },
@@ -267,7 +323,9 @@ describe("inputsFor: what must be fetched before deciding", () => {
     { name: "a rollback asks for its target's running instances", when: rollback("dep_2", "dep_1") as Message, wants: "dep_1" },
     { name: "a promote asks for its target's running instances", when: promote("dep_1") as Message, wants: "dep_1" },
     { name: "an unknown target needs no input (it is rejected first)", when: rollback("dep_2", "dep_9") as Message, wants: undefined },
-    { name: "a deploy needs no input", when: deploy({ deploymentId: "dep_3" }) as Message, wants: undefined }
+    { name: "a deploy needs no input", when: deploy({ deploymentId: "dep_3" }) as Message, wants: undefined },
+    { name: "a cancel of a known deployment needs no input", when: { type: "CancelDeployment", commandId: "cmd_c", projectId, deploymentId: "dep_1" } as Message, wants: undefined },
+    { name: "a step result needs no input", when: { type: "ReadinessTimedOut", deploymentId: "dep_1" } as Message, wants: undefined }
   ])("$name", ({ when, wants }) => {
     expect(inputsFor(state(), when)?.deploymentId).toBe(wants)
   })
@@ -280,6 +338,38 @@ describe("inputsFor: what must be fetched before deciding", () => {
       kraneDeploymentId: "proj_1--dep_1",
       recorded: 1
     })
+  })
+
+  it("asks Krane in the namespace Krane reported, and counts only the RUNNING instances the log recorded", () => {
+    const moved = stateOf([
+      projectCreated,
+      ...deploymentAt("dep_1", "building"),
+      { type: "KraneDeploymentCreated", deploymentId: "dep_1", namespace: "ns-7", kraneDeploymentId: "proj_1--dep_1", readyDeadlineAt: 1 },
+      { type: "InstancesObserved", deploymentId: "dep_1", instances: [instance(1), instance(2, "PENDING"), instance(3)] }
+    ])
+    expect(inputsFor(moved, promote("dep_1"))).toStrictEqual({
+      kind: "running-instances",
+      deploymentId: "dep_1",
+      namespace: "ns-7",
+      kraneDeploymentId: "proj_1--dep_1",
+      recorded: 2
+    })
+  })
+
+  it("a target never created in Krane is looked for in the project's namespace, under the id it would get", () => {
+    expect(inputsFor(stateOf([projectCreated, ...deploymentAt("dep_1", "building")]), promote("dep_1"))).toStrictEqual({
+      kind: "running-instances",
+      deploymentId: "dep_1",
+      namespace: "acme",
+      kraneDeploymentId: "proj_1--dep_1",
+      recorded: 0
+    })
+  })
+
+  it("a switch in a project that does not exist needs no input (it is rejected first)", () => {
+    const orphan: ProjectState = { ...stateOf(twoLive), project: null }
+    expect(inputsFor(orphan, promote("dep_1"))).toBeUndefined()
+    expect(inputsFor(orphan, rollback("dep_2", "dep_1"))).toBeUndefined()
   })
 
   it("a command already handled needs no input", () => {

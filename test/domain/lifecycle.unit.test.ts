@@ -1,8 +1,8 @@
 /**
  * Step results: (deployment stage, result) -> events. A stale or duplicate result decides nothing.
  */
-import { describe, it } from "vitest"
-import type { DecideContext } from "../../src/domain/decide.js"
+import { describe, expect, it } from "vitest"
+import { decide, type DecideContext } from "../../src/domain/decide.js"
 import type { ProjectEvent } from "../../src/domain/events.js"
 import type { StepResult } from "../../src/domain/stepResults.js"
 import {
@@ -13,11 +13,14 @@ import {
   domainsAssigned,
   given,
   instance,
+  kraneCreated,
   liveSwitched,
   observed,
   preview,
   projectCreated,
+  settle,
   standardDomains,
+  stateOf,
   type History
 } from "./decider.js"
 
@@ -465,3 +468,51 @@ for (const [title, cases] of tables) {
     })
   })
 }
+
+describe("StepResults (one run's results reported together)", () => {
+  const running = instance(1)
+  it("create, instances running and the scrape: one decision with the route write, every event in order", () => {
+    given(at(...deploymentAt("dep_1", "building")))
+      .when({ type: "StepResults", results: [kraneCreatedResult, polled(running), notFound] })
+      .then([
+        kraneCreated("dep_1"),
+        observed("dep_1", running),
+        { type: "OpenApiSpecNotFound", deploymentId: "dep_1", path: "/openapi.json", reason: "HTTP 404" },
+        // The route write's revision: the test's settle() gives the table's number of routes.
+        domainsAssigned("dep_1", standardDomains("dep_1"), [], 3),
+        deploymentReady("dep_1"),
+        liveSwitched(null, "dep_1")
+      ])
+  })
+
+  it("create and a first poll with instances pending: both recorded, no route write", () => {
+    given(at(...deploymentAt("dep_1", "building")))
+      .when({ type: "StepResults", results: [kraneCreatedResult, polled(instance(1, "PENDING"))] })
+      .then([kraneCreated("dep_1"), observed("dep_1", instance(1, "PENDING"))])
+  })
+
+  it("a result already recorded decides nothing and the rest are decided after it", () => {
+    given(at(...deploymentAt("dep_1", "deploying")))
+      .when({ type: "StepResults", results: [kraneCreatedResult, polled(running)] })
+      .then([observed("dep_1", running)])
+  })
+
+  it("a cancelled deployment: every result is stale, nothing recorded", () => {
+    given(at(...deploymentAt("dep_1", "building"), { type: "DeploymentCancelled", deploymentId: "dep_1", step: "krane-create", commandId: "cmd_cancel" }))
+      .when({ type: "StepResults", results: [kraneCreatedResult, polled(running), notFound] })
+      .thenNothing()
+  })
+
+  it("the route write failing fails assign-domains after the spec outcome, as the scrape's result alone would", () => {
+    const history = at(...deploymentAt("dep_1", "building"))
+    const results = { type: "StepResults", results: [kraneCreatedResult, polled(running), notFound] } as const
+    const fail = settle(decide(stateOf(history), results, context), { routesFail: "kv down" })
+    expect(fail.events.at(-1)).toEqual(deploymentFailed("dep_1", "assign-domains", "failed to assign domains: kv down"))
+    expect(fail.events.map((event) => event.type)).toEqual([
+      "KraneDeploymentCreated",
+      "InstancesObserved",
+      "OpenApiSpecNotFound",
+      "DeploymentFailed"
+    ])
+  })
+})

@@ -7,7 +7,7 @@ import { Either, ParseResult, Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import { triage } from "../../src/actors/CommandIntake.js"
 import { Command } from "../../src/domain/commands.js"
-import { limits } from "../../src/domain/limits.js"
+import { checkEnv, limits, namedIssue, utf8Bytes } from "../../src/domain/limits.js"
 
 const subject = "berth.cmd.proj_1"
 const deploy = (extra: Record<string, unknown>) => ({
@@ -88,6 +88,11 @@ const fieldCases: ReadonlyArray<Case> = [
   },
   { name: "an env name that is not a variable name", command: deploy({ env: { GOOD: "1", "bad-name": "2" } }), then: `env: name "bad-name" is not a variable name (letters, digits and _, not starting with a digit)` },
   { name: "an env name starting with a digit", command: deploy({ env: { "1X": "v" } }), then: `env: name "1X" is not a variable name (letters, digits and _, not starting with a digit)` },
+  { name: "an env name ending in a character a name cannot have", command: deploy({ env: { "NAME!": "v" } }), then: `env: name "NAME!" is not a variable name` },
+  { name: "env names of every allowed kind", command: deploy({ env: { _PRIVATE: "1", lower_case: "2", MixedCase9: "3", x: "4", Z_0: "5" } }), then: "accepted" },
+  // A bad name is quoted whole up to 32 characters, cut after that.
+  { name: "a bad env name of 32 characters", command: deploy({ env: { [`1${"A".repeat(31)}`]: "v" } }), then: `env: name "1${"A".repeat(31)}" is not` },
+  { name: "a bad env name of 33 characters", command: deploy({ env: { [`1${"A".repeat(32)}`]: "v" } }), then: `env: name "1${"A".repeat(31)}…" is not` },
   { name: "env names and values of 65536 bytes", command: deploy({ env: { A: "v".repeat(65_535) } }), then: "accepted" },
   {
     name: "env names and values of 65537 bytes",
@@ -137,6 +142,49 @@ describe("field limits", () => {
     const line = outcome(JSON.stringify(command))
     if (then === "accepted") expect(line).toBe("accepted")
     else expect(line).toContain(then)
+  })
+})
+
+describe("a limit's problem, named by the field it is about (krane-local's CreateDeployment)", () => {
+  it("names the field in front of the problem, and is silent within the limit", () => {
+    expect(namedIssue("deployment.env", checkEnv({ "1X": "v" }))).toBe(
+      'deployment.env: name "1X" is not a variable name (letters, digits and _, not starting with a digit)'
+    )
+    expect(namedIssue("deployment.env", checkEnv({ A: "v" }))).toBeUndefined()
+  })
+})
+
+describe("UTF-8 sizes (what the stream and the intake count)", () => {
+  // Every boundary of the encoding, and the surrogates: a pair is one 4-byte character, a lone one
+  // is written as U+FFFD (3 bytes), as Buffer.byteLength and TextEncoder count them.
+  it.each([
+    ["empty", ""],
+    ["ASCII", "abc"],
+    ["the last 1-byte character", "\u007f"],
+    ["the first 2-byte character", "\u0080"],
+    ["é", "é"],
+    ["the last 2-byte character", "\u07ff"],
+    ["the first 3-byte character", "\u0800"],
+    ["€", "€"],
+    ["just below the surrogates", "\ud7ff"],
+    ["just above the surrogates", "\ue000"],
+    ["the last 3-byte character", "\uffff"],
+    ["an emoji (a surrogate pair)", "😀"],
+    ["the first pair", "\ud800\udc00"],
+    ["the last pair", "\udbff\udfff"],
+    ["a high surrogate, then the last low one", "\ud800\udfff"],
+    ["a lone high surrogate at the end", "a\ud83d"],
+    ["a lone high surrogate before a letter", "\ud83da"],
+    ["a high surrogate before another high one", "\ud83d\ud83d"],
+    ["a lone low surrogate", "\ude00"],
+    ["a pair in the wrong order", "\ude00\ud83d"],
+    ["a high surrogate before a character just past the low ones", "\udbff\ue000"],
+    ["a 3-byte character below the surrogates, then a lone low one", "€\udc00"],
+    ["a lone low surrogate, then another", "\udc00\udc00"],
+    ["a 3-byte character above the surrogates, then a lone low one", "\ue000\udc00"],
+    ["mixed", "a é € 😀 \ud83d"]
+  ])("%s", (_, text) => {
+    expect(utf8Bytes(text)).toBe(Buffer.byteLength(text, "utf8"))
   })
 })
 

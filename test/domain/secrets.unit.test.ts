@@ -1,7 +1,17 @@
 import { describe, expect, it } from "vitest"
 import { Deploy } from "../../src/domain/commands.js"
 import { checkEnv } from "../../src/domain/limits.js"
-import { displayEnv, displayPayload, displaySealedIn, displayValue, formatSealed, parseSealed, sealedCleartextBytes } from "../../src/domain/secrets.js"
+import {
+  displayEnv,
+  displayPayload,
+  displaySealedIn,
+  displayValue,
+  formatSealed,
+  isKeyId,
+  looksSealed,
+  parseSealed,
+  sealedCleartextBytes
+} from "../../src/domain/secrets.js"
 import { Schema, Either } from "effect"
 
 /** base64url of `n` bytes (the payload's content does not matter to the format). */
@@ -29,12 +39,46 @@ describe("parseSealed", () => {
   })
 })
 
+describe("key ids and values that look sealed", () => {
+  it.each([
+    { kid: "k1", ok: true },
+    { kid: "2026-12_key", ok: true },
+    { kid: "k".repeat(32), ok: true },
+    { kid: "k".repeat(33), ok: false },
+    { kid: "", ok: false },
+    { kid: "k.1", ok: false },
+    { kid: "k:1", ok: false },
+    { kid: "key 1", ok: false }
+  ])("key id '$kid' -> $ok", ({ kid, ok }) => {
+    expect(isKeyId(kid)).toBe(ok)
+  })
+
+  it.each([
+    // A damaged sealed value still looks sealed: it is refused, never taken for a cleartext.
+    { value: "sealed:v1:broken", looks: true },
+    { value: valid, looks: true },
+    { value: "hunter2", looks: false },
+    { value: "my sealed:v1:x", looks: false },
+    { value: "sealed:v2:k1:0123456789ab:AAAA", looks: false }
+  ])("'$value' looks sealed: $looks", ({ value, looks }) => {
+    expect(looksSealed(value)).toBe(looks)
+  })
+})
+
 describe("displayValue", () => {
   it.each([
     { value: valid, shown: "sealed(0123456789ab)" },
     { value: "hunter2", shown: "redacted" },
     { value: "", shown: "redacted" },
-    { value: "sealed:v1:broken", shown: "redacted" }
+    { value: "sealed:v1:broken", shown: "redacted" },
+    // Already shown: stays as it is (a row shown twice does not turn into "redacted").
+    { value: "sealed(0123456789ab)", shown: "sealed(0123456789ab)" },
+    { value: "redacted", shown: "redacted" },
+    // Only exactly that form counts as already shown.
+    { value: "sealed(0123456789AB)", shown: "redacted" },
+    { value: "sealed(0123456789a)", shown: "redacted" },
+    { value: "my sealed(0123456789ab)", shown: "redacted" },
+    { value: "sealed(0123456789ab) and more", shown: "redacted" }
   ])("$value is shown as $shown", ({ value, shown }) => {
     expect(displayValue(value)).toBe(shown)
   })

@@ -568,4 +568,9 @@ describe("planRoutes", () => {
   it("no project, no plan", () => {
     expect(planRoutes(initialState, "dep_1")).toStrictEqual({ assign: [], withheld: [] })
   })
+
+  it("a deployment in an environment the project does not have gets no hostname (a log from before environments were checked)", () => {
+    const state = stateOf([projectCreated, ...deploymentAt("dep_1", "spec-captured", { environmentId: "env_gone" })])
+    expect(planRoutes(state, "dep_1")).toStrictEqual({ assign: [], withheld: [] })
+  })
 })

@@ -165,6 +165,17 @@ describe("hostnames a decision claims", () => {
     expect(hostnamesToClaim(state, previewDeploy)).toEqual(["shop-dep-2-acme.berth.localhost", previewHost])
   })
 
+  it("a deployment in a project that does not exist claims nothing", () => {
+    expect(hostnamesToClaim(initialState, [requested("dep_1"), building("dep_1")])).toEqual([])
+  })
+
+  it("a new project and its first deployment in one decision claim both", () => {
+    const deployment = { ...requested("dep_1"), environmentId: "env_preview" }
+    expect(hostnamesToClaim(initialState, [projectCreated, deployment])).toEqual(
+      ["shop-dep-1-acme.berth.localhost", liveHost, previewHost, productionHost].sort()
+    )
+  })
+
   it("rejections and step results claim nothing", () => {
     const state = stateOf([projectCreated])
     expect(hostnamesToClaim(state, [{ type: "CommandRejected", commandId: "c", commandType: "Deploy", code: "x", message: "y" }])).toEqual([])

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest"
 import type { Instance, ProjectEvent, StepName } from "../../src/domain/events.js"
 import { byStepOrder, instancesReady, stepMarks, waitingOn, type Progress, type StepMark } from "../../src/domain/timeline.js"
-import { building, deploymentFailed, deploymentReady, instance, kraneCreated, liveSwitched, observed, projectCreated, requested, specCaptured, specNotFound } from "./decider.js"
+import { building, deploymentFailed, deploymentReady, domainsAssigned, instance, kraneCreated, liveSwitched, observed, projectCreated, requested, specCaptured, specNotFound } from "./decider.js"
 
 describe("waitingOn", () => {
   const cases: ReadonlyArray<readonly [Progress, StepName | undefined]> = [
@@ -52,6 +52,11 @@ describe("stepMarks", () => {
     ["instances ready", observed("dep_1", instance(1)), 1, { deploymentId: "dep_1", marks: [{ _tag: "endStarted", step: "await-instances" }, { _tag: "start", step: "scrape-openapi" }] }],
     ["captured", specCaptured("dep_1"), undefined, { deploymentId: "dep_1", marks: [{ _tag: "end", step: "scrape-openapi", error: null }, { _tag: "start", step: "assign-domains" }] }],
     ["not found", specNotFound("dep_1"), undefined, { deploymentId: "dep_1", marks: [{ _tag: "end", step: "scrape-openapi", error: null }, { _tag: "start", step: "assign-domains" }] }],
+    ["domains assigned: assign-domains ends", domainsAssigned("dep_1", []), undefined, { deploymentId: "dep_1", marks: [{ _tag: "end", step: "assign-domains", error: null }] }],
+    ["domains switched (rollback, promote): none", { type: "DomainsSwitched", toDeploymentId: "dep_1", domains: [], reason: "rollback", routeRevision: 2 }, undefined, undefined],
+    ["rollback cleared: none", { type: "RollbackCleared", deploymentId: "dep_1" }, undefined, undefined],
+    ["a compensation without a problem", { type: "DeploymentCompensated", deploymentId: "dep_1", kraneDeleted: true, releasedDomains: [] }, undefined, { deploymentId: "dep_1", marks: [{ _tag: "end", step: "compensate", error: null }] }],
+    ["a rejected command: none", { type: "CommandRejected", commandId: "c", commandType: "Deploy", code: "x", message: "m" }, undefined, undefined],
     ["live: go-live of the target", liveSwitched("dep_1", "dep_2"), undefined, { deploymentId: "dep_2", marks: [{ _tag: "end", step: "go-live", error: null }] }],
     ["failed", deploymentFailed("dep_1", "krane-create", "r"), undefined, { deploymentId: "dep_1", marks: [{ _tag: "end", step: "krane-create", error: "r" }, { _tag: "start", step: "compensate" }] }],
     [

@@ -1,7 +1,7 @@
 /**
  * `berth up --cluster 3` (what `npm run cluster` runs), orchestrators only, against a fake Krane over
- * HTTP: three nats-servers with Berth's users and route credentials, three supervised orchestrators,
- * the banner saying so. A deployment goes live; the node leading BERTH_EVENTS is killed (kill -9) and
+ * HTTP: three nats-servers with Berth's users, route credentials and the partition mapping, three
+ * supervised orchestrators sharing the partitions, the banner saying so. A deployment goes live; the node leading BERTH_EVENTS is killed (kill -9) and
  * the next deployment goes live on the other two; stopping Berth stops every node it started.
  */
 import { readFileSync } from "node:fs"
@@ -36,6 +36,8 @@ afterAll(async () => {
 it("runs three NATS nodes and three orchestrators; a deployment goes live after the events leader's node is killed", async () => {
   const output = berth.output()
   expect(output).toContain('replication  3 replicas per stream (detected; cluster "berth" of 3 servers)')
+  // Every node maps commands into partitions, so the three orchestrators share the projects by lease.
+  expect(output).toMatch(/partitions {3}64 partitions over the orchestrators/)
   const nodes = [...output.matchAll(/(berth-\d) \(pid (\d+), port (\d+)\)/g)].map(([, name = "", pid = "", port = ""]) => ({ name, pid: Number(pid), port: Number(port) }))
   expect(nodes.map((node) => node.name)).toEqual(["berth-1", "berth-2", "berth-3"])
   expect(natsServers(berth.natsUrl())).toEqual(nodes.map((node) => `nats://127.0.0.1:${node.port}`))
@@ -55,16 +57,17 @@ it("runs three NATS nodes and three orchestrators; a deployment goes live after 
   process.kill(victim.pid, "SIGKILL")
   const killedAt = Date.now()
   const published = client
-  // The publish itself may meet the dead node's connection: tried again until the cluster takes it.
-  await (async function publishDeploy(attempt: number): Promise<void> {
+  // The publish itself may meet the dead node's connection, or BERTH_COMMANDS electing a new leader (no
+  // responders): tried again until the cluster takes it (deduplicated by its Nats-Msg-Id).
+  for (const deadline = Date.now() + 60_000; ; ) {
     try {
       await published.js.publish(`berth.cmd.${projectId}`, JSON.stringify(deployCommand(projectId, "dep_launcher_2")), { msgID: "cmd_dep_launcher_2", timeout: 5_000 })
+      break
     } catch (error) {
-      if (attempt >= 10) throw error
-      await new Promise((resolve) => setTimeout(resolve, 500))
-      return publishDeploy(attempt + 1)
+      if (Date.now() > deadline) throw error
+      await new Promise((resolve) => setTimeout(resolve, 250))
     }
-  })(0)
+  }
   // Reads fail too while the stream elects a new leader and the client moves to a live node: polled.
   const deadline = Date.now() + 90_000
   let events = await published.events(projectId).catch(() => [])

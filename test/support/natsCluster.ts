@@ -16,6 +16,7 @@ import type { NatsServerInfo } from "../../src/local/NatsServer.js"
 import { prepareNatsUsers } from "../../src/local/natsUsers.js"
 import { anonymous, type NatsClientAuth } from "../../src/nats/natsAuth.js"
 import type { NatsUser } from "../../src/nats/permissions.js"
+import { mappingConfig } from "../../src/partitions/partitioning.js"
 import { isAlive } from "./processes.js"
 import { projectNatsConf } from "./servers.js"
 
@@ -108,7 +109,13 @@ class Node implements TestClusterNode {
 }
 
 /** Starts three nodes (together: JetStream needs a majority up to answer) and waits until each answers. */
-export const startTestNatsCluster = async (opts: { readonly users?: boolean } = {}): Promise<TestNatsCluster> => {
+export const startTestNatsCluster = async (
+  opts: {
+    readonly users?: boolean
+    /** Every node maps berth.cmd.* into this many partitions (src/partitions/); none by default. */
+    readonly partitions?: number
+  } = {}
+): Promise<TestNatsCluster> => {
   const root = mkdtempSync(join(tmpdir(), "berth-test-cluster-"))
   chmodSync(root, 0o755)
   const nodes: Array<Node> = []
@@ -118,7 +125,14 @@ export const startTestNatsCluster = async (opts: { readonly users?: boolean } = 
   }
   try {
     const users = opts.users === true ? await Effect.runPromise(prepareNatsUsers(join(root, "users"), projectNatsConf)) : undefined
-    const specs = await Effect.runPromise(planNatsCluster({ dir: root, size: 3, baseConfig: users?.configPath ?? projectNatsConf }))
+    const specs = await Effect.runPromise(
+      planNatsCluster({
+        dir: root,
+        size: 3,
+        baseConfig: users?.configPath ?? projectNatsConf,
+        ...(opts.partitions === undefined ? {} : { extraConfig: mappingConfig(opts.partitions) })
+      })
+    )
     const client = users?.clients.orchestrator ?? anonymous
     nodes.push(...specs.map((spec) => new Node(spec, client)))
     await Promise.all(nodes.map((node) => node.start()))

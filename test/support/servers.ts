@@ -12,12 +12,14 @@ import { Effect, Exit, Scope } from "effect"
 import type { NatsClientAuth } from "../../src/nats/natsAuth.js"
 import type { NatsUser } from "../../src/nats/permissions.js"
 import { startNatsServer } from "../../src/local/NatsServer.js"
+import { mappingConfig } from "../../src/partitions/partitioning.js"
 import { prepareNatsUsers } from "../../src/local/natsUsers.js"
 import { ensureDatabase, startPostgresServer } from "../../src/local/PostgresServer.js"
 
 export interface TestNats {
   readonly url: string
   readonly port: number
+  readonly pid: number
   stop(): Promise<void>
 }
 
@@ -60,15 +62,20 @@ export const projectNatsConf: string = fileURLToPath(new URL("../../nats.conf", 
  * A throwaway nats-server without authentication (most tests), or with one `token` every client must
  * give (the settings of an external server with token auth).
  */
-export const startTestNats = async (opts: { readonly configPath?: string; readonly token?: string } = {}): Promise<TestNats> => {
-  const base = opts.configPath ?? projectNatsConf
+export const startTestNats = async (
+  opts: { readonly configPath?: string; readonly token?: string; readonly partitions?: number } = {}
+): Promise<TestNats> => {
+  const given = opts.configPath ?? projectNatsConf
   const { value, stop } = await startInScope("berth-test-nats-", (dir) => {
+    // With `partitions`: the mapping that partitions commands (src/partitions/), as a platform team adds it.
+    const base = opts.partitions === undefined ? given : join(dir, "nats-partitioned.conf")
+    if (opts.partitions !== undefined) writeFileSync(base, `${readFileSync(given, "utf8")}\n${mappingConfig(opts.partitions)}`)
     if (opts.token === undefined) return startNatsServer({ dataDir: join(dir, "nats"), configPath: base })
     const configPath = join(dir, "nats-token.conf")
     writeFileSync(configPath, `${readFileSync(base, "utf8")}\nauthorization: ${JSON.stringify({ token: opts.token })}\n`, { mode: 0o600 })
     return startNatsServer({ dataDir: join(dir, "nats"), configPath, client: { auth: { _tag: "Token", token: opts.token } } })
   })
-  return { url: value.url, port: value.port, stop }
+  return { url: value.url, port: value.port, pid: value.pid, stop }
 }
 
 export interface TestNatsWithUsers extends TestNats {
@@ -80,17 +87,22 @@ export interface TestNatsWithUsers extends TestNats {
   readonly natsDir: string
 }
 
-/** A throwaway nats-server configured exactly as `npm start` configures Berth's own (src/local/natsUsers.ts). */
-export const startTestNatsWithUsers = async (): Promise<TestNatsWithUsers> => {
+/**
+ * A throwaway nats-server configured exactly as `npm start` configures Berth's own (src/local/natsUsers.ts);
+ * with `partitions`, plus the mapping that partitions commands.
+ */
+export const startTestNatsWithUsers = async (opts: { readonly partitions?: number } = {}): Promise<TestNatsWithUsers> => {
   const { value, stop } = await startInScope("berth-test-nats-users-", (dir) =>
     Effect.gen(function* () {
       const natsDir = join(dir, "nats")
-      const users = yield* prepareNatsUsers(natsDir, projectNatsConf)
+      const base = opts.partitions === undefined ? projectNatsConf : join(dir, "nats-partitioned.conf")
+      if (opts.partitions !== undefined) writeFileSync(base, `${readFileSync(projectNatsConf, "utf8")}\n${mappingConfig(opts.partitions)}`)
+      const users = yield* prepareNatsUsers(natsDir, base)
       const server = yield* startNatsServer({ dataDir: natsDir, configPath: users.configPath, client: users.clients.orchestrator })
       return { server, clients: users.clients, natsDir }
     })
   )
-  return { url: value.server.url, port: value.server.port, clients: value.clients, logFile: value.server.logFile, natsDir: value.natsDir, stop }
+  return { url: value.server.url, port: value.server.port, pid: value.server.pid, clients: value.clients, logFile: value.server.logFile, natsDir: value.natsDir, stop }
 }
 
 const randomDbName = (prefix: string): string => `${prefix}_${Date.now().toString(36)}_${randomBytes(4).toString("hex")}`

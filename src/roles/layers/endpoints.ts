@@ -28,6 +28,8 @@ export interface RoleEndpoints {
 /** What a started role tells its supervisor besides "ready". */
 export interface RoleStarted {
   readonly url?: string
+  /** The orchestrator: whether it runs partitioned, and how (the start banner shows it). */
+  readonly partitions?: string
 }
 
 /** A role started without a URL it needs. */

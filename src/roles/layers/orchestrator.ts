@@ -2,7 +2,7 @@
  * The orchestrator role: command intake, project actors and their steps. Needs NATS and a Krane,
  * never PostgreSQL. Ready while its intake consumes; reports awake actors and quarantined projects.
  */
-import { Effect, Layer, type Scope } from "effect"
+import { Context, Effect, Layer, type Scope } from "effect"
 import { IntakeHealth } from "../../actors/IntakeHealth.js"
 import { ActorKey } from "../../auth/actor.js"
 import { OrchestratorLive } from "../../actors/Orchestrator.js"
@@ -12,6 +12,8 @@ import { describeReplication } from "../../nats/replicas.js"
 import { HealthReporter } from "../../health/HealthReporter.js"
 import type { Check } from "../../health/RoleHealth.js"
 import { requireUrl, type RoleEndpoints, type RoleStarted } from "./endpoints.js"
+import { ProjectOwnership } from "../../partitions/Ownership.js"
+import { describePartitioning, partitionsCheck } from "../../partitions/describe.js"
 
 const checks = Effect.gen(function* () {
   const intake = yield* (yield* IntakeHealth).status
@@ -22,6 +24,7 @@ const checks = Effect.gen(function* () {
       ? { ok: true, detail: `consuming since ${since}` }
       : { ok: false, detail: `not consuming since ${since}${intake.lastError === undefined ? "" : `: ${intake.lastError}`} (restarting)` },
     actors: { ok: true, detail: `${intake.actors} project actor(s) awake, ${intake.quarantined} project(s) quarantined` },
+    partitions: partitionsCheck((yield* ProjectOwnership).partitioning, intake.partitions),
     // The count this orchestrator creates and keeps its streams with (src/nats/replicas.ts).
     replication: { ok: true, detail: describeReplication(replication) }
   } satisfies Record<string, Check>
@@ -42,4 +45,6 @@ const layer = (endpoints: RoleEndpoints) =>
 
 /** Runs the role for the life of the scope. */
 export const start = (endpoints: RoleEndpoints): Effect.Effect<RoleStarted, unknown, Scope.Scope> =>
-  Effect.as(Layer.build(layer(endpoints)), {})
+  Effect.map(Layer.build(layer(endpoints)), (context) => ({
+    partitions: describePartitioning(Context.get(context, ProjectOwnership).partitioning, endpoints.orchestrator.leaseTtl)
+  }))
