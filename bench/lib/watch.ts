@@ -4,7 +4,7 @@
  */
 import type { NatsConnection, Subscription } from "@nats-io/transport-node"
 import type { EventEnvelope } from "../../src/domain/events.js"
-import { subjects } from "../../src/nats/subjects.js"
+import { projectIdOfSubject, subjects } from "../../src/nats/subjects.js"
 import { now } from "./stats.js"
 
 export interface EventWatch {
@@ -16,6 +16,8 @@ export interface EventWatch {
   readonly live: ReadonlyMap<string, number>
   /** Arrival time of each project's ProjectCreated. */
   readonly created: ReadonlyMap<string, number>
+  /** From now on, every envelope of `projectId` with its arrival time and event types (the list fills as they come). */
+  readonly envelopesOf: (projectId: string) => ReadonlyArray<{ readonly at: number; readonly types: ReadonlyArray<string> }>
   /** Resolves when the LiveSwitched to `deploymentId` has arrived. */
   readonly waitLive: (deploymentId: string, timeoutMs?: number) => Promise<number>
   readonly stop: () => void
@@ -27,12 +29,15 @@ export const watchEvents = (nc: NatsConnection): EventWatch => {
   const live = new Map<string, number>()
   const created = new Map<string, number>()
   const waiters = new Map<string, (at: number) => void>()
+  const followed = new Map<string, Array<{ readonly at: number; readonly types: ReadonlyArray<string> }>>()
   const decoder = new TextDecoder()
   const sub: Subscription = nc.subscribe(subjects.eventsAll, {
     callback: (_error, msg) => {
       const at = now()
       envelopes++
       const text = decoder.decode(msg.data)
+      const arrivals = followed.size === 0 ? undefined : followed.get(projectIdOfSubject(msg.subject))
+      if (arrivals !== undefined) arrivals.push({ at, types: (JSON.parse(text) as EventEnvelope).events.map((event) => event.type) })
       const interesting = text.includes("\"LiveSwitched\"") || text.includes("\"ProjectCreated\"")
       if (!interesting) {
         // Count events without parsing the whole envelope: one `"type":` per event (payloads hold no other).
@@ -74,6 +79,11 @@ export const watchEvents = (nc: NatsConnection): EventWatch => {
     live,
     created,
     waitLive,
+    envelopesOf: (projectId) => {
+      const arrivals: Array<{ readonly at: number; readonly types: ReadonlyArray<string> }> = []
+      followed.set(projectId, arrivals)
+      return arrivals
+    },
     stop: () => sub.unsubscribe()
   }
 }

@@ -11,10 +11,12 @@
  *   the early rounds (after the first) against the last ones, and Berth's RSS (supervisor + roles)
  *   after the early rounds against the end, with each role's RSS and live heap (after a full
  *   collection, bench/lib/memoryPreload.mjs) at both points. Cost must not grow with history.
- *   BENCH_BERTH_HEAPSNAP=<dir>: a heap snapshot of each role at both points, kept in <dir> for
- *   `node bench/lib/heapDiff.mjs <role>-<pid>-1.heapsnapshot <role>-<pid>-2.heapsnapshot`.
+ *   BENCH_BERTH_MEMORY=<dir> keeps the reports (<role>-<pid>-<1|2>.json, with the largest anonymous
+ *   mappings); BENCH_BERTH_HEAPSNAP=<dir> adds a heap snapshot of each role at both points, for
+ *   `node bench/lib/heapDiff.mjs <role>-<pid>-1.heapsnapshot <role>-<pid>-2.heapsnapshot` (writing one
+ *   raises the process's RSS for good: leave it out when RSS is the figure).
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { jetstream } from "@nats-io/jetstream"
@@ -68,9 +70,11 @@ runMain(async () => {
   const started = now()
   const env = benchEnv()
   await resetJetStream(env.natsUrl)
+  // Where each role's memory reports (and heap snapshots) go: kept when named, else a scratch directory.
   const snapshotDir = process.env["BENCH_BERTH_HEAPSNAP"] ?? ""
-  if (snapshotDir !== "") mkdirSync(snapshotDir, { recursive: true })
-  const memoryDir = mode !== "history" ? undefined : snapshotDir !== "" ? snapshotDir : mkdtempSync(join(tmpdir(), "berth-w3-memory-"))
+  const keptDir = snapshotDir !== "" ? snapshotDir : (process.env["BENCH_BERTH_MEMORY"] ?? "")
+  if (keptDir !== "") mkdirSync(keptDir, { recursive: true })
+  const memoryDir = mode !== "history" ? undefined : keptDir !== "" ? keptDir : mkdtempSync(join(tmpdir(), "berth-w3-memory-"))
   const berth = await startPublicBerth(env.natsUrl, env.pgAdminUrl, memoryDir === undefined ? {} : { memoryDir })
   const nc = await connect({ servers: natsServers(env.natsUrl), noAsyncTraces: true })
   const js = jetstream(nc)
@@ -122,9 +126,12 @@ runMain(async () => {
       await createProjects([project])
       const w2: Array<number> = []
       const w2CpuBefore = berth.cpuMs()
+      const w2Arrivals = watch.envelopesOf(project)
+      const w2Starts: Array<{ readonly at: number; readonly monotonicUs: number }> = []
       for (let i = 0; i < m; i++) {
         const deploymentId = `dep_seq_${i}`
         const at = now()
+        w2Starts.push({ at, monotonicUs: Number(process.hrtime.bigint() / 1000n) })
         const live = watch.waitLive(deploymentId, 60_000)
         await send(project, deployCommand(project, deploymentId))
         w2.push((await live) - at)
@@ -134,6 +141,7 @@ runMain(async () => {
       figures.push(figure(W2, "submit -> live p99", "ms", percentile(w2, 99), vsPeer(peer?.w2P99, "<= 1")))
       notes.push(`W2 submit -> live max ${Math.round(Math.max(...w2))} ms`)
       notes.push(`W2 CPU per deployment by role: ${describeCpu(w2CpuBefore, berth.cpuMs(), m)}`)
+      notes.push(...describeW2Tail(w2, w2Starts, w2Arrivals))
     } else {
       // W3: rounds over the same projects; history grows, cost should not.
       const p = size(env, 100, 20)
@@ -146,6 +154,9 @@ runMain(async () => {
       const roundMs: Array<number> = []
       const rss: Array<number> = []
       const orchestratorRss: Array<number> = []
+      // CPU time each role used per round: what a round costs, whatever else the machine runs.
+      const cpuPerRound: Array<Readonly<Record<string, number>>> = []
+      let cpuBefore = berth.cpuMs()
       let rssAfterWarmUp = berth.rssMiB()
       let heapAfterWarmUp: Readonly<Record<string, RoleHeap>> = {}
       for (let r = 1; r <= rounds; r++) {
@@ -154,6 +165,9 @@ runMain(async () => {
         await Promise.all(deployments.map(({ id, deploymentId }) => send(id, deployCommand(id, deploymentId))))
         await until(`every LiveSwitched of round ${r}`, () => deployments.every(({ deploymentId }) => watch.live.has(deploymentId)), 120_000, 5)
         roundMs.push(Math.max(...deployments.map(({ deploymentId }) => watch.live.get(deploymentId) ?? 0)) - t0)
+        const cpu = berth.cpuMs()
+        cpuPerRound.push(Object.fromEntries(Object.entries(cpu).map(([role, ms]) => [role, ms - (cpuBefore[role] ?? Number.NaN)])))
+        cpuBefore = cpu
         const sample = berth.rssMiB()
         rss.push(sample.total)
         orchestratorRss.push(sample.byRole["orchestrator"] ?? Number.NaN)
@@ -184,7 +198,22 @@ runMain(async () => {
           target: "<= 1.1"
         })
       )
+      const cpuOf = (role: string) => cpuPerRound.map((round) => round[role] ?? Number.NaN)
+      const orchestratorCpu = cpuOf("orchestrator")
+      figures.push(figure(W3, `orchestrator CPU per round, early (rounds 2-${window + 1}, median)`, "ms", median(orchestratorCpu.slice(1, 1 + window))))
+      figures.push(
+        figure(W3, `orchestrator CPU per round, late (last ${window}, median)`, "ms", median(orchestratorCpu.slice(-window)), {
+          value: median(orchestratorCpu.slice(1, 1 + window)),
+          label: "early rounds, same run",
+          target: "<= 1.1"
+        })
+      )
       notes.push(`W3 round times (ms): ${roundMs.map((t) => Math.round(t)).join(" ")}`)
+      notes.push(
+        `W3 CPU per round, median of rounds 2-${window + 1} -> of the last ${window} (ms): ${Object.keys(cpuPerRound[0] ?? {})
+          .map((role) => `${role} ${Math.round(median(cpuOf(role).slice(1, 1 + window)))} -> ${Math.round(median(cpuOf(role).slice(-window)))}`)
+          .join(", ")}`
+      )
       notes.push(`W3 RSS after round ${window + 1} -> at the end: ${describeRss(rssAfterWarmUp)} -> ${describeRss(rssAtEnd)}`)
       notes.push(`W3 after a full GC, after round ${window + 1} -> at the end: ${describeHeaps(heapAfterWarmUp, heapAtEnd)}`)
       notes.push(`W3 total RSS per round (MiB): ${rss.map((value) => Math.round(value)).join(" ")}`)
@@ -197,7 +226,7 @@ runMain(async () => {
     watch.stop()
     await nc.close()
     await berth.stop()
-    if (memoryDir !== undefined && snapshotDir === "") rmSync(memoryDir, { recursive: true, force: true })
+    if (memoryDir !== undefined && keptDir === "") rmSync(memoryDir, { recursive: true, force: true })
   }
   emit({ workload: mode === "deploys" ? "public W1/W2" : "public W3", params, figures, notes, elapsedMs: now() - started })
 })
@@ -213,11 +242,47 @@ const describeHeaps = (early: Readonly<Record<string, RoleHeap>>, late: Readonly
       const before = early[role]
       const pair = (of: (h: RoleHeap) => number) => `${before === undefined ? "?" : of(before).toFixed(1)} -> ${of(heap).toFixed(1)}`
       return (
-        `${role} heap ${pair((h) => h.heapUsed)} MiB, RSS ${pair((h) => h.rss)} ` +
+        `${role} heap used ${pair((h) => h.heapUsed)} of ${pair((h) => h.heapTotal)} MiB, RSS ${pair((h) => h.rss)} ` +
         `(anonymous ${pair((h) => h.anon)}, malloc ${pair((h) => h.malloc)}, files ${pair((h) => h.files)})`
       )
     })
     .join("; ")
+
+/**
+ * Where W2's time goes: the slowest deploys by their place in the sequence (periodic work shows as a
+ * period), and the median gap before each envelope of a deployment (which stage is slow). With
+ * BENCH_W2_TIMELINE=<file>, each deploy's start on the monotonic clock (the clock of the cpuprofiles
+ * BENCH_BERTH_PROFILE writes) and its latency go to that file, to see what each process did while a
+ * slow one waited.
+ */
+const describeW2Tail = (
+  w2: ReadonlyArray<number>,
+  starts: ReadonlyArray<{ readonly at: number; readonly monotonicUs: number }>,
+  arrivals: ReadonlyArray<{ readonly at: number; readonly types: ReadonlyArray<string> }>
+): ReadonlyArray<string> => {
+  const slowest = w2.map((ms, i) => ({ ms, i })).sort((a, b) => b.ms - a.ms).slice(0, 6)
+  const gaps: Array<Array<number>> = []
+  const stages: Array<string> = []
+  starts.forEach(({ at: start }, i) => {
+    const end = starts[i + 1]?.at ?? Number.POSITIVE_INFINITY
+    let previous = start
+    arrivals
+      .filter(({ at }) => at >= start && at < end)
+      .forEach(({ at, types }, k) => {
+        ;(gaps[k] ??= []).push(at - previous)
+        stages[k] ??= types.join("+")
+        previous = at
+      })
+  })
+  const timeline = process.env["BENCH_W2_TIMELINE"]
+  if (timeline !== undefined && timeline !== "") {
+    writeFileSync(timeline, JSON.stringify(w2.map((ms, i) => ({ i, startUs: starts[i]?.monotonicUs, ms }))))
+  }
+  return [
+    `W2 slowest (deploy #: ms): ${slowest.map(({ i, ms }) => `${i}: ${Math.round(ms)}`).join(", ")}`,
+    `W2 median gap before each envelope (ms): ${gaps.map((g, k) => `${stages[k]} ${median(g).toFixed(1)}`).join(" | ")}`
+  ]
+}
 
 /** Each role's CPU time between two samples, per deployment (a role restarted in between reads low). */
 const describeCpu = (before: Readonly<Record<string, number>>, after: Readonly<Record<string, number>>, deployments: number): string =>

@@ -37,13 +37,17 @@ export const hostnamesToClaim = (state: ProjectState, events: ReadonlyArray<Proj
   let project = state.project
   const hostnames = new Set<string>()
   for (const event of events) {
-    if (event.type === "ProjectCreated") {
-      project = event
-      for (const hostname of projectHostnames(project)) hostnames.add(hostname)
-    }
-    if (event.type === "DeploymentRequested" && project !== null) {
-      const deployment = { id: event.deploymentId, environmentId: event.environmentId, git: event.git }
-      for (const domain of domainsOf(project, deployment)) hostnames.add(domain.hostname)
+    switch (event.type) {
+      case "ProjectCreated":
+        project = event
+        for (const hostname of projectHostnames(project)) hostnames.add(hostname)
+        break
+      case "DeploymentRequested":
+        if (project === null) break
+        for (const domain of domainsOf(project, { id: event.deploymentId, environmentId: event.environmentId, git: event.git })) {
+          hostnames.add(domain.hostname)
+        }
+        break
     }
   }
   return [...hostnames].sort()

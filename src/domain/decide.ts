@@ -108,7 +108,8 @@ export const inputsFor = (state: ProjectState, message: Message): RunningInstanc
 type Verdict = Either.Either<ReadonlyArray<ProjectEvent>, Rejection>
 
 const accept = (...events: ReadonlyArray<ProjectEvent>): Verdict => Either.right(events)
-const nothing: Verdict = Either.right([])
+const none: ReadonlyArray<ProjectEvent> = []
+const proven = (...events: ReadonlyArray<ProjectEvent>): ReadonlyArray<ProjectEvent> => events
 const reject = (code: Rejection["code"], message: string): Verdict => Either.left(new Rejection({ code, message }))
 
 const createProject = (state: ProjectState, command: CreateProject, context: DecideContext): Verdict => {
@@ -186,19 +187,21 @@ const sameInstances = (a: DeploymentState["instances"], b: DeploymentState["inst
 const goLive = (state: ProjectState, deployment: DeploymentState): ReadonlyArray<EventOf<"LiveSwitched">> => {
   const project = state.project
   if (project === null || environmentOf(project, deployment.environmentId)?.kind !== "production") return []
-  if (state.rolledBack || state.liveDeploymentId === deployment.id) return []
+  // (A deployment finishing its domain assignment is never live yet: only a ready one can be made live.)
+  if (state.rolledBack) return []
   const live = state.liveDeploymentId === null ? undefined : state.deployments[state.liveDeploymentId]
   // The live pointer only moves forward: an older deployment finishing late does not replace a newer one.
   if (live !== undefined && live.order > deployment.order) return []
   return [{ type: "LiveSwitched", from: state.liveDeploymentId, to: deployment.id, reason: "deploy" }]
 }
 
-const stepResult = (state: ProjectState, result: StepResult, context: DecideContext): Verdict => {
+/** The events a step result proves: none when it is stale or a duplicate (a step result is never refused). */
+const stepResult = (state: ProjectState, result: StepResult, context: DecideContext): ReadonlyArray<ProjectEvent> => {
   const deployment = state.deployments[result.deploymentId]
-  if (deployment === undefined) return nothing
+  if (deployment === undefined) return none
   if (result.type === "Compensated") {
-    if (!needsCompensation(deployment)) return nothing
-    return accept({
+    if (!needsCompensation(deployment)) return none
+    return proven({
       type: "DeploymentCompensated",
       deploymentId: deployment.id,
       kraneDeleted: result.kraneDeleted,
@@ -206,12 +209,12 @@ const stepResult = (state: ProjectState, result: StepResult, context: DecideCont
       ...(result.problem === undefined ? {} : { problem: result.problem })
     })
   }
-  if (isTerminal(deployment.status)) return nothing
+  if (isTerminal(deployment.status)) return none
   const id = deployment.id
   switch (result.type) {
     case "KraneCreated":
-      if (deployment.status !== "building") return nothing
-      return accept({
+      if (deployment.status !== "building") return none
+      return proven({
         type: "KraneDeploymentCreated",
         deploymentId: id,
         namespace: result.namespace,
@@ -219,14 +222,14 @@ const stepResult = (state: ProjectState, result: StepResult, context: DecideCont
         readyDeadlineAt: context.now + context.readinessTimeoutMs
       })
     case "InstancesPolled":
-      if (deployment.status !== "deploying" || allInstancesRunning(deployment)) return nothing
-      if (sameInstances(deployment.instances, result.instances)) return nothing
-      return accept({ type: "InstancesObserved", deploymentId: id, instances: result.instances })
+      if (deployment.status !== "deploying" || allInstancesRunning(deployment)) return none
+      if (sameInstances(deployment.instances, result.instances)) return none
+      return proven({ type: "InstancesObserved", deploymentId: id, instances: result.instances })
     case "ReadinessTimedOut": {
-      if (deployment.status !== "deploying" || allInstancesRunning(deployment)) return nothing
+      if (deployment.status !== "deploying" || allInstancesRunning(deployment)) return none
       const running = deployment.instances.filter((instance) => instance.status === "RUNNING").length
       const seconds = Math.round(context.readinessTimeoutMs / 1000)
-      return accept({
+      return proven({
         type: "DeploymentFailed",
         deploymentId: id,
         step: "await-instances",
@@ -234,8 +237,8 @@ const stepResult = (state: ProjectState, result: StepResult, context: DecideCont
       })
     }
     case "SpecCaptured":
-      if (!allInstancesRunning(deployment) || deployment.spec !== "pending") return nothing
-      return accept({
+      if (!allInstancesRunning(deployment) || deployment.spec !== "pending") return none
+      return proven({
         type: "OpenApiSpecCaptured",
         deploymentId: id,
         path: result.path,
@@ -244,10 +247,10 @@ const stepResult = (state: ProjectState, result: StepResult, context: DecideCont
         sha256: result.sha256
       })
     case "SpecNotFound":
-      if (!allInstancesRunning(deployment) || deployment.spec !== "pending") return nothing
-      return accept({ type: "OpenApiSpecNotFound", deploymentId: id, path: result.path, reason: result.reason })
+      if (!allInstancesRunning(deployment) || deployment.spec !== "pending") return none
+      return proven({ type: "OpenApiSpecNotFound", deploymentId: id, path: result.path, reason: result.reason })
     case "RoutesWritten": {
-      if (deployment.spec === "pending" || deployment.domains.length > 0) return nothing
+      if (deployment.spec === "pending" || deployment.domains.length > 0) return none
       const assigned: EventOf<"DomainsAssigned"> = {
         type: "DomainsAssigned",
         deploymentId: id,
@@ -255,12 +258,12 @@ const stepResult = (state: ProjectState, result: StepResult, context: DecideCont
         withheld: result.withheld,
         routeRevision: result.routeRevision
       }
-      return accept(assigned, { type: "DeploymentReady", deploymentId: id }, ...goLive(state, deployment))
+      return proven(assigned, { type: "DeploymentReady", deploymentId: id }, ...goLive(state, deployment))
     }
     case "StepFailed":
       // A failure report from a step the deployment has already moved past is stale.
-      if (currentStep(deployment) !== result.step) return nothing
-      return accept({ type: "DeploymentFailed", deploymentId: id, step: result.step, reason: result.reason })
+      if (currentStep(deployment) !== result.step) return none
+      return proven({ type: "DeploymentFailed", deploymentId: id, step: result.step, reason: result.reason })
   }
 }
 
@@ -277,8 +280,8 @@ const verdict = (decision: Verdict, commandId: string, commandType: string): Dec
  */
 const claimed = (state: ProjectState, command: CreateProject | Deploy, decision: Verdict): Decision => {
   if (Either.isLeft(decision)) return verdict(decision, command.commandId, command.type)
+  // Never empty: a new project has its environments' hostnames, a new deployment its own.
   const hostnames = hostnamesToClaim(state, decision.right)
-  if (hostnames.length === 0) return record(decision.right)
   return {
     _tag: "ClaimHostnames",
     hostnames,
@@ -315,22 +318,20 @@ const switchLive = (state: ProjectState, command: Rollback | Promote, runningIns
 const compensated = (state: ProjectState, result: Extract<StepResult, { type: "Compensated" }>, context: DecideContext): Decision => {
   const deployment = state.deployments[result.deploymentId]
   const held = deployment !== undefined && needsCompensation(deployment) ? routesHeldBy(state, result.deploymentId) : []
-  if (held.length === 0) return verdict(stepResult(state, result, context), "", result.type)
+  if (held.length === 0) return record(stepResult(state, result, context))
   const routes = Object.fromEntries(Object.entries(state.routes).filter(([hostname]) => !held.includes(hostname)))
   return {
     _tag: "WriteRoutes",
     table: tableOf(state, routes),
     then: (written) =>
-      verdict(
+      record(
         stepResult(
           state,
           Either.isRight(written)
             ? { ...result, releasedDomains: held }
             : { ...result, problem: `could not release ${held.join(", ")}: ${written.left}` },
           context
-        ),
-        "",
-        result.type
+        )
       )
   }
 }
@@ -343,19 +344,16 @@ const compensated = (state: ProjectState, result: Extract<StepResult, { type: "C
  */
 const specSettled = (state: ProjectState, result: Extract<StepResult, { type: "SpecCaptured" | "SpecNotFound" }>, context: DecideContext): Decision => {
   const settled = stepResult(state, result, context)
-  if (Either.isLeft(settled) || settled.right.length === 0) return verdict(settled, "", result.type)
-  const after = evolveAll(state, settled.right, null)
+  if (settled.length === 0) return recordNothing
+  const after = evolveAll(state, settled, null)
   const step = stepOf(after, result.deploymentId)
-  if (step?.kind !== "assign-domains") return record(settled.right)
-  const assigned = (outcome: StepResult): Decision =>
-    Either.match(stepResult(after, outcome, context), {
-      onLeft: () => record(settled.right),
-      onRight: (events) => record([...settled.right, ...events])
-    })
+  // Always assign-domains once the spec is settled (stepResult took it from a deploying deployment with
+  // every instance running): the check narrows the type, so its mutants cannot change what is decided.
+  if (step?.kind !== "assign-domains") return record(settled)
   return {
     _tag: "WriteRoutes",
     table: step.table,
-    then: (written) => assigned(domainsWritten(step, written))
+    then: (written) => record([...settled, ...stepResult(after, domainsWritten(step, written), context)])
   }
 }
 
@@ -389,7 +387,7 @@ export const decide = (state: ProjectState, message: Message, inputs: DecideInpu
     case "StepResults":
       return decideAll(state, message.results, inputs)
     default:
-      return verdict(stepResult(state, message, inputs), "", message.type)
+      return record(stepResult(state, message, inputs))
   }
 }
 

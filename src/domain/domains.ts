@@ -14,14 +14,14 @@ const MAX_LABEL = 63
  */
 export const sluggify = (input: string): string =>
   input
-    .trim()
     .replace(/[^a-zA-Z0-9\s]/g, " ")
     .replace(/\s+/g, " ")
     .trim()
     .replace(/ /g, "-")
     .toLowerCase()
     .slice(0, 80)
-    .replace(/^-+|-+$/g, "")
+    // Words are now joined by single hyphens: only the cut at 80 can leave one, at the end.
+    .replace(/-$/, "")
 
 /** FNV-1a, 32 bit, in base 36: a short stable fingerprint for suffixes. */
 export const stableHash = (input: string): string => {

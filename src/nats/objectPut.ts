@@ -1,19 +1,20 @@
 /**
  * One object-store put on the acked publisher's fast path, in the object store's own format (any
- * client's `get` reads it): the chunks on `$O.<bucket>.C.<nuid>`, then the meta message on
+ * client's `get` reads it): the chunks on `$O.<bucket>.C.<nuid>` and the meta message on
  * `$O.<bucket>.M.<name>` (a subject rollup) that makes them the object.
  *
  * The client's `put` first reads the name's old meta (to purge the old chunks once replaced) and sends
- * every part as a request of its own: about four round trips on the client's slow path per scraped
- * document. A name seen for the first time needs neither the read nor the purge, so the meta is
- * published create-only (expected subject sequence 0): a new name costs the chunk and the meta. A name
- * that exists already (a scrape run again after a crash) fails that check; its chunks are purged and
- * the client's `put` replaces the object as it always did, purging the old chunks.
+ * every part as a request of its own, one after another: about four round trips on the client's slow
+ * path per scraped document. A name seen for the first time needs neither the read nor the purge, so
+ * the meta is published create-only (expected subject sequence 0), beside the chunk: a new name costs
+ * one round trip. A name that exists already (a scrape run again after a crash, or after a put that
+ * failed half-way) fails that check; its chunks are purged and the client's `put` replaces the object
+ * as it always did, purging the old chunks.
  */
 import type { JetStreamManager } from "@nats-io/jetstream"
 import type { ObjectStore } from "@nats-io/obj"
 import { nuid } from "@nats-io/transport-node"
-import { Effect } from "effect"
+import { Effect, Either } from "effect"
 import { type AckedPublisher, PublishRejected, type PublishError } from "./AckedPublisher.js"
 import { encodableObjectName, objectChunkSubject, objectDigest, objectMetaSubject } from "./objectNames.js"
 import { objectStream } from "./subjects.js"
@@ -64,20 +65,20 @@ export const putObject = (
     headers: { "Nats-Rollup": "sub" }
   })
 
-  const rejected = (error: PublishError | Error): error is PublishRejected => error instanceof PublishRejected
-  // In order: a reader takes the chunks in stream order.
-  return Effect.forEach(chunks, (chunk) => publisher.publish(chunkSubject, chunk), { discard: true }).pipe(
-    // A chunk missing: none of them is an object; they go, and the put fails.
-    Effect.tapError(() => purgeChunks),
-    Effect.zipRight(
-      publishMeta.pipe(
-        Effect.catchIf(rejected, (error) =>
-          // Refused, so the chunks are no object's. A name that exists: the client replaces it. (A meta
-          // never acknowledged may have been stored: its chunks stay.)
-          Effect.zipRight(purgeChunks, error.errCode === wrongLastSequence ? viaClient : Effect.fail(error))
-        )
-      )
-    ),
-    Effect.asVoid
+  // The chunks in order (a reader takes them in stream order); the meta beside them, not after: until
+  // both are acknowledged no event names the object, so nobody reads it half-written.
+  const publishChunks = Effect.forEach(chunks, (chunk) => publisher.publish(chunkSubject, chunk), { discard: true })
+  return Effect.all([Effect.either(publishChunks), Effect.either(publishMeta)], { concurrency: 2 }).pipe(
+    Effect.flatMap(([chunksOut, metaOut]) => {
+      if (Either.isRight(chunksOut) && Either.isRight(metaOut)) return Effect.void
+      // Refused or missing: the chunks are no object's, and go. A meta stored over missing chunks is
+      // replaced by the next put of the name (the client's, below), which is all a retry does.
+      const failure = Either.isLeft(chunksOut) ? chunksOut.left : Either.isLeft(metaOut) ? metaOut.left : undefined
+      const nameExists = Either.isRight(chunksOut) && Either.isLeft(metaOut) && metaOut.left instanceof PublishRejected && metaOut.left.errCode === wrongLastSequence
+      // A meta never acknowledged may have been stored: its chunks stay.
+      const keepChunks = Either.isRight(chunksOut) && Either.isLeft(metaOut) && !(metaOut.left instanceof PublishRejected)
+      const cleanUp = keepChunks ? Effect.void : purgeChunks
+      return Effect.zipRight(cleanUp, nameExists ? viaClient : failure === undefined ? Effect.void : Effect.fail(failure))
+    })
   )
 }

@@ -105,6 +105,8 @@ export const makePartitionLeases = (options: {
   const safetyMs = ttlMs / 5
   const reconcileEveryMs = Math.max(100, ttlMs / 10)
   const held = new Map<number, Held>()
+  /** Lost, and their handler not done yet: not taken again before it is (it would stop the new consumer). */
+  const stopping = new Set<number>()
   const seen = new Map<string, Seen>()
   const now = () => performance.now()
   const value = encoder.encode(JSON.stringify({ owner: instance }))
@@ -115,6 +117,13 @@ export const makePartitionLeases = (options: {
   }
 
   const alive = (entry: Seen | undefined, at: number) => entry !== undefined && entry.operation === "PUT" && at - entry.at < ttlMs
+  /** The fair share for a member list, worked out again only when the list changes. */
+  let shareFor: { readonly members: string; readonly share: ReadonlySet<number> } | undefined
+  const shareOfMembers = (current: ReadonlyArray<string>): ReadonlySet<number> => {
+    const key = current.join(" ")
+    if (shareFor?.members !== key) shareFor = { members: key, share: shareOf(instance, current, partitions) }
+    return shareFor.share
+  }
   const members = (): ReadonlyArray<string> => {
     const at = now()
     const found = new Set([instance])
@@ -157,10 +166,19 @@ export const makePartitionLeases = (options: {
         lost.length === 0
           ? Effect.void
           : Effect.suspend(() => {
-              for (const p of lost) held.delete(p)
+              for (const p of lost) {
+                held.delete(p)
+                stopping.add(p)
+              }
               return Effect.logWarning(`partition lease(s) lost: ${why}; stopped deciding for them`).pipe(
                 Effect.annotateLogs({ partitions: lost.join(",") }),
                 Effect.zipRight(lock.withPermits(1)(handlers.lost(lost))),
+                Effect.ensuring(
+                  Effect.sync(() => {
+                    for (const p of lost) stopping.delete(p)
+                    wake.unsafeOffer(undefined)
+                  })
+                ),
                 Effect.forkIn(scope),
                 Effect.asVoid
               )
@@ -180,10 +198,14 @@ export const makePartitionLeases = (options: {
             for await (const entry of watcher) {
               const wall = Date.now()
               const at = entry.isUpdate ? now() : now() - Math.min(ttlMs, Math.max(0, wall - entry.created.getTime()))
-              seen.set(entry.key, { operation: entry.operation, revision: entry.revision, owner: ownerOf(entry), at })
+              const before = seen.get(entry.key)
+              const owner = ownerOf(entry)
+              seen.set(entry.key, { operation: entry.operation, revision: entry.revision, owner, at })
               // Our own membership seen: everything written before it (the bucket as it was) has been too.
               if (entry.key === memberKey(instance)) Deferred.unsafeDone(joined, Effect.void)
-              wake.unsafeOffer(undefined)
+              // A renewal changes nothing to work out; a member or lease appearing, leaving or changing hands does.
+              const renewal = entry.operation === "PUT" && alive(before, now()) && before?.owner === owner
+              if (!renewal) wake.unsafeOffer(undefined)
             }
           }),
         (watcher) => Effect.sync(() => watcher.stop())
@@ -269,9 +291,9 @@ export const makePartitionLeases = (options: {
             }).map(([p]) => p),
             "another orchestrator took them over"
           )
-          const share = shareOf(instance, members(), partitions)
+          const share = shareOfMembers(members())
           yield* release([...held.keys()].filter((p) => !share.has(p)))
-          const wanted = [...share].filter((p) => !held.has(p) && !alive(seen.get(leaseKey(p)), at))
+          const wanted = [...share].filter((p) => !held.has(p) && !stopping.has(p) && !alive(seen.get(leaseKey(p)), at))
           const taken = (yield* Effect.forEach(wanted, acquire, { concurrency: "unbounded" })).flat()
           if (taken.length > 0) {
             yield* Effect.logInfo(`took ${taken.length} partition(s)`).pipe(Effect.annotateLogs({ partitions: taken.join(",") }))

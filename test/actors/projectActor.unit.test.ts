@@ -15,7 +15,7 @@ import type { Command } from "../../src/domain/commands.js"
 import { decide } from "../../src/domain/decide.js"
 import type { ProjectEvent } from "../../src/domain/events.js"
 import { evolveAll, initialState } from "../../src/domain/state.js"
-import type { MailboxItem, Outcome } from "../../src/actors/mailbox.js"
+import { ActorUnavailable, type MailboxItem, type Outcome } from "../../src/actors/mailbox.js"
 import { runProjectActor } from "../../src/actors/ProjectActor.js"
 import { makeMemoryEventStore, MemoryEventStoreLayer, type MemoryEventStore } from "../../src/eventstore/memory/MemoryEventStore.js"
 import { makeFakeKrane, type FakeKrane } from "../support/FakeKrane.js"
@@ -48,8 +48,8 @@ interface Running {
   readonly idle: () => number
 }
 
-/** Starts the project's actor. */
-const start = () =>
+/** Starts the project's actor; `owned` says whether it may decide (its partition's lease, src/partitions/). */
+const start = (owned: () => boolean = () => true) =>
   Effect.gen(function* () {
     const mailbox = yield* Queue.unbounded<MailboxItem>()
     const inFlight: Array<boolean> = []
@@ -58,7 +58,8 @@ const start = () =>
       runProjectActor(projectId, mailbox, settings, {
         idle: () => void idle++,
         onLoaded: Effect.void,
-        markInFlight: (_, flag) => Effect.sync(() => void inFlight.push(flag))
+        markInFlight: (_, flag) => Effect.sync(() => void inFlight.push(flag)),
+        ownership: { mayDecide: owned, notOwned: () => new ActorUnavailable({ projectId, message: "partition lost" }) }
       })
     )
     const ask = (command: Command) =>
@@ -96,6 +97,26 @@ const run = <A, E>(memory: MemoryEventStore, krane: FakeKrane, effect: Effect.Ef
   Effect.runPromise(effect.pipe(Effect.provide(doubles(memory, krane))))
 
 describe("the project actor over the in-memory event store", () => {
+  it("stops deciding the moment its partition's lease is gone: the command fails, nothing is appended, no step starts", async () => {
+    const memory = makeMemoryEventStore()
+    const krane = makeFakeKrane()
+    let owned = true
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        const actor = yield* start(() => owned)
+        expect(yield* actor.ask(createProject())).toMatchObject({ _tag: "Appended", version: 1 })
+        owned = false
+        const refused = yield* Effect.either(actor.ask(deploy()))
+        expect(refused._tag === "Left" && refused.left.message).toBe("partition lost")
+        // The actor ends (the system fails whatever else waits on it; the intake redelivers it).
+        const exit = yield* Fiber.await(actor.fiber)
+        expect(exit._tag).toBe("Failure")
+      }).pipe(Effect.scoped, Effect.provide(doubles(memory, krane)))
+    )
+    expect(memory.log(projectId).map((e) => e.envelope.commandId)).toEqual(["cmd_create"])
+    expect(krane.createCalls).toEqual([])
+  })
+
   it("decides again after another writer appended first (version conflict), and both envelopes stay", async () => {
     const memory = makeMemoryEventStore()
     const krane = makeFakeKrane()
@@ -145,6 +166,29 @@ describe("the project actor over the in-memory event store", () => {
     expect(krane.createsFor(`${projectId}--dep_1`)).toBe(1)
     expect(inFlight[0]).toBe(true)
     expect(inFlight.at(-1)).toBe(false)
+  })
+
+  it("records a deployment RUNNING at the first poll in two envelopes: the Deploy, then everything its one step run found", async () => {
+    const memory = makeMemoryEventStore()
+    const krane = makeFakeKrane()
+    await run(
+      memory,
+      krane,
+      Effect.gen(function* () {
+        const actor = yield* start()
+        yield* actor.ask(createProject())
+        yield* actor.ask(deploy())
+        yield* logged(memory, "LiveSwitched")
+        yield* Fiber.interrupt(actor.fiber)
+      })
+    )
+    expect(memory.log(projectId).map((entry) => entry.envelope.events.map((event) => event.type))).toEqual([
+      ["ProjectCreated"],
+      ["DeploymentRequested", "DeploymentBuilding"],
+      ["KraneDeploymentCreated", "InstancesObserved", "OpenApiSpecNotFound", "DomainsAssigned", "DeploymentReady", "LiveSwitched"]
+    ])
+    expect(krane.createsFor(`${projectId}--dep_1`)).toBe(1)
+    expect(krane.getCalls).toHaveLength(1)
   })
 
   it("a cancel interrupts the running await-instances step and compensation deletes the Krane deployment", async () => {

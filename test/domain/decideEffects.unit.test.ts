@@ -226,6 +226,45 @@ const cases: ReadonlyArray<Case> = [
     }
   },
   {
+    name: "a failed release names every hostname it could not release, sorted",
+    given: [
+      projectCreated,
+      ...deploymentAt("dep_1", "ready"),
+      liveSwitched(null, "dep_1"),
+      ...deploymentAt("dep_2", "spec-captured"),
+      domainsAssigned("dep_2", [
+        { hostname: commitHost("abcdef1"), sticky: "none" },
+        { hostname: deploymentHost("dep_2"), sticky: "deployment" }
+      ]),
+      deploymentFailed("dep_2", "go-live", "x")
+    ],
+    when: { type: "Compensated", deploymentId: "dep_2", kraneDeleted: false, releasedDomains: [] },
+    then: {
+      writeRoutes: { [liveHost]: "dep_1", [productionHost]: "dep_1", [deploymentHost("dep_1")]: "dep_1" },
+      upstreams: ["dep_1"],
+      written: {
+        record: [{ type: "DeploymentCompensated", deploymentId: "dep_2", kraneDeleted: false, releasedDomains: [deploymentHost("dep_2"), commitHost("abcdef1")] }]
+      },
+      failed: {
+        record: [
+          {
+            type: "DeploymentCompensated",
+            deploymentId: "dep_2",
+            kraneDeleted: false,
+            releasedDomains: [],
+            problem: `could not release ${deploymentHost("dep_2")}, ${commitHost("abcdef1")}: KV unreachable`
+          }
+        ]
+      }
+    }
+  },
+  {
+    name: "a compensation report for a deployment that needs none (ready, holding hostnames) decides nothing and writes nothing",
+    given: [projectCreated, ...deploymentAt("dep_1", "ready"), liveSwitched(null, "dep_1")],
+    when: { type: "Compensated", deploymentId: "dep_1", kraneDeleted: true, releasedDomains: [] },
+    then: { record: [] }
+  },
+  {
     name: "a compensation holding no hostname records at once",
     given: [projectCreated, ...deploymentAt("dep_1", "building"), { type: "DeploymentFailed", deploymentId: "dep_1", step: "krane-create", reason: "x" }],
     when: { type: "Compensated", deploymentId: "dep_1", kraneDeleted: true, releasedDomains: [] },

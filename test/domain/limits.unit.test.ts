@@ -179,6 +179,9 @@ describe("UTF-8 sizes (what the stream and the intake count)", () => {
     ["a lone low surrogate", "\ude00"],
     ["a pair in the wrong order", "\ude00\ud83d"],
     ["a high surrogate before a character just past the low ones", "\udbff\ue000"],
+    ["a 3-byte character below the surrogates, then a lone low one", "€\udc00"],
+    ["a lone low surrogate, then another", "\udc00\udc00"],
+    ["a 3-byte character above the surrogates, then a lone low one", "\ue000\udc00"],
     ["mixed", "a é € 😀 \ud83d"]
   ])("%s", (_, text) => {
     expect(utf8Bytes(text)).toBe(Buffer.byteLength(text, "utf8"))

@@ -83,6 +83,26 @@ describe("the object store on the fast path", () => {
     expect(fetched.get("proj_b/none")).toBeNull()
   })
 
+  it("fails a put whose chunk the stream refuses, and the next put of the name stores the document whole", async () => {
+    const { jsm } = await runtime.runPromise(Nats)
+    const stream = objectStream(bucket)
+    const config = (await jsm.streams.info(stream)).config
+    // Chunks of 2,000 bytes refused, the meta (a few hundred bytes) still stored.
+    await jsm.streams.update(stream, { ...config, max_msg_size: 1_000 })
+    const refused = await runtime.runPromise(
+      Effect.flatMap(Nats, ({ publisher, jsm: manager }) =>
+        putObject(publisher, manager, store, { bucket, name: "proj_d/dep_1", description: "a document", data: bytes("y".repeat(2_000)) })
+      ).pipe(Effect.either)
+    )
+    expect(refused._tag).toBe("Left")
+    // Its meta went through beside the refused chunk: a half-written object no event names.
+    expect(await store.info("proj_d/dep_1")).not.toBeNull()
+    await jsm.streams.update(stream, { ...config, max_msg_size: -1 })
+    await put("proj_d/dep_1", bytes("y".repeat(2_000)))
+    expect(text(await store.getBlob("proj_d/dep_1"))).toBe("y".repeat(2_000))
+    expect(text((await fetchAll(["proj_d/dep_1"])).get("proj_d/dep_1"))).toBe("y".repeat(2_000))
+  })
+
   it("refuses a document whose chunk does not match its digest", async () => {
     await put("proj_c/dep_1", bytes("genuine"))
     const info = await store.info("proj_c/dep_1")

@@ -235,6 +235,12 @@ describe("fail-over between orchestrators", () => {
       // a finds its leases gone before deciding anything, then takes its share back from b.
       await a.waitForOutput(/partition lease\(s\) lost/, 20_000, frozenAt)
       await split(a, b)
+      const afterFreeze = a.output().slice(frozenAt)
+      const count = (pattern: RegExp) => afterFreeze.split("\n").filter((line) => pattern.test(line)).length
+      console.log(
+        `SIGCONT: the resumed orchestrator refused ${count(/does not hold the partition|partition lost/)} decision(s) for lack of a lease, ` +
+          `met ${count(/version conflict/)} version conflict(s), and logged its leases lost ${count(/partition lease\(s\) lost/)} time(s) before rejoining`
+      )
       await Promise.all(projects.map((projectId) => publish(projectId, deployCommand(projectId, `dep_${projectId}_3`))))
       await allReady(projects, projects.length * 3)
       await checkAll(published)

@@ -19,6 +19,7 @@ import { ensureDatabase, startPostgresServer } from "../../src/local/PostgresSer
 export interface TestNats {
   readonly url: string
   readonly port: number
+  readonly pid: number
   stop(): Promise<void>
 }
 
@@ -74,7 +75,7 @@ export const startTestNats = async (
     writeFileSync(configPath, `${readFileSync(base, "utf8")}\nauthorization: ${JSON.stringify({ token: opts.token })}\n`, { mode: 0o600 })
     return startNatsServer({ dataDir: join(dir, "nats"), configPath, client: { auth: { _tag: "Token", token: opts.token } } })
   })
-  return { url: value.url, port: value.port, stop }
+  return { url: value.url, port: value.port, pid: value.pid, stop }
 }
 
 export interface TestNatsWithUsers extends TestNats {
@@ -101,7 +102,7 @@ export const startTestNatsWithUsers = async (opts: { readonly partitions?: numbe
       return { server, clients: users.clients, natsDir }
     })
   )
-  return { url: value.server.url, port: value.server.port, clients: value.clients, logFile: value.server.logFile, natsDir: value.natsDir, stop }
+  return { url: value.server.url, port: value.server.port, pid: value.server.pid, clients: value.clients, logFile: value.server.logFile, natsDir: value.natsDir, stop }
 }
 
 const randomDbName = (prefix: string): string => `${prefix}_${Date.now().toString(36)}_${randomBytes(4).toString("hex")}`
