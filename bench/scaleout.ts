@@ -6,7 +6,7 @@
  * Deploy published to the last DeploymentReady, and the CPU each orchestrator and nats-server spent per
  * deployment (/proc utime+stime), the figure that stays comparable on a shared, loaded machine.
  */
-import { readFileSync } from "node:fs"
+import { readFileSync, writeFileSync } from "node:fs"
 import { jetstream } from "@nats-io/jetstream"
 import { Kvm } from "@nats-io/kv"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
@@ -90,7 +90,14 @@ const runOnce = async (partitioned: boolean, count: number) => {
     })
     const ids = Array.from({ length: deploys }, (_, i) => `p_scale_${i}`)
     await Promise.all(ids.map((id) => js.publish(subjects.command(id), JSON.stringify(createProjectCommand(id)))))
-    await until("every project created", () => created.size === ids.length, 120_000)
+    await until("every project created", () => created.size === ids.length, 120_000).catch((error: unknown) => {
+      for (const o of orchestrators) {
+        const lines = o.output().split("\n").filter((line) => /level=(WARN|ERROR)|took|released|lost/.test(line))
+        console.error(`orchestrator ${o.pid}: ${lines.length} warning/error lines; the last:\n${lines.slice(-40).join("\n")}`)
+      }
+      console.error(`${created.size} of ${ids.length} created`)
+      throw error
+    })
     const natsServer = nats.pid
     const cpuBefore = orchestrators.map((o) => cpuMs(o.pid))
     const natsBefore = cpuMs(natsServer)
@@ -114,6 +121,9 @@ const runOnce = async (partitioned: boolean, count: number) => {
       natsCpuMsPerDeploy: Math.round(perDeploy(natsBefore, natsServer) * 100) / 100
     }
   } finally {
+    if (process.env["SCALEOUT_LOGS"] !== undefined) {
+      for (const o of orchestrators) writeFileSync(`${process.env["SCALEOUT_LOGS"]}/orchestrator-${o.pid}.log`, o.output())
+    }
     await nc.close()
     await Promise.all(orchestrators.map((o) => o.stop()))
     await krane.close()

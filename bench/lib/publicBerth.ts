@@ -45,10 +45,12 @@ export interface PublicBerth {
 
 export interface RoleHeap {
   readonly heapUsed: number
+  readonly heapTotal: number
   readonly external: number
   /** RSS after the collection, and its parts: anonymous mappings (V8's heap and code, big mallocs), malloc's heap, files. */
   readonly rss: number
   readonly anon: number
+  /** malloc's main heap and its per-thread arenas. */
   readonly malloc: number
   readonly files: number
 }
@@ -148,16 +150,18 @@ export const startPublicBerth = async (
       }
       const usage = JSON.parse(readFileSync(file, "utf8")) as {
         readonly heapUsed: number
+        readonly heapTotal: number
         readonly external: number
         readonly rss: number
-        readonly residentMiB: Readonly<Record<string, number>>
+        readonly residentMiB: Readonly<Record<string, number | undefined>>
       }
       byRole[role] = {
         heapUsed: mib(usage.heapUsed),
+        heapTotal: mib(usage.heapTotal),
         external: mib(usage.external),
         rss: mib(usage.rss),
         anon: usage.residentMiB["anon"] ?? 0,
-        malloc: usage.residentMiB["[heap]"] ?? 0,
+        malloc: (usage.residentMiB["[heap]"] ?? 0) + (usage.residentMiB["arenas"] ?? 0),
         files: usage.residentMiB["files"] ?? 0
       }
     }

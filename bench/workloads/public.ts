@@ -11,8 +11,10 @@
  *   the early rounds (after the first) against the last ones, and Berth's RSS (supervisor + roles)
  *   after the early rounds against the end, with each role's RSS and live heap (after a full
  *   collection, bench/lib/memoryPreload.mjs) at both points. Cost must not grow with history.
- *   BENCH_BERTH_HEAPSNAP=<dir>: a heap snapshot of each role at both points, kept in <dir> for
- *   `node bench/lib/heapDiff.mjs <role>-<pid>-1.heapsnapshot <role>-<pid>-2.heapsnapshot`.
+ *   BENCH_BERTH_MEMORY=<dir> keeps the reports (<role>-<pid>-<1|2>.json, with the largest anonymous
+ *   mappings); BENCH_BERTH_HEAPSNAP=<dir> adds a heap snapshot of each role at both points, for
+ *   `node bench/lib/heapDiff.mjs <role>-<pid>-1.heapsnapshot <role>-<pid>-2.heapsnapshot` (writing one
+ *   raises the process's RSS for good: leave it out when RSS is the figure).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -68,9 +70,11 @@ runMain(async () => {
   const started = now()
   const env = benchEnv()
   await resetJetStream(env.natsUrl)
+  // Where each role's memory reports (and heap snapshots) go: kept when named, else a scratch directory.
   const snapshotDir = process.env["BENCH_BERTH_HEAPSNAP"] ?? ""
-  if (snapshotDir !== "") mkdirSync(snapshotDir, { recursive: true })
-  const memoryDir = mode !== "history" ? undefined : snapshotDir !== "" ? snapshotDir : mkdtempSync(join(tmpdir(), "berth-w3-memory-"))
+  const keptDir = snapshotDir !== "" ? snapshotDir : (process.env["BENCH_BERTH_MEMORY"] ?? "")
+  if (keptDir !== "") mkdirSync(keptDir, { recursive: true })
+  const memoryDir = mode !== "history" ? undefined : keptDir !== "" ? keptDir : mkdtempSync(join(tmpdir(), "berth-w3-memory-"))
   const berth = await startPublicBerth(env.natsUrl, env.pgAdminUrl, memoryDir === undefined ? {} : { memoryDir })
   const nc = await connect({ servers: natsServers(env.natsUrl), noAsyncTraces: true })
   const js = jetstream(nc)
@@ -150,6 +154,9 @@ runMain(async () => {
       const roundMs: Array<number> = []
       const rss: Array<number> = []
       const orchestratorRss: Array<number> = []
+      // CPU time each role used per round: what a round costs, whatever else the machine runs.
+      const cpuPerRound: Array<Readonly<Record<string, number>>> = []
+      let cpuBefore = berth.cpuMs()
       let rssAfterWarmUp = berth.rssMiB()
       let heapAfterWarmUp: Readonly<Record<string, RoleHeap>> = {}
       for (let r = 1; r <= rounds; r++) {
@@ -158,6 +165,9 @@ runMain(async () => {
         await Promise.all(deployments.map(({ id, deploymentId }) => send(id, deployCommand(id, deploymentId))))
         await until(`every LiveSwitched of round ${r}`, () => deployments.every(({ deploymentId }) => watch.live.has(deploymentId)), 120_000, 5)
         roundMs.push(Math.max(...deployments.map(({ deploymentId }) => watch.live.get(deploymentId) ?? 0)) - t0)
+        const cpu = berth.cpuMs()
+        cpuPerRound.push(Object.fromEntries(Object.entries(cpu).map(([role, ms]) => [role, ms - (cpuBefore[role] ?? Number.NaN)])))
+        cpuBefore = cpu
         const sample = berth.rssMiB()
         rss.push(sample.total)
         orchestratorRss.push(sample.byRole["orchestrator"] ?? Number.NaN)
@@ -188,7 +198,22 @@ runMain(async () => {
           target: "<= 1.1"
         })
       )
+      const cpuOf = (role: string) => cpuPerRound.map((round) => round[role] ?? Number.NaN)
+      const orchestratorCpu = cpuOf("orchestrator")
+      figures.push(figure(W3, `orchestrator CPU per round, early (rounds 2-${window + 1}, median)`, "ms", median(orchestratorCpu.slice(1, 1 + window))))
+      figures.push(
+        figure(W3, `orchestrator CPU per round, late (last ${window}, median)`, "ms", median(orchestratorCpu.slice(-window)), {
+          value: median(orchestratorCpu.slice(1, 1 + window)),
+          label: "early rounds, same run",
+          target: "<= 1.1"
+        })
+      )
       notes.push(`W3 round times (ms): ${roundMs.map((t) => Math.round(t)).join(" ")}`)
+      notes.push(
+        `W3 CPU per round, median of rounds 2-${window + 1} -> of the last ${window} (ms): ${Object.keys(cpuPerRound[0] ?? {})
+          .map((role) => `${role} ${Math.round(median(cpuOf(role).slice(1, 1 + window)))} -> ${Math.round(median(cpuOf(role).slice(-window)))}`)
+          .join(", ")}`
+      )
       notes.push(`W3 RSS after round ${window + 1} -> at the end: ${describeRss(rssAfterWarmUp)} -> ${describeRss(rssAtEnd)}`)
       notes.push(`W3 after a full GC, after round ${window + 1} -> at the end: ${describeHeaps(heapAfterWarmUp, heapAtEnd)}`)
       notes.push(`W3 total RSS per round (MiB): ${rss.map((value) => Math.round(value)).join(" ")}`)
@@ -201,7 +226,7 @@ runMain(async () => {
     watch.stop()
     await nc.close()
     await berth.stop()
-    if (memoryDir !== undefined && snapshotDir === "") rmSync(memoryDir, { recursive: true, force: true })
+    if (memoryDir !== undefined && keptDir === "") rmSync(memoryDir, { recursive: true, force: true })
   }
   emit({ workload: mode === "deploys" ? "public W1/W2" : "public W3", params, figures, notes, elapsedMs: now() - started })
 })
@@ -217,7 +242,7 @@ const describeHeaps = (early: Readonly<Record<string, RoleHeap>>, late: Readonly
       const before = early[role]
       const pair = (of: (h: RoleHeap) => number) => `${before === undefined ? "?" : of(before).toFixed(1)} -> ${of(heap).toFixed(1)}`
       return (
-        `${role} heap ${pair((h) => h.heapUsed)} MiB, RSS ${pair((h) => h.rss)} ` +
+        `${role} heap used ${pair((h) => h.heapUsed)} of ${pair((h) => h.heapTotal)} MiB, RSS ${pair((h) => h.rss)} ` +
         `(anonymous ${pair((h) => h.anon)}, malloc ${pair((h) => h.malloc)}, files ${pair((h) => h.files)})`
       )
     })

@@ -3,8 +3,9 @@
  * decide (src/domain/decide.ts), carry out the decision's effects (runDecision), append with the
  * expected version, evolve — and then the follow-ups the new state calls for: the route write of a
  * settled deployment (a plain call, so every write derives from the latest state, in decision order),
- * the slow steps (StepSupervisor: child fibers that report through the mailbox, so a deployment in
- * progress never blocks a decision) and housekeeping (snapshots, retirement, in-flight markers).
+ * the slow steps (StepSupervisor: a child fiber per run that reports through the mailbox, so a
+ * deployment in progress never blocks a decision) and housekeeping (snapshots, retirement, in-flight
+ * markers). A command first records what runs hold back (StepSupervisor.takeUnsent).
  * It never writes state anywhere but the log, and holds no use case of its own.
  */
 import { Clock, Deferred, Duration, Effect, Either, Option, Queue, Schedule } from "effect"

@@ -105,6 +105,8 @@ export const makePartitionLeases = (options: {
   const safetyMs = ttlMs / 5
   const reconcileEveryMs = Math.max(100, ttlMs / 10)
   const held = new Map<number, Held>()
+  /** Lost, and their handler not done yet: not taken again before it is (it would stop the new consumer). */
+  const stopping = new Set<number>()
   const seen = new Map<string, Seen>()
   const now = () => performance.now()
   const value = encoder.encode(JSON.stringify({ owner: instance }))
@@ -164,10 +166,19 @@ export const makePartitionLeases = (options: {
         lost.length === 0
           ? Effect.void
           : Effect.suspend(() => {
-              for (const p of lost) held.delete(p)
+              for (const p of lost) {
+                held.delete(p)
+                stopping.add(p)
+              }
               return Effect.logWarning(`partition lease(s) lost: ${why}; stopped deciding for them`).pipe(
                 Effect.annotateLogs({ partitions: lost.join(",") }),
                 Effect.zipRight(lock.withPermits(1)(handlers.lost(lost))),
+                Effect.ensuring(
+                  Effect.sync(() => {
+                    for (const p of lost) stopping.delete(p)
+                    wake.unsafeOffer(undefined)
+                  })
+                ),
                 Effect.forkIn(scope),
                 Effect.asVoid
               )
@@ -282,7 +293,7 @@ export const makePartitionLeases = (options: {
           )
           const share = shareOfMembers(members())
           yield* release([...held.keys()].filter((p) => !share.has(p)))
-          const wanted = [...share].filter((p) => !held.has(p) && !alive(seen.get(leaseKey(p)), at))
+          const wanted = [...share].filter((p) => !held.has(p) && !stopping.has(p) && !alive(seen.get(leaseKey(p)), at))
           const taken = (yield* Effect.forEach(wanted, acquire, { concurrency: "unbounded" })).flat()
           if (taken.length > 0) {
             yield* Effect.logInfo(`took ${taken.length} partition(s)`).pipe(Effect.annotateLogs({ partitions: taken.join(",") }))

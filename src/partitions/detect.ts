@@ -28,7 +28,8 @@ export class PartitionCountMismatch extends Data.TaggedError("PartitionCountMism
 }
 
 const probes = 16
-const probeTimeout = Duration.seconds(2)
+/** Generous: on a loaded machine a round trip can take a while, and a probe missed means running unpartitioned. */
+const probeTimeout = Duration.seconds(5)
 /** No stream has this name: JetStream refuses to store a probe (error 10060, expected stream does not match). */
 const noStream = "BERTH_PARTITION_PROBE"
 

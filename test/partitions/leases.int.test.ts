@@ -32,7 +32,7 @@ interface Member {
   readonly stop: () => Promise<void>
 }
 
-const startMember = async (bucket: string, name: string, partitions: number): Promise<Member> => {
+const startMember = async (bucket: string, name: string, partitions: number, lostTakes = Duration.zero): Promise<Member> => {
   const nc = await connect({ servers: nats.url })
   const kv = await new Kvm(nc).create(bucket, { history: 1, ttl: Duration.toMillis(ttl) })
   const leases = makePartitionLeases({ kv, instance: name, partitions, ttl })
@@ -40,7 +40,8 @@ const startMember = async (bucket: string, name: string, partitions: number): Pr
   const note = (what: "acquired" | "releasing" | "lost") => (ps: ReadonlyArray<number>) =>
     Effect.sync(() => void told.push({ what, partitions: ps, at: performance.now() }))
   const scope = Effect.runSync(Scope.make())
-  await Effect.runPromise(Scope.extend(leases.run({ acquired: note("acquired"), releasing: note("releasing"), lost: note("lost") }), scope))
+  const lost = (ps: ReadonlyArray<number>) => Effect.zipRight(note("lost")(ps), Effect.sleep(lostTakes))
+  await Effect.runPromise(Scope.extend(leases.run({ acquired: note("acquired"), releasing: note("releasing"), lost }), scope))
   const owned = () => Array.from({ length: partitions }, (_, p) => p).filter(leases.holds)
   return {
     name,
@@ -107,6 +108,29 @@ describe("partition leases", () => {
       expect(leaving.told.map((t) => t.what)).not.toContain("lost")
     } finally {
       await Promise.all(members.slice(0, 2).map((member) => member.stop()))
+    }
+  })
+
+  it("a member frozen past its lease stops deciding at once when it wakes, and takes its partitions back only after stopping them", async () => {
+    const partitions = 2
+    // Stopping a lost partition takes a while (its actors drain): taking it back must wait for that.
+    const a = await startMember("frozen_leases", "a", partitions, Duration.millis(500))
+    try {
+      await watchOwners([a], partitions, () => a.owned().length === partitions, 5_000)
+      // The whole process frozen (a long GC, SIGSTOP) past the TTL: no renewal, no timer.
+      const until = Date.now() + Duration.toMillis(ttl) + 600
+      while (Date.now() < until) {
+        // busy: the event loop is blocked
+      }
+      expect(a.owned()).toEqual([])
+      await watchOwners([a], partitions, () => a.owned().length === partitions, 10_000)
+      const order = a.told.map((t) => t.what)
+      expect(order.slice(-2)).toEqual(["lost", "acquired"])
+      const lost = a.told.findLast((t) => t.what === "lost")
+      const taken = a.told.findLast((t) => t.what === "acquired")
+      expect((taken?.at ?? 0) - (lost?.at ?? 0)).toBeGreaterThanOrEqual(500)
+    } finally {
+      await a.stop()
     }
   })
 

@@ -36,6 +36,10 @@ export interface ConnectKraneOptions {
 
 const DEFAULT_TIMEOUT_MS = 10_000
 
+const decodeErrorBody = decodeWire(ConnectErrorBody)
+const decodeCreated = decodeWire(CreateDeploymentResponse)
+const decodeDeployment = decodeWire(GetDeploymentResponse)
+
 /** Codes that describe Krane's condition rather than the request: a retry may succeed. */
 const RETRYABLE_CODES: ReadonlySet<string> = new Set([
   "unavailable",
@@ -125,7 +129,7 @@ export const makeConnectKrane = (baseUrl: string, options: ConnectKraneOptions =
             ? Effect.fail(unavailable(operation, `HTTP ${status} with a body that is not JSON`))
             : Effect.succeed({ _tag: "Ok", body })
         }
-        return decodeWire(ConnectErrorBody)(body).pipe(
+        return decodeErrorBody(body).pipe(
           Effect.map(({ code, message }): Reply => ({ _tag: "Failed", code, message })),
           Effect.orElseSucceed((): Reply => ({ _tag: "Failed", code: codeFromHttpStatus(status), message: `HTTP ${status}` }))
         )
@@ -146,7 +150,7 @@ export const makeConnectKrane = (baseUrl: string, options: ConnectKraneOptions =
     return call("CreateDeployment", operation, request).pipe(
       Effect.flatMap((reply) => {
         if (reply._tag === "Ok") {
-          return decodeWire(CreateDeploymentResponse)(reply.body).pipe(Effect.asVoid, Effect.mapError(badResponse(operation)))
+          return decodeCreated(reply.body).pipe(Effect.asVoid, Effect.mapError(badResponse(operation)))
         }
         // Creation is idempotent by deploymentId: a retry after a lost response must not fail.
         return reply.code === "already_exists" ? Effect.void : Effect.fail(failed(operation, reply.code, reply.message))
@@ -164,7 +168,7 @@ export const makeConnectKrane = (baseUrl: string, options: ConnectKraneOptions =
     return call("GetDeployment", operation, request).pipe(
       Effect.flatMap((reply): Effect.Effect<ReadonlyArray<KraneInstance>, KraneError | KraneDeploymentNotFound> => {
         if (reply._tag === "Ok") {
-          return decodeWire(GetDeploymentResponse)(reply.body).pipe(
+          return decodeDeployment(reply.body).pipe(
             Effect.map(({ instances }): ReadonlyArray<KraneInstance> =>
               instances.map((i) => ({ id: i.id, address: i.address, status: instanceStatusFromWire(i.status) }))
             ),

@@ -28,11 +28,14 @@ export const normaliseKeys = (value: unknown): unknown => {
   return out
 }
 
-/** Decode a JSON value received from the wire, accepting either field-name spelling. */
-export const decodeWire =
-  <A, I>(schema: Schema.Schema<A, I>) =>
-  (value: unknown): Effect.Effect<A, ParseResult.ParseError> =>
-    Schema.decodeUnknown(schema)(normaliseKeys(value))
+/**
+ * Decode a JSON value received from the wire, accepting either field-name spelling. Synchronous (an
+ * Either, which is an Effect): a reply is decoded without a trip through the fiber runtime.
+ */
+export const decodeWire = <A, I>(schema: Schema.Schema<A, I>) => {
+  const decode = Schema.decodeUnknownEither(schema)
+  return (value: unknown): Effect.Effect<A, ParseResult.ParseError> => decode(normaliseKeys(value))
+}
 
 export const WIRE_STATUS_NAMES = [
   "DEPLOYMENT_STATUS_UNSPECIFIED",
