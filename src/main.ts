@@ -260,6 +260,18 @@ const program = Effect.gen(function* () {
   }
   const nats = yield* natsFor(config.natsUrl, usersDir, roles, dataDir, Option.map(cluster, (size) => ({ size, partitions })))
   const natsUrl = nats.url
+  // Detected the way the roles detect it (their own connections), with the first role's credentials.
+  const probeClient = Option.match(nats.users, { onNone: () => natsAuth, onSome: (clients) => clients[roles[0] ?? "orchestrator"] })
+  const replication = yield* connectionAuth(probeClient).pipe(
+    Effect.flatMap((auth) => probeReplication(natsServers(natsUrl), auth, replicas)),
+    Effect.orElseSucceed(() => undefined)
+  )
+  // A single server cannot hold more than one copy: streams asked for more would never be created.
+  if (replication !== undefined && replication.cluster === undefined && replication.replicas > 1) {
+    return yield* Effect.fail(
+      ConfigError.InvalidData(["BERTH_REPLICAS"], `BERTH_REPLICAS is ${replication.replicas}, but ${natsUrl} is a single nats-server (no cluster), which keeps one copy: unset it or point NATS_URL at a cluster`)
+    )
+  }
   const group = yield* supervisionGroup
   const databaseUrl = needsDatabase(roles) ? Option.some(yield* databaseUrlFor(config.databaseUrl, dataDir)) : Option.none()
   const krane = needsKrane(roles) ? Option.some(yield* kraneFor(config.kraneUrl, dataDir, config.kraneLocalPort, group)) : Option.none()
@@ -305,12 +317,6 @@ const program = Effect.gen(function* () {
     )
   )
   const urlOf = (role: BerthRole) => reports.find((report) => report?.role === role)?.url
-  // Detected the way the roles detect it (their own connections), with the first role's credentials.
-  const probeClient = Option.match(nats.users, { onNone: () => natsAuth, onSome: (clients) => clients[roles[0] ?? "orchestrator"] })
-  const replication = yield* connectionAuth(probeClient).pipe(
-    Effect.flatMap((auth) => probeReplication(natsServers(natsUrl), auth, replicas)),
-    Effect.orElseSucceed(() => undefined)
-  )
 
   const runFile = join(dataDir, "run.json")
   const api = roles.includes("api") ? urlOf("api") ?? `http://${config.apiHost}:${apiPort}` : undefined
