@@ -12,8 +12,8 @@ import { hostnamesToClaim, hostnameTakenMessage } from "./claims.js"
 import { andThen, nothing as recordNothing, record, refuse, type Decision } from "./decision.js"
 import { Rejection } from "./rejection.js"
 import { tableOf } from "./routes.js"
-import { domainsWritten, kraneIdOf, stepOf } from "./steps.js"
-import { planPromote, planRollback, switchEvents } from "./switches.js"
+import { assignDomainsOf, domainsWritten, kraneIdOf } from "./steps.js"
+import { isProduction, planPromote, planRollback, switchEvents } from "./switches.js"
 import {
   deploymentExists,
   deploymentNotFound,
@@ -185,11 +185,9 @@ const sameInstances = (a: DeploymentState["instances"], b: DeploymentState["inst
   })
 
 const goLive = (state: ProjectState, deployment: DeploymentState): ReadonlyArray<EventOf<"LiveSwitched">> => {
-  const project = state.project
-  if (project === null || environmentOf(project, deployment.environmentId)?.kind !== "production") return []
   // (A deployment finishing its domain assignment is never live yet: only a ready one can be made live.)
-  if (state.rolledBack) return []
-  const live = state.liveDeploymentId === null ? undefined : state.deployments[state.liveDeploymentId]
+  if (!isProduction(state, deployment) || state.rolledBack) return []
+  const live = Object.values(state.deployments).find((candidate) => candidate.id === state.liveDeploymentId)
   // The live pointer only moves forward: an older deployment finishing late does not replace a newer one.
   if (live !== undefined && live.order > deployment.order) return []
   return [{ type: "LiveSwitched", from: state.liveDeploymentId, to: deployment.id, reason: "deploy" }]
@@ -345,11 +343,9 @@ const compensated = (state: ProjectState, result: Extract<StepResult, { type: "C
 const specSettled = (state: ProjectState, result: Extract<StepResult, { type: "SpecCaptured" | "SpecNotFound" }>, context: DecideContext): Decision => {
   const settled = stepResult(state, result, context)
   if (settled.length === 0) return recordNothing
+  // Settled, the spec leaves the deployment (deploying, every instance running) waiting on assign-domains.
   const after = evolveAll(state, settled, null)
-  const step = stepOf(after, result.deploymentId)
-  // Always assign-domains once the spec is settled (stepResult took it from a deploying deployment with
-  // every instance running): the check narrows the type, so its mutants cannot change what is decided.
-  if (step?.kind !== "assign-domains") return record(settled)
+  const step = assignDomainsOf(after, result.deploymentId)
   return {
     _tag: "WriteRoutes",
     table: step.table,

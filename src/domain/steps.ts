@@ -105,13 +105,18 @@ const stepFor = (state: ProjectState, deployment: DeploymentState): Step | undef
       addresses: deployment.instances.map((instance) => instance.address)
     }
   }
-  const plan = planRoutes(state, deployment.id)
+  return assignDomainsOf(state, deployment.id)
+}
+
+/** The assign-domains step of a deployment whose spec is settled: its hostnames and the table they make. */
+export const assignDomainsOf = (state: ProjectState, deploymentId: string): Extract<Step, { kind: "assign-domains" }> => {
+  const plan = planRoutes(state, deploymentId)
   return {
     kind: "assign-domains",
-    deploymentId: deployment.id,
+    deploymentId,
     assign: plan.assign,
     withheld: plan.withheld,
-    table: routeTableWith(state, deployment.id, plan.assign)
+    table: routeTableWith(state, deploymentId, plan.assign)
   }
 }
 

@@ -34,7 +34,8 @@ export const stickyDomainsOf = (state: ProjectState, environmentId: string): Rea
     .map(([hostname, route]) => ({ hostname, sticky: route.sticky }))
     .sort((a, b) => a.hostname.localeCompare(b.hostname))
 
-const isProduction = (state: ProjectState, deployment: DeploymentState): boolean =>
+/** Whether the deployment is in its project's production environment: only those go or are made live. */
+export const isProduction = (state: ProjectState, deployment: DeploymentState): boolean =>
   state.project !== null && environmentOf(state.project, deployment.environmentId)?.kind === "production"
 
 /** A rollback's first check (Unkey spec 3.6 step 1), before any lookup: the API runs it too. */

@@ -8,6 +8,7 @@ import { Either } from "effect"
 import { describe, expect, it } from "vitest"
 import type { Promote, Rollback } from "../../src/domain/commands.js"
 import { decide, inputsFor, type Decision, type Message } from "../../src/domain/decide.js"
+import { andThen, record, refuse } from "../../src/domain/decision.js"
 import type { DomainAssignment, ProjectEvent } from "../../src/domain/events.js"
 import type { ProjectState } from "../../src/domain/state.js"
 import {
@@ -265,6 +266,12 @@ const cases: ReadonlyArray<Case> = [
     then: { record: [] }
   },
   {
+    name: "a route write reported again after the domains were assigned (older versions recorded them apart from ready) decides nothing",
+    given: [projectCreated, ...deploymentAt("dep_1", "spec-captured"), domainsAssigned("dep_1", standardDomains("dep_1"))],
+    when: { type: "RoutesWritten", deploymentId: "dep_1", domains: standardDomains("dep_1"), withheld: [], routeRevision: 3 },
+    then: { record: [] }
+  },
+  {
     name: "a compensation holding no hostname records at once",
     given: [projectCreated, ...deploymentAt("dep_1", "building"), { type: "DeploymentFailed", deploymentId: "dep_1", step: "krane-create", reason: "x" }],
     when: { type: "Compensated", deploymentId: "dep_1", kraneDeleted: true, releasedDomains: [] },
@@ -374,5 +381,45 @@ describe("inputsFor: what must be fetched before deciding", () => {
 
   it("a command already handled needs no input", () => {
     expect(inputsFor(stateOf([...twoLive, { commandId: "cmd_rollback", events: [] }]), rollback("dep_2", "dep_1"))).toBeUndefined()
+  })
+})
+
+describe("andThen: a decision, then what follows from its events (one run's step results together)", () => {
+  const first = deploymentReady("dep_1")
+  const second = deploymentReady("dep_2")
+  /** What follows: the events it was given, then `second`. */
+  const following = (events: ReadonlyArray<ProjectEvent>): Decision => record([...events, second])
+  const table = { projectId, routes: {}, upstreams: {} }
+
+  it("recorded events are followed by what follows from them", () => {
+    expect(shapeOf(andThen(record([first]), following))).toStrictEqual({ record: [first, second] })
+  })
+
+  it("a refusal ends it: nothing follows", () => {
+    const refused = refuse("cmd_1", "Deploy", { code: "invalid_input", message: "no" })
+    expect(andThen(refused, following)).toBe(refused)
+  })
+
+  it("a route write comes first; what is recorded for its outcome is followed by the rest", () => {
+    const written: Decision = { _tag: "WriteRoutes", table, then: (outcome) => record(Either.isRight(outcome) ? [first] : []) }
+    expect(shapeOf(andThen(written, following))).toStrictEqual({
+      writeRoutes: {},
+      upstreams: [],
+      written: { record: [first, second] },
+      failed: { record: [second] }
+    })
+  })
+
+  it("hostname claims come first with the same hostnames; a taken one refuses, and nothing follows", () => {
+    const claims: Decision = {
+      _tag: "ClaimHostnames",
+      hostnames: ["a.berth.test", "b.berth.test"],
+      then: (taken) => (taken.length === 0 ? record([first]) : refuse("cmd_1", "Deploy", { code: "hostname_taken", message: taken.join(", ") }))
+    }
+    expect(shapeOf(andThen(claims, following))).toStrictEqual({
+      claim: ["a.berth.test", "b.berth.test"],
+      free: { record: [first, second] },
+      taken: refused("cmd_1", "Deploy", "hostname_taken", "a.berth.test")
+    })
   })
 })
