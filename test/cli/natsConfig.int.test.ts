@@ -85,6 +85,14 @@ describe("berth nats config on an external server", () => {
     }
   })
 
+  it("prints the partition mapping with --partitions, and only then", async () => {
+    const partitioned = await berthCli(["nats", "config", "--partitions", "8"])
+    expect(partitioned.code).toBe(0)
+    expect(partitioned.stdout).toContain('mappings {\n  "berth.cmd.*": "berth.pcmd.{{partition(8,1)}}.{{wildcard(1)}}"\n}')
+    expect((await berthCli(["nats", "config"])).stdout).not.toContain("mappings")
+    expect((await berthCli(["nats", "config", "--partitions", "0"])).code).toBe(1)
+  })
+
   it("refuses a wrong password", async () => {
     await expect(connect({ servers: url, reconnect: false, ...userAuth("publisher", "wrong") })).rejects.toThrow(/Authorization Violation/)
   })

@@ -106,7 +106,8 @@ it("killing the node that leads BERTH_EVENTS mid-storm loses nothing, deciding r
 
   // Quiescent: every deployment live (the fake Krane never fails).
   const deadline = Date.now() + 90_000
-  const jsm = await jetstreamManager(publishing.nc)
+  // No account-info check: that request can time out too while the cluster recovers (read() retries).
+  const jsm = await jetstreamManager(publishing.nc, { checkAPI: false })
   const read = async (): Promise<Log> => {
     for (let attempt = 0; ; attempt++) {
       try {

@@ -123,6 +123,10 @@ describe("real deployments through the gateway", () => {
       await waitFor(async () => seen.at(-1) === "v1", "traffic to switch back to v1", 5_000)
       await client.publish(projectId, { type: "Promote", commandId: "cmd_pr", projectId, deploymentId: "dep_v2" })
       await waitFor(async () => seen.at(-1) === "v2", "traffic to switch to v2 again", 5_000)
+      // The switches can be quicker than a handful of requests: keep the traffic going a little after
+      // them, so the test always judges a stream of requests around both switches.
+      const after = seen.length + 10
+      await waitFor(async () => seen.length >= after, "ten more requests after the promote", 10_000)
     } finally {
       running = false
       await load
