@@ -171,6 +171,12 @@ describe("the bounds as JSON Schema (what the API's OpenAPI document tells clien
     expect((deployProperties["git"] as { properties: Record<string, unknown> }).properties["branch"]).toMatchObject({ minLength: 1, maxLength: 255 })
   })
 
+  it("names the command and the ids it is made of (the names schema documents give them)", () => {
+    const command = JSONSchema.make(Command) as unknown as { $ref: string; $defs: Record<string, unknown> }
+    expect(command.$ref).toBe("#/$defs/Command")
+    expect(Object.keys(command.$defs).sort()).toStrictEqual(["Command", "CommandId", "DeploymentId", "EnvironmentId", "Int", "ProjectId"])
+  })
+
   it("CreateProject publishes its bounds", () => {
     expect(createProperties["openApiPath"]).toMatchObject({ maxLength: 1024, pattern: "^\\/(?!\\/)\\S*$" })
     expect(createProperties["defaultBranch"]).toMatchObject({ minLength: 1, maxLength: 255 })

@@ -403,6 +403,18 @@ describe("the window of handled commands", () => {
     expect(outcomeOf(decide(state, again, context))).toStrictEqual(outcome)
   })
 
+  it("a replay folding more commands than the window at once keeps the newest, each once, oldest first", () => {
+    const ids = Array.from({ length: handledWindow + 44 }, (_, i) => `cmd_r${i + 1}`)
+    const envelopes = [...ids, "cmd_r300", "cmd_r1"].map((commandId) => ({ commandId, events: [] }))
+    const replayed = evolveEnvelopes(initialState, envelopes)
+    // cmd_r1 had left the window by the time it came again: it is recorded again, as the newest.
+    expect(replayed.handledCommands).toStrictEqual([...ids.slice(45), "cmd_r1"])
+    expect(evolveEnvelopes(initialState, ["cmd_a", "cmd_b", "cmd_a"].map((commandId) => ({ commandId, events: [] }))).handledCommands).toStrictEqual([
+      "cmd_a",
+      "cmd_b"
+    ])
+  })
+
   it("is not changed by a step result's envelope, nor by the same id twice", () => {
     const state = after(3)
     expect(evolveAll(state, [], null).handledCommands).toBe(state.handledCommands)
