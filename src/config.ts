@@ -14,6 +14,13 @@ export interface RetryPolicy {
   readonly backoff?: Duration.Duration
 }
 
+/**
+ * Built-in per-step policies (an env setting overrides them). assign-domains writes Berth's own KV, so
+ * what fails it is NATS itself — e.g. a cluster electing a bucket's leader after a node died, 5–20 s —
+ * which is waited out (8 attempts from 500 ms: ~1 minute) rather than charged to the deployment.
+ */
+export const builtInStepRetries: Readonly<Partial<Record<RetriedStep, RetryPolicy>>> = { "assign-domains": { attempts: 8 } }
+
 export interface OrchestratorSettings {
   /** How long a deployment may wait for all its instances to run before it fails. */
   readonly readinessTimeout: Duration.Duration
@@ -135,6 +142,7 @@ export const orchestratorSettings: Config.Config<OrchestratorSettings> = Config.
         Object.entries(policies).map(([step, policy]) => [
           step,
           {
+            ...builtInStepRetries[step as RetriedStep],
             ...(Option.isSome(policy.attempts) ? { attempts: policy.attempts.value } : {}),
             ...(Option.isSome(policy.backoff) ? { backoff: policy.backoff.value } : {})
           }
@@ -169,7 +177,7 @@ export const defaultOrchestratorSettings: OrchestratorSettings = {
   scrapeMaxBytes: 10 * 1024 * 1024,
   stepAttempts: 5,
   stepBackoff: Duration.millis(500),
-  stepRetries: {},
+  stepRetries: builtInStepRetries,
   mailboxCapacity: 256,
   idleTimeout: Duration.minutes(2),
   snapshotEvery: 100,

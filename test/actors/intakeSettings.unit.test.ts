@@ -32,3 +32,18 @@ describe("poison and redelivery settings", () => {
     }
   )
 })
+
+describe("step retry settings", () => {
+  it.each([
+    [{}, 8, 5],
+    [{ BERTH_STEP_ATTEMPTS_ASSIGN_DOMAINS: "3" }, 3, 5],
+    [{ BERTH_STEP_ATTEMPTS: "2" }, 8, 2]
+  ])("with %j the route write gets %i attempts and the other steps %i", (env, assignDomains, others) => {
+    const settings = read(env)
+    expect(Either.isRight(settings)).toBe(true)
+    if (Either.isLeft(settings)) return
+    // A NATS outage (a cluster electing the routes bucket's leader) is waited out, not charged to the deployment.
+    expect(settings.right.stepRetries["assign-domains"]?.attempts ?? settings.right.stepAttempts).toBe(assignDomains)
+    expect(settings.right.stepRetries["krane-create"]?.attempts ?? settings.right.stepAttempts).toBe(others)
+  })
+})
