@@ -92,6 +92,19 @@ const cases: ReadonlyArray<Case> = [
     then: rejected("invalid_input", "duplicate environment slug: production")
   },
   {
+    name: "two duplicated slugs are both named",
+    given: [],
+    when: createProject({
+      environments: [
+        production,
+        preview,
+        { id: "env_p2", slug: "production", kind: "preview" },
+        { id: "env_v2", slug: "preview", kind: "preview" }
+      ]
+    }),
+    then: rejected("invalid_input", "duplicate environment slug: production, preview")
+  },
+  {
     name: "duplicate ids are reported before duplicate slugs",
     given: [],
     when: createProject({ environments: [production, production] }),

@@ -65,6 +65,14 @@ describe("late events naming a deployment that is not hot", () => {
   })
 })
 
+describe("the scrape's outcome", () => {
+  it("is kept as captured or not found (the snapshot holds it)", () => {
+    expect(stateOf([projectCreated, ...deploymentAt("dep_1", "spec-captured")]).deployments["dep_1"]?.spec).toBe("captured")
+    expect(stateOf([projectCreated, ...deploymentAt("dep_1", "spec-not-found")]).deployments["dep_1"]?.spec).toBe("not_found")
+    expect(stateOf([projectCreated, ...deploymentAt("dep_1", "running")]).deployments["dep_1"]?.spec).toBe("pending")
+  })
+})
+
 describe("a failure's details", () => {
   it("DeploymentFailed records the step and reason it names", () => {
     const state = stateOf([projectCreated, ...deploymentAt("dep_1", "deploying"), deploymentFailed("dep_1", "await-instances", "never became ready")])
