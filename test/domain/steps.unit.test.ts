@@ -3,7 +3,7 @@
  */
 import { describe, expect, it } from "vitest"
 import { stableHash } from "../../src/domain/domains.js"
-import { planRoutes } from "../../src/domain/routes.js"
+import { planRoutes, routeTableWith, upstreamsFor } from "../../src/domain/routes.js"
 import { initialState, type ProjectState } from "../../src/domain/state.js"
 import { nextSteps, stepKey, type Step } from "../../src/domain/steps.js"
 import {
@@ -567,6 +567,20 @@ describe("planRoutes", () => {
 
   it("no project, no plan", () => {
     expect(planRoutes(initialState, "dep_1")).toStrictEqual({ assign: [], withheld: [] })
+  })
+
+  it("a hostname whose holder is no longer hot (retired, older) goes to the new deployment", () => {
+    const state = stateOf([projectCreated, ...deploymentAt("dep_1", "ready"), ...deploymentAt("dep_2", "spec-captured")])
+    const { dep_1: _retired, ...hot } = state.deployments
+    expect(planRoutes({ ...state, deployments: hot }, "dep_2")).toStrictEqual({ assign: standardDomains("dep_2"), withheld: [] })
+  })
+
+  it("the route table leaves out upstreams of holders that are not hot, and a deployment that is not hot takes nothing", () => {
+    const state = stateOf([projectCreated, ...deploymentAt("dep_1", "ready")])
+    const { dep_1: _retired, ...hot } = state.deployments
+    const without = { ...state, deployments: hot }
+    expect(upstreamsFor(without, state.routes)).toStrictEqual({})
+    expect(routeTableWith(without, "dep_1", standardDomains("dep_1")).routes).toStrictEqual(state.routes)
   })
 
   it("a deployment in an environment the project does not have gets no hostname (a log from before environments were checked)", () => {
