@@ -6,7 +6,7 @@
  */
 import { randomBytes } from "node:crypto"
 import { headers } from "@nats-io/transport-node"
-import { Effect } from "effect"
+import { Duration, Effect, Schedule } from "effect"
 import { ActorKey, actorHeader, actorSignatureHeader, signActor } from "../auth/actor.js"
 import type { Command } from "../domain/commands.js"
 import { Nats } from "../nats/Nats.js"
@@ -19,6 +19,14 @@ const randomId = (prefix: string): string => `${prefix}_${randomBytes(8).toStrin
 
 export const newDeploymentId = (): string => randomId("dep")
 export const newCommandId = (): string => randomId("cmd")
+
+/**
+ * A publish JetStream did not acknowledge is tried again for ~3 s before the caller gets a 503: on a
+ * cluster, the commands stream answers nothing (or "jetstream is not enabled") for a second or two
+ * while it elects a new leader after a node died, and the client moves to another server. Retrying is
+ * safe: the message id makes a second copy of an acknowledged-but-unanswered publish a duplicate.
+ */
+const publishRetry = Schedule.exponential(Duration.millis(100)).pipe(Schedule.intersect(Schedule.recurs(5)))
 
 /**
  * Publishes `command`; resolves with its stream sequence. The JetStream message id is
@@ -44,6 +52,7 @@ export const publishCommand = (command: Command): Effect.Effect<number, ServiceU
           detail: `could not publish ${command.type} to ${subject}: ${cause instanceof Error ? cause.message : String(cause)}`
         })
     }).pipe(
+      Effect.retry(publishRetry),
       Effect.map((ack) => ack.seq),
       Effect.tap((seq) =>
         Effect.logInfo("command published").pipe(
