@@ -122,6 +122,16 @@ const decodeMessage = (m: JsMsg): Item => {
 /** Lifetime of a pull request (its idle heartbeat is half of it). */
 const pullExpiresMillis = 5_000
 
+/**
+ * How long a session waits for its next message with not even an idle heartbeat (one every half
+ * pullExpiresMillis) before it gives its consumer up and creates a new one. On a cluster the ordered
+ * consumer (R1) lives on one server of the stream's group: when that server dies, nats.js gets nothing
+ * more and does not give up (it asks the dead consumer's info again and again, which no server answers),
+ * so the session waited forever while the stream went on elsewhere. A new consumer may land on the dead
+ * node too: its creation then times out (5 s) and the session is retried.
+ */
+const silenceMillis = 4 * (pullExpiresMillis / 2)
+
 /** How long a batch waits for messages the stream holds but has not delivered yet. */
 const catchUpMillis = 1_000
 
@@ -255,6 +265,23 @@ const make = (options: ProjectorOptions) =>
           (messages) => Effect.sync(() => void messages.close())
         )
         const iterator = messages[Symbol.asyncIterator]()
+        // The consumer's server is alive while it sends messages or, idle, heartbeats (the notifications
+        // end when the messages close).
+        let heardAt = Date.now()
+        void (async () => {
+          for await (const notification of messages.status()) if (notification.type === "heartbeat") heardAt = Date.now()
+        })()
+        /** Resolves once `next` stayed pending for silenceMillis with no heartbeat meanwhile. */
+        const silence = (next: Promise<IteratorResult<JsMsg>>) => {
+          const since = Date.now()
+          let timer: ReturnType<typeof setInterval> | undefined
+          const silent = new Promise<"silent">((resolve) => {
+            timer = setInterval(() => {
+              if (Date.now() - Math.max(since, heardAt) >= silenceMillis) resolve("silent")
+            }, 1_000)
+          })
+          return Promise.race([next, silent]).finally(() => clearInterval(timer))
+        }
         // Batches are collected off the iterator in plain promises (an Effect per message costs more than
         // applying it): the first message, then whatever else arrives within the window, up to maxBatch.
         // While the stream holds messages not yet delivered (the projector is behind), the batch waits for
@@ -270,7 +297,11 @@ const make = (options: ProjectorOptions) =>
         }
         let limit = Math.ceil(maxBatch / 8)
         const nextBatch = async (): Promise<ReadonlyArray<Item> | undefined> => {
-          const first = await pull()
+          const next = pull()
+          const first = await silence(next)
+          if (first === "silent") {
+            throw new Error(`no message and no heartbeat for ${silenceMillis / 1_000} s: the consumer's server is likely gone`)
+          }
           if (first.done === true) return undefined
           const batch: Array<Item> = [decodeMessage(first.value)]
           let behind = first.value.info.pending > 0
