@@ -9,7 +9,7 @@
  */
 import { jetstreamManager } from "@nats-io/jetstream"
 import { Kvm } from "@nats-io/kv"
-import { Effect, Layer, Logger, LogLevel, ManagedRuntime } from "effect"
+import { Duration, Effect, Layer, Logger, LogLevel, ManagedRuntime } from "effect"
 import { afterAll, beforeAll, expect, it } from "vitest"
 import { Nats } from "../../src/nats/Nats.js"
 import { buckets, streams } from "../../src/nats/subjects.js"
@@ -19,7 +19,7 @@ import { checkDecidedOnce, checkKrane, checkNoDuplicateSteps, checkReadModel, ch
 import { foldAll, type Log, readLog } from "../chaos/log.js"
 import { makeFakeKrane } from "../support/FakeKrane.js"
 import { startTestNatsCluster, type TestNatsCluster } from "../support/natsCluster.js"
-import { type Client, connectClient, createProjectCommand, deployCommand, type RunningOrchestrator, startOrchestrator } from "../support/orchestrator.js"
+import { type Client, connectClient, createProjectCommand, deployCommand, fastSettings, type RunningOrchestrator, startOrchestrator } from "../support/orchestrator.js"
 import { freshDatabase } from "../support/servers.js"
 
 let cluster: TestNatsCluster
@@ -53,7 +53,10 @@ it("killing the node that leads BERTH_EVENTS mid-storm loses nothing, deciding r
   const krane = makeFakeKrane()
   krane.setReadyAfterPolls(1)
   const quiet = Layer.provide(Logger.minimumLogLevel(LogLevel.Error))
-  for (let i = 0; i < 2; i++) orchestrators.push(await startOrchestrator(cluster.url, krane.layer.pipe(quiet)))
+  // assign-domains waits out a bucket's leader election (5-20 s) with the built-in policy's 500 ms backoff,
+  // as in production: the tests' 10 ms backoff spent its 8 attempts in ~1 s and failed deployments.
+  const settings = { ...fastSettings, stepRetries: { ...fastSettings.stepRetries, "assign-domains": { attempts: 8, backoff: Duration.millis(500) } } }
+  for (let i = 0; i < 2; i++) orchestrators.push(await startOrchestrator(cluster.url, krane.layer.pipe(quiet), settings))
   const databaseUrl = await freshDatabase("cluster")
   projector = ManagedRuntime.make(
     Projector.layer().pipe(Layer.provideMerge(Layer.merge(Nats.layer(cluster.url), Database.layer(databaseUrl))), Layer.provide(Logger.minimumLogLevel(LogLevel.Error)))
